@@ -1,1 +1,124 @@
-//! placeholder
+//! bench-server: the servers wirebench measures, as a library the binary, the tests, the
+//! benches and the load generator's embedded mode all drive the same way.
+//!
+//! # Layout
+//!
+//! - [`config`]: plain [`ServerConfig`] (no CLI types), protocols, models, modes.
+//! - [`socket`]: binding with socket options, applying them to accepted connections,
+//!   reading them back with getsockopt.
+//! - `server`: [`Endpoint`] (a bound socket and its protocol), [`run`] (accept loops for
+//!   the `async`, `threads` and `iterative` models, UDP loops, graceful shutdown) and
+//!   [`spawn`] (the same on a background thread, for tests and the embedded mode).
+//! - `conn`: one TCP connection: idle timeout, shutdown notice, lingering close.
+//! - `echo`, `udp`, `framed`, `exec`: the protocols.
+//! - [`stats`]: per-endpoint counters and the shutdown summary.
+//!
+//! # Example
+//!
+//! ```
+//! use bench_server::{Endpoint, Proto, ServerConfig};
+//! use std::io::{Read, Write};
+//!
+//! let config = ServerConfig::default();
+//! let ep = Endpoint::bind(Proto::TcpEcho, "127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
+//! let server = bench_server::spawn(vec![ep], config).unwrap();
+//!
+//! let mut client = std::net::TcpStream::connect(server.addr(Proto::TcpEcho).unwrap()).unwrap();
+//! client.write_all(b"ping").unwrap();
+//! let mut reply = [0u8; 4];
+//! client.read_exact(&mut reply).unwrap();
+//! assert_eq!(&reply, b"ping");
+//! drop(client);
+//!
+//! let summary = server.stop().unwrap();
+//! assert_eq!(summary.endpoints[0].bytes_in, 4);
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod config;
+mod conn;
+mod echo;
+mod exec;
+mod framed;
+mod server;
+pub mod socket;
+pub mod stats;
+mod udp;
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+
+pub use config::{Model, Proto, RequestMode, ServerConfig, Transform, WriteMode};
+pub use exec::EXEC_TIMEOUT;
+pub use server::{Endpoint, ServerError, bind_all, run, validate};
+pub use socket::{SocketOptions, SocketReadback};
+pub use stats::{ErrorKind, ServerSummary, StatsSnapshot};
+
+/// A server running on a background thread; [`ServerHandle::stop`] ends it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addrs: Vec<(Proto, SocketAddr)>,
+    stop: smol::channel::Sender<()>,
+    thread: Option<JoinHandle<Result<ServerSummary, ServerError>>>,
+}
+
+impl ServerHandle {
+    /// The bound address of the first endpoint speaking `proto`.
+    pub fn addr(&self, proto: Proto) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(p, _)| *p == proto).map(|(_, a)| *a)
+    }
+
+    /// Every endpoint and its address.
+    pub fn endpoints(&self) -> &[(Proto, SocketAddr)] {
+        &self.addrs
+    }
+
+    /// Starts the graceful stop and waits for it; returns the counters.
+    pub fn stop(mut self) -> Result<ServerSummary, ServerError> {
+        self.stop.close();
+        let thread = self.thread.take().expect("joined once");
+        thread.join().unwrap_or_else(|_| {
+            Err(ServerError::Io {
+                context: "server thread".to_owned(),
+                source: std::io::Error::other("panicked"),
+            })
+        })
+    }
+}
+
+/// Runs [`run`] on a background thread until [`ServerHandle::stop`] (dropping the handle
+/// stops the server too, without waiting). Configuration errors are returned here.
+pub fn spawn(endpoints: Vec<Endpoint>, config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    validate(&endpoints, &config)?;
+    let mut addrs = Vec::with_capacity(endpoints.len());
+    for ep in &endpoints {
+        let addr = ep.local_addr().map_err(|source| ServerError::Io {
+            context: "reading bound address".to_owned(),
+            source,
+        })?;
+        addrs.push((ep.proto(), addr));
+    }
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("bench-server".to_owned())
+        .spawn(move || {
+            run(endpoints, &config, async move {
+                let _ = stopped.recv().await;
+            })
+        })
+        .map_err(|source| ServerError::Io {
+            context: "starting the server thread".to_owned(),
+            source,
+        })?;
+    Ok(ServerHandle {
+        addrs,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop.close();
+    }
+}

@@ -1,0 +1,128 @@
+//! Plain server configuration: what the CLI (or a test, a bench, the load generator's
+//! embedded mode) decided, validated, with no clap types in it.
+
+use std::time::Duration;
+
+use bench_proto::Limits;
+use serde::{Deserialize, Serialize};
+
+use crate::socket::SocketOptions;
+
+/// Which protocol an endpoint speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proto {
+    /// Raw bytes back, unchanged or uppercased.
+    TcpEcho,
+    /// One datagram in, one datagram out.
+    UdpEcho,
+    /// The length-prefixed command protocol.
+    Framed,
+}
+
+impl Proto {
+    /// The name used in `listening on <proto> <addr>` and in stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::TcpEcho => "tcp-echo",
+            Proto::UdpEcho => "udp-echo",
+            Proto::Framed => "framed",
+        }
+    }
+}
+
+/// What echoing servers do to the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    /// Bytes back unchanged.
+    #[default]
+    None,
+    /// Bytes back ASCII-uppercased.
+    Upper,
+}
+
+/// How TCP connections are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// Tasks on a multi-threaded smol executor (`threads` threads).
+    #[default]
+    Async,
+    /// One OS thread per connection.
+    Threads,
+    /// One connection at a time; the next waits in the listen backlog.
+    Iterative,
+}
+
+/// How the framed server reads requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestMode {
+    /// Length-prefixed frames.
+    #[default]
+    Framed,
+    /// Compatibility mode: the bytes of one read are one command line.
+    Raw,
+}
+
+/// How a framed response goes onto the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// Prefix, header and body in one vectored write.
+    #[default]
+    Coalesced,
+    /// Prefix, header and body as three writes: the pattern Nagle's algorithm delays.
+    Split,
+}
+
+/// Everything a server run needs besides its sockets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    /// What echo does to the bytes (tcp-echo, udp-echo, framed `echo`).
+    pub transform: Transform,
+    /// How TCP connections are scheduled.
+    pub model: Model,
+    /// Executor threads for the `async` model (and UDP receive loops).
+    pub threads: usize,
+    /// Options for listening and accepted sockets.
+    pub socket: SocketOptions,
+    /// Connections beyond this many (per endpoint) are refused; `None`: no limit.
+    pub max_conns: Option<usize>,
+    /// A connection with no progress for this long is closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// Frame limits of the framed protocol.
+    pub limits: Limits,
+    /// Framed or raw requests.
+    pub requests: RequestMode,
+    /// How framed responses are written.
+    pub write_mode: WriteMode,
+    /// Whether the `exec` command runs shell commands (loopback binds only).
+    pub allow_exec: bool,
+    /// How long connections may finish their current request after shutdown starts.
+    pub grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            transform: Transform::None,
+            model: Model::Async,
+            threads: default_threads(),
+            socket: SocketOptions::default(),
+            max_conns: None,
+            idle_timeout: Some(Duration::from_secs(60)),
+            limits: Limits::default(),
+            requests: RequestMode::Framed,
+            write_mode: WriteMode::Coalesced,
+            allow_exec: false,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The number of cores, or 1 when it cannot be read.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

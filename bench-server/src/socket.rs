@@ -1,0 +1,113 @@
+//! Socket set-up shared by every server (and by the load generator): binding with the
+//! chosen options, applying them to accepted connections, and reading them back from a
+//! live socket so reports show what the kernel really did.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+use serde::{Deserialize, Serialize};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+/// Listen backlog: large enough that the `iterative` model can keep 1,000 clients
+/// waiting (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: i32 = 1024;
+
+/// Socket options a user can set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketOptions {
+    /// TCP_NODELAY: disable Nagle's algorithm.
+    pub nodelay: bool,
+    /// SO_RCVBUF in bytes (`None`: kernel default).
+    pub recv_buf: Option<usize>,
+    /// SO_SNDBUF in bytes (`None`: kernel default).
+    pub send_buf: Option<usize>,
+}
+
+impl Default for SocketOptions {
+    /// TCP_NODELAY on (a latency benchmark should not wait for Nagle unless asked to),
+    /// kernel-default buffers.
+    fn default() -> Self {
+        SocketOptions {
+            nodelay: true,
+            recv_buf: None,
+            send_buf: None,
+        }
+    }
+}
+
+/// Options as the kernel reports them for one socket (getsockopt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketReadback {
+    /// TCP_NODELAY (`None` for UDP sockets).
+    pub nodelay: Option<bool>,
+    /// SO_RCVBUF in bytes; Linux reports twice the value set (bookkeeping overhead).
+    pub recv_buf: usize,
+    /// SO_SNDBUF in bytes; Linux reports twice the value set.
+    pub send_buf: usize,
+}
+
+/// Reads the options back from a live socket.
+///
+/// ```
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+/// client.set_nodelay(true).unwrap();
+/// let back = bench_server::socket::read_back(socket2::SockRef::from(&client), true).unwrap();
+/// assert_eq!(back.nodelay, Some(true));
+/// ```
+pub fn read_back(sock: SockRef<'_>, is_tcp: bool) -> io::Result<SocketReadback> {
+    Ok(SocketReadback {
+        nodelay: if is_tcp {
+            Some(sock.tcp_nodelay()?)
+        } else {
+            None
+        },
+        recv_buf: sock.recv_buffer_size()?,
+        send_buf: sock.send_buffer_size()?,
+    })
+}
+
+fn new_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    Ok(socket)
+}
+
+fn set_buffers(socket: &Socket, opts: &SocketOptions) -> io::Result<()> {
+    if let Some(size) = opts.recv_buf {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(size) = opts.send_buf {
+        socket.set_send_buffer_size(size)?;
+    }
+    Ok(())
+}
+
+/// Binds a TCP listener with SO_REUSEADDR and the buffer sizes set before `listen`
+/// (so window scaling is negotiated for them); accepted sockets inherit them.
+pub fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListener> {
+    let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
+    socket.set_reuse_address(true)?;
+    set_buffers(&socket, opts)?;
+    socket.set_tcp_nodelay(opts.nodelay)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Binds a UDP socket with the buffer sizes set.
+pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket> {
+    let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    socket.set_reuse_address(true)?;
+    set_buffers(&socket, opts)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Applies the per-connection options to an accepted socket. Linux would inherit
+/// TCP_NODELAY from the listener; setting it explicitly holds on every platform.
+pub fn configure_accepted(sock: SockRef<'_>, opts: &SocketOptions) -> io::Result<()> {
+    sock.set_tcp_nodelay(opts.nodelay)
+}

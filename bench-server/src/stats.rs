@@ -1,0 +1,269 @@
+//! Server counters: one [`Stats`] per endpoint, updated with relaxed atomics (one add
+//! per request or per syscall, never a lock), read as a serialisable [`StatsSnapshot`]
+//! by the `stats` command and at shutdown.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Proto;
+
+/// Why a connection ended badly or a request failed. Every variant is one counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Framed: `header_len` below 2.
+    HeaderLenTooSmall,
+    /// Framed: `header_len` above `max_header`.
+    HeaderLenTooLarge,
+    /// Framed: the header is not valid JSON.
+    InvalidJson,
+    /// Framed: the header is JSON but not an object.
+    HeaderNotObject,
+    /// Framed: a header field is missing or has the wrong type.
+    BadHeaderField,
+    /// Framed: `total_size` above `max_body`.
+    BodyTooLarge,
+    /// Framed or raw: the command is not known.
+    UnknownCommand,
+    /// Framed or raw: a command argument is missing or out of range.
+    BadArgument,
+    /// `exec` asked for without `--allow-exec`.
+    ExecDisabled,
+    /// `exec` could not run or timed out.
+    ExecFailed,
+    /// The peer closed in the middle of a frame.
+    Truncated,
+    /// The peer reset the connection (or the pipe broke).
+    Reset,
+    /// No progress for `idle_timeout`.
+    IdleTimeout,
+    /// Refused: `max_conns` reached.
+    MaxConns,
+    /// Cut at the end of the shutdown grace period.
+    ShutdownCut,
+    /// Any other I/O error.
+    Io,
+}
+
+impl ErrorKind {
+    /// Every kind, in counter order.
+    pub const ALL: [ErrorKind; 16] = [
+        ErrorKind::HeaderLenTooSmall,
+        ErrorKind::HeaderLenTooLarge,
+        ErrorKind::InvalidJson,
+        ErrorKind::HeaderNotObject,
+        ErrorKind::BadHeaderField,
+        ErrorKind::BodyTooLarge,
+        ErrorKind::UnknownCommand,
+        ErrorKind::BadArgument,
+        ErrorKind::ExecDisabled,
+        ErrorKind::ExecFailed,
+        ErrorKind::Truncated,
+        ErrorKind::Reset,
+        ErrorKind::IdleTimeout,
+        ErrorKind::MaxConns,
+        ErrorKind::ShutdownCut,
+        ErrorKind::Io,
+    ];
+
+    /// The counter's name in stats output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::HeaderLenTooSmall => "header_len_too_small",
+            ErrorKind::HeaderLenTooLarge => "header_len_too_large",
+            ErrorKind::InvalidJson => "invalid_json",
+            ErrorKind::HeaderNotObject => "header_not_object",
+            ErrorKind::BadHeaderField => "bad_header_field",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::UnknownCommand => "unknown_command",
+            ErrorKind::BadArgument => "bad_argument",
+            ErrorKind::ExecDisabled => "exec_disabled",
+            ErrorKind::ExecFailed => "exec_failed",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::Reset => "reset",
+            ErrorKind::IdleTimeout => "idle_timeout",
+            ErrorKind::MaxConns => "max_conns",
+            ErrorKind::ShutdownCut => "shutdown_cut",
+            ErrorKind::Io => "io",
+        }
+    }
+
+    /// Classifies an I/O error from a connection.
+    pub fn from_io(err: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as K;
+        match err.kind() {
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ErrorKind::Reset,
+            K::UnexpectedEof => ErrorKind::Truncated,
+            _ => ErrorKind::Io,
+        }
+    }
+}
+
+/// Live counters of one endpoint.
+#[derive(Debug)]
+pub struct Stats {
+    proto: Proto,
+    addr: SocketAddr,
+    accepted: AtomicU64,
+    active: AtomicU64,
+    requests: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    errors: [AtomicU64; ErrorKind::ALL.len()],
+}
+
+impl Stats {
+    /// Zeroed counters for the endpoint at `addr`.
+    pub fn new(proto: Proto, addr: SocketAddr) -> Self {
+        Stats {
+            proto,
+            addr,
+            accepted: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            errors: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// The endpoint's protocol.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
+    /// The endpoint's bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counts an accepted connection and returns how many are active now, itself
+    /// included. Pair with [`Stats::connection_closed`].
+    pub fn connection_opened(&self) -> u64 {
+        self.accepted.fetch_add(1, Relaxed);
+        self.active.fetch_add(1, Relaxed) + 1
+    }
+
+    /// Counts a closed connection.
+    pub fn connection_closed(&self) {
+        self.active.fetch_sub(1, Relaxed);
+    }
+
+    /// Connections open now.
+    pub fn active(&self) -> u64 {
+        self.active.load(Relaxed)
+    }
+
+    /// Counts one answered request (a framed or raw request, or a datagram echoed).
+    pub fn request(&self) {
+        self.requests.fetch_add(1, Relaxed);
+    }
+
+    /// Counts bytes received.
+    pub fn bytes_in(&self, n: usize) {
+        self.bytes_in.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Counts bytes sent.
+    pub fn bytes_out(&self, n: usize) {
+        self.bytes_out.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Counts one error of `kind`.
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Errors of `kind` so far.
+    pub fn errors(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind as usize].load(Relaxed)
+    }
+
+    /// A consistent-enough copy of the counters (each is read once, relaxed).
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            proto: self.proto,
+            addr: self.addr,
+            accepted: self.accepted.load(Relaxed),
+            active: self.active.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|&k| (k.as_str().to_owned(), self.errors(k)))
+                .collect(),
+        }
+    }
+}
+
+/// Counters of one endpoint at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    /// The endpoint's protocol.
+    pub proto: Proto,
+    /// Its bound address.
+    pub addr: SocketAddr,
+    /// TCP connections accepted (including refused ones); 0 for UDP.
+    pub accepted: u64,
+    /// TCP connections open at the moment of the snapshot.
+    pub active: u64,
+    /// Requests answered (datagrams echoed, for UDP; reads echoed, for tcp-echo).
+    pub requests: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Errors by kind; every kind is present, most are 0.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl StatsSnapshot {
+    /// Errors of the kind named `name` (0 when unknown).
+    pub fn error_count(&self, kind: ErrorKind) -> u64 {
+        self.errors.get(kind.as_str()).copied().unwrap_or(0)
+    }
+}
+
+/// What a whole server run did, written at shutdown (`--stats-json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerSummary {
+    /// How long the server ran, in seconds.
+    pub uptime_s: f64,
+    /// One entry per endpoint.
+    pub endpoints: Vec<StatsSnapshot>,
+}
+
+impl std::fmt::Display for ServerSummary {
+    /// A short table for the terminal.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "uptime {:.1}s", self.uptime_s)?;
+        for e in &self.endpoints {
+            write!(
+                f,
+                "{} {}: {} connections, {} requests, {} B in, {} B out",
+                e.proto.as_str(),
+                e.addr,
+                e.accepted,
+                e.requests,
+                e.bytes_in,
+                e.bytes_out
+            )?;
+            let errors: Vec<String> = e
+                .errors
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect();
+            if errors.is_empty() {
+                writeln!(f, ", no errors")?;
+            } else {
+                writeln!(f, ", errors: {}", errors.join(" "))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! The udp-echo protocol: one datagram in, the same datagram (or its uppercase) back to
+//! the sender. The probe header at the start of the payload is the client's business.
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+
+use smol::Async;
+use smol::future::FutureExt as _;
+
+use crate::config::Transform;
+use crate::conn::StopSignal;
+use crate::stats::{ErrorKind, Stats};
+
+/// Largest UDP payload over IPv4/IPv6 without jumbograms.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// One receive loop; the server runs `--threads` of them on the same socket. Errors on
+/// one datagram (a send to a vanished peer, say) are counted and the loop goes on.
+pub(crate) async fn serve(
+    socket: Arc<Async<UdpSocket>>,
+    transform: Transform,
+    stats: Arc<Stats>,
+    mut stop: StopSignal,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let received = async { Some(socket.recv_from(&mut buf).await) }
+            .or(async {
+                stop.as_mut().await;
+                None
+            })
+            .await;
+        let (n, peer) = match received {
+            None => return,
+            Some(Ok(got)) => got,
+            Some(Err(e)) => {
+                stats.error(ErrorKind::from_io(&e));
+                log::info!("udp-echo: receive failed: {e}");
+                continue;
+            }
+        };
+        stats.bytes_in(n);
+        let datagram = &mut buf[..n];
+        if transform == Transform::Upper {
+            datagram.make_ascii_uppercase();
+        }
+        match socket.send_to(datagram, peer).await {
+            Ok(sent) => {
+                stats.bytes_out(sent);
+                stats.request();
+            }
+            Err(e) => {
+                stats.error(ErrorKind::from_io(&e));
+                log::info!("udp-echo {peer}: send failed: {e}");
+            }
+        }
+    }
+}
