@@ -1,0 +1,154 @@
+//! Helpers shared by the bench-server integration tests: start a real server on
+//! 127.0.0.1:0 in-process, and a small blocking framed client with timeouts.
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use bench_proto::{Decoder, Limits, ResponseHeader};
+use bench_server::{Endpoint, Proto, ServerConfig, ServerHandle, ServerSummary, StatsSnapshot};
+
+/// Every blocking socket operation in the tests gives up after this long, so a broken
+/// server fails a test instead of hanging it.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A config for tests: two threads, a short grace period, a long idle timeout.
+pub fn test_config() -> ServerConfig {
+    ServerConfig {
+        threads: 2,
+        grace: Duration::from_secs(1),
+        idle_timeout: Some(Duration::from_secs(30)),
+        ..ServerConfig::default()
+    }
+}
+
+/// Starts one endpoint of `proto` on 127.0.0.1:0 with `config`.
+pub fn start_server(proto: Proto, config: ServerConfig) -> ServerHandle {
+    let ep = Endpoint::bind(proto, "127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
+    bench_server::spawn(vec![ep], config).unwrap()
+}
+
+/// Starts one endpoint with [`test_config`] changed by `change`.
+pub fn start_with(proto: Proto, change: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
+    let mut config = test_config();
+    change(&mut config);
+    start_server(proto, config)
+}
+
+/// Stops the server and returns the stats of its only (or first) endpoint.
+pub fn stop(server: ServerHandle) -> StatsSnapshot {
+    let summary: ServerSummary = server.stop().unwrap();
+    summary.endpoints.into_iter().next().unwrap()
+}
+
+/// A connected client socket with read and write timeouts.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// A UDP client socket connected to `addr`, with a read timeout.
+pub fn udp_client(addr: SocketAddr) -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.connect(addr).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+/// Encodes a frame with an arbitrary JSON header (so tests can send odd headers).
+pub fn frame(header: serde_json::Value, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    bench_proto::encode_frame(&header, body, &mut out).unwrap();
+    out
+}
+
+/// Raw bytes: a prefix claiming `header_len`, followed by `rest`.
+pub fn with_prefix(header_len: u32, rest: &[u8]) -> Vec<u8> {
+    let mut v = header_len.to_le_bytes().to_vec();
+    v.extend_from_slice(rest);
+    v
+}
+
+/// Reads one response frame; `Ok(None)` on a clean close before any byte.
+pub fn read_response(s: &mut TcpStream) -> io::Result<Option<(ResponseHeader, Vec<u8>)>> {
+    let mut dec = Decoder::<ResponseHeader>::new(Limits {
+        max_header: 1 << 20,
+        max_body: 1 << 30,
+    });
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(f) = dec.decode().map_err(io::Error::other)? {
+            return Ok(Some((f.header, f.body.to_vec())));
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return if dec.at_frame_boundary() {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        dec.feed(&buf[..n]);
+    }
+}
+
+/// Sends one request and reads its response, which must arrive.
+pub fn call(s: &mut TcpStream, header: serde_json::Value, body: &[u8]) -> (ResponseHeader, Vec<u8>) {
+    s.write_all(&frame(header, body)).unwrap();
+    read_response(s).unwrap().expect("a response, not a close")
+}
+
+/// Sends a framed echo and checks the reply; proves a connection (and the server) works.
+pub fn assert_echo_works(s: &mut TcpStream, id: u64) {
+    let body = format!("still serving {id}");
+    let (h, b) = call(s, serde_json::json!({"cmd": "echo", "id": id, "total_size": body.len()}), body.as_bytes());
+    assert_eq!(h.id, id);
+    assert_eq!(h.status, bench_proto::Status::Ok);
+    assert_eq!(b, body.as_bytes());
+}
+
+/// How a connection ended, seen from the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// FIN after `n` bytes.
+    Closed(usize),
+    /// Reset.
+    Reset,
+}
+
+/// Reads until the server closes the connection (failing after [`IO_TIMEOUT`]).
+pub fn read_until_closed(s: &mut TcpStream) -> Ending {
+    let mut total = 0;
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ending::Closed(total),
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ending::Reset,
+            Err(e) => panic!("connection neither closed nor reset: {e}"),
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// The framed `stats` command's body.
+pub fn server_stats(s: &mut TcpStream) -> serde_json::Value {
+    let (h, body) = call(s, serde_json::json!({"cmd": "stats", "id": 0, "total_size": 0}), b"");
+    assert_eq!(h.status, bench_proto::Status::Ok);
+    serde_json::from_slice(&body).unwrap()
+}
