@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use bench_proto::{Decoder, Limits, ResponseHeader};
+use bench_proto::ResponseHeader;
 use bench_server::{Endpoint, Proto, ServerConfig, ServerHandle, ServerSummary, StatsSnapshot};
 
 /// Every blocking socket operation in the tests gives up after this long, so a broken
@@ -73,27 +73,22 @@ pub fn with_prefix(header_len: u32, rest: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Reads one response frame; `Ok(None)` on a clean close before any byte.
+/// Reads exactly one response frame (never past it, so pipelined responses stay in the
+/// socket); `Ok(None)` on a clean close before any byte.
 pub fn read_response(s: &mut TcpStream) -> io::Result<Option<(ResponseHeader, Vec<u8>)>> {
-    let mut dec = Decoder::<ResponseHeader>::new(Limits {
-        max_header: 1 << 20,
-        max_body: 1 << 30,
-    });
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(f) = dec.decode().map_err(io::Error::other)? {
-            return Ok(Some((f.header, f.body.to_vec())));
-        }
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return if dec.at_frame_boundary() {
-                Ok(None)
-            } else {
-                Err(io::ErrorKind::UnexpectedEof.into())
-            };
-        }
-        dec.feed(&buf[..n]);
+    let mut prefix = [0u8; 4];
+    let first = s.read(&mut prefix)?;
+    if first == 0 {
+        return Ok(None);
     }
+    s.read_exact(&mut prefix[first..])?;
+    let header_len = u32::from_le_bytes(prefix) as usize;
+    let mut header = vec![0u8; header_len];
+    s.read_exact(&mut header)?;
+    let header: ResponseHeader = serde_json::from_slice(&header).map_err(io::Error::other)?;
+    let mut body = vec![0u8; header.total_size as usize];
+    s.read_exact(&mut body)?;
+    Ok(Some((header, body)))
 }
 
 /// Sends one request and reads its response, which must arrive.
