@@ -15,7 +15,8 @@ fn all_three_protocols_on_consecutive_ports() {
         grace: Duration::from_secs(1),
         ..ServerConfig::default()
     };
-    let endpoints = wirebench::server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
+    let endpoints =
+        wirebench::server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
     let server = wirebench::server::spawn(endpoints, config).unwrap();
     let tcp = server.addr(Proto::TcpEcho).unwrap();
     let udp = server.addr(Proto::UdpEcho).unwrap();
@@ -40,7 +41,12 @@ fn all_three_protocols_on_consecutive_ports() {
     let mut f = TcpStream::connect(framed).unwrap();
     f.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut wire = Vec::new();
-    encode_frame(&RequestHeader::new(CommandName::Upper, 5, 6), b"framed", &mut wire).unwrap();
+    encode_frame(
+        &RequestHeader::new(CommandName::Upper, 5, 6),
+        b"framed",
+        &mut wire,
+    )
+    .unwrap();
     f.write_all(&wire).unwrap();
     let mut dec = Decoder::<ResponseHeader>::new(Limits::default());
     let body = loop {
@@ -56,6 +62,13 @@ fn all_three_protocols_on_consecutive_ports() {
 
     drop((s, f));
     let summary = server.stop().unwrap();
-    let requests: Vec<(Proto, u64)> = summary.endpoints.iter().map(|e| (e.proto, e.requests)).collect();
-    assert_eq!(requests, [(Proto::TcpEcho, 1), (Proto::UdpEcho, 1), (Proto::Framed, 1)]);
+    let requests: Vec<(Proto, u64)> = summary
+        .endpoints
+        .iter()
+        .map(|e| (e.proto, e.requests))
+        .collect();
+    assert_eq!(
+        requests,
+        [(Proto::TcpEcho, 1), (Proto::UdpEcho, 1), (Proto::Framed, 1)]
+    );
 }

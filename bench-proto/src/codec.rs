@@ -228,8 +228,7 @@ impl<H: FrameHeader> Decoder<H> {
         if self.end - self.start < len {
             return Ok(None);
         }
-        let State::Body { header, len } = std::mem::replace(&mut self.state, State::Header)
-        else {
+        let State::Body { header, len } = std::mem::replace(&mut self.state, State::Header) else {
             unreachable!("checked above")
         };
         self.consumed = len;

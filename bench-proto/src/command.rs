@@ -281,7 +281,10 @@ mod tests {
         );
         assert!(matches!(
             RawRequest::parse(b"generate lots", &l),
-            Err(CommandError::BadArgument { cmd: "generate", .. })
+            Err(CommandError::BadArgument {
+                cmd: "generate",
+                ..
+            })
         ));
         assert_eq!(
             RawRequest::parse(b"stats", &l),

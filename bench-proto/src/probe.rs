@@ -57,9 +57,9 @@ impl ProbeHeader {
 
     /// Reads the header from the start of `payload`.
     pub fn read_from(payload: &[u8]) -> Result<ProbeHeader, ProbeError> {
-        let head = payload.first_chunk::<PROBE_LEN>().ok_or(ProbeError {
-            len: payload.len(),
-        })?;
+        let head = payload
+            .first_chunk::<PROBE_LEN>()
+            .ok_or(ProbeError { len: payload.len() })?;
         let (seq, sent) = head.split_at(8);
         Ok(ProbeHeader {
             seq: u64::from_le_bytes(seq.try_into().expect("8 bytes")),
@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn short_payload_is_an_error_not_a_panic() {
-        assert_eq!(ProbeHeader::read_from(&[0; 15]), Err(ProbeError { len: 15 }));
+        assert_eq!(
+            ProbeHeader::read_from(&[0; 15]),
+            Err(ProbeError { len: 15 })
+        );
         assert_eq!(
             ProbeHeader { seq: 0, sent_ns: 0 }.write_to(&mut []),
             Err(ProbeError { len: 0 })

@@ -109,7 +109,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-            if n != 0 && n % (1 << shift) == 0 {
+            if n != 0 && n.is_multiple_of(1 << shift) {
                 return write!(f, "{}{unit}", n >> shift);
             }
         }
@@ -171,7 +171,7 @@ impl fmt::Display for HumanDuration {
             (1_000, "us"),
         ];
         for (per, unit) in units {
-            if ns != 0 && ns % per == 0 {
+            if ns != 0 && ns.is_multiple_of(per) {
                 return write!(f, "{}{unit}", ns / per);
             }
         }
@@ -215,8 +215,14 @@ mod tests {
     fn bad_sizes_name_the_text() {
         let err = "12q".parse::<ByteSize>().unwrap_err();
         assert!(err.to_string().contains("\"12q\""), "{err}");
-        assert!(matches!("KiB".parse::<ByteSize>(), Err(UnitError::NoNumber { .. })));
-        assert!(matches!("-1".parse::<ByteSize>(), Err(UnitError::NoNumber { .. })));
+        assert!(matches!(
+            "KiB".parse::<ByteSize>(),
+            Err(UnitError::NoNumber { .. })
+        ));
+        assert!(matches!(
+            "-1".parse::<ByteSize>(),
+            Err(UnitError::NoNumber { .. })
+        ));
         assert!(matches!(
             "99999999999GiB".parse::<ByteSize>(),
             Err(UnitError::Overflow { .. })
@@ -230,13 +236,19 @@ mod tests {
             assert_eq!(d.to_string(), text);
         }
         assert_eq!("0".parse::<HumanDuration>().unwrap().0, Duration::ZERO);
-        assert!("10".parse::<HumanDuration>().is_err(), "a bare non-zero number is ambiguous");
+        assert!(
+            "10".parse::<HumanDuration>().is_err(),
+            "a bare non-zero number is ambiguous"
+        );
         assert!("10 parsecs".parse::<HumanDuration>().is_err());
     }
 
     #[test]
     fn units_serialize_as_their_text() {
-        assert_eq!(serde_json::to_string(&ByteSize(65536)).unwrap(), "\"64KiB\"");
+        assert_eq!(
+            serde_json::to_string(&ByteSize(65536)).unwrap(),
+            "\"64KiB\""
+        );
         let d: HumanDuration = serde_json::from_str("\"30s\"").unwrap();
         assert_eq!(d.0, Duration::from_secs(30));
     }

@@ -29,7 +29,10 @@ fn decode_in_pieces(wire: &[u8], cuts: &[usize]) -> Vec<Decoded> {
             out.push((frame.header, frame.body.to_vec()));
         }
     }
-    assert!(dec.at_frame_boundary(), "bytes left over after the last frame");
+    assert!(
+        dec.at_frame_boundary(),
+        "bytes left over after the last frame"
+    );
     out
 }
 
@@ -119,9 +122,8 @@ fn read_buf_and_filled_decode_like_feed() {
 #[test]
 fn megabyte_body_arrives_whole() {
     let body: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
-    let frames = vec![(ResponseHeader::ok(9, body.len() as u64), body.clone())];
     let mut wire = Vec::new();
-    encode_frame(&frames[0].0, &frames[0].1, &mut wire).unwrap();
+    encode_frame(&ResponseHeader::ok(9, body.len() as u64), &body, &mut wire).unwrap();
     let mut dec = Decoder::<ResponseHeader>::new(Limits::default());
     let mut got = None;
     for piece in wire.chunks(1460) {
@@ -163,7 +165,10 @@ fn oversized_header_is_rejected_from_the_prefix_alone() {
     let err = decode_error(&u32::MAX.to_le_bytes(), Limits::default());
     assert!(matches!(
         err,
-        DecodeError::HeaderLenTooLarge { len: u32::MAX, max: 65536 }
+        DecodeError::HeaderLenTooLarge {
+            len: u32::MAX,
+            max: 65536
+        }
     ));
 }
 
@@ -173,7 +178,11 @@ fn oversized_body_is_rejected_before_it_arrives() {
     let err = decode_error(&with_prefix(header), Limits::default());
     assert!(matches!(
         err,
-        DecodeError::BodyTooLarge { id: 4, total_size: 17_000_000, .. }
+        DecodeError::BodyTooLarge {
+            id: 4,
+            total_size: 17_000_000,
+            ..
+        }
     ));
     assert_eq!(err.id(), 4);
 }

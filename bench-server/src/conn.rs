@@ -75,11 +75,11 @@ impl Watch {
     /// idleness can interrupt.
     async fn interrupted(&mut self) -> Interrupt {
         future::poll_fn(|cx| {
-            if let Some(stop) = self.stop.as_mut() {
-                if stop.as_mut().poll(cx).is_ready() {
-                    self.stop = None;
-                    return Poll::Ready(Interrupt::Stop);
-                }
+            if let Some(stop) = self.stop.as_mut()
+                && stop.as_mut().poll(cx).is_ready()
+            {
+                self.stop = None;
+                return Poll::Ready(Interrupt::Stop);
             }
             while Pin::new(&mut self.timer).poll(cx).is_ready() {
                 let deadline = self.last_progress + self.idle.expect("timer armed only with idle");

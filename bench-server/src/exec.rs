@@ -24,8 +24,13 @@ pub(crate) struct ExecOutcome {
 
 /// Runs `line` with `sh -c`, stdout and stderr interleaved into `out` (cleared first),
 /// at most `max_output` bytes kept.
-pub(crate) async fn run(line: &[u8], out: &mut Vec<u8>, max_output: u64) -> Result<ExecOutcome, String> {
-    let line = std::str::from_utf8(line).map_err(|_| "exec: command line is not UTF-8".to_owned())?;
+pub(crate) async fn run(
+    line: &[u8],
+    out: &mut Vec<u8>,
+    max_output: u64,
+) -> Result<ExecOutcome, String> {
+    let line =
+        std::str::from_utf8(line).map_err(|_| "exec: command line is not UTF-8".to_owned())?;
     out.clear();
     // `exec 2>&1` first, so the shell's own errors and the command's stderr share stdout,
     // in the order they were written.
@@ -62,7 +67,10 @@ pub(crate) async fn run(line: &[u8], out: &mut Vec<u8>, max_output: u64) -> Resu
     collect
         .or(async {
             Timer::after(EXEC_TIMEOUT).await;
-            Err(format!("exec: still running after {}s, killed", EXEC_TIMEOUT.as_secs()))
+            Err(format!(
+                "exec: still running after {}s, killed",
+                EXEC_TIMEOUT.as_secs()
+            ))
         })
         .await
 }

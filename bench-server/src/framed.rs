@@ -147,8 +147,14 @@ impl Session<'_> {
                 let id = frame.header.id;
                 let result = match Command::from_header(&frame.header, &self.config.limits) {
                     Ok(command) => {
-                        execute(command, frame.body, &mut self.bufs, view(&self.conn), self.config)
-                            .await
+                        execute(
+                            command,
+                            frame.body,
+                            &mut self.bufs,
+                            view(&self.conn),
+                            self.config,
+                        )
+                        .await
                     }
                     Err(e) => Err(Failure::from(e)),
                 };
@@ -160,12 +166,15 @@ impl Session<'_> {
                 Ok(ReadEvent::Data(n)) => decoder.filled(n),
                 Ok(ReadEvent::Eof) => {
                     if !decoder.at_frame_boundary() {
-                        self.conn.fail(ErrorKind::Truncated, &"peer closed mid-frame");
+                        self.conn
+                            .fail(ErrorKind::Truncated, &"peer closed mid-frame");
                     }
                     return;
                 }
                 Ok(ReadEvent::Interrupted(Interrupt::Idle)) => {
-                    return self.conn.fail(ErrorKind::IdleTimeout, &"no data for the idle timeout");
+                    return self
+                        .conn
+                        .fail(ErrorKind::IdleTimeout, &"no data for the idle timeout");
                 }
                 // A partial frame is finished within the grace period; otherwise close now.
                 Ok(ReadEvent::Interrupted(Interrupt::Stop)) if decoder.at_frame_boundary() => {
@@ -186,7 +195,9 @@ impl Session<'_> {
                 Ok(ReadEvent::Data(n)) => n,
                 Ok(ReadEvent::Eof) | Ok(ReadEvent::Interrupted(Interrupt::Stop)) => return,
                 Ok(ReadEvent::Interrupted(Interrupt::Idle)) => {
-                    return self.conn.fail(ErrorKind::IdleTimeout, &"no data for the idle timeout");
+                    return self
+                        .conn
+                        .fail(ErrorKind::IdleTimeout, &"no data for the idle timeout");
                 }
                 Err(e) => return self.conn.fail_io(&e),
             };
@@ -206,7 +217,6 @@ impl Session<'_> {
             }
         }
     }
-
 }
 
 /// Writes the reply (true: keep serving) or the error frame (false: closed).
@@ -246,7 +256,10 @@ async fn reject(
 ) {
     conn.fail(failure.kind, &failure.message);
     let header = ResponseHeader::error(id, failure.message);
-    if write_frame(conn, header_buf, mode, &header, &[]).await.is_ok() {
+    if write_frame(conn, header_buf, mode, &header, &[])
+        .await
+        .is_ok()
+    {
         conn.linger_close().await;
     }
 }
@@ -312,8 +325,9 @@ async fn execute<'a>(
         }
         Command::Exec if !config.allow_exec => Err(Failure {
             kind: ErrorKind::ExecDisabled,
-            message: "exec is disabled (start bench-server with --allow-exec on a loopback address)"
-                .to_owned(),
+            message:
+                "exec is disabled (start bench-server with --allow-exec on a loopback address)"
+                    .to_owned(),
         }),
         Command::Exec => {
             let outcome = crate::exec::run(input, scratch, config.limits.max_body)

@@ -65,7 +65,10 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// The bound address of the first endpoint speaking `proto`.
     pub fn addr(&self, proto: Proto) -> Option<SocketAddr> {
-        self.addrs.iter().find(|(p, _)| *p == proto).map(|(_, a)| *a)
+        self.addrs
+            .iter()
+            .find(|(p, _)| *p == proto)
+            .map(|(_, a)| *a)
     }
 
     /// Every endpoint and its address.

@@ -128,11 +128,18 @@ pub fn bind_all(addr: SocketAddr, opts: &SocketOptions) -> Result<Vec<Endpoint>,
         let mut endpoints = Vec::with_capacity(3);
         let base = endpoints_base(first, &mut endpoints, opts)?;
         for (offset, proto) in ORDER.iter().enumerate().skip(1) {
-            let port = base.port().checked_add(offset as u16).ok_or_else(|| ServerError::Io {
-                context: format!("binding {} after port {}", proto.as_str(), base.port()),
-                source: io::ErrorKind::AddrNotAvailable.into(),
-            })?;
-            endpoints.push(Endpoint::bind(*proto, SocketAddr::new(base.ip(), port), opts)?);
+            let port = base
+                .port()
+                .checked_add(offset as u16)
+                .ok_or_else(|| ServerError::Io {
+                    context: format!("binding {} after port {}", proto.as_str(), base.port()),
+                    source: io::ErrorKind::AddrNotAvailable.into(),
+                })?;
+            endpoints.push(Endpoint::bind(
+                *proto,
+                SocketAddr::new(base.ip(), port),
+                opts,
+            )?);
         }
         Ok(endpoints)
     };
@@ -155,7 +162,9 @@ fn endpoints_base(
     opts: &SocketOptions,
 ) -> Result<SocketAddr, ServerError> {
     let first = Endpoint::bind(Proto::TcpEcho, addr, opts)?;
-    let base = first.local_addr().map_err(io_err(|| format!("reading address of {addr}")))?;
+    let base = first
+        .local_addr()
+        .map_err(io_err(|| format!("reading address of {addr}")))?;
     endpoints.push(first);
     Ok(base)
 }
@@ -167,7 +176,9 @@ pub fn validate(endpoints: &[Endpoint], config: &ServerConfig) -> Result<(), Ser
     }
     if config.allow_exec {
         for ep in endpoints.iter().filter(|ep| ep.proto == Proto::Framed) {
-            let addr = ep.local_addr().map_err(io_err(|| "reading bound address".to_owned()))?;
+            let addr = ep
+                .local_addr()
+                .map_err(io_err(|| "reading bound address".to_owned()))?;
             if !addr.ip().is_loopback() {
                 return Err(ServerError::ExecNeedsLoopback { addr });
             }
@@ -204,12 +215,14 @@ pub fn run(
         }
         smol::block_on(shutdown);
         shared.stop.close();
-        smol::block_on(async {
-            let _ = all_done.recv().await;
-        }
-        .or(async {
-            Timer::after(config.grace + STOP_MARGIN).await;
-        }));
+        smol::block_on(
+            async {
+                let _ = all_done.recv().await;
+            }
+            .or(async {
+                Timer::after(config.grace + STOP_MARGIN).await;
+            }),
+        );
         close_executor.close();
         Ok(())
     })?;
@@ -253,19 +266,27 @@ fn start_endpoint(
     shared: &Arc<Shared>,
     tracker: &Sender<()>,
 ) -> Result<Arc<Stats>, ServerError> {
-    let addr = ep.local_addr().map_err(io_err(|| "reading bound address".to_owned()))?;
+    let addr = ep
+        .local_addr()
+        .map_err(io_err(|| "reading bound address".to_owned()))?;
     let stats = Arc::new(Stats::new(ep.proto, addr));
     let context = || format!("registering {} {addr}", ep.proto.as_str());
     match ep.socket {
         BoundSocket::Tcp(listener) => {
             let listener = Async::new(listener).map_err(io_err(context))?;
-            let task = accept_loop(listener, Arc::clone(&stats), Arc::clone(shared), tracker.clone());
+            let task = accept_loop(
+                listener,
+                Arc::clone(&stats),
+                Arc::clone(shared),
+                tracker.clone(),
+            );
             shared.executor.spawn(task).detach();
         }
         BoundSocket::Udp(socket) => {
             let socket = Arc::new(Async::new(socket).map_err(io_err(context))?);
             for _ in 0..shared.config.threads {
-                let (socket, stats, tracker) = (Arc::clone(&socket), Arc::clone(&stats), tracker.clone());
+                let (socket, stats, tracker) =
+                    (Arc::clone(&socket), Arc::clone(&stats), tracker.clone());
                 let stop = shared.stop_signal();
                 let transform = shared.config.transform;
                 shared
@@ -309,7 +330,11 @@ async fn accept_loop(
             Some(Err(e)) => {
                 // EMFILE and friends: count, log, and back off instead of spinning.
                 stats.error(ErrorKind::Io);
-                log::warn!("{} {}: accept failed: {e}", stats.proto().as_str(), stats.addr());
+                log::warn!(
+                    "{} {}: accept failed: {e}",
+                    stats.proto().as_str(),
+                    stats.addr()
+                );
                 Timer::after(Duration::from_millis(20)).await;
             }
         }
@@ -322,7 +347,11 @@ fn spawn_thread(conn: impl Future<Output = ()> + Send + 'static, stats: &Stats) 
         .spawn(move || smol::block_on(conn));
     if let Err(e) = spawned {
         stats.error(ErrorKind::Io);
-        log::warn!("{} {}: cannot start a connection thread: {e}", stats.proto().as_str(), stats.addr());
+        log::warn!(
+            "{} {}: cannot start a connection thread: {e}",
+            stats.proto().as_str(),
+            stats.addr()
+        );
     }
 }
 
@@ -362,15 +391,27 @@ fn admit(
             active - 1,
             config.max_conns.unwrap_or_default()
         );
-        shared.executor.spawn(refuse(stream, stats.proto(), active - 1, guard)).detach();
+        shared
+            .executor
+            .spawn(refuse(stream, stats.proto(), active - 1, guard))
+            .detach();
         return None;
     }
     if let Err(e) = configure_accepted(SockRef::from(stream.get_ref()), &config.socket) {
         stats.error(ErrorKind::Io);
-        log::warn!("{} {peer}: setting socket options: {e}", stats.proto().as_str());
+        log::warn!(
+            "{} {peer}: setting socket options: {e}",
+            stats.proto().as_str()
+        );
         return None;
     }
-    let conn = Conn::new(stream, peer, Arc::clone(stats), config.idle_timeout, shared.stop_signal());
+    let conn = Conn::new(
+        stream,
+        peer,
+        Arc::clone(stats),
+        config.idle_timeout,
+        shared.stop_signal(),
+    );
     let shared = Arc::clone(shared);
     Some(async move {
         let _guard = guard;
@@ -388,7 +429,10 @@ fn admit(
             Some(Ok(())) => {}
             Some(Err(_panic)) => {
                 stats.error(ErrorKind::Io);
-                log::error!("{} {peer}: connection handler panicked", stats.proto().as_str());
+                log::error!(
+                    "{} {peer}: connection handler panicked",
+                    stats.proto().as_str()
+                );
             }
             None => stats.error(ErrorKind::ShutdownCut),
         }

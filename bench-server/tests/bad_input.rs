@@ -90,7 +90,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "generate above max_body",
-            bytes: frame(json!({"cmd": "generate", "id": 10, "total_size": 0, "size": 1u64 << 40}), b""),
+            bytes: frame(
+                json!({"cmd": "generate", "id": 10, "total_size": 0, "size": 1u64 << 40}),
+                b"",
+            ),
             id: 10,
             kind: ErrorKind::BadArgument,
             mentions: "generate",
@@ -121,9 +124,18 @@ fn malformed_frames_get_an_error_frame_are_counted_and_spare_other_connections()
         assert_eq!(h.status, Status::Error, "{}", case.name);
         assert_eq!(h.id, case.id, "{}", case.name);
         let message = h.error.unwrap_or_default();
-        assert!(message.contains(case.mentions), "{}: {message:?}", case.name);
+        assert!(
+            message.contains(case.mentions),
+            "{}: {message:?}",
+            case.name
+        );
         assert!(body.is_empty(), "{}", case.name);
-        assert_eq!(read_until_closed(&mut s), Ending::Closed(0), "{}: then closed", case.name);
+        assert_eq!(
+            read_until_closed(&mut s),
+            Ending::Closed(0),
+            "{}: then closed",
+            case.name
+        );
         // The server keeps serving others, on an old and on a new connection.
         assert_echo_works(&mut witness, i as u64 + 1);
         assert_echo_works(&mut connect(addr), 100);
@@ -147,7 +159,9 @@ fn malformed_frames_get_an_error_frame_are_counted_and_spare_other_connections()
 
 /// The live error counter `name` of the endpoint, via the `stats` command.
 fn live_errors(s: &mut std::net::TcpStream, name: &str) -> u64 {
-    server_stats(s)["endpoint"]["errors"][name].as_u64().unwrap()
+    server_stats(s)["endpoint"]["errors"][name]
+        .as_u64()
+        .unwrap()
 }
 
 #[test]
@@ -157,11 +171,21 @@ fn frame_truncated_by_the_peer_closing_is_counted() {
     let mut witness = connect(addr);
     let mut s = connect(addr);
     assert_echo_works(&mut s, 1);
-    let whole = frame(json!({"cmd": "echo", "id": 2, "total_size": 100}), &[b'x'; 100]);
+    let whole = frame(
+        json!({"cmd": "echo", "id": 2, "total_size": 100}),
+        &[b'x'; 100],
+    );
     s.write_all(&whole[..whole.len() / 2]).unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
-    assert_eq!(read_until_closed(&mut s), Ending::Closed(0), "no reply to half a frame");
-    assert!(eventually(Duration::from_secs(5), || live_errors(&mut witness, "truncated") == 1));
+    assert_eq!(
+        read_until_closed(&mut s),
+        Ending::Closed(0),
+        "no reply to half a frame"
+    );
+    assert!(eventually(Duration::from_secs(5), || live_errors(
+        &mut witness,
+        "truncated"
+    ) == 1));
     assert_echo_works(&mut witness, 3);
 }
 
@@ -172,13 +196,21 @@ fn peer_reset_mid_frame_is_counted() {
     let mut witness = connect(addr);
     let mut s = connect(addr);
     assert_echo_works(&mut s, 1);
-    let whole = frame(json!({"cmd": "echo", "id": 2, "total_size": 100}), &[b'x'; 100]);
+    let whole = frame(
+        json!({"cmd": "echo", "id": 2, "total_size": 100}),
+        &[b'x'; 100],
+    );
     s.write_all(&whole[..10]).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     // SO_LINGER 0: close() sends RST instead of FIN.
-    socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(s);
-    assert!(eventually(Duration::from_secs(5), || live_errors(&mut witness, "reset") == 1));
+    assert!(eventually(Duration::from_secs(5), || live_errors(
+        &mut witness,
+        "reset"
+    ) == 1));
     assert_echo_works(&mut witness, 3);
 }
 
@@ -192,7 +224,10 @@ fn slow_dribbling_client_does_not_delay_a_fast_one() {
         std::thread::spawn(move || {
             let mut s = connect(addr);
             let body = b"one byte at a time";
-            let wire = frame(json!({"cmd": "upper", "id": 1, "total_size": body.len()}), body);
+            let wire = frame(
+                json!({"cmd": "upper", "id": 1, "total_size": body.len()}),
+                body,
+            );
             for byte in &wire {
                 s.write_all(std::slice::from_ref(byte)).unwrap();
                 std::thread::sleep(Duration::from_millis(20));
@@ -248,7 +283,10 @@ fn tcp_echo_refuses_above_max_conns_by_closing() {
     let mut byte = [0u8; 1];
     std::io::Read::read_exact(&mut first, &mut byte).unwrap();
     let mut extra = connect(addr);
-    assert!(matches!(read_until_closed(&mut extra), Ending::Closed(0) | Ending::Reset));
+    assert!(matches!(
+        read_until_closed(&mut extra),
+        Ending::Closed(0) | Ending::Reset
+    ));
     first.write_all(b"b").unwrap();
     std::io::Read::read_exact(&mut first, &mut byte).unwrap();
     assert_eq!(&byte, b"b");

@@ -16,13 +16,32 @@ use serde_json::json;
 fn echo_upper_discard_return_what_they_promise() {
     let server = start_with(Proto::Framed, |_| {});
     let mut s = connect(server.addr(Proto::Framed).unwrap());
-    let (h, body) = call(&mut s, json!({"cmd": "echo", "id": 1, "total_size": 11}), b"Hello, 123!");
-    assert_eq!((h.id, h.status, body.as_slice()), (1, Status::Ok, &b"Hello, 123!"[..]));
-    let (h, body) = call(&mut s, json!({"cmd": "upper", "id": 2, "total_size": 11}), b"Hello, 123!");
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "echo", "id": 1, "total_size": 11}),
+        b"Hello, 123!",
+    );
+    assert_eq!(
+        (h.id, h.status, body.as_slice()),
+        (1, Status::Ok, &b"Hello, 123!"[..])
+    );
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "upper", "id": 2, "total_size": 11}),
+        b"Hello, 123!",
+    );
     assert_eq!((h.id, body.as_slice()), (2, &b"HELLO, 123!"[..]));
-    let (h, body) = call(&mut s, json!({"cmd": "discard", "id": 3, "total_size": 4}), b"gone");
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "discard", "id": 3, "total_size": 4}),
+        b"gone",
+    );
     assert_eq!((h.id, h.total_size, body.len()), (3, 0, 0));
-    let (h, body) = call(&mut s, json!({"cmd": "echo", "id": 4, "total_size": 0}), b"");
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "echo", "id": 4, "total_size": 0}),
+        b"",
+    );
     assert_eq!((h.id, h.status, body.len()), (4, Status::Ok, 0));
     drop(s);
     let stats = stop(server);
@@ -34,7 +53,11 @@ fn echo_upper_discard_return_what_they_promise() {
 fn transform_upper_uppercases_echo() {
     let server = start_with(Proto::Framed, |c| c.transform = Transform::Upper);
     let mut s = connect(server.addr(Proto::Framed).unwrap());
-    let (_, body) = call(&mut s, json!({"cmd": "echo", "id": 1, "total_size": 9}), b"abc xyz 9");
+    let (_, body) = call(
+        &mut s,
+        json!({"cmd": "echo", "id": 1, "total_size": 9}),
+        b"abc xyz 9",
+    );
     assert_eq!(body, b"ABC XYZ 9");
 }
 
@@ -43,8 +66,11 @@ fn generate_one_mebibyte_arrives_whole_when_read_in_small_pieces() {
     let server = start_with(Proto::Framed, |_| {});
     let mut s = connect(server.addr(Proto::Framed).unwrap());
     let size = 1 << 20;
-    s.write_all(&frame(json!({"cmd": "generate", "id": 7, "total_size": 0, "size": size}), b""))
-        .unwrap();
+    s.write_all(&frame(
+        json!({"cmd": "generate", "id": 7, "total_size": 0, "size": size}),
+        b"",
+    ))
+    .unwrap();
     // Read the whole frame 100 bytes at a time, decoding by hand.
     let mut wire = Vec::new();
     let mut piece = [0u8; 100];
@@ -68,7 +94,9 @@ fn generate_one_mebibyte_arrives_whole_when_read_in_small_pieces() {
     let body = &wire[PREFIX_LEN + hlen..];
     assert_eq!(body.len(), size);
     assert!(
-        body.iter().enumerate().all(|(i, &b)| b == generate_byte(i as u64)),
+        body.iter()
+            .enumerate()
+            .all(|(i, &b)| b == generate_byte(i as u64)),
         "generate body is not the documented pattern"
     );
 }
@@ -78,7 +106,11 @@ fn sleep_waits_then_answers_empty() {
     let server = start_with(Proto::Framed, |_| {});
     let mut s = connect(server.addr(Proto::Framed).unwrap());
     let started = std::time::Instant::now();
-    let (h, body) = call(&mut s, json!({"cmd": "sleep", "id": 5, "total_size": 0, "ms": 50}), b"");
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "sleep", "id": 5, "total_size": 0, "ms": 50}),
+        b"",
+    );
     assert!(started.elapsed() >= std::time::Duration::from_millis(50));
     assert_eq!((h.id, h.status, body.len()), (5, Status::Ok, 0));
 }
@@ -93,8 +125,14 @@ fn stats_reports_counters_and_the_socket_options_read_back() {
         assert_eq!(stats["endpoint"]["proto"], "framed");
         assert_eq!(stats["endpoint"]["requests"], 1);
         assert_eq!(stats["endpoint"]["active"], 1);
-        assert_eq!(stats["connection"]["peer"], s.local_addr().unwrap().to_string());
-        assert_eq!(stats["connection"]["socket"]["nodelay"], nodelay, "nodelay={nodelay}");
+        assert_eq!(
+            stats["connection"]["peer"],
+            s.local_addr().unwrap().to_string()
+        );
+        assert_eq!(
+            stats["connection"]["socket"]["nodelay"], nodelay,
+            "nodelay={nodelay}"
+        );
         assert!(stats["connection"]["socket"]["recv_buf"].as_u64().unwrap() > 0);
     }
 }
@@ -121,7 +159,11 @@ fn split_write_mode_sends_the_same_frames() {
     for id in 0..20 {
         assert_echo_works(&mut s, id);
     }
-    let (h, body) = call(&mut s, json!({"cmd": "discard", "id": 99, "total_size": 3}), b"abc");
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "discard", "id": 99, "total_size": 3}),
+        b"abc",
+    );
     assert_eq!((h.id, body.len()), (99, 0));
 }
 
@@ -130,7 +172,11 @@ fn exec_is_refused_without_allow_exec() {
     let server = start_with(Proto::Framed, |_| {});
     let addr = server.addr(Proto::Framed).unwrap();
     let mut s = connect(addr);
-    let (h, body) = call(&mut s, json!({"cmd": "exec", "id": 3, "total_size": 5}), b"id -u");
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "exec", "id": 3, "total_size": 5}),
+        b"id -u",
+    );
     assert_eq!(h.status, Status::Error);
     assert_eq!(h.id, 3);
     assert!(h.error.unwrap().contains("--allow-exec"));
@@ -145,7 +191,11 @@ fn exec_runs_shell_commands_with_stdout_and_stderr() {
     let server = start_with(Proto::Framed, |c| c.allow_exec = true);
     let mut s = connect(server.addr(Proto::Framed).unwrap());
     let cmd = b"echo out; echo err >&2; exit 3";
-    let (h, body) = call(&mut s, json!({"cmd": "exec", "id": 1, "total_size": cmd.len()}), cmd);
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "exec", "id": 1, "total_size": cmd.len()}),
+        cmd,
+    );
     assert_eq!(h.status, Status::Ok);
     assert_eq!(h.exit_code, Some(3));
     assert_eq!(h.truncated, Some(false));
@@ -160,7 +210,11 @@ fn exec_output_is_cut_at_max_body() {
     });
     let mut s = connect(server.addr(Proto::Framed).unwrap());
     let cmd = b"head -c 5000 /dev/zero";
-    let (h, body) = call(&mut s, json!({"cmd": "exec", "id": 1, "total_size": cmd.len()}), cmd);
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "exec", "id": 1, "total_size": cmd.len()}),
+        cmd,
+    );
     assert_eq!(h.truncated, Some(true));
     assert_eq!(body.len(), 1000);
 }
@@ -169,10 +223,14 @@ fn exec_output_is_cut_at_max_body() {
 fn allow_exec_is_refused_on_a_non_loopback_bind() {
     let mut config = test_config();
     config.allow_exec = true;
-    let ep = bench_server::Endpoint::bind(Proto::Framed, "0.0.0.0:0".parse().unwrap(), &config.socket)
-        .unwrap();
+    let ep =
+        bench_server::Endpoint::bind(Proto::Framed, "0.0.0.0:0".parse().unwrap(), &config.socket)
+            .unwrap();
     let err = bench_server::spawn(vec![ep], config).unwrap_err();
-    assert!(matches!(err, ServerError::ExecNeedsLoopback { .. }), "{err}");
+    assert!(
+        matches!(err, ServerError::ExecNeedsLoopback { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("--allow-exec"), "{err}");
 }
 
@@ -187,10 +245,17 @@ fn raw_mode_takes_one_command_line_per_read() {
     let server = start_with(Proto::Framed, |c| c.requests = RequestMode::Raw);
     let mut s = connect(server.addr(Proto::Framed).unwrap());
     let (h, body) = raw_call(&mut s, b"upper hello");
-    assert_eq!((h.id, h.status, body.as_slice()), (1, Status::Ok, &b"HELLO"[..]));
+    assert_eq!(
+        (h.id, h.status, body.as_slice()),
+        (1, Status::Ok, &b"HELLO"[..])
+    );
     let (h, body) = raw_call(&mut s, b"generate 100000\n");
     assert_eq!((h.id, body.len()), (2, 100_000));
-    assert!(body.iter().enumerate().all(|(i, &b)| b == generate_byte(i as u64)));
+    assert!(
+        body.iter()
+            .enumerate()
+            .all(|(i, &b)| b == generate_byte(i as u64))
+    );
     let (h, body) = raw_call(&mut s, b"echo as is");
     assert_eq!((h.id, body.as_slice()), (3, &b"as is"[..]));
     // Anything else is a shell command, refused without --allow-exec.

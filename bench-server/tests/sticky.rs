@@ -20,13 +20,22 @@ fn many_frames_in_one_write_get_every_response_in_order() {
         for id in 0..200u64 {
             let body: Vec<u8> = (0..(id * 7 % 300)).map(|i| b'a' + (i % 26) as u8).collect();
             let cmd = if id % 2 == 0 { "echo" } else { "upper" };
-            wire.extend(frame(json!({"cmd": cmd, "id": id, "total_size": body.len()}), &body));
-            let reply = if id % 2 == 0 { body } else { body.to_ascii_uppercase() };
+            wire.extend(frame(
+                json!({"cmd": cmd, "id": id, "total_size": body.len()}),
+                &body,
+            ));
+            let reply = if id % 2 == 0 {
+                body
+            } else {
+                body.to_ascii_uppercase()
+            };
             expected.push((id, reply));
         }
         s.write_all(&wire).unwrap();
         for (id, body) in expected {
-            let (h, got) = read_response(&mut s).unwrap().expect("a response per frame");
+            let (h, got) = read_response(&mut s)
+                .unwrap()
+                .expect("a response per frame");
             assert_eq!(h.id, id, "{mode:?}");
             assert_eq!(got, body, "{mode:?} id {id}");
         }
@@ -40,7 +49,10 @@ fn one_frame_over_many_writes_gets_its_response() {
     let server = start_with(Proto::Framed, |_| {});
     let mut s = connect(server.addr(Proto::Framed).unwrap());
     let body: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-    let wire = frame(json!({"cmd": "echo", "id": 77, "total_size": body.len()}), &body);
+    let wire = frame(
+        json!({"cmd": "echo", "id": 77, "total_size": body.len()}),
+        &body,
+    );
     // Pieces of 1..=13 bytes, with pauses so they arrive as separate segments.
     let mut at = 0;
     for (i, len) in (1..=13).cycle().enumerate() {
@@ -66,8 +78,14 @@ fn frame_boundaries_inside_a_write_do_not_matter() {
     let mut s = connect(server.addr(Proto::Framed).unwrap());
     let mut wire = frame(json!({"cmd": "echo", "id": 1, "total_size": 3}), b"one");
     let second_at = wire.len();
-    wire.extend(frame(json!({"cmd": "echo", "id": 2, "total_size": 3}), b"two"));
-    wire.extend(frame(json!({"cmd": "echo", "id": 3, "total_size": 5}), b"three"));
+    wire.extend(frame(
+        json!({"cmd": "echo", "id": 2, "total_size": 3}),
+        b"two",
+    ));
+    wire.extend(frame(
+        json!({"cmd": "echo", "id": 3, "total_size": 5}),
+        b"three",
+    ));
     let cut = second_at + 6;
     s.write_all(&wire[..cut]).unwrap();
     let (h, body) = read_response(&mut s).unwrap().unwrap();

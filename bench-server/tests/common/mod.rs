@@ -92,7 +92,11 @@ pub fn read_response(s: &mut TcpStream) -> io::Result<Option<(ResponseHeader, Ve
 }
 
 /// Sends one request and reads its response, which must arrive.
-pub fn call(s: &mut TcpStream, header: serde_json::Value, body: &[u8]) -> (ResponseHeader, Vec<u8>) {
+pub fn call(
+    s: &mut TcpStream,
+    header: serde_json::Value,
+    body: &[u8],
+) -> (ResponseHeader, Vec<u8>) {
     s.write_all(&frame(header, body)).unwrap();
     read_response(s).unwrap().expect("a response, not a close")
 }
@@ -100,7 +104,11 @@ pub fn call(s: &mut TcpStream, header: serde_json::Value, body: &[u8]) -> (Respo
 /// Sends a framed echo and checks the reply; proves a connection (and the server) works.
 pub fn assert_echo_works(s: &mut TcpStream, id: u64) {
     let body = format!("still serving {id}");
-    let (h, b) = call(s, serde_json::json!({"cmd": "echo", "id": id, "total_size": body.len()}), body.as_bytes());
+    let (h, b) = call(
+        s,
+        serde_json::json!({"cmd": "echo", "id": id, "total_size": body.len()}),
+        body.as_bytes(),
+    );
     assert_eq!(h.id, id);
     assert_eq!(h.status, bench_proto::Status::Ok);
     assert_eq!(b, body.as_bytes());
@@ -143,7 +151,11 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The framed `stats` command's body.
 pub fn server_stats(s: &mut TcpStream) -> serde_json::Value {
-    let (h, body) = call(s, serde_json::json!({"cmd": "stats", "id": 0, "total_size": 0}), b"");
+    let (h, body) = call(
+        s,
+        serde_json::json!({"cmd": "stats", "id": 0, "total_size": 0}),
+        b"",
+    );
     assert_eq!(h.status, bench_proto::Status::Ok);
     serde_json::from_slice(&body).unwrap()
 }

@@ -148,7 +148,9 @@ impl TryFrom<Cli> for Invocation {
             Command::Framed(a) => (Some(Proto::Framed), 8083, a),
             Command::All(a) => (None, 8081, a),
         };
-        let bind = args.bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
+        let bind = args
+            .bind
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
         Ok(Invocation {
             proto,
             bind,
@@ -166,7 +168,9 @@ impl TryFrom<Cli> for Invocation {
 }
 
 fn server_config(args: ServerArgs) -> anyhow::Result<ServerConfig> {
-    let threads = args.threads.unwrap_or_else(bench_server::config::default_threads);
+    let threads = args
+        .threads
+        .unwrap_or_else(bench_server::config::default_threads);
     if threads == 0 {
         bail!("--threads 0: at least one thread is needed");
     }
@@ -176,7 +180,12 @@ fn server_config(args: ServerArgs) -> anyhow::Result<ServerConfig> {
     let max_header = u32::try_from(args.max_header.0)
         .ok()
         .filter(|&n| n >= bench_proto::limits::MIN_HEADER_LEN)
-        .with_context(|| format!("--max-header {}: must be between 2B and 4GiB", args.max_header))?;
+        .with_context(|| {
+            format!(
+                "--max-header {}: must be between 2B and 4GiB",
+                args.max_header
+            )
+        })?;
     Ok(ServerConfig {
         transform: match args.transform {
             TransformArg::None => Transform::None,
@@ -242,7 +251,9 @@ pub fn exit_on_clap_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(
         e.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         let _ = e.print();
         return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
@@ -255,7 +266,9 @@ pub fn exit_on_clap_error(e: clap::Error) -> ExitCode {
     let line: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:"))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
+        })
         .collect();
     let line = line.join(" ");
     let line = line.strip_prefix("error: ").unwrap_or(&line);

@@ -11,7 +11,11 @@ impl Log for Stderr {
 
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
-            eprintln!("bench-server: {}: {}", record.level().as_str().to_lowercase(), record.args());
+            eprintln!(
+                "bench-server: {}: {}",
+                record.level().as_str().to_lowercase(),
+                record.args()
+            );
         }
     }
 

@@ -45,11 +45,17 @@ fn serve(inv: Invocation) -> anyhow::Result<()> {
     bench_server::validate(&endpoints, &inv.config)?;
     // Register the handlers before announcing the address, so a script that signals as
     // soon as it reads the line gets a graceful stop.
-    let mut signals = async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
-        .context("installing SIGINT/SIGTERM handlers")?;
+    let mut signals =
+        async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
+            .context("installing SIGINT/SIGTERM handlers")?;
     let mut stdout = std::io::stdout().lock();
     for ep in &endpoints {
-        writeln!(stdout, "listening on {} {}", ep.proto().as_str(), ep.local_addr()?)?;
+        writeln!(
+            stdout,
+            "listening on {} {}",
+            ep.proto().as_str(),
+            ep.local_addr()?
+        )?;
     }
     stdout.flush()?;
     drop(stdout);
