@@ -133,6 +133,8 @@ impl Session<'_> {
     async fn serve_frames(&mut self) {
         let mode = self.config.write_mode;
         let mut decoder = Decoder::<RequestHeader>::new(self.config.limits);
+        // Set when shutdown began mid-frame: finish that frame, then close.
+        let mut stopping = false;
         loop {
             loop {
                 let frame = match decoder.decode() {
@@ -162,6 +164,9 @@ impl Session<'_> {
                     return;
                 }
             }
+            if stopping && decoder.at_frame_boundary() {
+                return;
+            }
             match self.conn.read(decoder.read_buf()).await {
                 Ok(ReadEvent::Data(n)) => decoder.filled(n),
                 Ok(ReadEvent::Eof) => {
@@ -180,7 +185,7 @@ impl Session<'_> {
                 Ok(ReadEvent::Interrupted(Interrupt::Stop)) if decoder.at_frame_boundary() => {
                     return;
                 }
-                Ok(ReadEvent::Interrupted(Interrupt::Stop)) => {}
+                Ok(ReadEvent::Interrupted(Interrupt::Stop)) => stopping = true,
                 Err(e) => return self.conn.fail_io(&e),
             }
         }

@@ -293,3 +293,44 @@ fn tcp_echo_refuses_above_max_conns_by_closing() {
     drop((first, extra));
     assert_eq!(stop(server).error_count(ErrorKind::MaxConns), 1);
 }
+
+#[test]
+fn silent_clients_are_closed_at_the_idle_timeout_and_counted() {
+    for proto in [Proto::TcpEcho, Proto::Framed] {
+        let server = start_with(proto, |c| c.idle_timeout = Some(Duration::from_millis(300)));
+        let addr = server.addr(proto).unwrap();
+        let started = std::time::Instant::now();
+        // Connects and sends nothing.
+        let mut silent = connect(addr);
+        // Sends part of a frame header and then nothing (a slowloris client).
+        let mut stalled = connect(addr);
+        stalled.write_all(&with_prefix(40, b"{\"cmd\"")).unwrap();
+        assert_eq!(read_until_closed(&mut silent), Ending::Closed(0), "{proto:?}");
+        assert!(
+            matches!(read_until_closed(&mut stalled), Ending::Closed(_) | Ending::Reset),
+            "{proto:?}"
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+            "{proto:?}: closed after {waited:?}, idle timeout 300ms"
+        );
+        // A client that keeps talking is never idle, and others are unaffected.
+        let mut busy = connect(addr);
+        for i in 0..8 {
+            std::thread::sleep(Duration::from_millis(60));
+            match proto {
+                Proto::Framed => assert_echo_works(&mut busy, i),
+                _ => {
+                    busy.write_all(b"ping").unwrap();
+                    let mut got = [0u8; 4];
+                    std::io::Read::read_exact(&mut busy, &mut got).unwrap();
+                    assert_eq!(&got, b"ping");
+                }
+            }
+        }
+        drop(busy);
+        let stats = stop(server);
+        assert_eq!(stats.error_count(ErrorKind::IdleTimeout), 2, "{proto:?}");
+    }
+}

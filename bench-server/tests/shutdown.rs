@@ -1,0 +1,134 @@
+//! Graceful stop: idle connections do not hold it up, a request in progress finishes
+//! within the grace period, one that would outlast it is cut and counted, and a frame
+//! half-received when the stop begins is still completed and answered.
+
+mod common;
+
+use std::io::Write;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bench_proto::Status;
+use bench_server::{ErrorKind, Proto, ServerHandle, StatsSnapshot};
+use common::*;
+use serde_json::json;
+
+/// Stops `server` on another thread; the join gives its stats and how long it took.
+fn stop_in_background(server: ServerHandle) -> JoinHandle<(StatsSnapshot, Duration)> {
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let stats = stop(server);
+        (stats, started.elapsed())
+    })
+}
+
+#[test]
+fn idle_connections_do_not_delay_the_stop() {
+    for proto in [Proto::TcpEcho, Proto::Framed] {
+        let server = start_with(proto, |c| c.grace = Duration::from_secs(5));
+        let addr = server.addr(proto).unwrap();
+        let mut clients: Vec<_> = (0..5).map(|_| connect(addr)).collect();
+        for (i, s) in clients.iter_mut().enumerate() {
+            if proto == Proto::Framed {
+                assert_echo_works(s, i as u64);
+            } else {
+                s.write_all(b"x").unwrap();
+                let mut b = [0u8; 1];
+                std::io::Read::read_exact(s, &mut b).unwrap();
+            }
+        }
+        let (stats, took) = stop_in_background(server).join().unwrap();
+        assert!(
+            took < Duration::from_secs(3),
+            "{proto:?}: stop took {took:?} with only idle connections (grace 5s)"
+        );
+        for s in &mut clients {
+            assert_eq!(read_until_closed(s), Ending::Closed(0), "{proto:?}");
+        }
+        assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0, "{proto:?}");
+        assert_eq!(stats.active, 0, "{proto:?}");
+    }
+}
+
+#[test]
+fn a_request_in_progress_finishes_within_the_grace_period() {
+    let server = start_with(Proto::Framed, |c| c.grace = Duration::from_secs(5));
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    s.write_all(&frame(
+        json!({"cmd": "sleep", "id": 9, "ms": 300, "total_size": 0}),
+        b"",
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let stopping = stop_in_background(server);
+    let (h, body) = read_response(&mut s).unwrap().expect("the sleep's reply");
+    assert_eq!((h.id, h.status), (9, Status::Ok));
+    assert!(body.is_empty());
+    // Answered at a frame boundary during shutdown: the server closes.
+    assert_eq!(read_until_closed(&mut s), Ending::Closed(0));
+    let (stats, took) = stopping.join().unwrap();
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0);
+    assert_eq!(stats.requests, 1);
+}
+
+#[test]
+fn a_request_outlasting_the_grace_period_is_cut_and_counted() {
+    let server = start_with(Proto::Framed, |c| c.grace = Duration::from_millis(200));
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    s.write_all(&frame(
+        json!({"cmd": "sleep", "id": 1, "ms": 3000, "total_size": 0}),
+        b"",
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let (stats, took) = stop_in_background(server).join().unwrap();
+    assert!(
+        took < Duration::from_secs(2),
+        "stop took {took:?}: the 3 s sleep was not cut at the 200 ms grace"
+    );
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 1);
+    assert!(matches!(
+        read_until_closed(&mut s),
+        Ending::Closed(0) | Ending::Reset
+    ));
+}
+
+#[test]
+fn a_frame_half_received_at_the_stop_is_completed_and_answered() {
+    let server = start_with(Proto::Framed, |c| c.grace = Duration::from_secs(5));
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    assert_echo_works(&mut s, 1);
+    let body = b"finished during the grace period";
+    let whole = frame(
+        json!({"cmd": "upper", "id": 2, "total_size": body.len()}),
+        body,
+    );
+    let (first, rest) = whole.split_at(whole.len() / 2);
+    s.write_all(first).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let stopping = stop_in_background(server);
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(rest).unwrap();
+    let (h, got) = read_response(&mut s).unwrap().expect("a reply to the frame");
+    assert_eq!((h.id, h.status), (2, Status::Ok));
+    assert_eq!(got, body.to_ascii_uppercase());
+    // Then the server closes instead of waiting for the grace period to run out.
+    assert_eq!(read_until_closed(&mut s), Ending::Closed(0));
+    let (stats, took) = stopping.join().unwrap();
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0);
+    assert_eq!(stats.requests, 2);
+}
+
+#[test]
+fn udp_endpoints_stop_promptly() {
+    let server = start_with(Proto::UdpEcho, |c| c.grace = Duration::from_secs(5));
+    let s = udp_client(server.addr(Proto::UdpEcho).unwrap());
+    s.send(b"x").unwrap();
+    let mut b = [0u8; 8];
+    assert_eq!(s.recv(&mut b).unwrap(), 1);
+    let (stats, took) = stop_in_background(server).join().unwrap();
+    assert!(took < Duration::from_secs(3), "stop took {took:?}");
+    assert_eq!(stats.requests, 1);
+}
