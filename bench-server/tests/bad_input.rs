@@ -305,9 +305,16 @@ fn silent_clients_are_closed_at_the_idle_timeout_and_counted() {
         // Sends part of a frame header and then nothing (a slowloris client).
         let mut stalled = connect(addr);
         stalled.write_all(&with_prefix(40, b"{\"cmd\"")).unwrap();
-        assert_eq!(read_until_closed(&mut silent), Ending::Closed(0), "{proto:?}");
+        assert_eq!(
+            read_until_closed(&mut silent),
+            Ending::Closed(0),
+            "{proto:?}"
+        );
         assert!(
-            matches!(read_until_closed(&mut stalled), Ending::Closed(_) | Ending::Reset),
+            matches!(
+                read_until_closed(&mut stalled),
+                Ending::Closed(_) | Ending::Reset
+            ),
             "{proto:?}"
         );
         let waited = started.elapsed();

@@ -140,7 +140,12 @@ fn echoed_within(s: &mut std::net::TcpStream, msg: &[u8], wait: Duration) -> boo
             assert_eq!(got, msg);
             true
         }
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
             false
         }
         Err(e) => panic!("unexpected error: {e}"),

@@ -110,7 +110,9 @@ fn a_frame_half_received_at_the_stop_is_completed_and_answered() {
     let stopping = stop_in_background(server);
     std::thread::sleep(Duration::from_millis(200));
     s.write_all(rest).unwrap();
-    let (h, got) = read_response(&mut s).unwrap().expect("a reply to the frame");
+    let (h, got) = read_response(&mut s)
+        .unwrap()
+        .expect("a reply to the frame");
     assert_eq!((h.id, h.status), (2, Status::Ok));
     assert_eq!(got, body.to_ascii_uppercase());
     // Then the server closes instead of waiting for the grace period to run out.

@@ -60,28 +60,43 @@ struct ServerArgs {
     #[arg(long, value_enum, default_value = "on")]
     nodelay: Switch,
     /// SO_RCVBUF, e.g. 256KiB (default: the kernel's).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     recv_buf: Option<ByteSize>,
     /// SO_SNDBUF, e.g. 256KiB (default: the kernel's).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     send_buf: Option<ByteSize>,
     /// Executor threads (async model) and UDP receive loops (default: core count).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
     /// How TCP connections are scheduled.
     #[arg(long, value_enum, default_value = "async")]
     model: ModelArg,
     /// Refuse connections beyond this many (per endpoint; default: no limit).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     max_conns: Option<usize>,
     /// Close connections idle this long, e.g. 30s, or `off`.
-    #[arg(long, value_name = "DURATION|off", default_value = "60s")]
+    #[arg(
+        long,
+        value_name = "DURATION|off",
+        default_value = "60s",
+        allow_hyphen_values = true
+    )]
     idle_timeout: String,
     /// Framed: largest body (`total_size`) accepted.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_hyphen_values = true,
+        default_value = "16MiB"
+    )]
     max_frame: ByteSize,
     /// Framed: largest JSON header accepted.
-    #[arg(long, value_name = "SIZE", default_value = "64KiB")]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_hyphen_values = true,
+        default_value = "64KiB"
+    )]
     max_header: ByteSize,
     /// Framed: length-prefixed frames, or one raw command line per read.
     #[arg(long, value_enum, default_value = "framed")]
@@ -93,7 +108,12 @@ struct ServerArgs {
     #[arg(long)]
     allow_exec: bool,
     /// On shutdown, how long requests in progress may take to finish.
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        allow_hyphen_values = true
+    )]
     grace: HumanDuration,
     /// Write the shutdown stats summary as JSON to this file.
     #[arg(long, value_name = "PATH")]

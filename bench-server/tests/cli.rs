@@ -1,0 +1,327 @@
+//! The `bench-server` binary end to end: the `listening on` lines, real traffic, SIGTERM
+//! and SIGINT stops with the summary and `--stats-json`, and one-line errors with exit
+//! code 2 for bad flags.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bench_server::ServerSummary;
+use common::*;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bench-server");
+
+/// A running `bench-server` process, killed if a test fails before stopping it.
+struct Server {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting bench-server");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server { child, stdout: rx }
+    }
+
+    /// The next stdout line (panics after [`IO_TIMEOUT`] or at end of output).
+    fn line(&self) -> String {
+        self.stdout
+            .recv_timeout(IO_TIMEOUT)
+            .expect("bench-server printed no further line")
+    }
+
+    /// Reads a `listening on <proto> <addr>` line and returns the address.
+    fn listening(&self, proto: &str) -> SocketAddr {
+        let line = self.line();
+        let addr = line
+            .strip_prefix(&format!("listening on {proto} "))
+            .unwrap_or_else(|| panic!("expected `listening on {proto} ...`, got {line:?}"));
+        let addr: SocketAddr = addr.parse().unwrap();
+        assert_ne!(addr.port(), 0, "the real port, not 0");
+        addr
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; returns its status, the rest of stdout, and stderr.
+    fn wait(mut self) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "bench-server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let rest: Vec<String> = self.stdout.try_iter().collect();
+        let mut rest = rest.join("\n");
+        // The reader thread may still be draining the pipe.
+        while let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(500)) {
+            rest.push('\n');
+            rest.push_str(&line);
+        }
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, rest, err)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn echo_once(addr: SocketAddr, msg: &[u8]) {
+    let mut s = connect(addr);
+    s.write_all(msg).unwrap();
+    let mut got = vec![0u8; msg.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, msg);
+}
+
+fn udp_once(addr: SocketAddr, msg: &[u8]) {
+    let s = udp_client(addr);
+    s.send(msg).unwrap();
+    let mut got = vec![0u8; msg.len() + 1];
+    let n = s.recv(&mut got).unwrap();
+    assert_eq!(&got[..n], msg);
+}
+
+#[test]
+fn each_subcommand_listens_serves_and_stops_on_sigterm() {
+    for (sub, proto) in [
+        ("tcp-echo", "tcp-echo"),
+        ("udp-echo", "udp-echo"),
+        ("framed", "framed"),
+    ] {
+        let server = Server::start(&[sub, "--bind", "127.0.0.1:0", "--grace", "1s"]);
+        let addr = server.listening(proto);
+        match sub {
+            "tcp-echo" => echo_once(addr, b"hello over tcp"),
+            "udp-echo" => udp_once(addr, b"hello over udp"),
+            _ => assert_echo_works(&mut connect(addr), 7),
+        }
+        server.signal("TERM");
+        let (status, out, err) = server.wait();
+        assert!(status.success(), "{sub}: {status}, stderr: {err}");
+        assert!(out.contains("uptime"), "{sub}: no summary in {out:?}");
+        assert!(
+            out.contains(&format!("{proto} {addr}: ")) && out.contains(", 1 requests,"),
+            "{sub}: summary does not count the request: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn all_binds_three_consecutive_ports_and_writes_stats_json_on_sigint() {
+    let dir = std::env::temp_dir().join(format!("wirebench-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("stats.json");
+    let server = Server::start(&[
+        "all",
+        "--bind",
+        "127.0.0.1:0",
+        "--stats-json",
+        json_path.to_str().unwrap(),
+    ]);
+    let tcp = server.listening("tcp-echo");
+    let udp = server.listening("udp-echo");
+    let framed = server.listening("framed");
+    assert_eq!(udp.port(), tcp.port() + 1);
+    assert_eq!(framed.port(), tcp.port() + 2);
+    echo_once(tcp, b"abc");
+    udp_once(udp, b"defg");
+    let mut s = connect(framed);
+    assert_echo_works(&mut s, 1);
+    assert_echo_works(&mut s, 2);
+    drop(s);
+
+    server.signal("INT");
+    let (status, _, err) = server.wait();
+    assert!(status.success(), "{status}, stderr: {err}");
+    let summary: ServerSummary =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let requests: Vec<(String, u64)> = summary
+        .endpoints
+        .iter()
+        .map(|e| (e.addr.to_string(), e.requests))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            (tcp.to_string(), 1),
+            (udp.to_string(), 1),
+            (framed.to_string(), 2)
+        ]
+    );
+    assert_eq!(summary.endpoints[1].bytes_in, 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn nodelay_flag_reaches_accepted_sockets() {
+    for (flag, want) in [("on", true), ("off", false)] {
+        let server = Server::start(&["framed", "--bind", "127.0.0.1:0", "--nodelay", flag]);
+        let mut s = connect(server.listening("framed"));
+        let stats = server_stats(&mut s);
+        assert_eq!(
+            stats["connection"]["socket"]["nodelay"], want,
+            "--nodelay {flag}"
+        );
+    }
+}
+
+#[test]
+fn options_change_behaviour_through_the_binary() {
+    let server = Server::start(&[
+        "framed",
+        "--bind",
+        "127.0.0.1:0",
+        "--max-frame",
+        "1KiB",
+        "--transform",
+        "upper",
+    ]);
+    let mut s = connect(server.listening("framed"));
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "echo", "id": 1, "total_size": 5}),
+        b"shout",
+    );
+    assert_eq!(
+        (h.status, body.as_slice()),
+        (bench_proto::Status::Ok, &b"SHOUT"[..])
+    );
+    let (h, _) = call(
+        &mut s,
+        json!({"cmd": "generate", "id": 2, "size": 2048, "total_size": 0}),
+        b"",
+    );
+    assert_eq!(
+        h.status,
+        bench_proto::Status::Error,
+        "2 KiB over --max-frame 1KiB"
+    );
+}
+
+/// Runs the binary expecting it to fail; returns (exit code, stdout, stderr).
+fn run_failing(args: &[&str]) -> (Option<i32>, String, String) {
+    let server = Server::start(args);
+    let (status, out, err) = server.wait();
+    assert!(!status.success(), "{args:?} succeeded");
+    (status.code(), out, err)
+}
+
+#[test]
+fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["tcp-echo", "--bind", "nowhere:1"], "nowhere:1"),
+        (&["tcp-echo", "--threads", "0"], "--threads 0"),
+        (&["tcp-echo", "--threads", "many"], "many"),
+        (&["framed", "--max-conns", "0"], "--max-conns 0"),
+        (&["framed", "--idle-timeout", "soon"], "soon"),
+        (&["framed", "--idle-timeout", "0s"], "0s"),
+        (&["framed", "--max-frame", "12XB"], "12XB"),
+        (&["framed", "--max-header", "1B"], "1B"),
+        (&["tcp-echo", "--recv-buf", "0B"], "--recv-buf 0B"),
+        (&["tcp-echo", "--send-buf", "3GiB"], "--send-buf 3GiB"),
+        (&["tcp-echo", "--model", "forked"], "forked"),
+        (&["tcp-echo", "--nodelay", "maybe"], "maybe"),
+        (&["tcp-echo", "--transform", "lower"], "lower"),
+        (&["framed", "--write-mode", "batched"], "batched"),
+        (&["framed", "--requests", "lines"], "lines"),
+        (&["framed", "--grace", "-1s"], "-1s"),
+        (&["tcp-echo", "--threads", "-1"], "-1"),
+        (&["framed", "--max-frame", "-5B"], "-5B"),
+        (&["tcp-echo", "--no-such-flag"], "--no-such-flag"),
+        (&["gopher"], "gopher"),
+    ];
+    for (args, names) in cases {
+        let (code, out, err) = run_failing(args);
+        assert_eq!(code, Some(2), "{args:?}: stderr {err:?}");
+        assert!(out.is_empty(), "{args:?}: printed {out:?}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line: {err:?}");
+        assert!(
+            lines[0].starts_with("bench-server: error: ") && lines[0].contains(names),
+            "{args:?}: {:?} does not name {names:?}",
+            lines[0]
+        );
+    }
+}
+
+#[test]
+fn runtime_failures_exit_non_zero_without_listening() {
+    // Exec on an address other machines can reach is refused before anything listens.
+    let (code, out, err) = run_failing(&["framed", "--bind", "0.0.0.0:0", "--allow-exec"]);
+    assert_eq!(code, Some(1));
+    assert!(!out.contains("listening"), "{out:?}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(
+        err.contains("--allow-exec") && err.contains("0.0.0.0"),
+        "{err:?}"
+    );
+
+    // A port already taken is named.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, out, err) = run_failing(&["tcp-echo", "--bind", &addr]);
+    assert_eq!(code, Some(1));
+    assert!(!out.contains("listening"), "{out:?}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains(&addr), "{err:?} does not name {addr}");
+}
+
+#[test]
+fn help_exits_zero() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for sub in ["tcp-echo", "udp-echo", "framed", "all"] {
+        assert!(text.contains(sub), "--help does not list {sub}");
+    }
+    let out = Command::new(BIN)
+        .args(["framed", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("--allow-exec")
+    );
+}
