@@ -142,8 +142,8 @@ pub enum RawRequest<'a> {
         /// Its input.
         body: &'a [u8],
     },
-    /// Anything else: a shell command line (run only with `--allow-exec`). A leading
-    /// `exec ` is stripped.
+    /// `exec LINE`, or (when parsed with `shell_fallback`) any other line: a shell
+    /// command line, run only with `--allow-exec`. A leading `exec ` is stripped.
     Shell {
         /// The command line.
         line: &'a [u8],
@@ -151,22 +151,29 @@ pub enum RawRequest<'a> {
 }
 
 impl<'a> RawRequest<'a> {
-    /// Parses one raw command line; a trailing `\r\n` or `\n` is ignored.
+    /// Parses one raw command line; a trailing `\r\n` or `\n` is ignored. With
+    /// `shell_fallback` (the server allows exec) a line that starts with no built-in
+    /// command is a shell line; without, it is an unknown command.
     ///
     /// ```
     /// use bench_proto::{Command, Limits, RawRequest};
     /// let limits = Limits::default();
     /// assert_eq!(
-    ///     RawRequest::parse(b"upper hello\n", &limits),
+    ///     RawRequest::parse(b"upper hello\n", &limits, false),
     ///     Ok(RawRequest::Builtin { command: Command::Upper, body: b"hello" })
     /// );
     /// assert_eq!(
-    ///     RawRequest::parse(b"generate 100000", &limits),
+    ///     RawRequest::parse(b"generate 100000", &limits, false),
     ///     Ok(RawRequest::Builtin { command: Command::Generate { size: 100000 }, body: b"" })
     /// );
-    /// assert_eq!(RawRequest::parse(b"ls -l", &limits), Ok(RawRequest::Shell { line: b"ls -l" }));
+    /// assert_eq!(RawRequest::parse(b"ls -l", &limits, true), Ok(RawRequest::Shell { line: b"ls -l" }));
+    /// assert!(RawRequest::parse(b"ls -l", &limits, false).is_err());
     /// ```
-    pub fn parse(line: &'a [u8], limits: &Limits) -> Result<RawRequest<'a>, CommandError> {
+    pub fn parse(
+        line: &'a [u8],
+        limits: &Limits,
+        shell_fallback: bool,
+    ) -> Result<RawRequest<'a>, CommandError> {
         let line = trim_line_end(line);
         let (word, rest) = match line.iter().position(|&b| b == b' ') {
             Some(i) => (&line[..i], &line[i + 1..]),
@@ -184,7 +191,12 @@ impl<'a> RawRequest<'a> {
                 ms: parse_number(rest, "sleep", "ms")?,
             },
             b"exec" => return Ok(RawRequest::Shell { line: rest }),
-            _ => return Ok(RawRequest::Shell { line }),
+            _ if shell_fallback => return Ok(RawRequest::Shell { line }),
+            _ => {
+                return Err(CommandError::Unknown {
+                    name: String::from_utf8_lossy(word).into_owned(),
+                });
+            }
         };
         // Only the data commands take the rest of the line as input.
         let body = match command {
@@ -269,25 +281,25 @@ mod tests {
     fn raw_lines_parse_builtins_and_shell() {
         let l = Limits::default();
         assert_eq!(
-            RawRequest::parse(b"echo a b\r\n", &l),
+            RawRequest::parse(b"echo a b\r\n", &l, false),
             Ok(RawRequest::Builtin {
                 command: Command::Echo,
                 body: b"a b"
             })
         );
         assert_eq!(
-            RawRequest::parse(b"exec uname -a", &l),
+            RawRequest::parse(b"exec uname -a", &l, false),
             Ok(RawRequest::Shell { line: b"uname -a" })
         );
         assert!(matches!(
-            RawRequest::parse(b"generate lots", &l),
+            RawRequest::parse(b"generate lots", &l, false),
             Err(CommandError::BadArgument {
                 cmd: "generate",
                 ..
             })
         ));
         assert_eq!(
-            RawRequest::parse(b"stats", &l),
+            RawRequest::parse(b"stats", &l, false),
             Ok(RawRequest::Builtin {
                 command: Command::Stats,
                 body: b""

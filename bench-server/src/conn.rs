@@ -52,6 +52,8 @@ struct Watch {
     last_progress: Instant,
     timer: Timer,
     stop: Option<StopSignal>,
+    /// Shutdown has begun (stays set, whoever noticed it first).
+    stopping: bool,
 }
 
 impl Watch {
@@ -62,6 +64,7 @@ impl Watch {
             last_progress: now,
             timer: idle.map_or_else(Timer::never, |d| Timer::at(now + d)),
             stop: Some(stop),
+            stopping: false,
         }
     }
 
@@ -72,13 +75,14 @@ impl Watch {
     }
 
     /// Completes with the next interruption. `Stop` is reported once; after it only
-    /// idleness can interrupt.
+    /// idleness can interrupt (and [`Watch::stopping`] stays set).
     async fn interrupted(&mut self) -> Interrupt {
         future::poll_fn(|cx| {
             if let Some(stop) = self.stop.as_mut()
                 && stop.as_mut().poll(cx).is_ready()
             {
                 self.stop = None;
+                self.stopping = true;
                 return Poll::Ready(Interrupt::Stop);
             }
             while Pin::new(&mut self.timer).poll(cx).is_ready() {
@@ -110,12 +114,20 @@ async fn until_idle<T>(
     .await
 }
 
+/// A connection yields to its executor after this many requests in a row. Reads and
+/// writes on a socket that is always ready never return `Pending`, so without this one
+/// busy client would hold its thread: the other connections on it, its idle timer and
+/// the shutdown grace deadline would not run.
+const YIELD_EVERY: u64 = 32;
+
 /// An accepted connection with its counters.
 pub(crate) struct Conn {
     stream: Async<TcpStream>,
     peer: SocketAddr,
     stats: Arc<Stats>,
     watch: Watch,
+    /// Requests answered on this connection.
+    served: u64,
 }
 
 impl Conn {
@@ -131,7 +143,23 @@ impl Conn {
             peer,
             stats,
             watch: Watch::new(idle, stop),
+            served: 0,
         }
+    }
+
+    /// Counts one answered request (endpoint stats too) and now and then yields to
+    /// the executor (see [`YIELD_EVERY`]).
+    pub(crate) async fn served_one(&mut self) {
+        self.stats.request();
+        self.served += 1;
+        if self.served.is_multiple_of(YIELD_EVERY) {
+            future::yield_now().await;
+        }
+    }
+
+    /// Requests answered on this connection so far.
+    pub(crate) fn served(&self) -> u64 {
+        self.served
     }
 
     pub(crate) fn peer(&self) -> SocketAddr {
@@ -148,6 +176,21 @@ impl Conn {
 
     pub(crate) fn socket(&self) -> &TcpStream {
         self.stream.get_ref()
+    }
+
+    /// Whether the server has begun shutting down, checked without waiting. Handlers ask
+    /// at request boundaries, so a connection that is never idle (a pipelining client)
+    /// or that was writing when the stop began still closes at its next boundary.
+    pub(crate) async fn stopping(&mut self) -> bool {
+        let watch = &mut self.watch;
+        if !watch.stopping
+            && let Some(stop) = watch.stop.as_mut()
+            && future::poll_once(stop.as_mut()).await.is_some()
+        {
+            watch.stop = None;
+            watch.stopping = true;
+        }
+        watch.stopping
     }
 
     /// Reads into `buf`, or reports why no data will come.

@@ -28,6 +28,9 @@ pub(crate) async fn serve(mut conn: Conn, transform: Transform) {
         if let Err(e) = conn.write_all(data).await {
             return conn.fail_io(&e);
         }
-        conn.stats().request();
+        conn.served_one().await;
+        if conn.stopping().await {
+            return;
+        }
     }
 }

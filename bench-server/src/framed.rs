@@ -83,6 +83,24 @@ struct Buffers {
     generated: Vec<u8>,
 }
 
+/// Buffers up to this size stay with the connection between requests; larger ones are
+/// given back after the reply, so a thousand connections that each once asked for
+/// 16 MiB do not keep 16 GiB.
+const KEEP_BUFFER: usize = 1 << 20;
+
+impl Buffers {
+    /// Gives back what a large request made the buffers grow to.
+    fn release_large(&mut self) {
+        for buf in [&mut self.scratch, &mut self.generated] {
+            if buf.capacity() > KEEP_BUFFER {
+                // A prefix of the generate pattern is still the pattern.
+                buf.truncate(KEEP_BUFFER);
+                buf.shrink_to(KEEP_BUFFER);
+            }
+        }
+    }
+}
+
 /// A successful reply: its body and the extra header fields it sets.
 struct Reply<'a> {
     body: &'a [u8],
@@ -133,8 +151,8 @@ impl Session<'_> {
     async fn serve_frames(&mut self) {
         let mode = self.config.write_mode;
         let mut decoder = Decoder::<RequestHeader>::new(self.config.limits);
-        // Set when shutdown began mid-frame: finish that frame, then close.
-        let mut stopping = false;
+        // Requests answered when this connection noticed the shutdown.
+        let mut served_at_stop = None;
         loop {
             loop {
                 let frame = match decoder.decode() {
@@ -163,9 +181,18 @@ impl Session<'_> {
                 if !answer(&mut self.conn, &mut self.header_buf, mode, id, result).await {
                     return;
                 }
+                self.bufs.release_large();
             }
-            if stopping && decoder.at_frame_boundary() {
-                return;
+            // During shutdown, the frames already received are answered and a frame
+            // half-received is finished (within the grace period); then the connection
+            // closes, at a frame boundary or once that frame is answered, whichever
+            // comes first (a pipelining client always has a next frame under way).
+            if self.conn.stopping().await {
+                let served = self.conn.served();
+                let at_stop = *served_at_stop.get_or_insert(served);
+                if decoder.at_frame_boundary() || served > at_stop {
+                    return;
+                }
             }
             match self.conn.read(decoder.read_buf()).await {
                 Ok(ReadEvent::Data(n)) => decoder.filled(n),
@@ -185,7 +212,7 @@ impl Session<'_> {
                 Ok(ReadEvent::Interrupted(Interrupt::Stop)) if decoder.at_frame_boundary() => {
                     return;
                 }
-                Ok(ReadEvent::Interrupted(Interrupt::Stop)) => stopping = true,
+                Ok(ReadEvent::Interrupted(Interrupt::Stop)) => {}
                 Err(e) => return self.conn.fail_io(&e),
             }
         }
@@ -207,17 +234,22 @@ impl Session<'_> {
                 Err(e) => return self.conn.fail_io(&e),
             };
             id += 1;
-            let result = match RawRequest::parse(&buf[..n], &self.config.limits) {
-                Ok(RawRequest::Builtin { command, body }) => {
-                    execute(command, body, &mut self.bufs, view(&self.conn), self.config).await
-                }
-                Ok(RawRequest::Shell { line }) => {
-                    let conn = view(&self.conn);
-                    execute(Command::Exec, line, &mut self.bufs, conn, self.config).await
-                }
-                Err(e) => Err(Failure::from(e)),
-            };
+            let result =
+                match RawRequest::parse(&buf[..n], &self.config.limits, self.config.allow_exec) {
+                    Ok(RawRequest::Builtin { command, body }) => {
+                        execute(command, body, &mut self.bufs, view(&self.conn), self.config).await
+                    }
+                    Ok(RawRequest::Shell { line }) => {
+                        let conn = view(&self.conn);
+                        execute(Command::Exec, line, &mut self.bufs, conn, self.config).await
+                    }
+                    Err(e) => Err(Failure::from(e)),
+                };
             if !answer(&mut self.conn, &mut self.header_buf, mode, id, result).await {
+                return;
+            }
+            self.bufs.release_large();
+            if self.conn.stopping().await {
                 return;
             }
         }
@@ -241,7 +273,7 @@ async fn answer(
     };
     match write_frame(conn, header_buf, mode, &reply.header(id), reply.body).await {
         Ok(()) => {
-            conn.stats().request();
+            conn.served_one().await;
             true
         }
         Err(e) => {

@@ -41,6 +41,12 @@ pub enum ServerError {
     /// `threads` is 0.
     #[error("--threads 0: at least one thread is needed")]
     NoThreads,
+    /// A TCP listener was given the udp-echo protocol ([`Endpoint::from_tcp`]).
+    #[error("{addr}: a TCP listener cannot serve udp-echo")]
+    UdpOnTcpListener {
+        /// The listener's address.
+        addr: SocketAddr,
+    },
     /// A socket or thread operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -83,7 +89,9 @@ impl Endpoint {
         Ok(Endpoint { proto, socket })
     }
 
-    /// Wraps an already-bound, listening TCP socket.
+    /// Wraps an already-bound, listening TCP socket (`proto` tcp-echo or framed;
+    /// [`validate`] refuses udp-echo). The config's socket options are applied to every
+    /// accepted connection.
     pub fn from_tcp(proto: Proto, listener: TcpListener) -> Self {
         Endpoint {
             proto,
@@ -173,6 +181,14 @@ fn endpoints_base(
 pub fn validate(endpoints: &[Endpoint], config: &ServerConfig) -> Result<(), ServerError> {
     if config.threads == 0 {
         return Err(ServerError::NoThreads);
+    }
+    for ep in endpoints {
+        if let (Proto::UdpEcho, BoundSocket::Tcp(listener)) = (ep.proto, &ep.socket) {
+            let addr = listener
+                .local_addr()
+                .map_err(io_err(|| "reading bound address".to_owned()))?;
+            return Err(ServerError::UdpOnTcpListener { addr });
+        }
     }
     if config.allow_exec {
         for ep in endpoints.iter().filter(|ep| ep.proto == Proto::Framed) {
@@ -378,12 +394,10 @@ fn admit(
     tracker: &Sender<()>,
 ) -> Option<impl Future<Output = ()> + Send + 'static> {
     let active = stats.connection_opened();
-    let guard = ConnGuard {
-        stats: Arc::clone(stats),
-        _tracker: tracker.clone(),
-    };
     let config = &shared.config;
     if config.max_conns.is_some_and(|max| active > max as u64) {
+        // A refused connection does not hold a slot while its error frame goes out.
+        stats.connection_closed();
         stats.error(ErrorKind::MaxConns);
         log::warn!(
             "{} {peer}: refused: {} connections open, --max-conns {}",
@@ -391,12 +405,21 @@ fn admit(
             active - 1,
             config.max_conns.unwrap_or_default()
         );
+        let refusal = refuse(stream, stats.proto(), active - 1);
+        let (tracker, mut stop) = (tracker.clone(), shared.stop_signal());
         shared
             .executor
-            .spawn(refuse(stream, stats.proto(), active - 1, guard))
+            .spawn(async move {
+                let _tracker = tracker;
+                refusal.or(stop.as_mut()).await;
+            })
             .detach();
         return None;
     }
+    let guard = ConnGuard {
+        stats: Arc::clone(stats),
+        _tracker: tracker.clone(),
+    };
     if let Err(e) = configure_accepted(SockRef::from(stream.get_ref()), &config.socket) {
         stats.error(ErrorKind::Io);
         log::warn!(
@@ -452,9 +475,8 @@ async fn serve_conn(conn: Conn, config: &ServerConfig) {
 }
 
 /// Turns away a connection over `max_conns`: a framed client gets an error frame it can
-/// read, then the connection closes.
-async fn refuse(stream: Async<TcpStream>, proto: Proto, open: u64, guard: ConnGuard) {
-    let _guard = guard;
+/// read, then the connection closes. Ends within about two seconds, or at shutdown.
+async fn refuse(stream: Async<TcpStream>, proto: Proto, open: u64) {
     if proto == Proto::Framed {
         let mut frame = Vec::new();
         let header = bench_proto::ResponseHeader::error(

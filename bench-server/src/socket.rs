@@ -97,17 +97,25 @@ pub fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListene
     Ok(socket.into())
 }
 
-/// Binds a UDP socket with the buffer sizes set.
+/// Binds a UDP socket with the buffer sizes set. No SO_REUSEADDR: on Linux it would let
+/// a second server bind the same UDP port and silently take half the datagrams.
 pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
-    socket.set_reuse_address(true)?;
     set_buffers(&socket, opts)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
 
-/// Applies the per-connection options to an accepted socket. Linux would inherit
-/// TCP_NODELAY from the listener; setting it explicitly holds on every platform.
+/// Applies the per-connection options to an accepted socket. Sockets accepted from a
+/// listener made by [`bind_tcp`] inherit them already; setting them again holds for
+/// listeners made elsewhere (`Endpoint::from_tcp`) and on every platform.
 pub fn configure_accepted(sock: SockRef<'_>, opts: &SocketOptions) -> io::Result<()> {
-    sock.set_tcp_nodelay(opts.nodelay)
+    sock.set_tcp_nodelay(opts.nodelay)?;
+    if let Some(size) = opts.recv_buf {
+        sock.set_recv_buffer_size(size)?;
+    }
+    if let Some(size) = opts.send_buf {
+        sock.set_send_buffer_size(size)?;
+    }
+    Ok(())
 }

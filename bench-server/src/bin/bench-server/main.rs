@@ -64,6 +64,18 @@ fn serve(inv: Invocation) -> anyhow::Result<()> {
         if let Some(Ok(signal)) = signals.next().await {
             log::info!("received {signal:?}: stopping");
         }
+        // A second signal during the grace period means "now": exit without waiting.
+        let impatient = std::thread::Builder::new()
+            .name("bench-server-signals".to_owned())
+            .spawn(move || {
+                if let Some(Ok(signal)) = smol::block_on(signals.next()) {
+                    eprintln!("bench-server: second {signal:?} during shutdown: exiting now");
+                    std::process::exit(130);
+                }
+            });
+        if let Err(e) = impatient {
+            log::warn!("cannot watch for a second signal: {e}");
+        }
     })?;
     print!("{summary}");
     if let Some(path) = &inv.stats_json {
