@@ -341,3 +341,31 @@ fn silent_clients_are_closed_at_the_idle_timeout_and_counted() {
         assert_eq!(stats.error_count(ErrorKind::IdleTimeout), 2, "{proto:?}");
     }
 }
+
+#[test]
+fn a_refused_connection_does_not_hold_a_slot() {
+    let server = start_with(Proto::Framed, |c| c.max_conns = Some(2));
+    let addr = server.addr(Proto::Framed).unwrap();
+    let mut witness = connect(addr);
+    let mut a = connect(addr);
+    assert_echo_works(&mut witness, 1);
+    assert_echo_works(&mut a, 2);
+    // Refused, and left open without reading: its refusal lingers for a while.
+    let refused = connect(addr);
+    assert!(eventually(Duration::from_secs(5), || live_errors(
+        &mut witness,
+        "max_conns"
+    ) == 1));
+    drop(a);
+    // The freed slot is free at once, not after the refusal has finished lingering.
+    assert!(
+        eventually(
+            Duration::from_millis(500),
+            || server_stats(&mut witness)["endpoint"]["active"] == 1
+        ),
+        "the refused connection still counts as open"
+    );
+    assert_echo_works(&mut connect(addr), 3);
+    drop(refused);
+    assert_eq!(live_errors(&mut witness, "max_conns"), 1);
+}

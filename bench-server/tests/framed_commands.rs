@@ -258,11 +258,20 @@ fn raw_mode_takes_one_command_line_per_read() {
     );
     let (h, body) = raw_call(&mut s, b"echo as is");
     assert_eq!((h.id, body.as_slice()), (3, &b"as is"[..]));
-    // Anything else is a shell command, refused without --allow-exec.
+    // Without --allow-exec, another word is an unknown command...
     let (h, _) = raw_call(&mut s, b"uname -a");
+    assert_eq!(h.status, Status::Error);
+    assert!(h.error.unwrap().contains("unknown command \"uname\""));
+    assert_eq!(read_until_closed(&mut s), Ending::Closed(0));
+    // ...and an explicit `exec` is refused, naming the flag.
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    let (h, _) = raw_call(&mut s, b"exec uname -a");
     assert_eq!(h.status, Status::Error);
     assert!(h.error.unwrap().contains("--allow-exec"));
     assert_eq!(read_until_closed(&mut s), Ending::Closed(0));
+    let stats = stop(server);
+    assert_eq!(stats.error_count(ErrorKind::UnknownCommand), 1);
+    assert_eq!(stats.error_count(ErrorKind::ExecDisabled), 1);
 }
 
 #[test]
@@ -289,4 +298,173 @@ fn raw_mode_bad_argument_gets_an_error_frame() {
     assert_eq!(h.status, Status::Error);
     assert!(h.error.unwrap().contains("size"));
     assert_eq!(stop(server).error_count(ErrorKind::BadArgument), 1);
+}
+
+/// Whether any process's command line contains `needle` (reads /proc).
+fn process_running(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(needle)
+            })
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn exec_background_jobs_neither_delay_the_reply_nor_outlive_it() {
+    let server = start_with(Proto::Framed, |c| c.allow_exec = true);
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    // A distinctive duration, so the check below finds only this test's process.
+    let cmd = b"sleep 97.3125 & echo started";
+    let started = std::time::Instant::now();
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "exec", "id": 1, "total_size": cmd.len()}),
+        cmd,
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the reply waited {:?} for a background job",
+        started.elapsed()
+    );
+    assert_eq!((h.status, h.exit_code), (Status::Ok, Some(0)));
+    assert_eq!(body, b"started\n");
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || !process_running(
+            "sleep 97.3125"
+        )),
+        "the background job outlived the request"
+    );
+    assert_echo_works(&mut s, 2);
+}
+
+#[test]
+fn large_request_bodies_arrive_whole() {
+    let server = start_with(Proto::Framed, |_| {});
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    for (id, size) in [(1u64, 4 << 20), (2, (1 << 20) + 7), (3, 3 << 20)] {
+        let body: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+        let cmd = if id == 2 { "upper" } else { "echo" };
+        let (h, got) = call(
+            &mut s,
+            json!({"cmd": cmd, "id": id, "total_size": size}),
+            &body,
+        );
+        assert_eq!((h.id, h.status), (id, Status::Ok));
+        let want = if cmd == "upper" {
+            body.to_ascii_uppercase()
+        } else {
+            body
+        };
+        assert!(got == want, "{size}-byte {cmd} came back different");
+    }
+    let stats = stop(server);
+    assert_eq!(stats.requests, 3);
+}
+
+#[test]
+fn limits_hold_exactly_at_the_boundary() {
+    let server = start_with(Proto::Framed, |c| {
+        c.limits.max_header = 64;
+        c.limits.max_body = 1000;
+    });
+    let addr = server.addr(Proto::Framed).unwrap();
+    // A header of exactly max_header bytes (padded with spaces) is accepted...
+    let header_of = |len: usize| {
+        let mut text = json!({"cmd": "echo", "id": 5, "total_size": 2}).to_string();
+        text.insert_str(1, &" ".repeat(len - text.len()));
+        assert_eq!(text.len(), len);
+        let mut wire = with_prefix(len as u32, text.as_bytes());
+        wire.extend_from_slice(b"ok");
+        wire
+    };
+    let mut s = connect(addr);
+    s.write_all(&header_of(64)).unwrap();
+    let (h, body) = read_response(&mut s).unwrap().unwrap();
+    assert_eq!((h.status, body.as_slice()), (Status::Ok, &b"ok"[..]));
+    // ...one byte more is not.
+    s.write_all(&header_of(65)).unwrap();
+    let (h, _) = read_response(&mut s).unwrap().unwrap();
+    assert_eq!(h.status, Status::Error);
+    assert!(h.error.unwrap().contains("65"));
+
+    // A body of exactly max_body is accepted, one byte more is not.
+    let mut s = connect(addr);
+    let (h, body) = call(
+        &mut s,
+        json!({"cmd": "echo", "id": 6, "total_size": 1000}),
+        &[b'z'; 1000],
+    );
+    assert_eq!((h.status, body.len()), (Status::Ok, 1000));
+    let (h, _) = call(
+        &mut s,
+        json!({"cmd": "generate", "id": 7, "size": 1000, "total_size": 0}),
+        b"",
+    );
+    assert_eq!(h.status, Status::Ok);
+    s.write_all(&frame(
+        json!({"cmd": "echo", "id": 8, "total_size": 1001}),
+        b"",
+    ))
+    .unwrap();
+    let (h, _) = read_response(&mut s).unwrap().unwrap();
+    assert_eq!((h.id, h.status), (8, Status::Error));
+    let (h, _) = call(
+        &mut connect(addr),
+        json!({"cmd": "generate", "id": 9, "size": 1001, "total_size": 0}),
+        b"",
+    );
+    assert_eq!((h.id, h.status), (9, Status::Error));
+    let stats = stop(server);
+    assert_eq!(stats.error_count(ErrorKind::HeaderLenTooLarge), 1);
+    assert_eq!(stats.error_count(ErrorKind::BodyTooLarge), 1);
+    assert_eq!(stats.error_count(ErrorKind::BadArgument), 1);
+}
+
+#[test]
+fn tcp_echo_transform_upper_uppercases_ascii_only() {
+    let server = start_with(Proto::TcpEcho, |c| c.transform = Transform::Upper);
+    let mut s = connect(server.addr(Proto::TcpEcho).unwrap());
+    let sent = "mixed Case, ümlaut, 0-9 and ~".as_bytes();
+    s.write_all(sent).unwrap();
+    let mut got = vec![0u8; sent.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, "MIXED CASE, üMLAUT, 0-9 AND ~".as_bytes());
+}
+
+#[test]
+fn options_apply_to_listeners_made_elsewhere() {
+    // A plain std listener: no TCP_NODELAY, kernel buffer sizes. The config's options
+    // must still reach every accepted socket.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = test_config();
+    config.socket.nodelay = true;
+    config.socket.recv_buf = Some(300_000);
+    let ep = bench_server::Endpoint::from_tcp(Proto::Framed, listener);
+    let server = bench_server::spawn(vec![ep], config).unwrap();
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    let socket = &server_stats(&mut s)["connection"]["socket"];
+    assert_eq!(socket["nodelay"], true);
+    // Linux reports twice the size set (its bookkeeping share).
+    assert!(socket["recv_buf"].as_u64().unwrap() >= 300_000, "{socket}");
+
+    // A TCP listener cannot serve udp-echo.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = bench_server::Endpoint::from_tcp(Proto::UdpEcho, listener);
+    let err = bench_server::spawn(vec![ep], test_config()).unwrap_err();
+    assert!(matches!(err, ServerError::UdpOnTcpListener { .. }), "{err}");
+}
+
+#[test]
+fn a_udp_port_in_use_is_not_bound_twice() {
+    let opts = bench_server::SocketOptions::default();
+    let first = bench_server::Endpoint::bind(Proto::UdpEcho, "127.0.0.1:0".parse().unwrap(), &opts)
+        .unwrap();
+    let addr = first.local_addr().unwrap();
+    let second = bench_server::Endpoint::bind(Proto::UdpEcho, addr, &opts);
+    let err = second.expect_err("a second udp-echo bound the same port");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }

@@ -134,3 +134,75 @@ fn udp_endpoints_stop_promptly() {
     assert!(took < Duration::from_secs(3), "stop took {took:?}");
     assert_eq!(stats.requests, 1);
 }
+
+#[test]
+fn a_pipelining_client_is_closed_at_a_request_boundary() {
+    for proto in [Proto::TcpEcho, Proto::Framed] {
+        let server = start_with(proto, |c| c.grace = Duration::from_secs(5));
+        let addr = server.addr(proto).unwrap();
+        let s = connect(addr);
+        // A client that never lets the connection go quiet: a writer thread keeps
+        // sending whole requests while this thread reads the replies.
+        let mut writer = s.try_clone().unwrap();
+        let request = match proto {
+            Proto::Framed => frame(
+                json!({"cmd": "echo", "id": 1, "total_size": 64}),
+                &[b'p'; 64],
+            ),
+            _ => vec![b'p'; 64],
+        };
+        let writing = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(8);
+            let batch = request.repeat(16);
+            while Instant::now() < deadline {
+                if writer.write_all(&batch).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut reader = s;
+        let mut buf = [0u8; 4096];
+        let mut got = 0;
+        while got < 64 * 100 {
+            got += std::io::Read::read(&mut reader, &mut buf).unwrap();
+        }
+        // Keep reading the replies (until the server closes) while it stops.
+        let draining = std::thread::spawn(move || {
+            while matches!(std::io::Read::read(&mut reader, &mut buf), Ok(n) if n > 0) {}
+        });
+        let (stats, took) = stop_in_background(server).join().unwrap();
+        assert!(
+            took < Duration::from_secs(3),
+            "{proto:?}: stop took {took:?} (grace 5s): the busy connection was not closed"
+        );
+        assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0, "{proto:?}");
+        draining.join().unwrap();
+        writing.join().unwrap();
+    }
+}
+
+#[test]
+fn a_reply_being_written_at_the_stop_is_finished_then_closed() {
+    let server = start_with(Proto::Framed, |c| c.grace = Duration::from_secs(5));
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    // 8 MiB does not fit in the socket buffers: the server is mid-write when the stop
+    // begins, because this client only starts reading afterwards.
+    let size = 8 << 20;
+    s.write_all(&frame(
+        json!({"cmd": "generate", "id": 4, "size": size, "total_size": 0}),
+        b"",
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stopping = stop_in_background(server);
+    std::thread::sleep(Duration::from_millis(200));
+    let (h, body) = read_response(&mut s).unwrap().expect("the whole reply");
+    assert_eq!((h.id, h.status, body.len()), (4, Status::Ok, size));
+    assert_eq!(read_until_closed(&mut s), Ending::Closed(0));
+    let (stats, took) = stopping.join().unwrap();
+    assert!(
+        took < Duration::from_secs(3),
+        "stop took {took:?} (grace 5s)"
+    );
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0);
+}
