@@ -360,7 +360,7 @@ fn a_refused_connection_does_not_hold_a_slot() {
     // The freed slot is free at once, not after the refusal has finished lingering.
     assert!(
         eventually(
-            Duration::from_millis(500),
+            Duration::from_millis(800),
             || server_stats(&mut witness)["endpoint"]["active"] == 1
         ),
         "the refused connection still counts as open"
