@@ -51,9 +51,8 @@ struct Watch {
     idle: Option<Duration>,
     last_progress: Instant,
     timer: Timer,
+    /// `None` once shutdown has begun (whoever noticed it first).
     stop: Option<StopSignal>,
-    /// Shutdown has begun (stays set, whoever noticed it first).
-    stopping: bool,
 }
 
 impl Watch {
@@ -64,7 +63,6 @@ impl Watch {
             last_progress: now,
             timer: idle.map_or_else(Timer::never, |d| Timer::at(now + d)),
             stop: Some(stop),
-            stopping: false,
         }
     }
 
@@ -75,14 +73,13 @@ impl Watch {
     }
 
     /// Completes with the next interruption. `Stop` is reported once; after it only
-    /// idleness can interrupt (and [`Watch::stopping`] stays set).
+    /// idleness can interrupt (and [`Conn::stopping`] stays true).
     async fn interrupted(&mut self) -> Interrupt {
         future::poll_fn(|cx| {
             if let Some(stop) = self.stop.as_mut()
                 && stop.as_mut().poll(cx).is_ready()
             {
                 self.stop = None;
-                self.stopping = true;
                 return Poll::Ready(Interrupt::Stop);
             }
             while Pin::new(&mut self.timer).poll(cx).is_ready() {
@@ -183,14 +180,12 @@ impl Conn {
     /// or that was writing when the stop began still closes at its next boundary.
     pub(crate) async fn stopping(&mut self) -> bool {
         let watch = &mut self.watch;
-        if !watch.stopping
-            && let Some(stop) = watch.stop.as_mut()
+        if let Some(stop) = watch.stop.as_mut()
             && future::poll_once(stop.as_mut()).await.is_some()
         {
             watch.stop = None;
-            watch.stopping = true;
         }
-        watch.stopping
+        watch.stop.is_none()
     }
 
     /// Reads into `buf`, or reports why no data will come.

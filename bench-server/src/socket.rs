@@ -111,11 +111,5 @@ pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket>
 /// listeners made elsewhere (`Endpoint::from_tcp`) and on every platform.
 pub fn configure_accepted(sock: SockRef<'_>, opts: &SocketOptions) -> io::Result<()> {
     sock.set_tcp_nodelay(opts.nodelay)?;
-    if let Some(size) = opts.recv_buf {
-        sock.set_recv_buffer_size(size)?;
-    }
-    if let Some(size) = opts.send_buf {
-        sock.set_send_buffer_size(size)?;
-    }
-    Ok(())
+    set_buffers(&sock, opts)
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -105,14 +105,6 @@ impl Drop for Server {
     }
 }
 
-fn echo_once(addr: SocketAddr, msg: &[u8]) {
-    let mut s = connect(addr);
-    s.write_all(msg).unwrap();
-    let mut got = vec![0u8; msg.len()];
-    s.read_exact(&mut got).unwrap();
-    assert_eq!(got, msg);
-}
-
 fn udp_once(addr: SocketAddr, msg: &[u8]) {
     let s = udp_client(addr);
     s.send(msg).unwrap();
@@ -131,7 +123,7 @@ fn each_subcommand_listens_serves_and_stops_on_sigterm() {
         let server = Server::start(&[sub, "--bind", "127.0.0.1:0", "--grace", "1s"]);
         let addr = server.listening(proto);
         match sub {
-            "tcp-echo" => echo_once(addr, b"hello over tcp"),
+            "tcp-echo" => assert_tcp_echo(&mut connect(addr), b"hello over tcp"),
             "udp-echo" => udp_once(addr, b"hello over udp"),
             _ => assert_echo_works(&mut connect(addr), 7),
         }
@@ -163,7 +155,7 @@ fn all_binds_three_consecutive_ports_and_writes_stats_json_on_sigint() {
     let framed = server.listening("framed");
     assert_eq!(udp.port(), tcp.port() + 1);
     assert_eq!(framed.port(), tcp.port() + 2);
-    echo_once(tcp, b"abc");
+    assert_tcp_echo(&mut connect(tcp), b"abc");
     udp_once(udp, b"defg");
     let mut s = connect(framed);
     assert_echo_works(&mut s, 1);

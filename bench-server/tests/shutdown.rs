@@ -13,6 +13,16 @@ use bench_server::{ErrorKind, Proto, ServerHandle, StatsSnapshot};
 use common::*;
 use serde_json::json;
 
+/// Sends a framed `sleep` of `ms` and gives the server 50 ms to start on it.
+fn start_sleep(s: &mut std::net::TcpStream, id: u64, ms: u64) {
+    s.write_all(&frame(
+        json!({"cmd": "sleep", "id": id, "ms": ms, "total_size": 0}),
+        b"",
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+}
+
 /// Stops `server` on another thread; the join gives its stats and how long it took.
 fn stop_in_background(server: ServerHandle) -> JoinHandle<(StatsSnapshot, Duration)> {
     std::thread::spawn(move || {
@@ -29,13 +39,7 @@ fn idle_connections_do_not_delay_the_stop() {
         let addr = server.addr(proto).unwrap();
         let mut clients: Vec<_> = (0..5).map(|_| connect(addr)).collect();
         for (i, s) in clients.iter_mut().enumerate() {
-            if proto == Proto::Framed {
-                assert_echo_works(s, i as u64);
-            } else {
-                s.write_all(b"x").unwrap();
-                let mut b = [0u8; 1];
-                std::io::Read::read_exact(s, &mut b).unwrap();
-            }
+            assert_serves(proto, s, i as u64);
         }
         let (stats, took) = stop_in_background(server).join().unwrap();
         assert!(
@@ -54,12 +58,7 @@ fn idle_connections_do_not_delay_the_stop() {
 fn a_request_in_progress_finishes_within_the_grace_period() {
     let server = start_with(Proto::Framed, |c| c.grace = Duration::from_secs(5));
     let mut s = connect(server.addr(Proto::Framed).unwrap());
-    s.write_all(&frame(
-        json!({"cmd": "sleep", "id": 9, "ms": 300, "total_size": 0}),
-        b"",
-    ))
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    start_sleep(&mut s, 9, 300);
     let stopping = stop_in_background(server);
     let (h, body) = read_response(&mut s).unwrap().expect("the sleep's reply");
     assert_eq!((h.id, h.status), (9, Status::Ok));
@@ -76,12 +75,7 @@ fn a_request_in_progress_finishes_within_the_grace_period() {
 fn a_request_outlasting_the_grace_period_is_cut_and_counted() {
     let server = start_with(Proto::Framed, |c| c.grace = Duration::from_millis(200));
     let mut s = connect(server.addr(Proto::Framed).unwrap());
-    s.write_all(&frame(
-        json!({"cmd": "sleep", "id": 1, "ms": 3000, "total_size": 0}),
-        b"",
-    ))
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    start_sleep(&mut s, 1, 3000);
     let (stats, took) = stop_in_background(server).join().unwrap();
     assert!(
         took < Duration::from_secs(2),

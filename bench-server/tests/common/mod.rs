@@ -114,6 +114,22 @@ pub fn assert_echo_works(s: &mut TcpStream, id: u64) {
     assert_eq!(b, body.as_bytes());
 }
 
+/// Sends `msg` on a tcp-echo connection and checks that it comes back unchanged.
+pub fn assert_tcp_echo(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(msg).unwrap();
+    let mut got = vec![0u8; msg.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, msg);
+}
+
+/// One echo round trip in `proto` (tcp-echo or framed); proves the connection works.
+pub fn assert_serves(proto: Proto, s: &mut TcpStream, id: u64) {
+    match proto {
+        Proto::Framed => assert_echo_works(s, id),
+        _ => assert_tcp_echo(s, format!("ping {id}").as_bytes()),
+    }
+}
+
 /// How a connection ended, seen from the client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ending {
