@@ -1,9 +1,53 @@
-//! bench-client: the wirebench load generator.
+//! bench-client: the wirebench load generator, as a library the binary, the suite, the
+//! tests and the benches all drive the same way.
 //!
-//! This crate is a placeholder in the workspace layout: it has no commands yet. The load
-//! generator (workloads, load models, recorder, reports) is built out by its own issue;
-//! until then the servers are driven by their integration tests and by any TCP/UDP client.
+//! # Layout
+//!
+//! - [`config`]: plain [`RunConfig`] (no CLI types) and its validation.
+//! - [`workload`]: the [`StreamWorkload`](workload::StreamWorkload) trait (encode a
+//!   request, decode and verify its reply) and its tcp-echo and framed implementations.
+//! - [`engine`]: [`Run`]: embedded server, pre-flight check, worker threads, report.
+//! - `tcp`, `udp`: one connection (or UDP socket): writer and reader halves in one task.
+//! - [`pace`]: closed-loop and open-loop (uniform, Poisson) request pacing.
+//! - [`recorder`]: per-worker HdrHistograms, error counts, timeline.
+//! - [`report`]: the `wirebench.report/v1` JSON report.
+//! - [`suite`]: the default matrix on the embedded server.
+//!
+//! # Example
+//!
+//! ```
+//! use bench_client::{Run, RunConfig, RunLength};
+//!
+//! let config = RunConfig {
+//!     length: RunLength::Requests(200),
+//!     warmup: "0s".parse().unwrap(),
+//!     ..RunConfig::default() // tcp-echo, 64 B, closed loop, embedded server
+//! };
+//! let report = Run::new(config).unwrap().execute().unwrap();
+//! assert_eq!(report.totals.ok, 200);
+//! assert_eq!(report.totals.error_count, 0);
+//! assert!(report.latency.p50_ns > 0);
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod engine;
+pub mod pace;
+mod preflight;
+pub mod recorder;
+pub mod report;
+pub mod suite;
+mod tcp;
+mod udp;
+pub mod workload;
+
+pub use config::{
+    Arrival, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat,
+    RunConfig, RunLength, SizeRange, Target, WorkloadKind,
+};
+pub use engine::{Run, RunError, Stopper};
+pub use recorder::ErrorKind;
+pub use report::{Report, ReportError};
 
 /// The server library the load generator embeds (`--target` omitted).
 pub use bench_server as server;

@@ -1,0 +1,322 @@
+//! The engine: starts the embedded server when there is no target, checks that the target
+//! answers, runs the connections on `--threads` worker threads (each a smol
+//! `LocalExecutor` with its own [`Recorder`], so recording takes no locks), merges the
+//! recorders and builds the [`Report`].
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketReadback};
+
+use crate::config::{
+    ConfigError, RequestFormat, RunConfig, RunLength, Target, WorkloadKind,
+};
+use crate::recorder::{Live, Recorder};
+use crate::report::{Report, RunFacts, SocketInfo, TargetInfo};
+use crate::workload::{Framed, Pattern, TcpEcho, Verifier};
+
+/// Why a run could not start (once started, a run always ends with a report).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The target does not answer.
+    #[error("--target {addr}: {reason}")]
+    Unreachable {
+        /// The target.
+        addr: SocketAddr,
+        /// What happened.
+        reason: String,
+    },
+    /// The embedded server did not start.
+    #[error("embedded server: {0}")]
+    Server(#[from] bench_server::ServerError),
+    /// Something else in setting up.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+impl RunError {
+    /// Whether the error is the user's input (exit code 2) rather than the environment.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, RunError::Config(_) | RunError::Unreachable { .. })
+    }
+}
+
+/// Ends a run early (from a signal handler thread, a test, another run).
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    flag: Arc<AtomicBool>,
+    tx: smol::channel::Sender<()>,
+}
+
+impl Stopper {
+    /// Asks the run to stop: no new requests, replies in flight are awaited (up to the
+    /// timeout), and the report is marked interrupted.
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.tx.close();
+    }
+}
+
+/// A run that has been configured but not started.
+#[derive(Debug)]
+pub struct Run {
+    config: RunConfig,
+    live: Arc<Live>,
+    stopper: Stopper,
+    stopped: smol::channel::Receiver<()>,
+}
+
+/// What every connection of a run shares (read-only, apart from counters).
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: RunConfig,
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// When the load (warm-up included) starts.
+    pub start: Instant,
+    /// When recording starts (after the warm-up).
+    pub record_start: Instant,
+    /// Duration runs: when the last request may go out.
+    pub end: Option<Instant>,
+    /// Request-count runs: requests still to claim.
+    remaining: Option<AtomicU64>,
+    /// Replies are checked against this.
+    pub verifier: Verifier,
+    /// Options read back from the first connected client socket.
+    pub client_socket: OnceLock<SocketReadback>,
+    stop_flag: Arc<AtomicBool>,
+    stopped: smol::channel::Receiver<()>,
+}
+
+impl Shared {
+    /// Whether a stop was asked for.
+    #[inline]
+    pub fn stop_requested(&self) -> bool {
+        self.stop_flag.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when a stop is asked for.
+    pub async fn stopped(&self) {
+        let _ = self.stopped.recv().await;
+    }
+
+    /// Request-count runs: takes one request of the budget (false: none left).
+    #[inline]
+    pub fn claim(&self) -> bool {
+        match &self.remaining {
+            None => true,
+            Some(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+
+    /// Request-count runs: requests never claimed.
+    pub fn unclaimed(&self) -> u64 {
+        self.remaining
+            .as_ref()
+            .map_or(0, |left| left.load(Ordering::Relaxed))
+    }
+}
+
+impl Run {
+    /// Validates the configuration.
+    pub fn new(config: RunConfig) -> Result<Run, ConfigError> {
+        config.validate()?;
+        let (tx, stopped) = smol::channel::bounded(1);
+        let workers = config.threads.min(config.connections);
+        Ok(Run {
+            live: Arc::new(Live::new(workers)),
+            stopper: Stopper {
+                flag: Arc::new(AtomicBool::new(false)),
+                tx,
+            },
+            stopped,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// A handle that ends the run early.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Counters a progress display can read while the run goes on.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.clone()
+    }
+
+    /// Runs to the end (or until stopped) and returns the report.
+    pub fn execute(self) -> Result<Report, RunError> {
+        let config = &self.config;
+        let server = start_embedded(config)?;
+        let addr = match (&server, config.target) {
+            (Some((handle, _)), _) => handle.addr(config.workload.proto()).expect("bound"),
+            (None, Target::External { addr }) => addr,
+            (None, Target::Embedded(_)) => unreachable!("embedded server started"),
+        };
+        let server_socket = crate::preflight::check(config, addr)?;
+        let started_at = SystemTime::now();
+        let start = Instant::now();
+        let record_start = start + config.warmup.0;
+        let shared = Arc::new(Shared {
+            addr,
+            start,
+            record_start,
+            end: match config.length {
+                RunLength::Duration(d) => Some(record_start + d.0),
+                RunLength::Requests(_) => None,
+            },
+            remaining: match config.length {
+                RunLength::Requests(n) => Some(AtomicU64::new(n)),
+                RunLength::Duration(_) => None,
+            },
+            verifier: Verifier::new(config, Arc::new(Pattern::new(config.size.max.as_usize()))),
+            client_socket: OnceLock::new(),
+            stop_flag: self.stopper.flag.clone(),
+            stopped: self.stopped.clone(),
+            config: config.clone(),
+        });
+        let mut rec = run_workers(&shared, &self.live)?;
+        let finished = Instant::now();
+        let interrupted = shared.stop_requested();
+        if config.is_open_loop() {
+            rec.unsent += shared.unclaimed();
+        }
+        let recorded_until = shared.end.map_or(finished, |end| end.min(finished));
+        let recorded = recorded_until.saturating_duration_since(record_start);
+        let (server_config, embedded) = match server {
+            Some((handle, server_config)) => {
+                let _ = handle.stop();
+                (Some(server_config), true)
+            }
+            None => (None, false),
+        };
+        let facts = RunFacts {
+            config: config.clone(),
+            started_at,
+            recorded,
+            interrupted,
+            target: TargetInfo {
+                addr: addr.to_string(),
+                embedded,
+                server: server_config,
+            },
+            socket: SocketInfo {
+                client: shared.client_socket.get().copied(),
+                server: server_socket,
+            },
+        };
+        Ok(Report::new(facts, &rec))
+    }
+}
+
+/// The embedded server's configuration for a run.
+pub fn embedded_server_config(config: &RunConfig) -> Option<ServerConfig> {
+    let Target::Embedded(settings) = config.target else {
+        return None;
+    };
+    let mut server = ServerConfig::default();
+    server.socket.nodelay = settings.nodelay;
+    server.model = settings.model;
+    server.write_mode = settings.write_mode;
+    if config.requests == RequestFormat::Raw {
+        server.requests = RequestMode::Raw;
+    }
+    // Connections close when the client is done; a long idle timeout would only keep
+    // a stuck client's connection alive past its own timeout.
+    server.idle_timeout = Some(Duration::from_secs(120));
+    Some(server)
+}
+
+fn start_embedded(config: &RunConfig) -> Result<Option<(ServerHandle, ServerConfig)>, RunError> {
+    let Some(server_config) = embedded_server_config(config) else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+    let proto = config.workload.proto();
+    let endpoint = Endpoint::bind(proto, addr, &server_config.socket)?;
+    let handle = bench_server::spawn(vec![endpoint], server_config.clone())?;
+    Ok(Some((handle, server_config)))
+}
+
+/// Runs every connection on the worker threads; returns the merged recorder.
+fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunError> {
+    let workers = live.workers();
+    let mut threads = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let shared = shared.clone();
+        let live = live.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("bench-client-{worker}"))
+            .spawn(move || run_worker(&shared, worker, workers, live))
+            .map_err(|source| RunError::Io {
+                context: "starting a worker thread".to_owned(),
+                source,
+            })?;
+        threads.push(thread);
+    }
+    let mut merged: Option<Recorder> = None;
+    for thread in threads {
+        let rec = thread.join().expect("worker thread panicked");
+        match &mut merged {
+            Some(m) => m.merge(rec),
+            None => merged = Some(rec),
+        }
+    }
+    Ok(merged.expect("at least one worker"))
+}
+
+/// One worker thread: connections `worker`, `worker + workers`, ... on a local executor.
+fn run_worker(shared: &Arc<Shared>, worker: usize, workers: usize, live: Arc<Live>) -> Recorder {
+    let open = shared.config.is_open_loop();
+    let rec = RefCell::new(Recorder::new(open, shared.record_start, live, worker));
+    {
+        let ex = smol::LocalExecutor::new();
+        let indices = (worker..shared.config.connections).step_by(workers);
+        smol::block_on(ex.run(async {
+            let tasks: Vec<_> = indices
+                .map(|index| ex.spawn(connection(shared, index, &rec)))
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+        }));
+    }
+    let mut rec = rec.into_inner();
+    rec.finish();
+    rec
+}
+
+/// One connection (or UDP socket) of the run, whichever workload it speaks.
+async fn connection(shared: &Shared, index: usize, rec: &RefCell<Recorder>) {
+    let verifier = shared.verifier.clone();
+    match shared.config.workload {
+        WorkloadKind::UdpEcho => crate::udp::run_socket(shared, index, rec).await,
+        WorkloadKind::TcpEcho => {
+            crate::tcp::run_connection(shared, index, rec, &TcpEcho::new(verifier)).await
+        }
+        WorkloadKind::Framed => {
+            let workload = Framed::new(&shared.config, verifier);
+            crate::tcp::run_connection(shared, index, rec, &workload).await
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Pacing: which request a connection sends next and when. Closed loop sends as soon as
+//! the pipeline has room; open loop follows a per-connection schedule of intended send
+//! times (uniform or Poisson) and never skips a due request: a connection behind its
+//! schedule sends late, and what it never sent is counted as `unsent`.
+
+use std::cell::Cell;
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::config::{Arrival, LoadModel, RunLength};
+use crate::engine::Shared;
+use crate::workload::Request;
+
+/// An open-loop schedule for one connection.
+#[derive(Debug)]
+pub struct Schedule {
+    next: Instant,
+    mean_gap_ns: f64,
+    arrival: Arrival,
+    rng: fastrand::Rng,
+}
+
+impl Schedule {
+    /// Connection `index` of `connections` sharing `rate` requests/s from `start`.
+    pub fn new(start: Instant, rate: f64, arrival: Arrival, index: usize, connections: usize) -> Schedule {
+        let mean_gap_ns = 1e9 * connections as f64 / rate;
+        let mut schedule = Schedule {
+            next: start,
+            mean_gap_ns,
+            arrival,
+            rng: fastrand::Rng::with_seed(0x5eed ^ index as u64),
+        };
+        match arrival {
+            // Stagger the connections evenly over one gap.
+            Arrival::Uniform => {
+                schedule.next += nanos(mean_gap_ns * index as f64 / connections as f64);
+            }
+            Arrival::Poisson => schedule.advance(),
+        }
+        schedule
+    }
+
+    /// The intended time of the next request.
+    pub fn next(&self) -> Instant {
+        self.next
+    }
+
+    /// Moves to the request after.
+    pub fn advance(&mut self) {
+        let gap = match self.arrival {
+            Arrival::Uniform => self.mean_gap_ns,
+            // Inverse transform sampling of the exponential distribution.
+            Arrival::Poisson => -(1.0 - self.rng.f64()).ln() * self.mean_gap_ns,
+        };
+        self.next += nanos(gap);
+    }
+
+    /// How many intended times fall in `[from, until)` from the current one on (the
+    /// schedule is consumed).
+    pub fn count_due(&mut self, from: Instant, until: Instant) -> u64 {
+        let mut count = 0;
+        while self.next < until {
+            if self.next >= from {
+                count += 1;
+            }
+            self.advance();
+        }
+        count
+    }
+}
+
+fn nanos(ns: f64) -> Duration {
+    Duration::from_nanos(ns.max(0.0) as u64)
+}
+
+/// What a connection's writer does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Send this request (intended at the given time in open loop; `recorded` when it
+    /// belongs to the measured part of the run).
+    Send {
+        /// The request.
+        request: Request,
+        /// Open loop: when it was due.
+        intended: Option<Instant>,
+        /// Whether it is measured (not warm-up).
+        recorded: bool,
+    },
+    /// Nothing to send before this time.
+    WaitUntil(Instant),
+    /// The run is over for this connection.
+    Done,
+}
+
+/// Hands out a connection's requests.
+#[derive(Debug)]
+pub struct Source {
+    next_id: u64,
+    schedule: Option<Schedule>,
+    rng: fastrand::Rng,
+}
+
+impl Source {
+    /// The source for connection `index`.
+    pub fn new(shared: &Shared, index: usize) -> Source {
+        let schedule = match shared.config.load {
+            LoadModel::Closed => None,
+            LoadModel::Open { rate, arrival } => Some(Schedule::new(
+                shared.start,
+                rate,
+                arrival,
+                index,
+                shared.config.connections,
+            )),
+        };
+        Source {
+            next_id: 0,
+            schedule,
+            rng: fastrand::Rng::with_seed(index as u64),
+        }
+    }
+
+    /// The next step at time `now`.
+    pub fn next(&mut self, shared: &Shared, now: Instant) -> Next {
+        if shared.stop_requested() {
+            return Next::Done;
+        }
+        let due = match &self.schedule {
+            Some(s) => s.next(),
+            None => now,
+        };
+        if let Some(end) = shared.end {
+            if due >= end || now >= end {
+                return Next::Done;
+            }
+        }
+        if due > now {
+            return Next::WaitUntil(due);
+        }
+        let recorded = due >= shared.record_start;
+        if recorded && !shared.claim() {
+            return Next::Done;
+        }
+        if let Some(s) = &mut self.schedule {
+            s.advance();
+        }
+        let size = shared.config.size;
+        let size = if size.min == size.max {
+            size.min.as_usize()
+        } else {
+            self.rng.usize(size.min.as_usize()..=size.max.as_usize())
+        };
+        let request = Request {
+            id: self.next_id,
+            size,
+        };
+        self.next_id += 1;
+        Next::Send {
+            request,
+            intended: self.schedule.is_some().then_some(due),
+            recorded,
+        }
+    }
+
+    /// Open loop, duration runs: requests of the recorded part the schedule still calls
+    /// for before `until`; they will never be sent.
+    pub fn unsent(&mut self, shared: &Shared, until: Instant) -> u64 {
+        match (&mut self.schedule, shared.config.length) {
+            (Some(s), RunLength::Duration(_)) => s.count_due(shared.record_start, until),
+            _ => 0,
+        }
+    }
+}
+
+/// Wakes one waiting half of a connection task when the other half changed something it
+/// waits for (room in the pipeline). Both halves run in the same task, so this is a
+/// waker slot, not a lock.
+#[derive(Default)]
+pub struct LocalNotify {
+    waker: Cell<Option<Waker>>,
+}
+
+impl std::fmt::Debug for LocalNotify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalNotify")
+    }
+}
+
+impl LocalNotify {
+    /// Wakes the waiter, if any.
+    pub fn notify(&self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves once `ready()` holds, re-checking after each notification.
+    pub async fn wait_until(&self, ready: impl Fn() -> bool) {
+        poll_fn(|cx| {
+            if ready() {
+                Poll::Ready(())
+            } else {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,446 @@
+//! Recording: each worker thread owns one [`Recorder`] (no locks or atomics read-modify-
+//! write on the hot path), and the recorders are merged when the run ends. Latencies go
+//! into HdrHistograms in nanoseconds, 1 ns to 60 s at 3 significant digits; a value above
+//! 60 s is recorded as 60 s and counted in `out_of_range`, never dropped silently.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::workload::Failure;
+
+/// Lowest value the histograms tell apart, in ns.
+pub const HIST_LOW_NS: u64 = 1;
+/// Highest value the histograms hold, in ns (60 s).
+pub const HIST_HIGH_NS: u64 = 60_000_000_000;
+/// Significant decimal digits the histograms keep.
+pub const HIST_SIGFIG: u8 = 3;
+/// An open-loop request sent more than this after its intended time counts as late.
+pub const LATE_THRESHOLD: Duration = Duration::from_millis(1);
+/// Length of one timeline interval.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+/// An empty histogram with the report's bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(HIST_LOW_NS, HIST_HIGH_NS, HIST_SIGFIG).expect("valid bounds")
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// The connection (or UDP socket) could not be opened.
+    Connect,
+    /// The peer reset the connection (or refused datagrams).
+    Reset,
+    /// The peer closed the connection with requests outstanding.
+    Closed,
+    /// No whole reply within `--timeout` (UDP: lost or late).
+    Timeout,
+    /// A whole reply with the wrong content or length.
+    Mismatch,
+    /// A reply that breaks the protocol: bad frame, wrong id, error status.
+    Protocol,
+}
+
+impl ErrorKind {
+    /// Every kind, in report order.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Connect,
+        ErrorKind::Reset,
+        ErrorKind::Closed,
+        ErrorKind::Timeout,
+        ErrorKind::Mismatch,
+        ErrorKind::Protocol,
+    ];
+
+    /// The kind's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Mismatch => "mismatch",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+
+    /// The kind of an I/O error on an open connection.
+    pub fn from_io(err: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as K;
+        match err.kind() {
+            K::ConnectionReset | K::ConnectionAborted | K::ConnectionRefused | K::BrokenPipe => {
+                ErrorKind::Reset
+            }
+            K::TimedOut => ErrorKind::Timeout,
+            K::UnexpectedEof | K::WriteZero => ErrorKind::Closed,
+            _ => ErrorKind::Reset,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl From<&Failure> for ErrorKind {
+    fn from(failure: &Failure) -> ErrorKind {
+        match failure {
+            Failure::Mismatch(_) => ErrorKind::Mismatch,
+            Failure::Protocol(_) => ErrorKind::Protocol,
+        }
+    }
+}
+
+/// A histogram and the count of values above its range.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    /// Values in ns.
+    pub hist: Histogram<u64>,
+    /// Values above 60 s (recorded as 60 s).
+    pub out_of_range: u64,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            hist: new_histogram(),
+            out_of_range: 0,
+        }
+    }
+}
+
+impl Latency {
+    /// Records one value.
+    #[inline]
+    pub fn record(&mut self, value: Duration) {
+        let ns = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
+        // The histogram's buckets reach a little past 60 s; the documented range ends
+        // there, so the check is ours.
+        if ns > HIST_HIGH_NS {
+            self.out_of_range += 1;
+        }
+        self.hist.saturating_record(ns.min(HIST_HIGH_NS));
+    }
+
+    /// Adds another latency's values.
+    pub fn merge(&mut self, other: &Latency) {
+        self.hist.add(&other.hist).expect("same bounds");
+        self.out_of_range += other.out_of_range;
+    }
+}
+
+/// UDP reply accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdpCounters {
+    /// Datagrams sent (recorded requests).
+    pub sent: u64,
+    /// Replies that matched an outstanding request in time.
+    pub received: u64,
+    /// Requests whose reply never came (not within the timeout, nor later in the run).
+    pub lost: u64,
+    /// Replies that came after their request had timed out.
+    pub late: u64,
+    /// Replies for a request that had already been answered.
+    pub duplicated: u64,
+    /// Replies that came after a reply to a later request.
+    pub reordered: u64,
+}
+
+impl UdpCounters {
+    fn merge(&mut self, o: &UdpCounters) {
+        self.sent += o.sent;
+        self.received += o.received;
+        self.lost += o.lost;
+        self.late += o.late;
+        self.duplicated += o.duplicated;
+        self.reordered += o.reordered;
+    }
+}
+
+/// One worker's share of a finished timeline interval, its histogram compressed (a live
+/// histogram takes ~220 KB; a compressed interval a few hundred bytes).
+#[derive(Debug, Clone)]
+pub struct StoredInterval {
+    index: u64,
+    ok: u64,
+    errors: u64,
+    latency: Vec<u8>,
+}
+
+/// One timeline interval.
+#[derive(Debug, Clone)]
+pub struct IntervalPart {
+    /// Interval number from the start of recording.
+    pub index: u64,
+    /// Successful requests completed in it.
+    pub ok: u64,
+    /// Failed requests in it.
+    pub errors: u64,
+    /// Latencies of the requests completed in it.
+    pub latency: Histogram<u64>,
+}
+
+/// Counters the progress bar reads while the run goes on: one cache line per worker, each
+/// written only by its own worker.
+#[derive(Debug)]
+pub struct Live {
+    slots: Vec<LiveSlot>,
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct LiveSlot {
+    ok: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Live {
+    /// Counters for `workers` workers.
+    pub fn new(workers: usize) -> Live {
+        Live {
+            slots: (0..workers).map(|_| LiveSlot::default()).collect(),
+        }
+    }
+
+    /// How many workers there are.
+    pub fn workers(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Completed and failed requests so far, all workers together.
+    pub fn totals(&self) -> (u64, u64) {
+        self.slots.iter().fold((0, 0), |(ok, err), s| {
+            (
+                ok + s.ok.load(Ordering::Relaxed),
+                err + s.errors.load(Ordering::Relaxed),
+            )
+        })
+    }
+}
+
+/// What one request's life looked like.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Open loop: when the schedule wanted it sent.
+    pub intended: Option<Instant>,
+    /// When its write started.
+    pub sent: Instant,
+    /// Whether it falls in the recorded part of the run.
+    pub recorded: bool,
+}
+
+/// One worker's measurements.
+#[derive(Debug)]
+pub struct Recorder {
+    /// Closed loop: reply received - write started. Open loop: reply received - intended
+    /// send time (corrected for coordinated omission).
+    pub latency: Latency,
+    /// Open loop: reply received - write started.
+    pub uncorrected: Option<Latency>,
+    /// Open loop: write started - intended send time.
+    pub send_lag: Option<Latency>,
+    /// Successful requests.
+    pub ok: u64,
+    /// Failed requests by kind ([`ErrorKind::ALL`] order).
+    pub errors: [u64; 6],
+    /// The first message of each error kind.
+    pub error_samples: [Option<String>; 6],
+    /// Payload bytes of recorded requests sent.
+    pub bytes_sent: u64,
+    /// Payload bytes of recorded replies received.
+    pub bytes_received: u64,
+    /// Open loop: requests sent more than [`LATE_THRESHOLD`] after their intended time.
+    pub late: u64,
+    /// Open loop: requests the schedule called for that never went out.
+    pub unsent: u64,
+    /// UDP reply accounting.
+    pub udp: UdpCounters,
+    intervals: Vec<StoredInterval>,
+    current: IntervalPart,
+    record_start: Instant,
+    live: std::sync::Arc<Live>,
+    worker: usize,
+    live_ok: u64,
+    live_errors: u64,
+}
+
+impl Recorder {
+    /// A recorder for worker `worker`; intervals count from `record_start`.
+    pub fn new(open_loop: bool, record_start: Instant, live: std::sync::Arc<Live>, worker: usize) -> Self {
+        Recorder {
+            latency: Latency::default(),
+            uncorrected: open_loop.then(Latency::default),
+            send_lag: open_loop.then(Latency::default),
+            ok: 0,
+            errors: [0; 6],
+            error_samples: Default::default(),
+            bytes_sent: 0,
+            bytes_received: 0,
+            late: 0,
+            unsent: 0,
+            udp: UdpCounters::default(),
+            intervals: Vec::new(),
+            current: IntervalPart {
+                index: 0,
+                ok: 0,
+                errors: 0,
+                latency: new_histogram(),
+            },
+            record_start,
+            live,
+            worker,
+            live_ok: 0,
+            live_errors: 0,
+        }
+    }
+
+    /// A request went out `size` payload bytes long.
+    #[inline]
+    pub fn sent(&mut self, timing: &Timing, size: usize) {
+        if !timing.recorded {
+            return;
+        }
+        self.bytes_sent += size as u64;
+        if let (Some(intended), Some(lag)) = (timing.intended, self.send_lag.as_mut()) {
+            let behind = timing.sent.saturating_duration_since(intended);
+            lag.record(behind);
+            if behind > LATE_THRESHOLD {
+                self.late += 1;
+            }
+        }
+    }
+
+    /// A whole, verified reply of `reply_len` payload bytes arrived at `done`.
+    #[inline]
+    pub fn ok(&mut self, timing: &Timing, done: Instant, reply_len: usize) {
+        self.live_ok += 1;
+        self.live.slots[self.worker].ok.store(self.live_ok, Ordering::Relaxed);
+        if !timing.recorded {
+            return;
+        }
+        self.ok += 1;
+        self.bytes_received += reply_len as u64;
+        let from = timing.intended.unwrap_or(timing.sent);
+        let latency = done.saturating_duration_since(from);
+        self.latency.record(latency);
+        if let Some(uncorrected) = self.uncorrected.as_mut() {
+            uncorrected.record(done.saturating_duration_since(timing.sent));
+        }
+        self.interval_at(done);
+        self.current.ok += 1;
+        let _ = self.current.latency.record(latency.as_nanos().min(HIST_HIGH_NS as u128) as u64);
+    }
+
+    /// `count` requests failed with `kind` (`recorded`: they fall in the recorded part).
+    pub fn failed(&mut self, kind: ErrorKind, count: u64, recorded: bool, message: impl FnOnce() -> String) {
+        self.live_errors += count;
+        self.live.slots[self.worker].errors.store(self.live_errors, Ordering::Relaxed);
+        if !recorded || count == 0 {
+            return;
+        }
+        self.errors[kind.index()] += count;
+        let sample = &mut self.error_samples[kind.index()];
+        if sample.is_none() {
+            *sample = Some(message());
+        }
+        self.interval_at(Instant::now());
+        self.current.errors += count;
+    }
+
+    /// Moves to the interval holding `at`, closing the current one if it is older.
+    fn interval_at(&mut self, at: Instant) {
+        let index = (at.saturating_duration_since(self.record_start).as_nanos()
+            / INTERVAL.as_nanos()) as u64;
+        if index != self.current.index {
+            self.close_interval(index);
+        }
+    }
+
+    fn close_interval(&mut self, next: u64) {
+        let current = &mut self.current;
+        if current.ok + current.errors > 0 {
+            self.intervals.push(StoredInterval {
+                index: current.index,
+                ok: current.ok,
+                errors: current.errors,
+                latency: crate::report::encode_histogram_bytes(&current.latency),
+            });
+            current.latency.reset();
+            current.ok = 0;
+            current.errors = 0;
+        }
+        current.index = next;
+    }
+
+    /// Closes the last interval; call once the worker is done.
+    pub fn finish(&mut self) {
+        self.close_interval(u64::MAX);
+    }
+
+    /// Total failed requests.
+    pub fn error_count(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// Failed requests of one kind.
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind.index()]
+    }
+
+    /// Adds another (finished) worker's measurements into this one.
+    pub fn merge(&mut self, other: Recorder) {
+        self.latency.merge(&other.latency);
+        merge_opt(&mut self.uncorrected, &other.uncorrected);
+        merge_opt(&mut self.send_lag, &other.send_lag);
+        self.ok += other.ok;
+        for (i, n) in other.errors.iter().enumerate() {
+            self.errors[i] += n;
+        }
+        for (mine, theirs) in self.error_samples.iter_mut().zip(other.error_samples) {
+            if mine.is_none() {
+                *mine = theirs;
+            }
+        }
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.late += other.late;
+        self.unsent += other.unsent;
+        self.udp.merge(&other.udp);
+        self.intervals.extend(other.intervals);
+    }
+
+    /// The timeline: worker parts of the same interval merged, in interval order.
+    pub fn timeline(&self) -> Vec<IntervalPart> {
+        let mut parts: Vec<&StoredInterval> = self.intervals.iter().collect();
+        parts.sort_by_key(|p| p.index);
+        let mut out: Vec<IntervalPart> = Vec::new();
+        for part in parts {
+            let latency = crate::report::decode_histogram_bytes(&part.latency)
+                .expect("a histogram this process encoded decodes");
+            match out.last_mut() {
+                Some(last) if last.index == part.index => {
+                    last.ok += part.ok;
+                    last.errors += part.errors;
+                    last.latency.add(&latency).expect("same bounds");
+                }
+                _ => out.push(IntervalPart {
+                    index: part.index,
+                    ok: part.ok,
+                    errors: part.errors,
+                    latency,
+                }),
+            }
+        }
+        out
+    }
+}
+
+fn merge_opt(mine: &mut Option<Latency>, theirs: &Option<Latency>) {
+    if let (Some(m), Some(t)) = (mine.as_mut(), theirs.as_ref()) {
+        m.merge(t);
+    }
+}

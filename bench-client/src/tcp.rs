@@ -1,0 +1,350 @@
+//! One TCP connection of a run: connect with the client's socket options, then a writer
+//! half (paced by [`Source`], limited to `--pipeline` requests in flight) and a reader
+//! half (completes, verifies and records replies, enforces `--timeout`) in one task.
+//! A connection that fails ends: every request it had in flight counts as an error of the
+//! failure's kind.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use bench_server::WriteMode;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use smol::{Async, Timer};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::config::{RequestFormat, WorkloadKind};
+use crate::engine::Shared;
+use crate::pace::{LocalNotify, Next, Source};
+use crate::recorder::{ErrorKind, Recorder, Timing};
+use crate::workload::{Failure, ReplyReader, Request, RequestWriter, StreamWorkload};
+
+/// A request on the wire, waiting for its reply.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    request: Request,
+    timing: Timing,
+}
+
+/// Why a connection ended early.
+#[derive(Debug)]
+pub(crate) struct End {
+    pub(crate) kind: ErrorKind,
+    pub(crate) message: String,
+}
+
+impl End {
+    pub(crate) fn io(what: &str, err: &io::Error) -> End {
+        End {
+            kind: ErrorKind::from_io(err),
+            message: format!("{what}: {err}"),
+        }
+    }
+}
+
+impl From<Failure> for End {
+    fn from(failure: Failure) -> End {
+        let kind = ErrorKind::from(&failure);
+        let (Failure::Mismatch(message) | Failure::Protocol(message)) = failure;
+        End { kind, message }
+    }
+}
+
+/// The state both halves of a connection share (one task, so plain cells).
+struct Pipe<'a> {
+    shared: &'a Shared,
+    rec: &'a RefCell<Recorder>,
+    stream: &'a Async<TcpStream>,
+    inflight: RefCell<VecDeque<InFlight>>,
+    writer_done: Cell<bool>,
+    /// Wakes the writer when a reply frees a pipeline slot.
+    room: LocalNotify,
+    /// Wakes the reader when a request goes out or the writer finishes.
+    work: LocalNotify,
+    source: RefCell<Source>,
+}
+
+/// Runs connection `index` until its share of the run is done or it fails.
+pub async fn run_connection<W: StreamWorkload>(
+    shared: &Shared,
+    index: usize,
+    rec: &RefCell<Recorder>,
+    workload: &W,
+) {
+    let source = RefCell::new(Source::new(shared, index));
+    let stream = match connect(shared).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            let addr = shared.addr;
+            rec.borrow_mut()
+                .failed(ErrorKind::Connect, 1, true, || format!("connecting to {addr}: {e}"));
+            account_unsent(shared, rec, &source);
+            return;
+        }
+    };
+    let pipe = Pipe {
+        shared,
+        rec,
+        stream: &stream,
+        inflight: RefCell::new(VecDeque::with_capacity(shared.config.pipeline)),
+        writer_done: Cell::new(false),
+        room: LocalNotify::default(),
+        work: LocalNotify::default(),
+        source,
+    };
+    let (mut writer, mut reader) = workload.split();
+    let write_half = async {
+        let result = write_loop(&pipe, &mut writer).await;
+        pipe.writer_done.set(true);
+        pipe.work.notify();
+        match result {
+            Ok(()) => future::pending().await,
+            Err(end) => Err(end),
+        }
+    };
+    let result = future::or(read_loop(&pipe, &mut reader), write_half).await;
+    if let Err(end) = result {
+        fail_inflight(&pipe, end);
+    }
+    account_unsent(shared, rec, &pipe.source);
+}
+
+/// Opens a connection: buffer sizes set before connecting (so the window scale fits
+/// them), TCP_NODELAY after; the first connection's options are read back for the report.
+async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
+    let addr = shared.addr;
+    let opts = &shared.config.socket;
+    let connecting = async {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if let Some(size) = opts.recv_buf {
+            socket.set_recv_buffer_size(size)?;
+        }
+        if let Some(size) = opts.send_buf {
+            socket.set_send_buffer_size(size)?;
+        }
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let stream = Async::new(TcpStream::from(socket))?;
+        stream.writable().await?;
+        if let Some(e) = stream.get_ref().take_error()? {
+            return Err(e);
+        }
+        stream.get_ref().peer_addr()?;
+        stream.get_ref().set_nodelay(opts.nodelay)?;
+        Ok(stream)
+    };
+    let timeout = shared.config.timeout.0;
+    let stream = future::or(connecting, async {
+        Timer::after(timeout).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, format!("no answer within {}", shared.config.timeout)))
+    })
+    .await?;
+    if shared.client_socket.get().is_none() {
+        if let Ok(back) = bench_server::socket::read_back(SockRef::from(stream.get_ref()), true) {
+            let _ = shared.client_socket.set(back);
+        }
+    }
+    Ok(stream)
+}
+
+/// Linux's EINPROGRESS: a non-blocking connect under way.
+const EINPROGRESS: i32 = 115;
+
+/// Sends requests while the source has them and the pipeline has room.
+async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result<(), End> {
+    let shared = pipe.shared;
+    let config = &shared.config;
+    let split = config.write_mode == WriteMode::Split
+        && config.workload == WorkloadKind::Framed
+        && config.requests == RequestFormat::Framed;
+    let pipeline = config.pipeline;
+    let open = config.is_open_loop();
+    let has_room = || pipe.inflight.borrow().len() < pipeline;
+    loop {
+        if !open {
+            pipe.room.wait_until(has_room).await;
+        }
+        let next = pipe.source.borrow_mut().next(shared, Instant::now());
+        let (request, intended, recorded) = match next {
+            Next::Done => return Ok(()),
+            Next::WaitUntil(at) => {
+                future::or(
+                    async {
+                        Timer::at(at).await;
+                    },
+                    shared.stopped(),
+                )
+                .await;
+                continue;
+            }
+            Next::Send {
+                request,
+                intended,
+                recorded,
+            } => (request, intended, recorded),
+        };
+        if open {
+            pipe.room.wait_until(has_room).await;
+        }
+        let timing = Timing {
+            intended,
+            sent: Instant::now(),
+            recorded,
+        };
+        pipe.inflight.borrow_mut().push_back(InFlight { request, timing });
+        pipe.work.notify();
+        pipe.rec.borrow_mut().sent(&timing, request.size);
+        let parts = writer.encode(&request);
+        let written = if split {
+            write_split(pipe.stream, &parts).await
+        } else {
+            write_coalesced(pipe.stream, parts).await
+        };
+        written.map_err(|e| End::io("writing a request", &e))?;
+    }
+}
+
+async fn write_split(mut stream: &Async<TcpStream>, parts: &[&[u8]; 3]) -> io::Result<()> {
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        stream.write_all(part).await?;
+    }
+    Ok(())
+}
+
+async fn write_coalesced(mut stream: &Async<TcpStream>, parts: [&[u8]; 3]) -> io::Result<()> {
+    let mut slices = parts.map(IoSlice::new);
+    let mut bufs = &mut slices[..];
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        let n = stream.write_vectored(bufs).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
+}
+
+/// Reads replies until the writer is done and nothing is in flight.
+async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<(), End> {
+    let timeout = pipe.shared.config.timeout.0;
+    let mut timer = Timer::never();
+    let mut armed = false;
+    loop {
+        complete_buffered(pipe, reader)?;
+        let oldest = pipe.inflight.borrow().front().map(|f| f.timing.sent);
+        let Some(oldest) = oldest else {
+            if pipe.writer_done.get() {
+                return Ok(());
+            }
+            pipe.work
+                .wait_until(|| !pipe.inflight.borrow().is_empty() || pipe.writer_done.get())
+                .await;
+            continue;
+        };
+        // The timer is re-armed only when it fires: replies normally come long before the
+        // timeout, so arming it per request would cost a timer-wheel update each time.
+        if !armed {
+            timer.set_at(oldest + timeout);
+            armed = true;
+        }
+        let mut stream = pipe.stream;
+        let buf = reader.read_buf();
+        let read = future::or(async { Some(stream.read(buf).await) }, async {
+            (&mut timer).await;
+            None
+        })
+        .await;
+        match read {
+            Some(Ok(0)) => {
+                let outstanding = pipe.inflight.borrow().len();
+                return Err(End {
+                    kind: ErrorKind::Closed,
+                    message: format!(
+                        "server closed the connection with {outstanding} requests outstanding"
+                    ),
+                });
+            }
+            Some(Ok(n)) => reader.filled(n),
+            Some(Err(e)) => return Err(End::io("reading a reply", &e)),
+            None if Instant::now() >= oldest + timeout => {
+                return Err(End {
+                    kind: ErrorKind::Timeout,
+                    message: format!("no whole reply within {}", pipe.shared.config.timeout),
+                });
+            }
+            None => armed = false,
+        }
+    }
+}
+
+/// Completes every reply the buffer holds.
+fn complete_buffered<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<(), End> {
+    loop {
+        let Some(front) = pipe.inflight.borrow().front().copied() else {
+            return Ok(());
+        };
+        let outcome = match reader.take_reply(&front.request) {
+            Ok(None) => return Ok(()),
+            Ok(Some(())) => None,
+            Err(Failure::Mismatch(message)) => Some(message),
+            Err(failure) => return Err(End::from(failure)),
+        };
+        let done = Instant::now();
+        pipe.inflight.borrow_mut().pop_front();
+        pipe.room.notify();
+        let mut rec = pipe.rec.borrow_mut();
+        match outcome {
+            None => {
+                let len = pipe.shared.verifier.expected(&front.request).len;
+                rec.ok(&front.timing, done, len);
+            }
+            Some(message) => rec.failed(ErrorKind::Mismatch, 1, front.timing.recorded, || message),
+        }
+    }
+}
+
+/// Counts the requests a failed connection had in flight (or the connection itself, when
+/// it failed between requests) as errors of the failure's kind.
+fn fail_inflight(pipe: &Pipe<'_>, end: End) {
+    let inflight = pipe.inflight.borrow();
+    let shared = pipe.shared;
+    let mut rec = pipe.rec.borrow_mut();
+    let End { kind, message } = end;
+    if inflight.is_empty() {
+        let now = Instant::now();
+        let recorded = now >= shared.record_start && shared.end.is_none_or(|end| now < end);
+        rec.failed(kind, 1, recorded, || message);
+        return;
+    }
+    let recorded = inflight.iter().filter(|f| f.timing.recorded).count() as u64;
+    let unrecorded = inflight.len() as u64 - recorded;
+    rec.failed(kind, unrecorded, false, String::new);
+    rec.failed(kind, recorded, true, || message);
+}
+
+/// Open loop: what the schedule still called for in the recorded part.
+pub(crate) fn account_unsent(shared: &Shared, rec: &RefCell<Recorder>, source: &RefCell<Source>) {
+    let Some(end) = shared.end else { return };
+    let until = if shared.stop_requested() {
+        end.min(Instant::now())
+    } else {
+        end
+    };
+    let unsent = source.borrow_mut().unsent(shared, until);
+    rec.borrow_mut().unsent += unsent;
+}
+
+/// The address a UDP socket binds to before connecting to `target`.
+pub(crate) fn unspecified_for(target: SocketAddr) -> SocketAddr {
+    match target {
+        SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
+        SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
+    }
+}

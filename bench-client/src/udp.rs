@@ -1,0 +1,391 @@
+//! One udp-echo socket of a run. Each datagram starts with the 16-byte probe header
+//! (sequence number, send time); replies are matched to requests by sequence number, so
+//! lost, late, duplicated and reordered replies are told apart:
+//!
+//! - a request with no reply within `--timeout` fails with `timeout`;
+//! - a reply that comes after that is `late`, and the requests that never got one are
+//!   `lost` (so `lost + late` = the `timeout` errors);
+//! - a second reply to an answered request is `duplicated`;
+//! - a reply older than one already received is `reordered` (and still succeeds).
+//!
+//! Sequence numbers skip values with a byte in `a..=z`, so they survive a server that
+//! uppercases payloads (`--transform upper`, checked with `--expect upper`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::net::UdpSocket;
+use std::time::Instant;
+
+use bench_proto::{PROBE_LEN, ProbeHeader};
+use futures_lite::future;
+use smol::{Async, Timer};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::config::Expect;
+use crate::engine::Shared;
+use crate::pace::{LocalNotify, Next, Source};
+use crate::recorder::{ErrorKind, Recorder, Timing};
+use crate::tcp::{End, account_unsent, unspecified_for};
+use crate::workload::{Request, describe_mismatch};
+
+/// How many answered or timed-out sequence numbers are remembered to classify stray
+/// replies as duplicated or late.
+const HISTORY: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    request: Request,
+    timing: Timing,
+    sent_ns: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Past {
+    Answered,
+    TimedOut { recorded: bool },
+}
+
+struct Sock<'a> {
+    shared: &'a Shared,
+    rec: &'a RefCell<Recorder>,
+    socket: &'a Async<UdpSocket>,
+    inflight: RefCell<VecDeque<InFlight>>,
+    history: RefCell<VecDeque<(u64, Past)>>,
+    highest_answered: Cell<Option<u64>>,
+    writer_done: Cell<bool>,
+    room: LocalNotify,
+    work: LocalNotify,
+    source: RefCell<Source>,
+    timed_out: Cell<u64>,
+    late: Cell<u64>,
+}
+
+/// The next sequence number at or after `seq` with no byte in `a..=z`.
+pub fn next_seq(mut seq: u64) -> u64 {
+    loop {
+        match seq.to_le_bytes().iter().position(|b| b.is_ascii_lowercase()) {
+            None => return seq,
+            // Jump past the lowercase range in that byte; lower bytes restart at 0.
+            Some(i) => {
+                let unit = 1u64 << (8 * i);
+                seq = (seq / unit + (u64::from(b'z' + 1) - u64::from(seq.to_le_bytes()[i])))
+                    * unit;
+            }
+        }
+    }
+}
+
+/// Runs socket `index` until its share of the run is done or it fails.
+pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) {
+    let source = RefCell::new(Source::new(shared, index));
+    let socket = match open(shared) {
+        Ok(socket) => socket,
+        Err(e) => {
+            let addr = shared.addr;
+            rec.borrow_mut()
+                .failed(ErrorKind::Connect, 1, true, || format!("udp socket for {addr}: {e}"));
+            account_unsent(shared, rec, &source);
+            return;
+        }
+    };
+    let sock = Sock {
+        shared,
+        rec,
+        socket: &socket,
+        inflight: RefCell::new(VecDeque::with_capacity(shared.config.pipeline)),
+        history: RefCell::new(VecDeque::with_capacity(HISTORY)),
+        highest_answered: Cell::new(None),
+        writer_done: Cell::new(false),
+        room: LocalNotify::default(),
+        work: LocalNotify::default(),
+        source,
+        timed_out: Cell::new(0),
+        late: Cell::new(0),
+    };
+    let write_half = async {
+        let result = write_loop(&sock).await;
+        sock.writer_done.set(true);
+        sock.work.notify();
+        match result {
+            Ok(()) => future::pending().await,
+            Err(end) => Err(end),
+        }
+    };
+    let result = future::or(read_loop(&sock), write_half).await;
+    if let Err(end) = result {
+        let inflight = sock.inflight.borrow();
+        let recorded = inflight.iter().filter(|f| f.timing.recorded).count() as u64;
+        rec.borrow_mut()
+            .failed(end.kind, recorded.max(1), true, || end.message);
+    }
+    rec.borrow_mut().udp.lost += sock.timed_out.get().saturating_sub(sock.late.get());
+    account_unsent(shared, rec, &sock.source);
+}
+
+fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
+    let addr = shared.addr;
+    let opts = &shared.config.socket;
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Some(size) = opts.recv_buf {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(size) = opts.send_buf {
+        socket.set_send_buffer_size(size)?;
+    }
+    socket.bind(&unspecified_for(addr).into())?;
+    socket.connect(&addr.into())?;
+    let socket = Async::new(UdpSocket::from(socket))?;
+    if shared.client_socket.get().is_none() {
+        if let Ok(back) = bench_server::socket::read_back(SockRef::from(socket.get_ref()), false) {
+            let _ = shared.client_socket.set(back);
+        }
+    }
+    Ok(socket)
+}
+
+async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
+    let shared = sock.shared;
+    let pipeline = shared.config.pipeline;
+    let open = shared.config.is_open_loop();
+    let has_room = || sock.inflight.borrow().len() < pipeline;
+    let mut datagram = vec![0u8; shared.config.size.max.as_usize()];
+    let mut seq = 0;
+    loop {
+        if !open {
+            sock.room.wait_until(has_room).await;
+        }
+        let next = sock.source.borrow_mut().next(shared, Instant::now());
+        let (request, intended, recorded) = match next {
+            Next::Done => return Ok(()),
+            Next::WaitUntil(at) => {
+                future::or(
+                    async {
+                        Timer::at(at).await;
+                    },
+                    shared.stopped(),
+                )
+                .await;
+                continue;
+            }
+            Next::Send {
+                request,
+                intended,
+                recorded,
+            } => (request, intended, recorded),
+        };
+        if open {
+            sock.room.wait_until(has_room).await;
+        }
+        seq = next_seq(seq);
+        let request = Request { id: seq, ..request };
+        seq += 1;
+        let sent = Instant::now();
+        let sent_ns = sent.saturating_duration_since(shared.start).as_nanos() as u64;
+        let payload = &mut datagram[..request.size];
+        ProbeHeader {
+            seq: request.id,
+            sent_ns,
+        }
+        .write_to(payload)
+        .expect("sizes are at least the probe length");
+        payload[PROBE_LEN..]
+            .copy_from_slice(&shared.verifier.pattern().payload(&request)[PROBE_LEN..]);
+        let timing = Timing {
+            intended,
+            sent,
+            recorded,
+        };
+        sock.inflight.borrow_mut().push_back(InFlight {
+            request,
+            timing,
+            sent_ns,
+        });
+        sock.work.notify();
+        {
+            let mut rec = sock.rec.borrow_mut();
+            rec.sent(&timing, request.size);
+            if recorded {
+                rec.udp.sent += 1;
+            }
+        }
+        sock.socket
+            .send(payload)
+            .await
+            .map_err(|e| End::io("sending a datagram", &e))?;
+    }
+}
+
+async fn read_loop(sock: &Sock<'_>) -> Result<(), End> {
+    let timeout = sock.shared.config.timeout.0;
+    let mut buf = vec![0u8; 65_536];
+    let mut timer = Timer::never();
+    let mut armed = false;
+    loop {
+        let oldest = sock.inflight.borrow().front().map(|f| f.timing.sent);
+        let Some(oldest) = oldest else {
+            if sock.writer_done.get() {
+                return Ok(());
+            }
+            sock.work
+                .wait_until(|| !sock.inflight.borrow().is_empty() || sock.writer_done.get())
+                .await;
+            continue;
+        };
+        if !armed {
+            timer.set_at(oldest + timeout);
+            armed = true;
+        }
+        let received = future::or(async { Some(sock.socket.recv(&mut buf).await) }, async {
+            (&mut timer).await;
+            None
+        })
+        .await;
+        match received {
+            Some(Ok(n)) => reply(sock, &buf[..n], Instant::now()),
+            Some(Err(e)) => return Err(End::io("receiving a datagram", &e)),
+            None => {
+                expire(sock, Instant::now());
+                armed = false;
+            }
+        }
+    }
+}
+
+/// Fails the requests whose timeout has passed.
+fn expire(sock: &Sock<'_>, now: Instant) {
+    let timeout = sock.shared.config.timeout.0;
+    let mut inflight = sock.inflight.borrow_mut();
+    while let Some(front) = inflight.front().copied() {
+        if now < front.timing.sent + timeout {
+            break;
+        }
+        inflight.pop_front();
+        let recorded = front.timing.recorded;
+        remember(sock, front.request.id, Past::TimedOut { recorded });
+        if recorded {
+            sock.timed_out.set(sock.timed_out.get() + 1);
+        }
+        let seq = front.request.id;
+        let limit = sock.shared.config.timeout;
+        sock.rec.borrow_mut().failed(ErrorKind::Timeout, 1, recorded, || {
+            format!("no reply to datagram {seq} within {limit}")
+        });
+        sock.room.notify();
+    }
+}
+
+fn remember(sock: &Sock<'_>, seq: u64, past: Past) {
+    let mut history = sock.history.borrow_mut();
+    if history.len() == HISTORY {
+        history.pop_front();
+    }
+    history.push_back((seq, past));
+}
+
+/// Matches one reply to its request.
+fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
+    let Ok(probe) = ProbeHeader::read_from(datagram) else {
+        let len = datagram.len();
+        sock.rec.borrow_mut().failed(ErrorKind::Protocol, 1, true, || {
+            format!("reply of {len} bytes has no probe header")
+        });
+        return;
+    };
+    let seq = probe.seq;
+    let position = sock.inflight.borrow().iter().position(|f| f.request.id == seq);
+    let Some(position) = position else {
+        stray(sock, seq);
+        return;
+    };
+    let entry = sock.inflight.borrow_mut().remove(position).expect("found");
+    sock.room.notify();
+    remember(sock, seq, Past::Answered);
+    let mut rec = sock.rec.borrow_mut();
+    if sock.highest_answered.get().is_some_and(|h| h > seq) {
+        if entry.timing.recorded {
+            rec.udp.reordered += 1;
+        }
+    } else {
+        sock.highest_answered.set(Some(seq));
+    }
+    match verify(sock, &entry, datagram) {
+        Ok(()) => {
+            if entry.timing.recorded {
+                rec.udp.received += 1;
+            }
+            rec.ok(&entry.timing, done, datagram.len());
+        }
+        Err(message) => rec.failed(ErrorKind::Mismatch, 1, entry.timing.recorded, || message),
+    }
+}
+
+/// A reply to nothing in flight: duplicated, late, or unknown.
+fn stray(sock: &Sock<'_>, seq: u64) {
+    let past = sock
+        .history
+        .borrow()
+        .iter()
+        .rev()
+        .find(|(s, _)| *s == seq)
+        .map(|(_, p)| *p);
+    let mut rec = sock.rec.borrow_mut();
+    match past {
+        Some(Past::Answered) => rec.udp.duplicated += 1,
+        Some(Past::TimedOut { recorded: true }) => {
+            rec.udp.late += 1;
+            sock.late.set(sock.late.get() + 1);
+        }
+        Some(Past::TimedOut { recorded: false }) => {}
+        None => rec.failed(ErrorKind::Protocol, 1, true, || {
+            format!("reply with sequence number {seq}, which was never sent (or long forgotten)")
+        }),
+    }
+}
+
+fn verify(sock: &Sock<'_>, entry: &InFlight, datagram: &[u8]) -> Result<(), String> {
+    let expected = sock.shared.verifier.expected(&entry.request);
+    let id = entry.request.id;
+    if datagram.len() != expected.len {
+        return Err(format!(
+            "reply to datagram {id} is {} bytes, expected {}",
+            datagram.len(),
+            expected.len
+        ));
+    }
+    let Some(content) = expected.content else {
+        return Ok(());
+    };
+    let mut stamp = entry.sent_ns.to_le_bytes();
+    if sock.shared.config.expect == Expect::Upper {
+        stamp.make_ascii_uppercase();
+    }
+    if datagram[8..PROBE_LEN] != stamp {
+        return Err(format!("reply to datagram {id} carries a different send time"));
+    }
+    let (want, got) = (&content[PROBE_LEN..], &datagram[PROBE_LEN..]);
+    if want != got {
+        return Err(describe_mismatch(id, want, got, PROBE_LEN));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_avoid_lowercase_bytes_and_increase() {
+        let mut seq = 0;
+        let mut last = None;
+        for _ in 0..100_000 {
+            seq = next_seq(seq);
+            assert!(!seq.to_le_bytes().iter().any(u8::is_ascii_lowercase), "{seq:#x}");
+            assert!(last.is_none_or(|l| seq > l));
+            last = Some(seq);
+            seq += 1;
+        }
+        assert_eq!(next_seq(0x61), 0x7b);
+        assert_eq!(next_seq(0x6100), 0x7b00);
+    }
+}
