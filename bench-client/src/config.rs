@@ -82,7 +82,10 @@ impl FramedCmd {
 
     /// Whether the request carries a `--size` body.
     pub fn sends_body(self) -> bool {
-        matches!(self, FramedCmd::Echo | FramedCmd::Upper | FramedCmd::Discard)
+        matches!(
+            self,
+            FramedCmd::Echo | FramedCmd::Upper | FramedCmd::Discard
+        )
     }
 }
 
@@ -316,10 +319,18 @@ impl RunConfig {
         self.validate_size()?;
         if let LoadModel::Open { rate, .. } = self.load {
             if !(rate.is_finite() && rate > 0.0) {
-                return Err(bad("--rate", rate, "must be a positive number of requests/s"));
+                return Err(bad(
+                    "--rate",
+                    rate,
+                    "must be a positive number of requests/s",
+                ));
             }
             if rate / (self.connections as f64) > 10_000_000.0 {
-                return Err(bad("--rate", rate, "more than 10M requests/s per connection"));
+                return Err(bad(
+                    "--rate",
+                    rate,
+                    "more than 10M requests/s per connection",
+                ));
             }
         }
         match self.length {
@@ -333,7 +344,11 @@ impl RunConfig {
             return Err(bad("--timeout", self.timeout, "must be above zero"));
         }
         if self.cmd == FramedCmd::Sleep && self.sleep.0 > Duration::from_secs(60) {
-            return Err(bad("--sleep", self.sleep, "at most 60s (the server's limit)"));
+            return Err(bad(
+                "--sleep",
+                self.sleep,
+                "at most 60s (the server's limit)",
+            ));
         }
         Ok(())
     }
@@ -382,7 +397,11 @@ impl RunConfig {
             _ => (MAX_SIZE, "the server's default max body"),
         };
         if size.max.0 > max {
-            return Err(bad("--size", size, format!("above {what} ({})", ByteSize(max))));
+            return Err(bad(
+                "--size",
+                size,
+                format!("above {what} ({})", ByteSize(max)),
+            ));
         }
         if self.workload == WorkloadKind::UdpEcho && size.min.0 < bench_proto::PROBE_LEN as u64 {
             return Err(bad(

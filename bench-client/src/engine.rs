@@ -11,9 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketReadback};
 
-use crate::config::{
-    ConfigError, RequestFormat, RunConfig, RunLength, Target, WorkloadKind,
-};
+use crate::config::{ConfigError, RequestFormat, RunConfig, RunLength, Target, WorkloadKind};
 use crate::recorder::{Live, Recorder};
 use crate::report::{Report, RunFacts, SocketInfo, TargetInfo};
 use crate::workload::{Framed, Pattern, TcpEcho, Verifier};
@@ -58,9 +56,32 @@ impl RunError {
 pub struct Stopper {
     flag: Arc<AtomicBool>,
     tx: smol::channel::Sender<()>,
+    rx: smol::channel::Receiver<()>,
+}
+
+impl Default for Stopper {
+    fn default() -> Self {
+        Stopper::new()
+    }
 }
 
 impl Stopper {
+    /// A stopper not yet triggered. One stopper can serve several runs (a suite): once
+    /// triggered, every run given it stops, including runs started later.
+    pub fn new() -> Stopper {
+        let (tx, rx) = smol::channel::bounded(1);
+        Stopper {
+            flag: Arc::new(AtomicBool::new(false)),
+            tx,
+            rx,
+        }
+    }
+
+    /// Whether [`Stopper::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
     /// Asks the run to stop: no new requests, replies in flight are awaited (up to the
     /// timeout), and the report is marked interrupted.
     pub fn stop(&self) {
@@ -75,7 +96,6 @@ pub struct Run {
     config: RunConfig,
     live: Arc<Live>,
     stopper: Stopper,
-    stopped: smol::channel::Receiver<()>,
 }
 
 /// What every connection of a run shares (read-only, apart from counters).
@@ -135,16 +155,16 @@ impl Shared {
 impl Run {
     /// Validates the configuration.
     pub fn new(config: RunConfig) -> Result<Run, ConfigError> {
+        Run::with_stopper(config, Stopper::new())
+    }
+
+    /// Validates the configuration; `stopper` ends the run early.
+    pub fn with_stopper(config: RunConfig, stopper: Stopper) -> Result<Run, ConfigError> {
         config.validate()?;
-        let (tx, stopped) = smol::channel::bounded(1);
         let workers = config.threads.min(config.connections);
         Ok(Run {
             live: Arc::new(Live::new(workers)),
-            stopper: Stopper {
-                flag: Arc::new(AtomicBool::new(false)),
-                tx,
-            },
-            stopped,
+            stopper,
             config,
         })
     }
@@ -192,7 +212,7 @@ impl Run {
             verifier: Verifier::new(config, Arc::new(Pattern::new(config.size.max.as_usize()))),
             client_socket: OnceLock::new(),
             stop_flag: self.stopper.flag.clone(),
-            stopped: self.stopped.clone(),
+            stopped: self.stopper.rx.clone(),
             config: config.clone(),
         });
         let mut rec = run_workers(&shared, &self.live)?;

@@ -42,8 +42,8 @@ mod udp;
 pub mod workload;
 
 pub use config::{
-    Arrival, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat,
-    RunConfig, RunLength, SizeRange, Target, WorkloadKind,
+    Arrival, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat, RunConfig,
+    RunLength, SizeRange, Target, WorkloadKind,
 };
 pub use engine::{Run, RunError, Stopper};
 pub use recorder::ErrorKind;

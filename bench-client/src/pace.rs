@@ -23,7 +23,13 @@ pub struct Schedule {
 
 impl Schedule {
     /// Connection `index` of `connections` sharing `rate` requests/s from `start`.
-    pub fn new(start: Instant, rate: f64, arrival: Arrival, index: usize, connections: usize) -> Schedule {
+    pub fn new(
+        start: Instant,
+        rate: f64,
+        arrival: Arrival,
+        index: usize,
+        connections: usize,
+    ) -> Schedule {
         let mean_gap_ns = 1e9 * connections as f64 / rate;
         let mut schedule = Schedule {
             next: start,

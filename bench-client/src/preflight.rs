@@ -32,7 +32,8 @@ pub fn check(config: &RunConfig, addr: SocketAddr) -> Result<Option<SocketReadba
             Ok(None)
         }
         WorkloadKind::Framed => {
-            let stream = TcpStream::connect_timeout(&addr, config.timeout.0).map_err(unreachable)?;
+            let stream =
+                TcpStream::connect_timeout(&addr, config.timeout.0).map_err(unreachable)?;
             // Best effort: a server (or proxy) that does not answer `stats` still runs.
             Ok(server_socket(stream, config).ok().flatten())
         }
@@ -47,7 +48,14 @@ fn probe_udp(addr: SocketAddr) -> io::Result<()> {
     let mut buf = [0u8; 64];
     match socket.recv(&mut buf) {
         Ok(_) => Ok(()),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }

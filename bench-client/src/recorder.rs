@@ -270,7 +270,12 @@ pub struct Recorder {
 
 impl Recorder {
     /// A recorder for worker `worker`; intervals count from `record_start`.
-    pub fn new(open_loop: bool, record_start: Instant, live: std::sync::Arc<Live>, worker: usize) -> Self {
+    pub fn new(
+        open_loop: bool,
+        record_start: Instant,
+        live: std::sync::Arc<Live>,
+        worker: usize,
+    ) -> Self {
         Recorder {
             latency: Latency::default(),
             uncorrected: open_loop.then(Latency::default),
@@ -318,7 +323,9 @@ impl Recorder {
     #[inline]
     pub fn ok(&mut self, timing: &Timing, done: Instant, reply_len: usize) {
         self.live_ok += 1;
-        self.live.slots[self.worker].ok.store(self.live_ok, Ordering::Relaxed);
+        self.live.slots[self.worker]
+            .ok
+            .store(self.live_ok, Ordering::Relaxed);
         if !timing.recorded {
             return;
         }
@@ -332,13 +339,24 @@ impl Recorder {
         }
         self.interval_at(done);
         self.current.ok += 1;
-        let _ = self.current.latency.record(latency.as_nanos().min(HIST_HIGH_NS as u128) as u64);
+        let _ = self
+            .current
+            .latency
+            .record(latency.as_nanos().min(HIST_HIGH_NS as u128) as u64);
     }
 
     /// `count` requests failed with `kind` (`recorded`: they fall in the recorded part).
-    pub fn failed(&mut self, kind: ErrorKind, count: u64, recorded: bool, message: impl FnOnce() -> String) {
+    pub fn failed(
+        &mut self,
+        kind: ErrorKind,
+        count: u64,
+        recorded: bool,
+        message: impl FnOnce() -> String,
+    ) {
         self.live_errors += count;
-        self.live.slots[self.worker].errors.store(self.live_errors, Ordering::Relaxed);
+        self.live.slots[self.worker]
+            .errors
+            .store(self.live_errors, Ordering::Relaxed);
         if !recorded || count == 0 {
             return;
         }

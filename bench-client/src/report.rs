@@ -363,8 +363,7 @@ impl Report {
                 late_threshold_ns: crate::recorder::LATE_THRESHOLD.as_nanos() as u64,
                 unsent: rec.unsent,
             }),
-            udp: (facts.config.workload == crate::config::WorkloadKind::UdpEcho)
-                .then_some(rec.udp),
+            udp: (facts.config.workload == crate::config::WorkloadKind::UdpEcho).then_some(rec.udp),
             timeline: timeline(rec, facts.recorded),
             config: facts.config,
         }
@@ -413,7 +412,13 @@ fn timeline(rec: &Recorder, recorded: Duration) -> Vec<TimelineEntry> {
             // The last interval is as long as the run lasted into it.
             let duration_s = (end - t_s).clamp(1e-9, step);
             let h = &part.latency;
-            let q = |q: f64| if h.is_empty() { 0 } else { h.value_at_quantile(q) };
+            let q = |q: f64| {
+                if h.is_empty() {
+                    0
+                } else {
+                    h.value_at_quantile(q)
+                }
+            };
             TimelineEntry {
                 t_s,
                 duration_s,
@@ -511,7 +516,11 @@ mod tests {
             latency.record(Duration::from_nanos(ns));
         }
         let summary = LatencySummary::new(&latency);
-        assert!(summary.histogram.starts_with("HISTFAAA"), "{}", summary.histogram);
+        assert!(
+            summary.histogram.starts_with("HISTFAAA"),
+            "{}",
+            summary.histogram
+        );
         assert_eq!(summary.decode().unwrap(), latency.hist);
         assert_eq!(summary.out_of_range, 1);
         assert_eq!(summary.count, 5);

@@ -1,1 +1,265 @@
-//! placeholder
+//! The suite: the default matrix (tcp-echo and framed, each with TCP_NODELAY on and off on
+//! both sides, and udp-echo) against the embedded server, one report per cell plus a
+//! `summary.json` in `reports/<timestamp>/`, and the summary table.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bench_proto::HumanDuration;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{EmbeddedServer, RunConfig, RunLength, Target, WorkloadKind};
+use crate::engine::{Run, RunError, Stopper};
+use crate::report::{Report, ReportError, file_stamp, rfc3339, write_atomic};
+
+/// The schema of `summary.json`.
+pub const SUMMARY_SCHEMA: &str = "wirebench.suite/v1";
+
+/// What a suite run varies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteConfig {
+    /// Recorded time per cell.
+    pub duration: HumanDuration,
+    /// Warm-up per cell.
+    pub warmup: HumanDuration,
+    /// Connections per cell.
+    pub connections: usize,
+    /// Client worker threads.
+    pub threads: usize,
+    /// Where the timestamped folder goes.
+    pub out_dir: PathBuf,
+}
+
+impl Default for SuiteConfig {
+    fn default() -> Self {
+        SuiteConfig {
+            duration: HumanDuration(Duration::from_secs(10)),
+            warmup: HumanDuration(Duration::from_secs(1)),
+            connections: 4,
+            threads: bench_server::config::default_threads(),
+            out_dir: PathBuf::from("reports"),
+        }
+    }
+}
+
+/// One cell of the matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// File stem and table name: `tcp-echo-nodelay-on`.
+    pub name: String,
+    /// The run.
+    pub config: RunConfig,
+}
+
+/// The cells of the default matrix.
+pub fn cells(suite: &SuiteConfig) -> Vec<Cell> {
+    let base = RunConfig {
+        connections: suite.connections,
+        threads: suite.threads,
+        length: RunLength::Duration(suite.duration),
+        warmup: suite.warmup,
+        ..RunConfig::default()
+    };
+    let mut cells = Vec::new();
+    for workload in [WorkloadKind::TcpEcho, WorkloadKind::Framed] {
+        for nodelay in [true, false] {
+            let mut config = base.clone();
+            config.workload = workload;
+            config.socket.nodelay = nodelay;
+            config.target = Target::Embedded(EmbeddedServer {
+                nodelay,
+                ..EmbeddedServer::default()
+            });
+            let name = format!("{}-nodelay-{}", workload.as_str(), on_off(nodelay));
+            config.label = format!("suite {name}");
+            cells.push(Cell { name, config });
+        }
+    }
+    let mut udp = base;
+    udp.workload = WorkloadKind::UdpEcho;
+    udp.label = "suite udp-echo".to_owned();
+    cells.push(Cell {
+        name: "udp-echo".to_owned(),
+        config: udp,
+    });
+    cells
+}
+
+fn on_off(flag: bool) -> &'static str {
+    if flag { "on" } else { "off" }
+}
+
+/// `summary.json`: one row per cell, pointing at the cell's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Always [`SUMMARY_SCHEMA`].
+    pub schema: String,
+    /// When the suite started, RFC 3339 UTC.
+    pub started_at: String,
+    /// True when the suite was stopped early (the interrupted cell is marked, later cells
+    /// did not run).
+    pub interrupted: bool,
+    /// The cells that ran, in order.
+    pub cells: Vec<SummaryRow>,
+}
+
+/// One line of the summary table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    /// The cell's name.
+    pub name: String,
+    /// Its report, relative to the suite folder.
+    pub report: String,
+    /// Workload.
+    pub workload: WorkloadKind,
+    /// Client TCP_NODELAY as read back from the socket (`None` for UDP).
+    pub nodelay: Option<bool>,
+    /// Successful requests per second.
+    pub requests_per_s: f64,
+    /// Median latency, ns.
+    pub p50_ns: u64,
+    /// 99th percentile, ns.
+    pub p99_ns: u64,
+    /// 99.9th percentile, ns.
+    pub p99_9_ns: u64,
+    /// Largest, ns.
+    pub max_ns: u64,
+    /// Failed requests.
+    pub errors: u64,
+}
+
+impl SummaryRow {
+    /// The row for one report.
+    pub fn new(name: &str, report_file: &str, report: &Report) -> SummaryRow {
+        SummaryRow {
+            name: name.to_owned(),
+            report: report_file.to_owned(),
+            workload: report.config.workload,
+            nodelay: report.socket.client.and_then(|s| s.nodelay),
+            requests_per_s: report.totals.requests_per_s,
+            p50_ns: report.latency.p50_ns,
+            p99_ns: report.latency.p99_ns,
+            p99_9_ns: report.latency.p99_9_ns,
+            max_ns: report.latency.max_ns,
+            errors: report.totals.error_count,
+        }
+    }
+}
+
+/// The table printed after a run or a suite.
+pub fn format_table(rows: &[SummaryRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<24} {:<8} {:>11} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "workload", "nodelay", "req/s", "p50", "p99", "p99.9", "max", "errors"
+    );
+    for row in rows {
+        let nodelay = row.nodelay.map_or("-", on_off);
+        let _ = writeln!(
+            out,
+            "{:<24} {:<8} {:>11.0} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            row.name,
+            nodelay,
+            row.requests_per_s,
+            format_ns(row.p50_ns),
+            format_ns(row.p99_ns),
+            format_ns(row.p99_9_ns),
+            format_ns(row.max_ns),
+            row.errors
+        );
+    }
+    out
+}
+
+/// `850ns`, `52.3us`, `41.2ms`, `1.50s`.
+pub fn format_ns(ns: u64) -> String {
+    let v = ns as f64;
+    if ns < 1_000 {
+        format!("{ns}ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1}us", v / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.1}ms", v / 1e6)
+    } else {
+        format!("{:.2}s", v / 1e9)
+    }
+}
+
+/// Why a suite could not finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SuiteError {
+    /// A cell could not start.
+    #[error("cell {cell}: {source}")]
+    Run {
+        /// The cell.
+        cell: String,
+        /// Why.
+        source: RunError,
+    },
+    /// A file could not be written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// What a finished suite left behind.
+#[derive(Debug)]
+pub struct SuiteOutcome {
+    /// The timestamped folder.
+    pub dir: PathBuf,
+    /// The summary (also in `dir/summary.json`).
+    pub summary: Summary,
+}
+
+/// Runs the cells one after the other; `on_cell` sees each run before it starts (for a
+/// progress display). Every cell's report is written as soon as the cell ends.
+pub fn run_suite(
+    suite: &SuiteConfig,
+    stopper: &Stopper,
+    mut on_cell: impl FnMut(&Cell, &Run),
+) -> Result<SuiteOutcome, SuiteError> {
+    let started = SystemTime::now();
+    let dir = unique_dir(&suite.out_dir, &file_stamp(started));
+    let mut summary = Summary {
+        schema: SUMMARY_SCHEMA.to_owned(),
+        started_at: rfc3339(started),
+        interrupted: false,
+        cells: Vec::new(),
+    };
+    for cell in cells(suite) {
+        if stopper.is_stopped() {
+            summary.interrupted = true;
+            break;
+        }
+        let fail = |source| SuiteError::Run {
+            cell: cell.name.clone(),
+            source,
+        };
+        let run = Run::with_stopper(cell.config.clone(), stopper.clone())
+            .map_err(|e| fail(RunError::Config(e)))?;
+        on_cell(&cell, &run);
+        let report = run.execute().map_err(fail)?;
+        let file = format!("{}.json", cell.name);
+        report.write(&dir.join(&file))?;
+        summary.interrupted |= report.interrupted;
+        summary
+            .cells
+            .push(SummaryRow::new(&cell.name, &file, &report));
+    }
+    let json = serde_json::to_vec_pretty(&summary).expect("summaries serialise");
+    write_atomic(&dir.join("summary.json"), &json)?;
+    Ok(SuiteOutcome { dir, summary })
+}
+
+/// `base/stamp`, or `base/stamp-2`, ... when that exists already.
+pub fn unique_dir(base: &Path, stamp: &str) -> PathBuf {
+    let mut dir = base.join(stamp);
+    let mut n = 2;
+    while dir.exists() {
+        dir = base.join(format!("{stamp}-{n}"));
+        n += 1;
+    }
+    dir
+}

@@ -78,8 +78,9 @@ pub async fn run_connection<W: StreamWorkload>(
         Ok(stream) => stream,
         Err(e) => {
             let addr = shared.addr;
-            rec.borrow_mut()
-                .failed(ErrorKind::Connect, 1, true, || format!("connecting to {addr}: {e}"));
+            rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
+                format!("connecting to {addr}: {e}")
+            });
             account_unsent(shared, rec, &source);
             return;
         }
@@ -127,7 +128,9 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
         socket.set_nonblocking(true)?;
         match socket.connect(&addr.into()) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(EINPROGRESS) => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == Some(EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
         let stream = Async::new(TcpStream::from(socket))?;
@@ -142,7 +145,10 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
     let timeout = shared.config.timeout.0;
     let stream = future::or(connecting, async {
         Timer::after(timeout).await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, format!("no answer within {}", shared.config.timeout)))
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer within {}", shared.config.timeout),
+        ))
     })
     .await?;
     if shared.client_socket.get().is_none() {
@@ -197,7 +203,9 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
             sent: Instant::now(),
             recorded,
         };
-        pipe.inflight.borrow_mut().push_back(InFlight { request, timing });
+        pipe.inflight
+            .borrow_mut()
+            .push_back(InFlight { request, timing });
         pipe.work.notify();
         pipe.rec.borrow_mut().sent(&timing, request.size);
         let parts = writer.encode(&request);

@@ -64,13 +64,16 @@ struct Sock<'a> {
 /// The next sequence number at or after `seq` with no byte in `a..=z`.
 pub fn next_seq(mut seq: u64) -> u64 {
     loop {
-        match seq.to_le_bytes().iter().position(|b| b.is_ascii_lowercase()) {
+        match seq
+            .to_le_bytes()
+            .iter()
+            .position(|b| b.is_ascii_lowercase())
+        {
             None => return seq,
             // Jump past the lowercase range in that byte; lower bytes restart at 0.
             Some(i) => {
                 let unit = 1u64 << (8 * i);
-                seq = (seq / unit + (u64::from(b'z' + 1) - u64::from(seq.to_le_bytes()[i])))
-                    * unit;
+                seq = (seq / unit + (u64::from(b'z' + 1) - u64::from(seq.to_le_bytes()[i]))) * unit;
             }
         }
     }
@@ -83,8 +86,9 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
         Ok(socket) => socket,
         Err(e) => {
             let addr = shared.addr;
-            rec.borrow_mut()
-                .failed(ErrorKind::Connect, 1, true, || format!("udp socket for {addr}: {e}"));
+            rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
+                format!("udp socket for {addr}: {e}")
+            });
             account_unsent(shared, rec, &source);
             return;
         }
@@ -268,9 +272,11 @@ fn expire(sock: &Sock<'_>, now: Instant) {
         }
         let seq = front.request.id;
         let limit = sock.shared.config.timeout;
-        sock.rec.borrow_mut().failed(ErrorKind::Timeout, 1, recorded, || {
-            format!("no reply to datagram {seq} within {limit}")
-        });
+        sock.rec
+            .borrow_mut()
+            .failed(ErrorKind::Timeout, 1, recorded, || {
+                format!("no reply to datagram {seq} within {limit}")
+            });
         sock.room.notify();
     }
 }
@@ -287,13 +293,19 @@ fn remember(sock: &Sock<'_>, seq: u64, past: Past) {
 fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
     let Ok(probe) = ProbeHeader::read_from(datagram) else {
         let len = datagram.len();
-        sock.rec.borrow_mut().failed(ErrorKind::Protocol, 1, true, || {
-            format!("reply of {len} bytes has no probe header")
-        });
+        sock.rec
+            .borrow_mut()
+            .failed(ErrorKind::Protocol, 1, true, || {
+                format!("reply of {len} bytes has no probe header")
+            });
         return;
     };
     let seq = probe.seq;
-    let position = sock.inflight.borrow().iter().position(|f| f.request.id == seq);
+    let position = sock
+        .inflight
+        .borrow()
+        .iter()
+        .position(|f| f.request.id == seq);
     let Some(position) = position else {
         stray(sock, seq);
         return;
@@ -361,7 +373,9 @@ fn verify(sock: &Sock<'_>, entry: &InFlight, datagram: &[u8]) -> Result<(), Stri
         stamp.make_ascii_uppercase();
     }
     if datagram[8..PROBE_LEN] != stamp {
-        return Err(format!("reply to datagram {id} carries a different send time"));
+        return Err(format!(
+            "reply to datagram {id} carries a different send time"
+        ));
     }
     let (want, got) = (&content[PROBE_LEN..], &datagram[PROBE_LEN..]);
     if want != got {
@@ -380,7 +394,10 @@ mod tests {
         let mut last = None;
         for _ in 0..100_000 {
             seq = next_seq(seq);
-            assert!(!seq.to_le_bytes().iter().any(u8::is_ascii_lowercase), "{seq:#x}");
+            assert!(
+                !seq.to_le_bytes().iter().any(u8::is_ascii_lowercase),
+                "{seq:#x}"
+            );
             assert!(last.is_none_or(|l| seq > l));
             last = Some(seq);
             seq += 1;

@@ -375,7 +375,9 @@ impl RequestWriter for FramedWriter {
 
 impl std::fmt::Debug for FramedReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FramedReader").field("raw", &self.raw).finish_non_exhaustive()
+        f.debug_struct("FramedReader")
+            .field("raw", &self.raw)
+            .finish_non_exhaustive()
     }
 }
 

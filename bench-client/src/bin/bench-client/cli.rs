@@ -1,0 +1,520 @@
+//! Command-line parsing and validation: clap structs parse, `TryFrom` validates and builds
+//! the plain [`RunConfig`] / [`SuiteConfig`]. Nothing clap-typed leaves this module.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bench_client::suite::SuiteConfig;
+use bench_client::{
+    Arrival, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat, RunConfig, RunLength,
+    SizeRange, Target, WorkloadKind,
+};
+use bench_proto::{ByteSize, HumanDuration};
+use bench_server::{Model, SocketOptions, WriteMode};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Load generator for wirebench: closed and open loop, HdrHistogram latency, JSON reports.
+#[derive(Debug, Parser)]
+#[command(name = "bench-client", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one workload and write its report.
+    Run(RunArgs),
+    /// The default matrix on the embedded server: tcp-echo and framed with nodelay on and
+    /// off, and udp-echo; one report per cell plus summary.json.
+    Suite(SuiteArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    fn on(self) -> bool {
+        self == Switch::On
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum WorkloadArg {
+    TcpEcho,
+    UdpEcho,
+    Framed,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CmdArg {
+    Echo,
+    Upper,
+    Discard,
+    Generate,
+    Sleep,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExpectArg {
+    Exact,
+    Upper,
+    Length,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ArrivalArg {
+    Uniform,
+    Poisson,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    Async,
+    Threads,
+    Iterative,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum WriteModeArg {
+    Coalesced,
+    Split,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Framed,
+    Raw,
+}
+
+/// `bench-client run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The protocol to load.
+    #[arg(value_enum)]
+    workload: WorkloadArg,
+    /// Server address (host:port). Omitted: an embedded bench-server on 127.0.0.1:0.
+    #[arg(long, value_name = "ADDR")]
+    target: Option<String>,
+    /// Embedded server: TCP_NODELAY on its sockets (default on).
+    #[arg(long, value_enum)]
+    server_nodelay: Option<Switch>,
+    /// Embedded server: its model (default async).
+    #[arg(long, value_enum)]
+    server_model: Option<ModelArg>,
+    /// Embedded server: how it writes framed responses (default coalesced).
+    #[arg(long, value_enum)]
+    server_write_mode: Option<WriteModeArg>,
+    /// framed: the command each request runs.
+    #[arg(long, value_enum, default_value = "echo")]
+    cmd: CmdArg,
+    /// framed `--cmd sleep`: how long the server waits per request.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1ms",
+        allow_hyphen_values = true
+    )]
+    sleep: HumanDuration,
+    /// Connections (udp-echo: sockets).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4,
+        allow_hyphen_values = true
+    )]
+    connections: usize,
+    /// Requests in flight per connection at most.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        allow_hyphen_values = true
+    )]
+    pipeline: usize,
+    /// Open loop: requests per second over all connections (omitted: closed loop).
+    #[arg(long, value_name = "REQ/S", allow_hyphen_values = true)]
+    rate: Option<f64>,
+    /// Open loop: how the intended send times are spaced.
+    #[arg(long, value_enum)]
+    arrival: Option<ArrivalArg>,
+    /// Recorded time, after the warm-up (default 10s; or use --requests N).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    duration: Option<HumanDuration>,
+    /// A number: record this many requests, after the warm-up. framed|raw: the request
+    /// format, same as --request-format. May be given twice (`--requests 1000 --requests raw`).
+    #[arg(long, value_name = "N|framed|raw", allow_hyphen_values = true)]
+    requests: Vec<String>,
+    /// framed: length-prefixed requests, or one command line per write (for servers in
+    /// `--requests raw` mode).
+    #[arg(long, value_enum)]
+    request_format: Option<FormatArg>,
+    /// Load before recording starts, not recorded.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1s",
+        allow_hyphen_values = true
+    )]
+    warmup: HumanDuration,
+    /// Request size (framed generate: reply size): 64B, or a range 64B..4KiB.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "64B",
+        allow_hyphen_values = true
+    )]
+    size: SizeRange,
+    /// TCP_NODELAY on the client's sockets.
+    #[arg(long, value_enum, default_value = "on")]
+    nodelay: Switch,
+    /// SO_RCVBUF of the client's sockets (default: the kernel's).
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    recv_buf: Option<ByteSize>,
+    /// SO_SNDBUF of the client's sockets (default: the kernel's).
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    send_buf: Option<ByteSize>,
+    /// A request without its whole reply after this long fails (and ends its connection).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        allow_hyphen_values = true
+    )]
+    timeout: HumanDuration,
+    /// framed: prefix, header and body in one write, or as three writes.
+    #[arg(long, value_enum, default_value = "coalesced")]
+    write_mode: WriteModeArg,
+    /// How replies are checked (default: upper for --cmd upper, exact otherwise).
+    #[arg(long, value_enum)]
+    expect: Option<ExpectArg>,
+    /// Free text stored in the report.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Client worker threads (default: core count).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    threads: Option<usize>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Where results go.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write the report to this file.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Write the report into this folder under a time-stamped name (default reports/).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Print the report (suite: the summary) as JSON on stdout; no file unless --out or
+    /// --out-dir is given.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bench-client suite`.
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// Recorded time per cell (5 cells; each also has a 1s warm-up).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        allow_hyphen_values = true
+    )]
+    duration: HumanDuration,
+    /// Warm-up per cell.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1s",
+        allow_hyphen_values = true
+    )]
+    warmup: HumanDuration,
+    /// Connections per cell.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4,
+        allow_hyphen_values = true
+    )]
+    connections: usize,
+    /// Client worker threads (default: core count).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    threads: Option<usize>,
+    /// Where the time-stamped suite folder goes.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out_dir: PathBuf,
+    /// Print summary.json on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where a run's report goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputPlan {
+    /// This file.
+    File(PathBuf),
+    /// A new time-stamped file in this folder.
+    Dir(PathBuf),
+    /// Only stdout (`--json`).
+    None,
+}
+
+impl OutputArgs {
+    /// Where the report goes; refuses --out with --out-dir.
+    pub fn plan(&self) -> anyhow::Result<OutputPlan> {
+        Ok(match (&self.out, &self.out_dir) {
+            (Some(out), Some(dir)) => bail!(
+                "--out {} and --out-dir {}: give one or the other",
+                out.display(),
+                dir.display()
+            ),
+            (Some(out), None) => OutputPlan::File(out.clone()),
+            (None, Some(dir)) => OutputPlan::Dir(dir.clone()),
+            (None, None) if self.json => OutputPlan::None,
+            (None, None) => OutputPlan::Dir(PathBuf::from("reports")),
+        })
+    }
+}
+
+impl TryFrom<&RunArgs> for RunConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &RunArgs) -> anyhow::Result<RunConfig> {
+        let workload = match a.workload {
+            WorkloadArg::TcpEcho => WorkloadKind::TcpEcho,
+            WorkloadArg::UdpEcho => WorkloadKind::UdpEcho,
+            WorkloadArg::Framed => WorkloadKind::Framed,
+        };
+        let (count, format) = split_requests(&a.requests, a.request_format)?;
+        let length = match (a.duration, count) {
+            (Some(d), Some(n)) => bail!("--duration {d} and --requests {n}: give one or the other"),
+            (Some(d), None) => RunLength::Duration(d),
+            (None, Some(n)) => RunLength::Requests(n),
+            (None, None) => RunLength::Duration(HumanDuration(Duration::from_secs(10))),
+        };
+        let load = match (a.rate, a.arrival) {
+            (Some(rate), arrival) => LoadModel::Open {
+                rate,
+                arrival: match arrival {
+                    Some(ArrivalArg::Poisson) => Arrival::Poisson,
+                    _ => Arrival::Uniform,
+                },
+            },
+            (None, Some(_)) => bail!("--arrival: applies to the open loop only; add --rate"),
+            (None, None) => LoadModel::Closed,
+        };
+        let cmd = match a.cmd {
+            CmdArg::Echo => FramedCmd::Echo,
+            CmdArg::Upper => FramedCmd::Upper,
+            CmdArg::Discard => FramedCmd::Discard,
+            CmdArg::Generate => FramedCmd::Generate,
+            CmdArg::Sleep => FramedCmd::Sleep,
+        };
+        let expect = match a.expect {
+            Some(ExpectArg::Exact) => Expect::Exact,
+            Some(ExpectArg::Upper) => Expect::Upper,
+            Some(ExpectArg::Length) => Expect::Length,
+            None if workload == WorkloadKind::Framed && cmd == FramedCmd::Upper => Expect::Upper,
+            None => Expect::Exact,
+        };
+        if workload != WorkloadKind::Framed {
+            framed_only(a)?;
+        }
+        let write_mode = write_mode(a.write_mode);
+        if write_mode == WriteMode::Split && format == RequestFormat::Raw {
+            bail!("--write-mode split: raw requests must be one write each");
+        }
+        let mut size = a.size;
+        if workload == WorkloadKind::Framed
+            && cmd == FramedCmd::Sleep
+            && a.size == SizeRange::fixed(64)
+        {
+            size = SizeRange::fixed(0);
+        }
+        Ok(RunConfig {
+            workload,
+            cmd,
+            sleep: a.sleep,
+            requests: format,
+            write_mode,
+            expect,
+            target: target(a)?,
+            connections: a.connections,
+            pipeline: a.pipeline,
+            load,
+            length,
+            warmup: a.warmup,
+            size,
+            socket: SocketOptions {
+                nodelay: a.nodelay.on(),
+                recv_buf: a.recv_buf.map(ByteSize::as_usize),
+                send_buf: a.send_buf.map(ByteSize::as_usize),
+            },
+            timeout: a.timeout,
+            threads: a
+                .threads
+                .unwrap_or_else(bench_server::config::default_threads),
+            label: a.label.clone(),
+        })
+    }
+}
+
+/// `--requests` carries a count or a format (the two meanings of the flag).
+fn split_requests(
+    values: &[String],
+    format: Option<FormatArg>,
+) -> anyhow::Result<(Option<u64>, RequestFormat)> {
+    let mut count = None;
+    let mut raw = format.map(|f| matches!(f, FormatArg::Raw));
+    for value in values {
+        match value.as_str() {
+            "framed" | "raw" => {
+                let want = value == "raw";
+                if raw.is_some_and(|r| r != want) {
+                    bail!("--requests {value}: conflicts with the request format given before");
+                }
+                raw = Some(want);
+            }
+            text => {
+                let n: u64 = text.parse().with_context(|| {
+                    format!("--requests {text}: not a request count or framed|raw")
+                })?;
+                if count.is_some() {
+                    bail!("--requests {text}: the request count is given twice");
+                }
+                count = Some(n);
+            }
+        }
+    }
+    let format = if raw == Some(true) {
+        RequestFormat::Raw
+    } else {
+        RequestFormat::Framed
+    };
+    Ok((count, format))
+}
+
+fn framed_only(a: &RunArgs) -> anyhow::Result<()> {
+    let workload = match a.workload {
+        WorkloadArg::TcpEcho => "tcp-echo",
+        WorkloadArg::UdpEcho => "udp-echo",
+        WorkloadArg::Framed => return Ok(()),
+    };
+    if !matches!(a.cmd, CmdArg::Echo) {
+        bail!("--cmd: applies to the framed workload, not {workload}");
+    }
+    if matches!(a.write_mode, WriteModeArg::Split) {
+        bail!("--write-mode split: applies to the framed workload, not {workload}");
+    }
+    if a.request_format.is_some() || a.requests.iter().any(|r| r == "raw" || r == "framed") {
+        bail!("--requests framed|raw: applies to the framed workload, not {workload}");
+    }
+    Ok(())
+}
+
+fn write_mode(arg: WriteModeArg) -> WriteMode {
+    match arg {
+        WriteModeArg::Coalesced => WriteMode::Coalesced,
+        WriteModeArg::Split => WriteMode::Split,
+    }
+}
+
+fn target(a: &RunArgs) -> anyhow::Result<Target> {
+    let Some(text) = &a.target else {
+        let mut server = EmbeddedServer::default();
+        if let Some(n) = a.server_nodelay {
+            server.nodelay = n.on();
+        }
+        if let Some(m) = a.server_model {
+            server.model = match m {
+                ModelArg::Async => Model::Async,
+                ModelArg::Threads => Model::Threads,
+                ModelArg::Iterative => Model::Iterative,
+            };
+        }
+        if let Some(w) = a.server_write_mode {
+            server.write_mode = write_mode(w);
+        }
+        return Ok(Target::Embedded(server));
+    };
+    for (given, flag) in [
+        (a.server_nodelay.is_some(), "--server-nodelay"),
+        (a.server_model.is_some(), "--server-model"),
+        (a.server_write_mode.is_some(), "--server-write-mode"),
+    ] {
+        if given {
+            bail!("{flag}: configures the embedded server, which --target {text} replaces");
+        }
+    }
+    let addr: SocketAddr = text
+        .to_socket_addrs()
+        .with_context(|| format!("--target {text}: not a host:port address"))?
+        .next()
+        .with_context(|| format!("--target {text}: resolves to no address"))?;
+    Ok(Target::External { addr })
+}
+
+impl TryFrom<&SuiteArgs> for SuiteConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &SuiteArgs) -> anyhow::Result<SuiteConfig> {
+        if a.duration.0.is_zero() {
+            bail!("--duration {}: must be above zero", a.duration);
+        }
+        if a.connections == 0 {
+            bail!("--connections 0: must be at least 1");
+        }
+        if a.threads == Some(0) {
+            bail!("--threads 0: must be at least 1");
+        }
+        Ok(SuiteConfig {
+            duration: a.duration,
+            warmup: a.warmup,
+            connections: a.connections,
+            threads: a
+                .threads
+                .unwrap_or_else(bench_server::config::default_threads),
+            out_dir: a.out_dir.clone(),
+        })
+    }
+}
+
+/// Prints a clap error as one line (help and version go out as clap prints them).
+pub fn exit_on_clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.render().to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
+        })
+        .collect();
+    let line = parts.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    eprintln!("bench-client: error: {line}");
+    ExitCode::from(2)
+}
