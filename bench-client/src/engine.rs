@@ -184,6 +184,15 @@ impl Run {
         self.live.clone()
     }
 
+    /// Checks that an external target answers (an embedded server always does), so a
+    /// caller can refuse a dead `--target` before creating any output.
+    pub fn preflight(&self) -> Result<(), RunError> {
+        match self.config.target {
+            Target::External { addr } => crate::preflight::check(&self.config, addr).map(drop),
+            Target::Embedded(_) => Ok(()),
+        }
+    }
+
     /// Runs to the end (or until stopped) and returns the report.
     pub fn execute(self) -> Result<Report, RunError> {
         let config = &self.config;

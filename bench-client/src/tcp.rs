@@ -207,7 +207,8 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
             .borrow_mut()
             .push_back(InFlight { request, timing });
         pipe.work.notify();
-        pipe.rec.borrow_mut().sent(&timing, request.size);
+        let body = shared.verifier.request_len(&request);
+        pipe.rec.borrow_mut().sent(&timing, body);
         let parts = writer.encode(&request);
         let written = if split {
             write_split(pipe.stream, &parts).await

@@ -29,9 +29,9 @@ use crate::recorder::{ErrorKind, Recorder, Timing};
 use crate::tcp::{End, account_unsent, unspecified_for};
 use crate::workload::{Request, describe_mismatch};
 
-/// How many answered or timed-out sequence numbers are remembered to classify stray
-/// replies as duplicated or late.
-const HISTORY: usize = 4096;
+/// How many timed-out sequence numbers are remembered, to tell a late reply from a
+/// duplicate (every sent number is in flight, timed out, or answered).
+const TIMED_OUT_MEMORY: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
@@ -40,18 +40,16 @@ struct InFlight {
     sent_ns: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Past {
-    Answered,
-    TimedOut { recorded: bool },
-}
 
 struct Sock<'a> {
     shared: &'a Shared,
     rec: &'a RefCell<Recorder>,
     socket: &'a Async<UdpSocket>,
     inflight: RefCell<VecDeque<InFlight>>,
-    history: RefCell<VecDeque<(u64, Past)>>,
+    /// Timed-out requests: (sequence number, recorded).
+    timed_out_seqs: RefCell<VecDeque<(u64, bool)>>,
+    /// The highest sequence number sent so far.
+    highest_sent: Cell<Option<u64>>,
     highest_answered: Cell<Option<u64>>,
     writer_done: Cell<bool>,
     room: LocalNotify,
@@ -98,7 +96,8 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
         rec,
         socket: &socket,
         inflight: RefCell::new(VecDeque::with_capacity(shared.config.pipeline)),
-        history: RefCell::new(VecDeque::with_capacity(HISTORY)),
+        timed_out_seqs: RefCell::new(VecDeque::new()),
+        highest_sent: Cell::new(None),
         highest_answered: Cell::new(None),
         writer_done: Cell::new(false),
         room: LocalNotify::default(),
@@ -200,6 +199,7 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
             sent,
             recorded,
         };
+        sock.highest_sent.set(Some(request.id));
         sock.inflight.borrow_mut().push_back(InFlight {
             request,
             timing,
@@ -266,7 +266,12 @@ fn expire(sock: &Sock<'_>, now: Instant) {
         }
         inflight.pop_front();
         let recorded = front.timing.recorded;
-        remember(sock, front.request.id, Past::TimedOut { recorded });
+        let mut timed_out = sock.timed_out_seqs.borrow_mut();
+        if timed_out.len() == TIMED_OUT_MEMORY {
+            timed_out.pop_front();
+        }
+        timed_out.push_back((front.request.id, recorded));
+        drop(timed_out);
         if recorded {
             sock.timed_out.set(sock.timed_out.get() + 1);
         }
@@ -279,14 +284,6 @@ fn expire(sock: &Sock<'_>, now: Instant) {
             });
         sock.room.notify();
     }
-}
-
-fn remember(sock: &Sock<'_>, seq: u64, past: Past) {
-    let mut history = sock.history.borrow_mut();
-    if history.len() == HISTORY {
-        history.pop_front();
-    }
-    history.push_back((seq, past));
 }
 
 /// Matches one reply to its request.
@@ -312,7 +309,6 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
     };
     let entry = sock.inflight.borrow_mut().remove(position).expect("found");
     sock.room.notify();
-    remember(sock, seq, Past::Answered);
     let mut rec = sock.rec.borrow_mut();
     if sock.highest_answered.get().is_some_and(|h| h > seq) {
         if entry.timing.recorded {
@@ -332,26 +328,26 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
     }
 }
 
-/// A reply to nothing in flight: duplicated, late, or unknown.
+/// A reply to nothing in flight: late (its request timed out), duplicated (its request
+/// was answered), or never sent.
 fn stray(sock: &Sock<'_>, seq: u64) {
-    let past = sock
-        .history
-        .borrow()
-        .iter()
-        .rev()
-        .find(|(s, _)| *s == seq)
-        .map(|(_, p)| *p);
     let mut rec = sock.rec.borrow_mut();
-    match past {
-        Some(Past::Answered) => rec.udp.duplicated += 1,
-        Some(Past::TimedOut { recorded: true }) => {
-            rec.udp.late += 1;
-            sock.late.set(sock.late.get() + 1);
+    if sock.highest_sent.get().is_none_or(|h| seq > h) {
+        rec.failed(ErrorKind::Protocol, 1, true, || {
+            format!("reply with sequence number {seq}, which was never sent")
+        });
+        return;
+    }
+    let mut timed_out = sock.timed_out_seqs.borrow_mut();
+    match timed_out.iter().position(|(s, _)| *s == seq) {
+        Some(i) => {
+            let (_, recorded) = timed_out.remove(i).expect("found");
+            if recorded {
+                rec.udp.late += 1;
+                sock.late.set(sock.late.get() + 1);
+            }
         }
-        Some(Past::TimedOut { recorded: false }) => {}
-        None => rec.failed(ErrorKind::Protocol, 1, true, || {
-            format!("reply with sequence number {seq}, which was never sent (or long forgotten)")
-        }),
+        None => rec.udp.duplicated += 1,
     }
 }
 

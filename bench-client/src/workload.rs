@@ -104,6 +104,14 @@ impl Verifier {
         &self.pattern
     }
 
+    /// Payload bytes the request carries (`generate` and `sleep` send none).
+    pub fn request_len(&self, req: &Request) -> usize {
+        match self.cmd {
+            Some(cmd) if !cmd.sends_body() => 0,
+            _ => req.size,
+        }
+    }
+
     /// The reply `req` must get.
     pub fn expected(&self, req: &Request) -> Expected<'_> {
         let (offset, len) = match self.cmd {

@@ -6,7 +6,7 @@
 mod cli;
 mod progress;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -64,6 +64,7 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
     let config = RunConfig::try_from(args).map_err(bad_input)?;
     let plan = args.output.plan().map_err(bad_input)?;
     let run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
+    run.preflight()?;
     // Check the output location before spending the run on it.
     let path = match &plan {
         OutputPlan::File(path) => Some(path.clone()),
@@ -180,12 +181,8 @@ fn run_suite(args: &cli::SuiteArgs) -> Result<u8, Exit> {
         println!("{json}");
     } else {
         print!("{}", suite::format_table(&summary.cells));
-        println!("reports: {}", display_dir(&outcome.dir).display());
+        println!("reports: {}", outcome.dir.display());
     }
     let errors = summary.cells.iter().map(|c| c.errors).sum();
     Ok(outcome_code(summary.interrupted, errors))
-}
-
-fn display_dir(dir: &Path) -> PathBuf {
-    dir.to_path_buf()
 }
