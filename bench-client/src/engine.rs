@@ -144,6 +144,16 @@ impl Shared {
         }
     }
 
+    /// Keeps the options of the first connected client socket, read back with getsockopt,
+    /// for the report.
+    pub fn note_client_socket(&self, socket: socket2::SockRef<'_>, is_tcp: bool) {
+        if self.client_socket.get().is_none()
+            && let Ok(back) = bench_server::socket::read_back(socket, is_tcp)
+        {
+            let _ = self.client_socket.set(back);
+        }
+    }
+
     /// Request-count runs: requests never claimed.
     pub fn unclaimed(&self) -> u64 {
         self.remaining

@@ -136,10 +136,10 @@ impl Source {
             Some(s) => s.next(),
             None => now,
         };
-        if let Some(end) = shared.end {
-            if due >= end || now >= end {
-                return Next::Done;
-            }
+        if let Some(end) = shared.end
+            && (due >= end || now >= end)
+        {
+            return Next::Done;
         }
         if due > now {
             return Next::WaitUntil(due);

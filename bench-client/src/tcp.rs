@@ -151,11 +151,7 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
         ))
     })
     .await?;
-    if shared.client_socket.get().is_none() {
-        if let Ok(back) = bench_server::socket::read_back(SockRef::from(stream.get_ref()), true) {
-            let _ = shared.client_socket.set(back);
-        }
-    }
+    shared.note_client_socket(SockRef::from(stream.get_ref()), true);
     Ok(stream)
 }
 

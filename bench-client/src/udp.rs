@@ -40,7 +40,6 @@ struct InFlight {
     sent_ns: u64,
 }
 
-
 struct Sock<'a> {
     shared: &'a Shared,
     rec: &'a RefCell<Recorder>,
@@ -139,11 +138,7 @@ fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
     socket.bind(&unspecified_for(addr).into())?;
     socket.connect(&addr.into())?;
     let socket = Async::new(UdpSocket::from(socket))?;
-    if shared.client_socket.get().is_none() {
-        if let Ok(back) = bench_server::socket::read_back(SockRef::from(socket.get_ref()), false) {
-            let _ = shared.client_socket.set(back);
-        }
-    }
+    shared.note_client_socket(SockRef::from(socket.get_ref()), false);
     Ok(socket)
 }
 

@@ -30,7 +30,11 @@ fn open_loop_corrected_latency_shows_a_stall_that_uncorrected_hides() {
         ..quick(0)
     };
     let report = run(external(config, addr));
-    assert_eq!(report.totals.error_count, 0, "{:?}", report.totals.error_samples);
+    assert_eq!(
+        report.totals.error_count, 0,
+        "{:?}",
+        report.totals.error_samples
+    );
     let corrected = &report.latency;
     let uncorrected = report.latency_uncorrected.as_ref().unwrap();
     // During the stall ~200 requests fall due and wait: ~10% of the run waited up to
@@ -48,7 +52,10 @@ fn open_loop_corrected_latency_shows_a_stall_that_uncorrected_hides() {
     );
     assert!(corrected.max_ns >= 190_000_000 && uncorrected.max_ns >= 190_000_000);
     let schedule = report.schedule.unwrap();
-    assert!(schedule.late >= 100, "requests held back by the stall went out late: {schedule:?}");
+    assert!(
+        schedule.late >= 100,
+        "requests held back by the stall went out late: {schedule:?}"
+    );
     let lag = report.send_lag.unwrap();
     assert!(lag.max_ns >= 150_000_000, "send lag max {}", lag.max_ns);
 }
@@ -69,7 +76,11 @@ fn closed_loop_latency_counts_from_the_write() {
     let report = run(external(config, addr));
     // Closed loop waits with the server: one slow request, the rest fast.
     assert!(report.latency.max_ns >= 190_000_000);
-    assert!(report.latency.p99_ns < 50_000_000, "{}", report.latency.p99_ns);
+    assert!(
+        report.latency.p99_ns < 50_000_000,
+        "{}",
+        report.latency.p99_ns
+    );
 }
 
 #[test]
@@ -87,9 +98,15 @@ fn a_corrupted_reply_is_a_mismatch_not_a_success() {
     };
     let report = run(external(config, addr));
     assert_eq!(report.totals.errors[&ErrorKind::Mismatch], 1);
-    assert_eq!(report.totals.ok, 99, "the stream stays in step: the rest succeed");
+    assert_eq!(
+        report.totals.ok, 99,
+        "the stream stays in step: the rest succeed"
+    );
     let sample = &report.totals.error_samples[&ErrorKind::Mismatch];
-    assert!(sample.contains("request 9") && sample.contains("byte 3"), "{sample}");
+    assert!(
+        sample.contains("request 9") && sample.contains("byte 3"),
+        "{sample}"
+    );
 }
 
 #[test]
@@ -126,11 +143,11 @@ fn late_and_duplicated_datagrams_are_told_apart() {
             .set_read_timeout(Some(Duration::from_millis(10)))
             .unwrap();
         loop {
-            if let Some((data, peer, at)) = &held {
-                if at.elapsed() >= Duration::from_millis(300) {
-                    let _ = socket.send_to(data, peer);
-                    held = None;
-                }
+            if let Some((data, peer, at)) = &held
+                && at.elapsed() >= Duration::from_millis(300)
+            {
+                let _ = socket.send_to(data, peer);
+                held = None;
             }
             let Ok((n, peer)) = socket.recv_from(&mut buf) else {
                 continue;
@@ -187,8 +204,15 @@ fn a_silent_server_gives_timeouts_and_the_run_still_ends() {
         ..quick(0)
     };
     let report = run(external(config, addr));
-    assert!(started.elapsed() < Duration::from_secs(3), "timeouts end the connections");
-    assert_eq!(report.totals.errors[&ErrorKind::Timeout], 6, "3 in flight on each of 2");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "timeouts end the connections"
+    );
+    assert_eq!(
+        report.totals.errors[&ErrorKind::Timeout],
+        6,
+        "3 in flight on each of 2"
+    );
     assert_eq!(report.totals.ok, 0);
 }
 
@@ -215,7 +239,11 @@ fn a_server_speaking_another_protocol_is_a_protocol_error() {
         config,
         server.addr(bench_server::Proto::TcpEcho).unwrap(),
     ));
-    assert_eq!(report.totals.errors[&ErrorKind::Protocol], 2, "one per connection");
+    assert_eq!(
+        report.totals.errors[&ErrorKind::Protocol],
+        2,
+        "one per connection"
+    );
     let sample = &report.totals.error_samples[&ErrorKind::Protocol];
     assert!(sample.contains("bad reply frame"), "{sample}");
 }
@@ -231,11 +259,21 @@ fn a_server_dying_mid_run_ends_its_connections_with_counted_errors() {
         ..quick(0)
     };
     let report = run(external(config, addr));
-    assert!(started.elapsed() < Duration::from_secs(5), "dead connections end the run");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "dead connections end the run"
+    );
     assert!(report.totals.ok >= 1000, "{}", report.totals.ok);
     let failed = report.totals.errors[&ErrorKind::Reset] + report.totals.errors[&ErrorKind::Closed];
-    assert!(failed >= 4, "every connection ends with an error: {:?}", report.totals.errors);
-    assert!(report.duration_s < 5.0, "the rate covers the time the run lasted");
+    assert!(
+        failed >= 4,
+        "every connection ends with an error: {:?}",
+        report.totals.errors
+    );
+    assert!(
+        report.duration_s < 5.0,
+        "the rate covers the time the run lasted"
+    );
 }
 
 #[test]

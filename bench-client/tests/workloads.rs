@@ -37,7 +37,11 @@ fn framed(cmd: FramedCmd) -> RunConfig {
 }
 
 fn assert_clean(report: &bench_client::Report, requests: u64, what: &str) {
-    assert_eq!(report.totals.error_count, 0, "{what}: {:?}", report.totals.error_samples);
+    assert_eq!(
+        report.totals.error_count, 0,
+        "{what}: {:?}",
+        report.totals.error_samples
+    );
     assert_eq!(report.totals.ok, requests, "{what}");
     assert_eq!(report.latency.count, requests, "{what}");
     assert!(report.latency.p50_ns > 0, "{what}");
@@ -88,7 +92,11 @@ fn payload_bytes_are_counted_both_ways() {
 
 #[test]
 fn every_workload_runs_open_loop_with_three_histograms() {
-    for kind in [WorkloadKind::TcpEcho, WorkloadKind::UdpEcho, WorkloadKind::Framed] {
+    for kind in [
+        WorkloadKind::TcpEcho,
+        WorkloadKind::UdpEcho,
+        WorkloadKind::Framed,
+    ] {
         for arrival in [Arrival::Uniform, Arrival::Poisson] {
             let config = RunConfig {
                 workload: kind,
@@ -101,7 +109,11 @@ fn every_workload_runs_open_loop_with_three_histograms() {
             };
             let report = run(config);
             let what = format!("{} {arrival:?}", kind.as_str());
-            assert_eq!(report.totals.error_count, 0, "{what}: {:?}", report.totals.error_samples);
+            assert_eq!(
+                report.totals.error_count, 0,
+                "{what}: {:?}",
+                report.totals.error_samples
+            );
             // 1,000/s for 1 s; generous: the schedule is per connection and a loaded
             // machine sends late rather than fewer.
             let ok = report.totals.ok;
@@ -120,8 +132,7 @@ fn every_workload_runs_open_loop_with_three_histograms() {
 #[test]
 fn every_workload_runs_against_an_external_server() {
     let config = ServerConfig::default();
-    let endpoints =
-        bench_server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
+    let endpoints = bench_server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
     let server = bench_server::spawn(endpoints, config).unwrap();
     for (kind, proto) in [
         (WorkloadKind::TcpEcho, Proto::TcpEcho),
@@ -154,7 +165,11 @@ fn every_workload_runs_against_an_external_server() {
 
 #[test]
 fn pipelined_connections_with_mixed_sizes_verify_every_reply() {
-    for kind in [WorkloadKind::TcpEcho, WorkloadKind::Framed, WorkloadKind::UdpEcho] {
+    for kind in [
+        WorkloadKind::TcpEcho,
+        WorkloadKind::Framed,
+        WorkloadKind::UdpEcho,
+    ] {
         // UDP: 64 datagrams of up to 4 KiB overflow the server's default receive buffer
         // and the kernel drops some (RcvbufErrors); the client counts them as lost, but
         // this test is about verification, so UDP stays under the buffer.
@@ -170,13 +185,21 @@ fn pipelined_connections_with_mixed_sizes_verify_every_reply() {
         assert_clean(&report, 4000, kind.as_str());
         let sent = report.totals.bytes_sent;
         let max = config_max(kind);
-        assert!(sent > 16 * 4000 && sent < max * 4000, "{}: {sent}", kind.as_str());
+        assert!(
+            sent > 16 * 4000 && sent < max * 4000,
+            "{}: {sent}",
+            kind.as_str()
+        );
         assert_ne!(sent % 4000, 0, "sizes vary");
     }
 }
 
 fn config_max(kind: WorkloadKind) -> u64 {
-    if kind == WorkloadKind::UdpEcho { 1024 } else { 4096 }
+    if kind == WorkloadKind::UdpEcho {
+        1024
+    } else {
+        4096
+    }
 }
 
 #[test]
@@ -195,8 +218,15 @@ fn nodelay_in_the_report_is_what_the_sockets_have() {
         let client = report.socket.client.expect("client socket read back");
         assert_eq!(client.nodelay, Some(nodelay));
         assert!(client.recv_buf > 0 && client.send_buf > 0);
-        let server = report.socket.server.expect("framed server socket read back");
-        assert_eq!(server.nodelay, Some(!nodelay), "server side is set separately");
+        let server = report
+            .socket
+            .server
+            .expect("framed server socket read back");
+        assert_eq!(
+            server.nodelay,
+            Some(!nodelay),
+            "server side is set separately"
+        );
     }
 }
 
@@ -218,8 +248,7 @@ fn expect_upper_verifies_a_transforming_server_and_exact_catches_it() {
         transform: Transform::Upper,
         ..ServerConfig::default()
     };
-    let endpoints =
-        bench_server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
+    let endpoints = bench_server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
     let server = bench_server::spawn(endpoints, config).unwrap();
     for (kind, proto) in [
         (WorkloadKind::TcpEcho, Proto::TcpEcho),
@@ -261,7 +290,11 @@ fn warmup_requests_are_not_recorded() {
     let ok = report.totals.ok;
     assert!((350..=560).contains(&ok), "{ok} recorded");
     assert_eq!(report.warmup_s, 0.5);
-    assert!((report.duration_s - 0.5).abs() < 0.01, "{}", report.duration_s);
+    assert!(
+        (report.duration_s - 0.5).abs() < 0.01,
+        "{}",
+        report.duration_s
+    );
 }
 
 #[test]

@@ -127,6 +127,7 @@ impl fmt::Display for ByteSize {
 /// assert_eq!(d.to_string(), "250ms");
 /// assert_eq!("90s".parse::<HumanDuration>().unwrap().to_string(), "90s");
 /// assert_eq!("2m".parse::<HumanDuration>().unwrap().to_string(), "2m");
+/// assert_eq!("0ms".parse::<HumanDuration>().unwrap().to_string(), "0s");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct HumanDuration(pub Duration);
@@ -163,6 +164,9 @@ impl FromStr for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ns = self.0.as_nanos();
+        if ns == 0 {
+            return f.write_str("0s");
+        }
         let units: [(u128, &str); 5] = [
             (3_600_000_000_000, "h"),
             (60_000_000_000, "m"),

@@ -32,7 +32,10 @@ pub fn external(mut config: RunConfig, addr: SocketAddr) -> RunConfig {
 
 /// Runs a configuration to its report.
 pub fn run(config: RunConfig) -> Report {
-    Run::new(config).expect("valid config").execute().expect("run starts")
+    Run::new(config)
+        .expect("valid config")
+        .execute()
+        .expect("run starts")
 }
 
 /// A fresh, empty temporary folder (not created).
@@ -96,7 +99,7 @@ pub fn udp_dropping_every(nth: u64) -> (SocketAddr, Arc<AtomicU64>) {
         while let Ok((n, peer)) = socket.recv_from(&mut buf) {
             if n > 0 {
                 seen += 1;
-                if seen % nth == 0 {
+                if seen.is_multiple_of(nth) {
                     counter.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }

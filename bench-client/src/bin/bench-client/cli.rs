@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one workload and write its report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The default matrix on the embedded server: tcp-echo and framed with nodelay on and
     /// off, and udp-echo; one report per cell plus summary.json.
     Suite(SuiteArgs),

@@ -1,0 +1,329 @@
+//! The bench-client binary: bad input, exit codes, SIGINT, the suite, --json.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bench_client::Report;
+use common::{client_bin, temp_path};
+
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn bad_flags_give_one_line_naming_the_value_exit_2_and_no_files() {
+    // A port nothing listens on: bind one, note it, close it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dead = dead.to_string();
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["run", "tcp-echo", "--size", "0"], vec!["--size", "0"]),
+        (
+            vec!["run", "tcp-echo", "--size", "12q"],
+            vec!["--size", "12q"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--size", "4KiB..64B"],
+            vec!["--size", "4KiB..64B"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--rate", "-1"],
+            vec!["--rate", "-1"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--rate", "fast"],
+            vec!["--rate", "fast"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--pipeline", "0"],
+            vec!["--pipeline", "0"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--connections", "0"],
+            vec!["--connections", "0"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--timeout", "0s"],
+            vec!["--timeout", "0s"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--requests", "lots"],
+            vec!["--requests", "lots"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--target", "nowhere"],
+            vec!["--target", "nowhere"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--target", &dead],
+            vec!["--target", &dead],
+        ),
+        (
+            vec!["run", "framed", "--target", &dead],
+            vec!["--target", &dead],
+        ),
+        (
+            vec!["run", "udp-echo", "--size", "8B"],
+            vec!["--size", "8B"],
+        ),
+        (
+            vec!["run", "udp-echo", "--size", "70000B"],
+            vec!["--size", "70000B"],
+        ),
+        (vec!["run", "tcp-echo", "--cmd", "upper"], vec!["--cmd"]),
+        (
+            vec!["run", "framed", "--requests", "raw", "--pipeline", "4"],
+            vec!["--pipeline", "4"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--nodelay", "maybe"],
+            vec!["--nodelay", "maybe"],
+        ),
+        (
+            vec![
+                "run",
+                "tcp-echo",
+                "--target",
+                &dead,
+                "--server-nodelay",
+                "off",
+            ],
+            vec!["--server-nodelay"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--arrival", "poisson"],
+            vec!["--arrival"],
+        ),
+        (
+            vec!["suite", "--connections", "0"],
+            vec!["--connections", "0"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let out_dir = temp_path("bad-flags");
+        // A short duration, so a case that wrongly starts a run ends quickly (and fails).
+        let output = client_bin()
+            .args(&args)
+            .arg("--out-dir")
+            .arg(&out_dir)
+            .args(["--duration", "1s"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one line: {stderr}");
+        for needle in needles {
+            assert!(
+                lines[0].contains(needle),
+                "{args:?}: {needle:?} missing: {stderr}"
+            );
+        }
+        assert!(files_in(&out_dir).is_empty(), "{args:?}: files written");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+}
+
+#[test]
+fn duration_errors_name_the_duration() {
+    for (command, value, needle) in [
+        ("run", "0s", "0s"),
+        ("run", "5 parsecs", "parsecs"),
+        ("suite", "0ms", "0s"),
+    ] {
+        let mut cmd = client_bin();
+        if command == "run" {
+            cmd.args(["run", "tcp-echo"]);
+        } else {
+            cmd.arg("suite");
+        }
+        let output = cmd.args(["--duration", value]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--duration") && stderr.contains(needle),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn a_clean_run_writes_its_report_and_exits_0() {
+    let out = temp_path("clean").join("r.json");
+    let output = client_bin()
+        .args([
+            "run",
+            "framed",
+            "--requests",
+            "300",
+            "--warmup",
+            "0s",
+            "--label",
+            "ci check",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("req/s") && stdout.contains("p99.9"),
+        "{stdout}"
+    );
+    let report = Report::read(&out).unwrap();
+    assert_eq!(report.totals.ok, 300);
+    assert_eq!(report.label, "ci check");
+    assert!(output.stderr.is_empty(), "no progress bar on a pipe");
+}
+
+#[test]
+fn json_goes_to_stdout_and_no_file_is_written() {
+    let cwd = temp_path("json");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let output = client_bin()
+        .current_dir(&cwd)
+        .args([
+            "run",
+            "udp-echo",
+            "--requests",
+            "100",
+            "--warmup",
+            "0s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: Report = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report.totals.ok, 100);
+    assert_eq!(report.udp.unwrap().received, 100);
+    assert!(files_in(&cwd).is_empty(), "{:?}", files_in(&cwd));
+}
+
+#[test]
+fn a_server_dying_mid_run_still_gives_a_report_and_a_non_zero_exit() {
+    let addr = common::tcp_echo_dying_after(1000 * 64);
+    let out = temp_path("dying").join("r.json");
+    let output = client_bin()
+        .args(["run", "tcp-echo", "--duration", "10s", "--warmup", "0s"])
+        .arg("--target")
+        .arg(addr.to_string())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report = Report::read(&out).unwrap();
+    assert!(report.totals.ok >= 500, "{}", report.totals.ok);
+    assert!(report.totals.error_count >= 1);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("errors:"),
+        "the error kinds are printed: {stdout}"
+    );
+}
+
+#[test]
+fn sigint_stops_the_run_and_writes_an_interrupted_report() {
+    let out = temp_path("sigint").join("r.json");
+    let mut child = client_bin()
+        .args(["run", "tcp-echo", "--duration", "60s", "--warmup", "0s"])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130));
+    let report = Report::read(&out).unwrap();
+    assert!(report.interrupted);
+    assert!(
+        report.duration_s > 0.5 && report.duration_s < 30.0,
+        "{}",
+        report.duration_s
+    );
+    assert!(report.totals.ok > 0);
+    assert_eq!(
+        report.totals.error_count, 0,
+        "a graceful stop is not an error"
+    );
+}
+
+#[test]
+fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
+    let out_dir = temp_path("suite");
+    let output = client_bin()
+        .args(["suite", "--duration", "500ms", "--warmup", "0s"])
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dirs = files_in(&out_dir);
+    assert_eq!(dirs.len(), 1, "one time-stamped folder");
+    let mut names: Vec<String> = files_in(&dirs[0])
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "framed-nodelay-off.json",
+            "framed-nodelay-on.json",
+            "summary.json",
+            "tcp-echo-nodelay-off.json",
+            "tcp-echo-nodelay-on.json",
+            "udp-echo.json"
+        ]
+    );
+    let summary: bench_client::suite::Summary =
+        serde_json::from_slice(&std::fs::read(dirs[0].join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary.cells.len(), 5);
+    for cell in &summary.cells {
+        let report = Report::read(&dirs[0].join(&cell.report)).unwrap();
+        assert_eq!(report.totals.error_count, 0, "{}", cell.name);
+        assert!(report.totals.ok > 0, "{}", cell.name);
+        assert_eq!(cell.p99_ns, report.latency.p99_ns);
+        let expect_nodelay = if cell.name.contains("nodelay-off") {
+            Some(false)
+        } else if cell.name.contains("nodelay-on") {
+            Some(true)
+        } else {
+            None
+        };
+        assert_eq!(cell.nodelay, expect_nodelay, "{}", cell.name);
+        assert!(stdout.contains(&cell.name), "{stdout}");
+    }
+    for column in [
+        "workload", "nodelay", "req/s", "p50", "p99", "p99.9", "max", "errors",
+    ] {
+        assert!(stdout.lines().next().unwrap().contains(column), "{stdout}");
+    }
+}
