@@ -327,7 +327,13 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
 /// One worker thread: connections `worker`, `worker + workers`, ... on a local executor.
 fn run_worker(shared: &Arc<Shared>, worker: usize, workers: usize, live: Arc<Live>) -> Recorder {
     let open = shared.config.is_open_loop();
-    let rec = RefCell::new(Recorder::new(open, shared.record_start, live, worker));
+    let rec = RefCell::new(Recorder::new(
+        open,
+        shared.record_start,
+        shared.end,
+        live,
+        worker,
+    ));
     {
         let ex = smol::LocalExecutor::new();
         let indices = (worker..shared.config.connections).step_by(workers);

@@ -262,6 +262,9 @@ pub struct Recorder {
     intervals: Vec<StoredInterval>,
     current: IntervalPart,
     record_start: Instant,
+    /// Duration runs: replies that arrive after the end (to requests sent before it)
+    /// belong to the last interval, not to intervals past the run.
+    last_interval: Option<u64>,
     live: std::sync::Arc<Live>,
     worker: usize,
     live_ok: u64,
@@ -269,10 +272,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for worker `worker`; intervals count from `record_start`.
+    /// A recorder for worker `worker`; intervals count from `record_start` (and stop at
+    /// `record_end` for duration runs).
     pub fn new(
         open_loop: bool,
         record_start: Instant,
+        record_end: Option<Instant>,
         live: std::sync::Arc<Live>,
         worker: usize,
     ) -> Self {
@@ -296,6 +301,10 @@ impl Recorder {
                 latency: new_histogram(),
             },
             record_start,
+            last_interval: record_end.map(|end| {
+                let recorded = end.saturating_duration_since(record_start).as_nanos();
+                (recorded.saturating_sub(1) / INTERVAL.as_nanos()) as u64
+            }),
             live,
             worker,
             live_ok: 0,
@@ -373,6 +382,7 @@ impl Recorder {
     fn interval_at(&mut self, at: Instant) {
         let index = (at.saturating_duration_since(self.record_start).as_nanos()
             / INTERVAL.as_nanos()) as u64;
+        let index = self.last_interval.map_or(index, |last| index.min(last));
         if index != self.current.index {
             self.close_interval(index);
         }

@@ -409,8 +409,9 @@ fn timeline(rec: &Recorder, recorded: Duration) -> Vec<TimelineEntry> {
         .into_iter()
         .map(|part| {
             let t_s = part.index as f64 * step;
-            // The last interval is as long as the run lasted into it.
-            let duration_s = (end - t_s).clamp(1e-9, step);
+            // The last interval is as long as the run lasted into it (replies that came
+            // after the end are counted in it).
+            let duration_s = (end - t_s).clamp(1e-3, step);
             let h = &part.latency;
             let q = |q: f64| {
                 if h.is_empty() {

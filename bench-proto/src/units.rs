@@ -201,6 +201,38 @@ macro_rules! serde_as_string {
 serde_as_string!(ByteSize);
 serde_as_string!(HumanDuration);
 
+/// `#[serde(with = "bench_proto::units::duration_text")]`: a plain `Duration` field written
+/// as `"250ms"`, like [`HumanDuration`].
+pub mod duration_text {
+    use super::*;
+
+    /// Writes the duration as text.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        HumanDuration(*d).serialize(s)
+    }
+
+    /// Reads a duration written as text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        HumanDuration::deserialize(d).map(|h| h.0)
+    }
+}
+
+/// `#[serde(with = "bench_proto::units::option_duration_text")]`: an `Option<Duration>`
+/// written as `"250ms"` or `null`.
+pub mod option_duration_text {
+    use super::*;
+
+    /// Writes the duration as text, or null.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(HumanDuration).serialize(s)
+    }
+
+    /// Reads a duration written as text, or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<HumanDuration>::deserialize(d).map(|h| h.map(|h| h.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

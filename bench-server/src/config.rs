@@ -91,6 +91,7 @@ pub struct ServerConfig {
     /// Connections beyond this many (per endpoint) are refused; `None`: no limit.
     pub max_conns: Option<usize>,
     /// A connection with no progress for this long is closed; `None`: never.
+    #[serde(with = "bench_proto::units::option_duration_text")]
     pub idle_timeout: Option<Duration>,
     /// Frame limits of the framed protocol.
     pub limits: Limits,
@@ -101,6 +102,7 @@ pub struct ServerConfig {
     /// Whether the `exec` command runs shell commands (loopback binds only).
     pub allow_exec: bool,
     /// How long connections may finish their current request after shutdown starts.
+    #[serde(with = "bench_proto::units::duration_text")]
     pub grace: Duration,
 }
 
