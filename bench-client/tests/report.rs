@@ -62,7 +62,12 @@ fn the_timeline_adds_up_to_the_totals() {
         merged.add(&hist).unwrap();
         assert!(entry.duration_s > 0.0 && entry.duration_s <= 1.0);
         // Replies that came after the end count in the last interval, not past it.
-        assert!(entry.t_s < report.duration_s, "{} >= {}", entry.t_s, report.duration_s);
+        assert!(
+            entry.t_s < report.duration_s,
+            "{} >= {}",
+            entry.t_s,
+            report.duration_s
+        );
     }
     // Interval histograms merge to the run's histogram.
     assert_eq!(merged, report.latency.decode().unwrap());
