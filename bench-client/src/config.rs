@@ -369,6 +369,9 @@ impl RunConfig {
         if self.threads == 0 {
             return Err(bad("--threads", 0, "must be at least 1"));
         }
+        if self.threads > 1024 {
+            return Err(bad("--threads", self.threads, "at most 1024"));
+        }
         let raw = self.workload == WorkloadKind::Framed && self.requests == RequestFormat::Raw;
         if raw && self.pipeline != 1 {
             return Err(bad(

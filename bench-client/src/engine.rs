@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketReadback};
 
 use crate::config::{ConfigError, RequestFormat, RunConfig, RunLength, Target, WorkloadKind};
-use crate::recorder::{Live, Recorder};
+use crate::recorder::{Compressor, CompressorHandle, Live, Recorder};
 use crate::report::{Report, RunFacts, SocketInfo, TargetInfo};
 use crate::workload::{Framed, Pattern, TcpEcho, Verifier};
 
@@ -55,6 +55,7 @@ impl RunError {
 #[derive(Debug, Clone)]
 pub struct Stopper {
     flag: Arc<AtomicBool>,
+    at: Arc<OnceLock<Instant>>,
     tx: smol::channel::Sender<()>,
     rx: smol::channel::Receiver<()>,
 }
@@ -72,6 +73,7 @@ impl Stopper {
         let (tx, rx) = smol::channel::bounded(1);
         Stopper {
             flag: Arc::new(AtomicBool::new(false)),
+            at: Arc::new(OnceLock::new()),
             tx,
             rx,
         }
@@ -85,8 +87,14 @@ impl Stopper {
     /// Asks the run to stop: no new requests, replies in flight are awaited (up to the
     /// timeout), and the report is marked interrupted.
     pub fn stop(&self) {
+        let _ = self.at.set(Instant::now());
         self.flag.store(true, Ordering::SeqCst);
         self.tx.close();
+    }
+
+    /// When [`Stopper::stop`] was first called.
+    pub fn stopped_at(&self) -> Option<Instant> {
+        self.at.get().copied()
     }
 }
 
@@ -96,6 +104,8 @@ pub struct Run {
     config: RunConfig,
     live: Arc<Live>,
     stopper: Stopper,
+    /// The pre-flight result, once checked: the server's socket options, if it told them.
+    checked: OnceLock<Option<SocketReadback>>,
 }
 
 /// What every connection of a run shares (read-only, apart from counters).
@@ -117,20 +127,33 @@ pub struct Shared {
     pub verifier: Verifier,
     /// Options read back from the first connected client socket.
     pub client_socket: OnceLock<SocketReadback>,
-    stop_flag: Arc<AtomicBool>,
-    stopped: smol::channel::Receiver<()>,
+    /// Connections that ended with an error.
+    pub failed_connections: AtomicU64,
+    stopper: Stopper,
 }
 
 impl Shared {
     /// Whether a stop was asked for.
     #[inline]
     pub fn stop_requested(&self) -> bool {
-        self.stop_flag.load(Ordering::Relaxed)
+        self.stopper.flag.load(Ordering::Relaxed)
+    }
+
+    /// When the stop was asked for.
+    pub fn stopped_at(&self) -> Option<Instant> {
+        self.stopper.stopped_at()
     }
 
     /// Resolves when a stop is asked for.
     pub async fn stopped(&self) {
-        let _ = self.stopped.recv().await;
+        let _ = self.stopper.rx.recv().await;
+    }
+
+    /// Request-count runs: whether the budget is spent.
+    pub fn budget_spent(&self) -> bool {
+        self.remaining
+            .as_ref()
+            .is_some_and(|left| left.load(Ordering::Relaxed) == 0)
     }
 
     /// Request-count runs: takes one request of the budget (false: none left).
@@ -176,6 +199,7 @@ impl Run {
             live: Arc::new(Live::new(workers)),
             stopper,
             config,
+            checked: OnceLock::new(),
         })
     }
 
@@ -198,9 +222,19 @@ impl Run {
     /// caller can refuse a dead `--target` before creating any output.
     pub fn preflight(&self) -> Result<(), RunError> {
         match self.config.target {
-            Target::External { addr } => crate::preflight::check(&self.config, addr).map(drop),
+            Target::External { addr } => self.check(addr).map(drop),
             Target::Embedded(_) => Ok(()),
         }
+    }
+
+    /// The pre-flight check of `addr`, done once per run.
+    fn check(&self, addr: SocketAddr) -> Result<Option<SocketReadback>, RunError> {
+        if let Some(done) = self.checked.get() {
+            return Ok(*done);
+        }
+        let server = crate::preflight::check(&self.config, addr)?;
+        let _ = self.checked.set(server);
+        Ok(server)
     }
 
     /// Runs to the end (or until stopped) and returns the report.
@@ -212,7 +246,7 @@ impl Run {
             (None, Target::External { addr }) => addr,
             (None, Target::Embedded(_)) => unreachable!("embedded server started"),
         };
-        let server_socket = crate::preflight::check(config, addr)?;
+        let server_socket = self.check(addr)?;
         let started_at = SystemTime::now();
         let start = Instant::now();
         let record_start = start + config.warmup.0;
@@ -230,18 +264,18 @@ impl Run {
             },
             verifier: Verifier::new(config, Arc::new(Pattern::new(config.size.max.as_usize()))),
             client_socket: OnceLock::new(),
-            stop_flag: self.stopper.flag.clone(),
-            stopped: self.stopper.rx.clone(),
+            failed_connections: AtomicU64::new(0),
+            stopper: self.stopper.clone(),
             config: config.clone(),
         });
         let mut rec = run_workers(&shared, &self.live)?;
         let finished = Instant::now();
         let interrupted = shared.stop_requested();
-        if config.is_open_loop() {
+        if config.is_open_loop() && !interrupted {
+            // Count runs: budget no connection was left to send (they all failed).
             rec.unsent += shared.unclaimed();
         }
-        let recorded_until = shared.end.map_or(finished, |end| end.min(finished));
-        let recorded = recorded_until.saturating_duration_since(record_start);
+        let recorded = recorded_time(&shared, finished, interrupted);
         let (server_config, embedded) = match server {
             Some((handle, server_config)) => {
                 let _ = handle.stop();
@@ -266,6 +300,20 @@ impl Run {
         };
         Ok(Report::new(facts, &rec))
     }
+}
+
+/// How long the recorded part lasted. Duration runs: the whole duration, unless the run was
+/// stopped (until the stop) or its connections all failed first (until then); the replies
+/// awaited after the end or the stop do not stretch it. Count runs: until the last
+/// connection finished.
+fn recorded_time(shared: &Shared, finished: Instant, interrupted: bool) -> Duration {
+    let until = match shared.end {
+        None => finished,
+        Some(end) if interrupted => shared.stopper.stopped_at().map_or(end, |at| at.min(end)),
+        Some(end) if shared.failed_connections.load(Ordering::Relaxed) > 0 => finished.min(end),
+        Some(end) => end,
+    };
+    until.saturating_duration_since(shared.record_start)
 }
 
 /// The embedded server's configuration for a run.
@@ -300,17 +348,30 @@ fn start_embedded(config: &RunConfig) -> Result<Option<(ServerHandle, ServerConf
 /// Runs every connection on the worker threads; returns the merged recorder.
 fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunError> {
     let workers = live.workers();
-    let mut threads = Vec::with_capacity(workers);
+    let compressor = Compressor::start();
+    let mut threads: Vec<std::thread::JoinHandle<Recorder>> = Vec::with_capacity(workers);
     for worker in 0..workers {
-        let shared = shared.clone();
+        let mine = shared.clone();
         let live = live.clone();
+        let handle = compressor.handle();
         let thread = std::thread::Builder::new()
             .name(format!("bench-client-{worker}"))
-            .spawn(move || run_worker(&shared, worker, workers, live))
+            .spawn(move || run_worker(&mine, worker, workers, live, handle))
             .map_err(|source| RunError::Io {
                 context: "starting a worker thread".to_owned(),
                 source,
-            })?;
+            });
+        let thread = match thread {
+            Ok(thread) => thread,
+            Err(e) => {
+                // Stop the workers already loading the target before giving up.
+                shared.stopper.stop();
+                for t in threads.drain(..) {
+                    let _ = t.join();
+                }
+                return Err(e);
+            }
+        };
         threads.push(thread);
     }
     let mut merged: Option<Recorder> = None;
@@ -321,19 +382,24 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
             None => merged = Some(rec),
         }
     }
-    Ok(merged.expect("at least one worker"))
+    let mut merged = merged.expect("at least one worker");
+    merged.add_intervals(compressor.finish());
+    Ok(merged)
 }
 
 /// One worker thread: connections `worker`, `worker + workers`, ... on a local executor.
-fn run_worker(shared: &Arc<Shared>, worker: usize, workers: usize, live: Arc<Live>) -> Recorder {
+fn run_worker(
+    shared: &Arc<Shared>,
+    worker: usize,
+    workers: usize,
+    live: Arc<Live>,
+    compressor: CompressorHandle,
+) -> Recorder {
     let open = shared.config.is_open_loop();
-    let rec = RefCell::new(Recorder::new(
-        open,
-        shared.record_start,
-        shared.end,
-        live,
-        worker,
-    ));
+    let rec = RefCell::new(
+        Recorder::new(open, shared.record_start, shared.end, live, worker)
+            .with_compressor(compressor),
+    );
     {
         let ex = smol::LocalExecutor::new();
         let indices = (worker..shared.config.connections).step_by(workers);

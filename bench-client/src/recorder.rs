@@ -4,6 +4,7 @@
 //! 60 s is recorded as 60 s and counted in `out_of_range`, never dropped silently.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -261,6 +262,10 @@ pub struct Recorder {
     pub udp: UdpCounters,
     intervals: Vec<StoredInterval>,
     current: IntervalPart,
+    /// Where the current interval starts and ends (`None`: the last interval of a
+    /// duration run, which takes every later reply).
+    current_span: (Instant, Option<Instant>),
+    compressor: Option<CompressorLink>,
     record_start: Instant,
     /// Duration runs: replies that arrive after the end (to requests sent before it)
     /// belong to the last interval, not to intervals past the run.
@@ -281,7 +286,7 @@ impl Recorder {
         live: std::sync::Arc<Live>,
         worker: usize,
     ) -> Self {
-        Recorder {
+        let mut recorder = Recorder {
             latency: Latency::default(),
             uncorrected: open_loop.then(Latency::default),
             send_lag: open_loop.then(Latency::default),
@@ -309,7 +314,32 @@ impl Recorder {
             worker,
             live_ok: 0,
             live_errors: 0,
-        }
+            current_span: (record_start, None),
+            compressor: None,
+        };
+        recorder.current_span = recorder.span(0);
+        recorder
+    }
+
+    /// Hands finished intervals to a [`Compressor`] instead of compressing them inline.
+    pub fn with_compressor(mut self, compressor: CompressorHandle) -> Self {
+        let (spare_tx, spare_rx) = mpsc::channel();
+        self.compressor = compressor.0.map(|jobs| CompressorLink {
+            jobs,
+            spare_tx,
+            spare_rx,
+        });
+        self
+    }
+
+    fn span(&self, index: u64) -> (Instant, Option<Instant>) {
+        let start = self.record_start + INTERVAL * index as u32;
+        let end = if self.last_interval == Some(index) {
+            None
+        } else {
+            Some(start + INTERVAL)
+        };
+        (start, end)
     }
 
     /// A request went out `size` payload bytes long.
@@ -379,7 +409,12 @@ impl Recorder {
     }
 
     /// Moves to the interval holding `at`, closing the current one if it is older.
+    #[inline]
     fn interval_at(&mut self, at: Instant) {
+        let (start, end) = self.current_span;
+        if at >= start && end.is_none_or(|end| at < end) {
+            return;
+        }
         let index = (at.saturating_duration_since(self.record_start).as_nanos()
             / INTERVAL.as_nanos()) as u64;
         let index = self.last_interval.map_or(index, |last| index.min(last));
@@ -389,24 +424,50 @@ impl Recorder {
     }
 
     fn close_interval(&mut self, next: u64) {
-        let current = &mut self.current;
-        if current.ok + current.errors > 0 {
-            self.intervals.push(StoredInterval {
-                index: current.index,
-                ok: current.ok,
-                errors: current.errors,
-                latency: crate::report::encode_histogram_bytes(&current.latency),
-            });
-            current.latency.reset();
-            current.ok = 0;
-            current.errors = 0;
+        if self.current.ok + self.current.errors > 0 {
+            // Compressing takes a fraction of a millisecond: the compressor thread does it,
+            // so the replies waiting on this worker are not delayed by it.
+            let fresh = match &self.compressor {
+                Some(link) => link.spare_rx.try_recv().unwrap_or_else(|_| new_histogram()),
+                None => new_histogram(),
+            };
+            let done = IntervalPart {
+                index: self.current.index,
+                ok: self.current.ok,
+                errors: self.current.errors,
+                latency: std::mem::replace(&mut self.current.latency, fresh),
+            };
+            self.current.ok = 0;
+            self.current.errors = 0;
+            match &self.compressor {
+                Some(link) => {
+                    let job = Job {
+                        part: done,
+                        spare: link.spare_tx.clone(),
+                    };
+                    if let Err(mpsc::SendError(job)) = link.jobs.send(job) {
+                        self.intervals.push(job.part.store());
+                    }
+                }
+                None => self.intervals.push(done.store()),
+            }
         }
-        current.index = next;
+        self.current.index = next;
+        if next != u64::MAX {
+            self.current_span = self.span(next);
+        }
+    }
+
+    /// Adds intervals compressed elsewhere (by the [`Compressor`]).
+    pub fn add_intervals(&mut self, intervals: Vec<StoredInterval>) {
+        self.intervals.extend(intervals);
     }
 
     /// Closes the last interval; call once the worker is done.
     pub fn finish(&mut self) {
         self.close_interval(u64::MAX);
+        // Let the compressor finish once every worker is done.
+        self.compressor = None;
     }
 
     /// Total failed requests.
@@ -464,6 +525,85 @@ impl Recorder {
             }
         }
         out
+    }
+}
+
+impl IntervalPart {
+    fn store(&self) -> StoredInterval {
+        StoredInterval {
+            index: self.index,
+            ok: self.ok,
+            errors: self.errors,
+            latency: crate::report::encode_histogram_bytes(&self.latency),
+        }
+    }
+}
+
+/// Compresses finished interval histograms on its own thread, off the workers' hot path,
+/// and hands the emptied histograms back for reuse.
+#[derive(Debug)]
+pub struct Compressor {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<Vec<StoredInterval>>>,
+}
+
+/// A worker's way to the [`Compressor`].
+#[derive(Debug, Clone)]
+pub struct CompressorHandle(Option<mpsc::Sender<Job>>);
+
+#[derive(Debug)]
+struct Job {
+    part: IntervalPart,
+    spare: mpsc::Sender<Histogram<u64>>,
+}
+
+#[derive(Debug)]
+struct CompressorLink {
+    jobs: mpsc::Sender<Job>,
+    spare_tx: mpsc::Sender<Histogram<u64>>,
+    spare_rx: mpsc::Receiver<Histogram<u64>>,
+}
+
+impl Compressor {
+    /// Starts the thread (without one, recorders compress inline).
+    pub fn start() -> Compressor {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("bench-client-compress".to_owned())
+            .spawn(move || {
+                let mut stored = Vec::new();
+                for mut job in rx {
+                    stored.push(job.part.store());
+                    job.part.latency.reset();
+                    let _ = job.spare.send(job.part.latency);
+                }
+                stored
+            });
+        match thread {
+            Ok(thread) => Compressor {
+                jobs: Some(tx),
+                thread: Some(thread),
+            },
+            Err(_) => Compressor {
+                jobs: None,
+                thread: None,
+            },
+        }
+    }
+
+    /// What a worker's recorder needs to reach the compressor.
+    pub fn handle(&self) -> CompressorHandle {
+        CompressorHandle(self.jobs.clone())
+    }
+
+    /// Waits for every interval sent so far (all recorders must be finished and
+    /// dropped) and returns them.
+    pub fn finish(mut self) -> Vec<StoredInterval> {
+        self.jobs = None;
+        self.thread
+            .take()
+            .map(|t| t.join().expect("compressor thread panicked"))
+            .unwrap_or_default()
     }
 }
 

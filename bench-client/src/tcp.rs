@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bench_server::WriteMode;
@@ -166,22 +167,26 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
         && config.workload == WorkloadKind::Framed
         && config.requests == RequestFormat::Framed;
     let pipeline = config.pipeline;
-    let open = config.is_open_loop();
     let has_room = || pipe.inflight.borrow().len() < pipeline;
     let mut batch = Vec::new();
+    // One timer and one stop future for every wait of this connection.
+    let mut timer = Timer::never();
+    let mut stop = std::pin::pin!(shared.stopped());
     loop {
-        if !open {
-            pipe.room.wait_until(has_room).await;
-        }
+        // Room first, then the request: a request is taken from the schedule (and the
+        // budget) only when it can go out at once, so none is lost if the connection
+        // fails while waiting, and none starts after the end or a stop.
+        pipe.room.wait_until(has_room).await;
         let next = pipe.source.borrow_mut().next(shared, Instant::now());
         let (request, intended, recorded) = match next {
             Next::Done => return Ok(()),
             Next::WaitUntil(at) => {
+                timer.set_at(at);
                 future::or(
                     async {
-                        Timer::at(at).await;
+                        (&mut timer).await;
                     },
-                    shared.stopped(),
+                    stop.as_mut(),
                 )
                 .await;
                 continue;
@@ -192,9 +197,6 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
                 recorded,
             } => (request, intended, recorded),
         };
-        if open {
-            pipe.room.wait_until(has_room).await;
-        }
         start(pipe, request, intended, recorded);
         let parts = writer.encode(&request);
         // More requests ready to go (pipelining, or an open loop behind schedule) go out
@@ -280,7 +282,6 @@ async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<()
     let mut timer = Timer::never();
     let mut armed = false;
     loop {
-        complete_buffered(pipe, reader)?;
         let oldest = pipe.inflight.borrow().front().map(|f| f.timing.sent);
         let Some(oldest) = oldest else {
             if pipe.writer_done.get() {
@@ -314,7 +315,10 @@ async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<()
                     ),
                 });
             }
-            Some(Ok(n)) => reader.filled(n),
+            Some(Ok(n)) => {
+                reader.filled(n);
+                complete_buffered(pipe, reader, Instant::now())?;
+            }
             Some(Err(e)) => return Err(End::io("reading a reply", &e)),
             None if Instant::now() >= oldest + timeout => {
                 return Err(End {
@@ -327,8 +331,13 @@ async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<()
     }
 }
 
-/// Completes every reply the buffer holds.
-fn complete_buffered<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<(), End> {
+/// Completes every reply the buffer holds; `done` is when the read that brought their
+/// last bytes returned (verification time is not latency).
+fn complete_buffered<R: ReplyReader>(
+    pipe: &Pipe<'_>,
+    reader: &mut R,
+    done: Instant,
+) -> Result<(), End> {
     loop {
         let Some(front) = pipe.inflight.borrow().front().copied() else {
             return Ok(());
@@ -339,7 +348,6 @@ fn complete_buffered<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<
             Err(Failure::Mismatch(message)) => Some(message),
             Err(failure) => return Err(End::from(failure)),
         };
-        let done = Instant::now();
         pipe.inflight.borrow_mut().pop_front();
         pipe.room.notify();
         let mut rec = pipe.rec.borrow_mut();
@@ -353,34 +361,31 @@ fn complete_buffered<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<
     }
 }
 
-/// Counts the requests a failed connection had in flight (or the connection itself, when
-/// it failed between requests) as errors of the failure's kind.
-fn fail_inflight(pipe: &Pipe<'_>, end: End) {
-    let inflight = pipe.inflight.borrow();
-    let shared = pipe.shared;
-    let mut rec = pipe.rec.borrow_mut();
+/// Counts the requests a failed connection had in flight as errors of the failure's
+/// kind: at least one, in the recorded part, even when it failed between requests or
+/// during the warm-up (a connection lost is lost for the whole run).
+pub(crate) fn fail_connection(shared: &Shared, rec: &RefCell<Recorder>, recorded: u64, end: End) {
+    shared.failed_connections.fetch_add(1, Ordering::Relaxed);
     let End { kind, message } = end;
-    if inflight.is_empty() {
-        let now = Instant::now();
-        let recorded = now >= shared.record_start && shared.end.is_none_or(|end| now < end);
-        rec.failed(kind, 1, recorded, || message);
-        return;
-    }
-    let recorded = inflight.iter().filter(|f| f.timing.recorded).count() as u64;
-    let unrecorded = inflight.len() as u64 - recorded;
-    rec.failed(kind, unrecorded, false, String::new);
-    rec.failed(kind, recorded, true, || message);
+    rec.borrow_mut()
+        .failed(kind, recorded.max(1), true, || message);
+}
+
+fn fail_inflight(pipe: &Pipe<'_>, end: End) {
+    let recorded = pipe
+        .inflight
+        .borrow()
+        .iter()
+        .filter(|f| f.timing.recorded)
+        .count() as u64;
+    fail_connection(pipe.shared, pipe.rec, recorded, end);
 }
 
 /// Open loop: what the schedule still called for in the recorded part.
 pub(crate) fn account_unsent(shared: &Shared, rec: &RefCell<Recorder>, source: &RefCell<Source>) {
     let Some(end) = shared.end else { return };
-    let until = if shared.stop_requested() {
-        end.min(Instant::now())
-    } else {
-        end
-    };
-    let unsent = source.borrow_mut().unsent(shared, until);
+    let until = shared.stopped_at().map_or(end, |at| at.min(end));
+    let unsent = source.borrow().unsent(shared, until);
     rec.borrow_mut().unsent += unsent;
 }
 

@@ -26,7 +26,7 @@ use crate::config::Expect;
 use crate::engine::Shared;
 use crate::pace::{LocalNotify, Next, Source};
 use crate::recorder::{ErrorKind, Recorder, Timing};
-use crate::tcp::{End, account_unsent, unspecified_for};
+use crate::tcp::{End, account_unsent, fail_connection, unspecified_for};
 use crate::workload::{Request, describe_mismatch};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
@@ -118,8 +118,7 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
     if let Err(end) = result {
         let inflight = sock.inflight.borrow();
         let recorded = inflight.iter().filter(|f| f.timing.recorded).count() as u64;
-        rec.borrow_mut()
-            .failed(end.kind, recorded.max(1), true, || end.message);
+        fail_connection(shared, rec, recorded, end);
     }
     rec.borrow_mut().udp.lost += sock.timed_out.get().saturating_sub(sock.late.get());
     account_unsent(shared, rec, &sock.source);
@@ -145,23 +144,24 @@ fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
 async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
     let shared = sock.shared;
     let pipeline = shared.config.pipeline;
-    let open = shared.config.is_open_loop();
     let has_room = || sock.inflight.borrow().len() < pipeline;
     let mut datagram = vec![0u8; shared.config.size.max.as_usize()];
     let mut seq = 0;
+    let mut timer = Timer::never();
+    let mut stop = std::pin::pin!(shared.stopped());
     loop {
-        if !open {
-            sock.room.wait_until(has_room).await;
-        }
+        // Room first, then the request (see the TCP writer).
+        sock.room.wait_until(has_room).await;
         let next = sock.source.borrow_mut().next(shared, Instant::now());
         let (request, intended, recorded) = match next {
             Next::Done => return Ok(()),
             Next::WaitUntil(at) => {
+                timer.set_at(at);
                 future::or(
                     async {
-                        Timer::at(at).await;
+                        (&mut timer).await;
                     },
-                    shared.stopped(),
+                    stop.as_mut(),
                 )
                 .await;
                 continue;
@@ -172,9 +172,6 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
                 recorded,
             } => (request, intended, recorded),
         };
-        if open {
-            sock.room.wait_until(has_room).await;
-        }
         seq = next_seq(seq);
         let request = Request { id: seq, ..request };
         seq += 1;
@@ -299,7 +296,7 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
         .iter()
         .position(|f| f.request.id == seq);
     let Some(position) = position else {
-        stray(sock, seq);
+        stray(sock, seq, in_window(sock.shared, done));
         return;
     };
     let entry = sock.inflight.borrow_mut().remove(position).expect("found");
@@ -325,10 +322,11 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
 
 /// A reply to nothing in flight: late (its request timed out), duplicated (its request
 /// was answered), or never sent.
-fn stray(sock: &Sock<'_>, seq: u64) {
+fn stray(sock: &Sock<'_>, seq: u64, recorded: bool) {
     let mut rec = sock.rec.borrow_mut();
-    if sock.highest_sent.get().is_none_or(|h| seq > h) {
-        rec.failed(ErrorKind::Protocol, 1, true, || {
+    // Numbers above the highest sent, and the ones the sequence skips, were never sent.
+    if sock.highest_sent.get().is_none_or(|h| seq > h) || next_seq(seq) != seq {
+        rec.failed(ErrorKind::Protocol, 1, recorded, || {
             format!("reply with sequence number {seq}, which was never sent")
         });
         return;
@@ -342,8 +340,14 @@ fn stray(sock: &Sock<'_>, seq: u64) {
                 sock.late.set(sock.late.get() + 1);
             }
         }
-        None => rec.udp.duplicated += 1,
+        None if recorded => rec.udp.duplicated += 1,
+        None => {}
     }
+}
+
+/// Whether `at` falls in the recorded part of the run.
+fn in_window(shared: &Shared, at: Instant) -> bool {
+    at >= shared.record_start && shared.end.is_none_or(|end| at < end)
 }
 
 fn verify(sock: &Sock<'_>, entry: &InFlight, datagram: &[u8]) -> Result<(), String> {

@@ -277,8 +277,8 @@ fn a_server_dying_mid_run_ends_its_connections_with_counted_errors() {
 }
 
 #[test]
-fn a_target_gone_before_the_run_starts_is_bad_input() {
-    // The target answers the pre-flight check, then stops accepting.
+fn connections_refused_after_the_check_are_connect_errors() {
+    // The target answers the pre-flight check, then stops listening.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let config = RunConfig {
@@ -288,9 +288,34 @@ fn a_target_gone_before_the_run_starts_is_bad_input() {
     let run = bench_client::Run::new(external(config, addr)).unwrap();
     run.preflight().unwrap();
     drop(listener);
-    let report = run.execute();
-    // The engine's own pre-flight now fails: a dead target is bad input.
-    let err = report.unwrap_err();
+    let report = run.execute().expect("checked once; the run itself goes ahead");
+    assert_eq!(report.totals.errors[&ErrorKind::Connect], 3, "one per connection");
+    assert_eq!(report.totals.ok, 0);
+    let sample = &report.totals.error_samples[&ErrorKind::Connect];
+    assert!(sample.contains(&addr.to_string()), "{sample}");
+}
+
+#[test]
+fn a_target_that_does_not_answer_is_bad_input() {
+    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let run = bench_client::Run::new(external(quick(10), addr)).unwrap();
+    let err = run.execute().unwrap_err();
     assert!(err.is_bad_input(), "{err}");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[test]
+fn a_connection_lost_during_the_warmup_still_counts() {
+    let addr = common::tcp_echo_dying_after(200 * 64);
+    let config = RunConfig {
+        connections: 2,
+        warmup: "5s".parse().unwrap(),
+        length: RunLength::Duration("1s".parse().unwrap()),
+        ..quick(0)
+    };
+    let started = Instant::now();
+    let report = run(external(config, addr));
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(report.totals.ok, 0, "all in the warm-up");
+    assert!(report.totals.error_count >= 2, "{:?}", report.totals.errors);
 }

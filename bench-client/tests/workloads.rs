@@ -315,3 +315,23 @@ fn embedded_server_settings_reach_the_server() {
     assert!(!server.socket.nodelay);
     let _ = Endpoint::bind; // the embedded server binds like any other
 }
+
+#[test]
+fn open_loop_rate_is_measured_over_the_whole_duration() {
+    // 10 requests/s on one connection: the last one is due at 0.9 s, but the recorded
+    // part is the full second, so the rate comes out as 10/s, not 11/s.
+    let config = RunConfig {
+        connections: 1,
+        load: LoadModel::Open {
+            rate: 10.0,
+            arrival: Arrival::Uniform,
+        },
+        length: RunLength::Duration("1s".parse().unwrap()),
+        ..quick(0)
+    };
+    let report = run(config);
+    assert_eq!(report.totals.ok, 10);
+    assert_eq!(report.duration_s, 1.0);
+    assert_eq!(report.totals.requests_per_s, 10.0);
+    assert_eq!(report.schedule.unwrap().unsent, 0);
+}
