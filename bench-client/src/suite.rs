@@ -90,6 +90,13 @@ fn on_off(flag: bool) -> &'static str {
     if flag { "on" } else { "off" }
 }
 
+/// Checks every cell's configuration (before anything runs or is written).
+pub fn validate(suite: &SuiteConfig) -> Result<(), crate::config::ConfigError> {
+    cells(suite)
+        .iter()
+        .try_for_each(|cell| cell.config.validate())
+}
+
 /// `summary.json`: one row per cell, pointing at the cell's report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

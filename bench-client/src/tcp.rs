@@ -131,7 +131,7 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
             Ok(()) => {}
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
-                    || e.raw_os_error() == Some(EINPROGRESS) => {}
+                    || e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
             Err(e) => return Err(e),
         }
         let stream = Async::new(TcpStream::from(socket))?;
@@ -155,9 +155,6 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
     shared.note_client_socket(SockRef::from(stream.get_ref()), true);
     Ok(stream)
 }
-
-/// Linux's EINPROGRESS: a non-blocking connect under way.
-const EINPROGRESS: i32 = 115;
 
 /// Sends requests while the source has them and the pipeline has room.
 async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result<(), End> {

@@ -288,8 +288,14 @@ fn connections_refused_after_the_check_are_connect_errors() {
     let run = bench_client::Run::new(external(config, addr)).unwrap();
     run.preflight().unwrap();
     drop(listener);
-    let report = run.execute().expect("checked once; the run itself goes ahead");
-    assert_eq!(report.totals.errors[&ErrorKind::Connect], 3, "one per connection");
+    let report = run
+        .execute()
+        .expect("checked once; the run itself goes ahead");
+    assert_eq!(
+        report.totals.errors[&ErrorKind::Connect],
+        3,
+        "one per connection"
+    );
     assert_eq!(report.totals.ok, 0);
     let sample = &report.totals.error_samples[&ErrorKind::Connect];
     assert!(sample.contains(&addr.to_string()), "{sample}");
@@ -297,7 +303,10 @@ fn connections_refused_after_the_check_are_connect_errors() {
 
 #[test]
 fn a_target_that_does_not_answer_is_bad_input() {
-    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let run = bench_client::Run::new(external(quick(10), addr)).unwrap();
     let err = run.execute().unwrap_err();
     assert!(err.is_bad_input(), "{err}");

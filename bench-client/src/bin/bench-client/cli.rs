@@ -310,7 +310,10 @@ impl TryFrom<&RunArgs> for RunConfig {
                     _ => Arrival::Uniform,
                 },
             },
-            (None, Some(_)) => bail!("--arrival: applies to the open loop only; add --rate"),
+            (None, Some(arrival)) => bail!(
+                "--arrival {}: applies to the open loop only; add --rate",
+                value_name(arrival)
+            ),
             (None, None) => LoadModel::Closed,
         };
         let cmd = match a.cmd {
@@ -404,6 +407,13 @@ fn split_requests(
     Ok((count, format))
 }
 
+/// The flag value as typed (clap's own spelling of a value enum).
+fn value_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned())
+}
+
 fn framed_only(a: &RunArgs) -> anyhow::Result<()> {
     let workload = match a.workload {
         WorkloadArg::TcpEcho => "tcp-echo",
@@ -411,7 +421,10 @@ fn framed_only(a: &RunArgs) -> anyhow::Result<()> {
         WorkloadArg::Framed => return Ok(()),
     };
     if !matches!(a.cmd, CmdArg::Echo) {
-        bail!("--cmd: applies to the framed workload, not {workload}");
+        bail!(
+            "--cmd {}: applies to the framed workload, not {workload}",
+            value_name(a.cmd)
+        );
     }
     if matches!(a.write_mode, WriteModeArg::Split) {
         bail!("--write-mode split: applies to the framed workload, not {workload}");
@@ -448,12 +461,12 @@ fn target(a: &RunArgs) -> anyhow::Result<Target> {
         return Ok(Target::Embedded(server));
     };
     for (given, flag) in [
-        (a.server_nodelay.is_some(), "--server-nodelay"),
-        (a.server_model.is_some(), "--server-model"),
-        (a.server_write_mode.is_some(), "--server-write-mode"),
+        (a.server_nodelay.map(value_name), "--server-nodelay"),
+        (a.server_model.map(value_name), "--server-model"),
+        (a.server_write_mode.map(value_name), "--server-write-mode"),
     ] {
-        if given {
-            bail!("{flag}: configures the embedded server, which --target {text} replaces");
+        if let Some(value) = given {
+            bail!("{flag} {value}: configures the embedded server, which --target {text} replaces");
         }
     }
     let addr: SocketAddr = text
@@ -468,16 +481,7 @@ impl TryFrom<&SuiteArgs> for SuiteConfig {
     type Error = anyhow::Error;
 
     fn try_from(a: &SuiteArgs) -> anyhow::Result<SuiteConfig> {
-        if a.duration.0.is_zero() {
-            bail!("--duration {}: must be above zero", a.duration);
-        }
-        if a.connections == 0 {
-            bail!("--connections 0: must be at least 1");
-        }
-        if a.threads == Some(0) {
-            bail!("--threads 0: must be at least 1");
-        }
-        Ok(SuiteConfig {
+        let config = SuiteConfig {
             duration: a.duration,
             warmup: a.warmup,
             connections: a.connections,
@@ -485,7 +489,9 @@ impl TryFrom<&SuiteArgs> for SuiteConfig {
                 .threads
                 .unwrap_or_else(bench_server::config::default_threads),
             out_dir: a.out_dir.clone(),
-        })
+        };
+        bench_client::suite::validate(&config)?;
+        Ok(config)
     }
 }
 

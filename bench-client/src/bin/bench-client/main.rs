@@ -49,11 +49,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// The exit code a finished run (or suite) earns.
-fn outcome_code(interrupted: bool, errors: u64) -> u8 {
+/// The exit code a finished run (or suite) earns: a run that completed no request at all
+/// did not measure anything, which is a failure too.
+fn outcome_code(interrupted: bool, errors: u64, measured: bool) -> u8 {
     if interrupted {
         130
-    } else if errors > 0 {
+    } else if errors > 0 || !measured {
         1
     } else {
         0
@@ -72,7 +73,12 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
         OutputPlan::None => None,
     };
     if let Some(path) = &path {
-        ensure_parent(path).map_err(bad_input)?;
+        let flag = if matches!(plan, OutputPlan::File(_)) {
+            "--out"
+        } else {
+            "--out-dir"
+        };
+        ensure_writable(path, flag).map_err(bad_input)?;
     }
     progress::watch_signals(run.stopper()).map_err(|e| Exit(1, e))?;
     let name = run.config().workload.as_str().to_owned();
@@ -94,7 +100,14 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
             println!("report: {}", path.display());
         }
     }
-    Ok(outcome_code(report.interrupted, report.totals.error_count))
+    if report.totals.requests == 0 && !report.interrupted {
+        eprintln!("bench-client: no request completed in the recorded part");
+    }
+    Ok(outcome_code(
+        report.interrupted,
+        report.totals.error_count,
+        report.totals.requests > 0,
+    ))
 }
 
 /// What the table does not show: errors by kind, open-loop lag, UDP accounting.
@@ -145,15 +158,26 @@ fn report_name(config: &RunConfig) -> String {
     name
 }
 
-fn ensure_parent(path: &Path) -> anyhow::Result<()> {
+/// Makes sure the report can be written before the run: the folder exists (or is made)
+/// and a file can be created in it (a probe file, removed at once).
+fn ensure_writable(path: &Path, flag: &str) -> anyhow::Result<()> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let shown = if flag == "--out" {
+        path.display().to_string()
+    } else {
+        parent.map_or_else(|| ".".to_owned(), |p| p.display().to_string())
+    };
     if let Some(dir) = parent {
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("output folder {}: cannot create it", dir.display()))?;
+            .with_context(|| format!("{flag} {shown}: cannot create the folder"))?;
     }
     if path.is_dir() {
-        anyhow::bail!("--out {}: is a folder", path.display());
+        anyhow::bail!("{flag} {shown}: is a folder");
     }
+    let mut probe = path.as_os_str().to_owned();
+    probe.push(format!(".probe-{}", std::process::id()));
+    std::fs::File::create(&probe).with_context(|| format!("{flag} {shown}: cannot write there"))?;
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
@@ -184,5 +208,6 @@ fn run_suite(args: &cli::SuiteArgs) -> Result<u8, Exit> {
         println!("reports: {}", outcome.dir.display());
     }
     let errors = summary.cells.iter().map(|c| c.errors).sum();
-    Ok(outcome_code(summary.interrupted, errors))
+    let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
+    Ok(outcome_code(summary.interrupted, errors, measured))
 }
