@@ -197,8 +197,9 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
         start(pipe, request, intended, recorded);
         let parts = writer.encode(&request);
         // More requests ready to go (pipelining, or an open loop behind schedule) go out
-        // in one write: one syscall for the batch instead of one per request.
-        let batch_more = !split && has_room();
+        // in one write: one syscall for the batch instead of one per request. Only small
+        // requests are copied into the batch; a large one goes out from where it is.
+        let batch_more = !split && has_room() && parts_len(&parts) <= COPY_LIMIT;
         if !batch_more {
             let written = if split {
                 write_split(pipe.stream, &parts).await
@@ -210,29 +211,48 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
         }
         batch.clear();
         parts.iter().for_each(|p| batch.extend_from_slice(p));
-        while has_room() && batch.len() < BATCH_BYTES {
-            let next = pipe.source.borrow_mut().next(shared, Instant::now());
-            let Next::Send {
-                request,
-                intended,
-                recorded,
-            } = next
-            else {
-                break;
-            };
-            start(pipe, request, intended, recorded);
-            writer
-                .encode(&request)
-                .iter()
-                .for_each(|p| batch.extend_from_slice(p));
-        }
-        let mut stream = pipe.stream;
-        stream
-            .write_all(&batch)
-            .await
-            .map_err(|e| End::io("writing a request", &e))?;
+        let written = gather_and_write(pipe, writer, &mut batch, &has_room).await;
+        written.map_err(|e| End::io("writing a request", &e))?;
     }
 }
+
+/// Adds the requests ready now to `batch` (up to [`BATCH_BYTES`]) and writes it; a large
+/// request met on the way is written after the batch without being copied.
+async fn gather_and_write<W: RequestWriter>(
+    pipe: &Pipe<'_>,
+    writer: &mut W,
+    batch: &mut Vec<u8>,
+    has_room: &impl Fn() -> bool,
+) -> io::Result<()> {
+    let mut stream = pipe.stream;
+    while has_room() && batch.len() < BATCH_BYTES {
+        let next = pipe.source.borrow_mut().next(pipe.shared, Instant::now());
+        let Next::Send {
+            request,
+            intended,
+            recorded,
+        } = next
+        else {
+            break;
+        };
+        start(pipe, request, intended, recorded);
+        let parts = writer.encode(&request);
+        if parts_len(&parts) > COPY_LIMIT {
+            stream.write_all(batch).await?;
+            batch.clear();
+            return write_coalesced(stream, parts).await;
+        }
+        parts.iter().for_each(|p| batch.extend_from_slice(p));
+    }
+    stream.write_all(batch).await
+}
+
+fn parts_len(parts: &[&[u8]; 3]) -> usize {
+    parts.iter().map(|p| p.len()).sum()
+}
+
+/// Requests up to this size are copied into a batch; larger ones are written in place.
+const COPY_LIMIT: usize = 16 * 1024;
 
 /// Most bytes gathered into one batched write.
 const BATCH_BYTES: usize = 64 * 1024;

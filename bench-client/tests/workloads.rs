@@ -335,3 +335,20 @@ fn open_loop_rate_is_measured_over_the_whole_duration() {
     assert_eq!(report.totals.requests_per_s, 10.0);
     assert_eq!(report.schedule.unwrap().unsent, 0);
 }
+
+#[test]
+fn small_and_large_requests_mixed_in_one_pipeline_verify() {
+    // Small requests are batched into one write, large ones written in place after the
+    // batch: the server must still see (and return) every byte in order.
+    for kind in [WorkloadKind::TcpEcho, WorkloadKind::Framed] {
+        let config = RunConfig {
+            workload: kind,
+            pipeline: 8,
+            size: "100B..64KiB".parse().unwrap(),
+            ..quick(600)
+        };
+        let report = run(config);
+        assert_clean(&report, 600, kind.as_str());
+        assert_eq!(report.totals.bytes_sent, report.totals.bytes_received);
+    }
+}
