@@ -31,7 +31,7 @@ use crate::workload::{Request, describe_mismatch};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
 /// duplicate (every sent number is in flight, timed out, or answered).
-const TIMED_OUT_MEMORY: usize = 65_536;
+const TIMED_OUT_MEMORY: usize = 8192;
 
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
