@@ -12,8 +12,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketReadback};
 
 use crate::config::{ConfigError, RequestFormat, RunConfig, RunLength, Target, WorkloadKind};
-use crate::recorder::{Compressor, CompressorHandle, Live, Recorder};
+use crate::recorder::{Live, Recorder};
 use crate::report::{Report, RunFacts, SocketInfo, TargetInfo};
+use crate::timeline::{Compressor, CompressorHandle};
 use crate::workload::{Framed, Pattern, TcpEcho, Verifier};
 
 /// Why a run could not start (once started, a run always ends with a report).

@@ -9,7 +9,8 @@
 //! - [`engine`]: [`Run`]: embedded server, pre-flight check, worker threads, report.
 //! - `tcp`, `udp`: one connection (or UDP socket): writer and reader halves in one task.
 //! - [`pace`]: closed-loop and open-loop (uniform, Poisson) request pacing.
-//! - [`recorder`]: per-worker HdrHistograms, error counts, timeline.
+//! - [`recorder`]: per-worker HdrHistograms and error counts.
+//! - [`timeline`]: one histogram per second, compressed off the hot path.
 //! - [`report`]: the `wirebench.report/v1` JSON report.
 //! - [`suite`]: the default matrix on the embedded server.
 //!
@@ -38,6 +39,7 @@ pub mod recorder;
 pub mod report;
 pub mod suite;
 mod tcp;
+pub mod timeline;
 mod udp;
 pub mod workload;
 

@@ -4,12 +4,13 @@
 //! 60 s is recorded as 60 s and counted in `out_of_range`, never dropped silently.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::timeline::{CompressorHandle, CompressorLink, IntervalPart, StoredInterval};
 use crate::workload::Failure;
 
 /// Lowest value the histograms tell apart, in ns.
@@ -162,29 +163,6 @@ impl UdpCounters {
     }
 }
 
-/// One worker's share of a finished timeline interval, its histogram compressed (a live
-/// histogram takes ~220 KB; a compressed interval a few hundred bytes).
-#[derive(Debug, Clone)]
-pub struct StoredInterval {
-    index: u64,
-    ok: u64,
-    errors: u64,
-    latency: Vec<u8>,
-}
-
-/// One timeline interval.
-#[derive(Debug, Clone)]
-pub struct IntervalPart {
-    /// Interval number from the start of recording.
-    pub index: u64,
-    /// Successful requests completed in it.
-    pub ok: u64,
-    /// Failed requests in it.
-    pub errors: u64,
-    /// Latencies of the requests completed in it.
-    pub latency: Histogram<u64>,
-}
-
 /// Counters the progress bar reads while the run goes on: one cache line per worker, each
 /// written only by its own worker.
 #[derive(Debug)]
@@ -323,12 +301,7 @@ impl Recorder {
 
     /// Hands finished intervals to a [`Compressor`] instead of compressing them inline.
     pub fn with_compressor(mut self, compressor: CompressorHandle) -> Self {
-        let (spare_tx, spare_rx) = mpsc::channel();
-        self.compressor = compressor.0.map(|jobs| CompressorLink {
-            jobs,
-            spare_tx,
-            spare_rx,
-        });
+        self.compressor = CompressorLink::new(compressor);
         self
     }
 
@@ -428,7 +401,7 @@ impl Recorder {
             // Compressing takes a fraction of a millisecond: the compressor thread does it,
             // so the replies waiting on this worker are not delayed by it.
             let fresh = match &self.compressor {
-                Some(link) => link.spare_rx.try_recv().unwrap_or_else(|_| new_histogram()),
+                Some(link) => link.fresh_histogram(),
                 None => new_histogram(),
             };
             let done = IntervalPart {
@@ -439,17 +412,12 @@ impl Recorder {
             };
             self.current.ok = 0;
             self.current.errors = 0;
-            match &self.compressor {
-                Some(link) => {
-                    let job = Job {
-                        part: done,
-                        spare: link.spare_tx.clone(),
-                    };
-                    if let Err(mpsc::SendError(job)) = link.jobs.send(job) {
-                        self.intervals.push(job.part.store());
-                    }
-                }
-                None => self.intervals.push(done.store()),
+            let unsent = match &self.compressor {
+                Some(link) => link.send(done).err(),
+                None => Some(done),
+            };
+            if let Some(part) = unsent {
+                self.intervals.push(part.store());
             }
         }
         self.current.index = next;
@@ -504,106 +472,7 @@ impl Recorder {
 
     /// The timeline: worker parts of the same interval merged, in interval order.
     pub fn timeline(&self) -> Vec<IntervalPart> {
-        let mut parts: Vec<&StoredInterval> = self.intervals.iter().collect();
-        parts.sort_by_key(|p| p.index);
-        let mut out: Vec<IntervalPart> = Vec::new();
-        for part in parts {
-            let latency = crate::report::decode_histogram_bytes(&part.latency)
-                .expect("a histogram this process encoded decodes");
-            match out.last_mut() {
-                Some(last) if last.index == part.index => {
-                    last.ok += part.ok;
-                    last.errors += part.errors;
-                    last.latency.add(&latency).expect("same bounds");
-                }
-                _ => out.push(IntervalPart {
-                    index: part.index,
-                    ok: part.ok,
-                    errors: part.errors,
-                    latency,
-                }),
-            }
-        }
-        out
-    }
-}
-
-impl IntervalPart {
-    fn store(&self) -> StoredInterval {
-        StoredInterval {
-            index: self.index,
-            ok: self.ok,
-            errors: self.errors,
-            latency: crate::report::encode_histogram_bytes(&self.latency),
-        }
-    }
-}
-
-/// Compresses finished interval histograms on its own thread, off the workers' hot path,
-/// and hands the emptied histograms back for reuse.
-#[derive(Debug)]
-pub struct Compressor {
-    jobs: Option<mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<Vec<StoredInterval>>>,
-}
-
-/// A worker's way to the [`Compressor`].
-#[derive(Debug, Clone)]
-pub struct CompressorHandle(Option<mpsc::Sender<Job>>);
-
-#[derive(Debug)]
-struct Job {
-    part: IntervalPart,
-    spare: mpsc::Sender<Histogram<u64>>,
-}
-
-#[derive(Debug)]
-struct CompressorLink {
-    jobs: mpsc::Sender<Job>,
-    spare_tx: mpsc::Sender<Histogram<u64>>,
-    spare_rx: mpsc::Receiver<Histogram<u64>>,
-}
-
-impl Compressor {
-    /// Starts the thread (without one, recorders compress inline).
-    pub fn start() -> Compressor {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
-            .name("bench-client-compress".to_owned())
-            .spawn(move || {
-                let mut stored = Vec::new();
-                for mut job in rx {
-                    stored.push(job.part.store());
-                    job.part.latency.reset();
-                    let _ = job.spare.send(job.part.latency);
-                }
-                stored
-            });
-        match thread {
-            Ok(thread) => Compressor {
-                jobs: Some(tx),
-                thread: Some(thread),
-            },
-            Err(_) => Compressor {
-                jobs: None,
-                thread: None,
-            },
-        }
-    }
-
-    /// What a worker's recorder needs to reach the compressor.
-    pub fn handle(&self) -> CompressorHandle {
-        CompressorHandle(self.jobs.clone())
-    }
-
-    /// Waits for every interval sent so far (all recorders must be finished and
-    /// dropped) and returns them.
-    pub fn finish(mut self) -> Vec<StoredInterval> {
-        self.jobs = None;
-        self.thread
-            .take()
-            .map(|t| t.join().expect("compressor thread panicked"))
-            .unwrap_or_default()
+        crate::timeline::merge(&self.intervals)
     }
 }
 
