@@ -469,11 +469,25 @@ fn target(a: &RunArgs) -> anyhow::Result<Target> {
             bail!("{flag} {value}: configures the embedded server, which --target {text} replaces");
         }
     }
-    let addr: SocketAddr = text
+    let addrs: Vec<SocketAddr> = text
         .to_socket_addrs()
         .with_context(|| format!("--target {text}: not a host:port address"))?
-        .next()
+        .collect();
+    let first = *addrs
+        .first()
         .with_context(|| format!("--target {text}: resolves to no address"))?;
+    // A name with several addresses (localhost: ::1 and 127.0.0.1): a TCP workload takes
+    // the first that accepts a connection; otherwise the first.
+    let tcp = !matches!(a.workload, WorkloadArg::UdpEcho);
+    let addr = if tcp && addrs.len() > 1 {
+        addrs
+            .iter()
+            .copied()
+            .find(|addr| std::net::TcpStream::connect_timeout(addr, Duration::from_secs(1)).is_ok())
+            .unwrap_or(first)
+    } else {
+        first
+    };
     Ok(Target::External { addr })
 }
 
