@@ -343,11 +343,36 @@ impl RunConfig {
         if self.timeout.0.is_zero() {
             return Err(bad("--timeout", self.timeout, "must be above zero"));
         }
-        if self.cmd == FramedCmd::Sleep && self.sleep.0 > Duration::from_secs(60) {
+        if self.workload == WorkloadKind::Framed && self.cmd == FramedCmd::Sleep {
+            self.validate_sleep()?;
+        }
+        Ok(())
+    }
+
+    fn validate_sleep(&self) -> Result<(), ConfigError> {
+        let sleep = self.sleep.0;
+        if sleep > Duration::from_secs(60) {
             return Err(bad(
                 "--sleep",
                 self.sleep,
                 "at most 60s (the server's limit)",
+            ));
+        }
+        if sleep.subsec_nanos() % 1_000_000 != 0 {
+            return Err(bad(
+                "--sleep",
+                self.sleep,
+                "the server sleeps whole milliseconds",
+            ));
+        }
+        if self.timeout.0 <= sleep {
+            return Err(bad(
+                "--timeout",
+                self.timeout,
+                format!(
+                    "not longer than --sleep {}: every request would time out",
+                    self.sleep
+                ),
             ));
         }
         Ok(())

@@ -282,9 +282,10 @@ fn expire(sock: &Sock<'_>, now: Instant) {
 fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
     let Ok(probe) = ProbeHeader::read_from(datagram) else {
         let len = datagram.len();
+        let recorded = in_window(sock.shared, done);
         sock.rec
             .borrow_mut()
-            .failed(ErrorKind::Protocol, 1, true, || {
+            .failed(ErrorKind::Protocol, 1, recorded, || {
                 format!("reply of {len} bytes has no probe header")
             });
         return;

@@ -98,15 +98,44 @@ fn bad_flags_give_one_line_naming_the_value_exit_2_and_no_files() {
                 "--server-nodelay",
                 "off",
             ],
-            vec!["--server-nodelay"],
+            vec!["--server-nodelay", "off"],
         ),
         (
             vec!["run", "tcp-echo", "--arrival", "poisson"],
-            vec!["--arrival"],
+            vec!["--arrival", "poisson"],
         ),
         (
             vec!["suite", "--connections", "0"],
             vec!["--connections", "0"],
+        ),
+        (
+            vec!["suite", "--connections", "200000"],
+            vec!["--connections", "200000"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--threads", "5000"],
+            vec!["--threads", "5000"],
+        ),
+        (
+            vec!["run", "framed", "--cmd", "sleep", "--sleep", "500us"],
+            vec!["--sleep", "500us"],
+        ),
+        (
+            vec![
+                "run",
+                "framed",
+                "--cmd",
+                "sleep",
+                "--sleep",
+                "2s",
+                "--timeout",
+                "1s",
+            ],
+            vec!["--timeout", "1s"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--out", "/proc/nope/r.json"],
+            vec!["--out", "/proc/nope/r.json"],
         ),
     ];
     for (args, needles) in cases {
