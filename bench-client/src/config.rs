@@ -358,7 +358,7 @@ impl RunConfig {
                 "at most 60s (the server's limit)",
             ));
         }
-        if sleep.subsec_nanos() % 1_000_000 != 0 {
+        if !sleep.subsec_nanos().is_multiple_of(1_000_000) {
             return Err(bad(
                 "--sleep",
                 self.sleep,
