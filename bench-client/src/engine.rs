@@ -304,14 +304,19 @@ impl Run {
 }
 
 /// How long the recorded part lasted. Duration runs: the whole duration, unless the run was
-/// stopped (until the stop) or its connections all failed first (until then); the replies
+/// stopped (until the stop) or every connection failed first (until the last did); the replies
 /// awaited after the end or the stop do not stretch it. Count runs: until the last
 /// connection finished.
 fn recorded_time(shared: &Shared, finished: Instant, interrupted: bool) -> Duration {
     let until = match shared.end {
         None => finished,
         Some(end) if interrupted => shared.stopper.stopped_at().map_or(end, |at| at.min(end)),
-        Some(end) if shared.failed_connections.load(Ordering::Relaxed) > 0 => finished.min(end),
+        Some(end)
+            if shared.failed_connections.load(Ordering::Relaxed)
+                >= shared.config.connections as u64 =>
+        {
+            finished.min(end)
+        }
         Some(end) => end,
     };
     until.saturating_duration_since(shared.record_start)

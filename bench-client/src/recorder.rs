@@ -175,6 +175,8 @@ pub struct Live {
 struct LiveSlot {
     ok: AtomicU64,
     errors: AtomicU64,
+    /// Recorded requests (ok + errors after the warm-up).
+    recorded: AtomicU64,
 }
 
 impl Live {
@@ -188,6 +190,14 @@ impl Live {
     /// How many workers there are.
     pub fn workers(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Recorded requests (after the warm-up) so far, all workers together.
+    pub fn recorded(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| s.recorded.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Completed and failed requests so far, all workers together.
@@ -342,6 +352,7 @@ impl Recorder {
             return;
         }
         self.ok += 1;
+        self.publish_recorded();
         self.bytes_received += reply_len as u64;
         let from = timing.intended.unwrap_or(timing.sent);
         let latency = done.saturating_duration_since(from);
@@ -373,12 +384,20 @@ impl Recorder {
             return;
         }
         self.errors[kind.index()] += count;
+        self.publish_recorded();
         let sample = &mut self.error_samples[kind.index()];
         if sample.is_none() {
             *sample = Some(message());
         }
         self.interval_at(Instant::now());
         self.current.errors += count;
+    }
+
+    fn publish_recorded(&self) {
+        let recorded = self.ok + self.error_count();
+        self.live.slots[self.worker]
+            .recorded
+            .store(recorded, Ordering::Relaxed);
     }
 
     /// Moves to the interval holding `at`, closing the current one if it is older.

@@ -405,7 +405,27 @@ impl Report {
 fn timeline(rec: &Recorder, recorded: Duration) -> Vec<TimelineEntry> {
     let step = INTERVAL.as_secs_f64();
     let end = recorded.as_secs_f64();
-    rec.timeline()
+    // Replies (and timeouts) that came after the end or the stop count in the last
+    // interval of the recorded part, not in intervals past it.
+    let last = (recorded.as_nanos().saturating_sub(1) / INTERVAL.as_nanos()) as u64;
+    let mut parts = rec.timeline();
+    if let Some(cut) = parts.iter().position(|p| p.index > last) {
+        let late: Vec<_> = parts.drain(cut..).collect();
+        for part in late {
+            match parts.last_mut() {
+                Some(into) if into.index == last => {
+                    into.ok += part.ok;
+                    into.errors += part.errors;
+                    into.latency.add(&part.latency).expect("same bounds");
+                }
+                _ => parts.push(crate::timeline::IntervalPart {
+                    index: last,
+                    ..part
+                }),
+            }
+        }
+    }
+    parts
         .into_iter()
         .map(|part| {
             let t_s = part.index as f64 * step;

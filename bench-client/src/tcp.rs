@@ -79,6 +79,7 @@ pub async fn run_connection<W: StreamWorkload>(
         Ok(stream) => stream,
         Err(e) => {
             let addr = shared.addr;
+            shared.failed_connections.fetch_add(1, Ordering::Relaxed);
             rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
                 format!("connecting to {addr}: {e}")
             });
@@ -168,6 +169,8 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
     let mut batch = Vec::new();
     // One timer and one stop future for every wait of this connection.
     let mut timer = Timer::never();
+    // Polled again only while no stop was asked for: once it resolves, the stop flag is
+    // set (before the channel closes) and `Source::next` returns `Done` first.
     let mut stop = std::pin::pin!(shared.stopped());
     loop {
         // Room first, then the request: a request is taken from the schedule (and the

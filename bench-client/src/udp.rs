@@ -31,7 +31,7 @@ use crate::workload::{Request, describe_mismatch};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
 /// duplicate (every sent number is in flight, timed out, or answered).
-const TIMED_OUT_MEMORY: usize = 8192;
+const TIMED_OUT_MEMORY: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
@@ -83,6 +83,9 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
         Ok(socket) => socket,
         Err(e) => {
             let addr = shared.addr;
+            shared
+                .failed_connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
                 format!("udp socket for {addr}: {e}")
             });
@@ -148,6 +151,8 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
     let mut datagram = vec![0u8; shared.config.size.max.as_usize()];
     let mut seq = 0;
     let mut timer = Timer::never();
+    // Polled again only while no stop was asked for: once it resolves, the stop flag is
+    // set (before the channel closes) and `Source::next` returns `Done` first.
     let mut stop = std::pin::pin!(shared.stopped());
     loop {
         // Room first, then the request (see the TCP writer).

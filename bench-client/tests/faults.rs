@@ -328,3 +328,38 @@ fn a_connection_lost_during_the_warmup_still_counts() {
     assert_eq!(report.totals.ok, 0, "all in the warm-up");
     assert!(report.totals.error_count >= 2, "{:?}", report.totals.errors);
 }
+
+#[test]
+fn a_stopped_run_keeps_late_timeouts_inside_its_timeline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream); // accept, never answer
+        }
+    });
+    let config = RunConfig {
+        connections: 2,
+        pipeline: 2,
+        timeout: "1500ms".parse().unwrap(),
+        length: RunLength::Duration("10s".parse().unwrap()),
+        ..quick(0)
+    };
+    let run = bench_client::Run::new(external(config, addr)).unwrap();
+    let stopper = run.stopper();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stopper.stop();
+    });
+    let report = run.execute().unwrap();
+    assert!(report.interrupted);
+    assert!(report.duration_s < 1.0, "until the stop: {}", report.duration_s);
+    // The timeouts came ~1.2 s after the stop; they count, inside the recorded part.
+    assert_eq!(report.totals.errors[&ErrorKind::Timeout], 4);
+    let errors: u64 = report.timeline.iter().map(|t| t.errors).sum();
+    assert_eq!(errors, 4);
+    for entry in &report.timeline {
+        assert!(entry.t_s < report.duration_s, "{} >= {}", entry.t_s, report.duration_s);
+    }
+}

@@ -330,10 +330,12 @@ fn open_loop_rate_is_measured_over_the_whole_duration() {
         ..quick(0)
     };
     let report = run(config);
-    assert_eq!(report.totals.ok, 10);
     assert_eq!(report.duration_s, 1.0);
-    assert_eq!(report.totals.requests_per_s, 10.0);
-    assert_eq!(report.schedule.unwrap().unsent, 0);
+    let ok = report.totals.ok;
+    assert_eq!(report.totals.requests_per_s, ok as f64);
+    // On a loaded machine the last one may miss the end: then it is counted unsent.
+    assert_eq!(ok + report.schedule.unwrap().unsent, 10);
+    assert!(ok >= 9, "{ok}");
 }
 
 #[test]

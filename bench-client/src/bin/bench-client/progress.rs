@@ -60,8 +60,7 @@ impl Progress {
 fn feed(bar: &ProgressBar, live: &Live, done: &AtomicBool, by_time: bool, warmup: Duration) {
     let start = Instant::now();
     let mut last = (start, 0u64);
-    // Count runs: the bar counts recorded requests, so the warm-up's are subtracted.
-    let mut warmup_done: Option<u64> = None;
+
     while !done.load(Ordering::SeqCst) {
         std::thread::sleep(TICK);
         let now = Instant::now();
@@ -71,9 +70,8 @@ fn feed(bar: &ProgressBar, live: &Live, done: &AtomicBool, by_time: bool, warmup
         let elapsed = now.duration_since(start);
         if by_time {
             bar.set_position(elapsed.as_millis() as u64);
-        } else if elapsed >= warmup {
-            let base = *warmup_done.get_or_insert(ok + errors);
-            bar.set_position(ok + errors - base);
+        } else {
+            bar.set_position(live.recorded());
         }
         let phase = if elapsed < warmup { "warm-up  " } else { "" };
         bar.set_message(format!("{phase}{rate:.0} req/s  {errors} errors"));
