@@ -354,12 +354,21 @@ fn a_stopped_run_keeps_late_timeouts_inside_its_timeline() {
     });
     let report = run.execute().unwrap();
     assert!(report.interrupted);
-    assert!(report.duration_s < 1.0, "until the stop: {}", report.duration_s);
+    assert!(
+        report.duration_s < 1.0,
+        "until the stop: {}",
+        report.duration_s
+    );
     // The timeouts came ~1.2 s after the stop; they count, inside the recorded part.
     assert_eq!(report.totals.errors[&ErrorKind::Timeout], 4);
     let errors: u64 = report.timeline.iter().map(|t| t.errors).sum();
     assert_eq!(errors, 4);
     for entry in &report.timeline {
-        assert!(entry.t_s < report.duration_s, "{} >= {}", entry.t_s, report.duration_s);
+        assert!(
+            entry.t_s < report.duration_s,
+            "{} >= {}",
+            entry.t_s,
+            report.duration_s
+        );
     }
 }
