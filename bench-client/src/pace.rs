@@ -3,10 +3,14 @@
 //! times (uniform or Poisson) and never skips a due request: a connection behind its
 //! schedule sends late, and what it never sent is counted as `unsent`.
 
-use std::cell::Cell;
-use std::future::poll_fn;
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
+
+use futures_lite::future;
+use smol::Timer;
 
 use crate::config::{Arrival, LoadModel, RunLength};
 use crate::engine::Shared;
@@ -99,19 +103,22 @@ fn nanos(ns: f64) -> Duration {
     Duration::from_nanos(ns.max(0.0) as u64)
 }
 
+/// A request that is due now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// The request.
+    pub request: Request,
+    /// Open loop: when it was due.
+    pub intended: Option<Instant>,
+    /// Whether it is measured (not warm-up).
+    pub recorded: bool,
+}
+
 /// What a connection's writer does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
-    /// Send this request (intended at the given time in open loop; `recorded` when it
-    /// belongs to the measured part of the run).
-    Send {
-        /// The request.
-        request: Request,
-        /// Open loop: when it was due.
-        intended: Option<Instant>,
-        /// Whether it is measured (not warm-up).
-        recorded: bool,
-    },
+    /// Send this request.
+    Send(Due),
     /// Nothing to send before this time.
     WaitUntil(Instant),
     /// The run is over for this connection.
@@ -181,11 +188,11 @@ impl Source {
             size,
         };
         self.next_id += 1;
-        Next::Send {
+        Next::Send(Due {
             request,
             intended: self.schedule.is_some().then_some(due),
             recorded,
-        }
+        })
     }
 
     /// Open loop, duration runs: requests of the recorded part the schedule still calls
@@ -194,6 +201,42 @@ impl Source {
         match (&self.schedule, shared.config.length) {
             (Some(s), RunLength::Duration(_)) => s.count_due(shared.record_start, until),
             _ => 0,
+        }
+    }
+}
+
+/// Waits until the connection has room for one more request and its next request is due;
+/// `None` once the run is over for it. Room comes first: a request is taken from the
+/// schedule (and the budget) only when it can go out at once, so none is lost if the
+/// connection fails while waiting, and none starts after the end or a stop.
+///
+/// `timer` and `stop` are the connection's own, reused for every wait. `stop` is polled
+/// again only while no stop was asked for: once it resolves, the stop flag is set (before
+/// the channel closes) and [`Source::next`] returns `Done` first.
+pub async fn next_due<F: Future<Output = ()>>(
+    shared: &Shared,
+    source: &RefCell<Source>,
+    room: &LocalNotify,
+    has_room: impl Fn() -> bool,
+    timer: &mut Timer,
+    mut stop: Pin<&mut F>,
+) -> Option<Due> {
+    loop {
+        room.wait_until(&has_room).await;
+        let next = source.borrow_mut().next(shared, Instant::now());
+        match next {
+            Next::Done => return None,
+            Next::Send(due) => return Some(due),
+            Next::WaitUntil(at) => {
+                timer.set_at(at);
+                future::or(
+                    async {
+                        (&mut *timer).await;
+                    },
+                    stop.as_mut(),
+                )
+                .await;
+            }
         }
     }
 }

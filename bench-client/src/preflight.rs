@@ -41,7 +41,7 @@ pub fn check(config: &RunConfig, addr: SocketAddr) -> Result<Option<SocketReadba
 }
 
 fn probe_udp(addr: SocketAddr) -> io::Result<()> {
-    let socket = UdpSocket::bind(crate::tcp::unspecified_for(addr))?;
+    let socket = UdpSocket::bind(crate::udp::unspecified_for(addr))?;
     socket.connect(addr)?;
     socket.set_read_timeout(Some(UDP_PROBE_WAIT))?;
     socket.send(&[])?;

@@ -6,8 +6,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::{RequestFormat, WorkloadKind};
 use crate::engine::Shared;
-use crate::pace::{LocalNotify, Next, Source};
+use crate::pace::{Due, LocalNotify, Next, Source, next_due};
 use crate::recorder::{ErrorKind, Recorder, Timing};
 use crate::workload::{Failure, ReplyReader, Request, RequestWriter, StreamWorkload};
 
@@ -98,20 +99,34 @@ pub async fn run_connection<W: StreamWorkload>(
         source,
     };
     let (mut writer, mut reader) = workload.split();
+    let read_half = read_loop(&pipe, &mut reader);
+    let write_half = write_loop(&pipe, &mut writer);
+    let result = run_halves(read_half, write_half, &pipe.writer_done, &pipe.work).await;
+    if let Err(end) = result {
+        fail_inflight(&pipe, end);
+    }
+    account_unsent(shared, rec, &pipe.source);
+}
+
+/// Runs a connection's reader and writer in this task until the reader is done or either
+/// fails. A writer that finishes first says so (`writer_done`, `work`) and leaves the
+/// reader to collect the replies still in flight.
+pub(crate) async fn run_halves(
+    read_half: impl Future<Output = Result<(), End>>,
+    write_half: impl Future<Output = Result<(), End>>,
+    writer_done: &Cell<bool>,
+    work: &LocalNotify,
+) -> Result<(), End> {
     let write_half = async {
-        let result = write_loop(&pipe, &mut writer).await;
-        pipe.writer_done.set(true);
-        pipe.work.notify();
+        let result = write_half.await;
+        writer_done.set(true);
+        work.notify();
         match result {
             Ok(()) => future::pending().await,
             Err(end) => Err(end),
         }
     };
-    let result = future::or(read_loop(&pipe, &mut reader), write_half).await;
-    if let Err(end) = result {
-        fail_inflight(&pipe, end);
-    }
-    account_unsent(shared, rec, &pipe.source);
+    future::or(read_half, write_half).await
 }
 
 /// Opens a connection: buffer sizes set before connecting (so the window scale fits
@@ -121,12 +136,7 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
     let opts = &shared.config.socket;
     let connecting = async {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        if let Some(size) = opts.recv_buf {
-            socket.set_recv_buffer_size(size)?;
-        }
-        if let Some(size) = opts.send_buf {
-            socket.set_send_buffer_size(size)?;
-        }
+        bench_server::socket::set_buffers(&socket, opts)?;
         socket.set_nonblocking(true)?;
         match socket.connect(&addr.into()) {
             Ok(()) => {}
@@ -169,35 +179,20 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
     let mut batch = Vec::new();
     // One timer and one stop future for every wait of this connection.
     let mut timer = Timer::never();
-    // Polled again only while no stop was asked for: once it resolves, the stop flag is
-    // set (before the channel closes) and `Source::next` returns `Done` first.
     let mut stop = std::pin::pin!(shared.stopped());
     loop {
-        // Room first, then the request: a request is taken from the schedule (and the
-        // budget) only when it can go out at once, so none is lost if the connection
-        // fails while waiting, and none starts after the end or a stop.
-        pipe.room.wait_until(has_room).await;
-        let next = pipe.source.borrow_mut().next(shared, Instant::now());
-        let (request, intended, recorded) = match next {
-            Next::Done => return Ok(()),
-            Next::WaitUntil(at) => {
-                timer.set_at(at);
-                future::or(
-                    async {
-                        (&mut timer).await;
-                    },
-                    stop.as_mut(),
-                )
-                .await;
-                continue;
-            }
-            Next::Send {
-                request,
-                intended,
-                recorded,
-            } => (request, intended, recorded),
-        };
-        start(pipe, request, intended, recorded);
+        let due = next_due(
+            shared,
+            &pipe.source,
+            &pipe.room,
+            has_room,
+            &mut timer,
+            stop.as_mut(),
+        )
+        .await;
+        let Some(due) = due else { return Ok(()) };
+        let request = due.request;
+        start(pipe, due);
         let parts = writer.encode(&request);
         // More requests ready to go (pipelining, or an open loop behind schedule) go out
         // in one write: one syscall for the batch instead of one per request. Only small
@@ -230,16 +225,9 @@ async fn gather_and_write<W: RequestWriter>(
     let mut stream = pipe.stream;
     while has_room() && batch.len() < BATCH_BYTES {
         let next = pipe.source.borrow_mut().next(pipe.shared, Instant::now());
-        let Next::Send {
-            request,
-            intended,
-            recorded,
-        } = next
-        else {
-            break;
-        };
-        start(pipe, request, intended, recorded);
-        let parts = writer.encode(&request);
+        let Next::Send(due) = next else { break };
+        start(pipe, due);
+        let parts = writer.encode(&due.request);
         if parts_len(&parts) > COPY_LIMIT {
             stream.write_all(batch).await?;
             batch.clear();
@@ -261,7 +249,12 @@ const COPY_LIMIT: usize = 16 * 1024;
 const BATCH_BYTES: usize = 64 * 1024;
 
 /// A request goes on the wire: in flight from now, counted as sent.
-fn start(pipe: &Pipe<'_>, request: Request, intended: Option<Instant>, recorded: bool) {
+fn start(pipe: &Pipe<'_>, due: Due) {
+    let Due {
+        request,
+        intended,
+        recorded,
+    } = due;
     let timing = Timing {
         intended,
         sent: Instant::now(),
@@ -364,19 +357,16 @@ fn complete_buffered<R: ReplyReader>(
         };
         let outcome = match reader.take_reply(&front.request) {
             Ok(None) => return Ok(()),
-            Ok(Some(())) => None,
-            Err(Failure::Mismatch(message)) => Some(message),
+            Ok(Some(len)) => Ok(len),
+            Err(Failure::Mismatch(message)) => Err(message),
             Err(failure) => return Err(End::from(failure)),
         };
         pipe.inflight.borrow_mut().pop_front();
         pipe.room.notify();
         let mut rec = pipe.rec.borrow_mut();
         match outcome {
-            None => {
-                let len = pipe.shared.verifier.expected(&front.request).len;
-                rec.ok(&front.timing, done, len);
-            }
-            Some(message) => rec.failed(ErrorKind::Mismatch, 1, front.timing.recorded, || message),
+            Ok(len) => rec.ok(&front.timing, done, len),
+            Err(message) => rec.failed(ErrorKind::Mismatch, 1, front.timing.recorded, || message),
         }
     }
 }
@@ -407,12 +397,4 @@ pub(crate) fn account_unsent(shared: &Shared, rec: &RefCell<Recorder>, source: &
     let until = shared.stopped_at().map_or(end, |at| at.min(end));
     let unsent = source.borrow().unsent(shared, until);
     rec.borrow_mut().unsent += unsent;
-}
-
-/// The address a UDP socket binds to before connecting to `target`.
-pub(crate) fn unspecified_for(target: SocketAddr) -> SocketAddr {
-    match target {
-        SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
-        SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
-    }
 }

@@ -14,7 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
 
 use bench_proto::{PROBE_LEN, ProbeHeader};
@@ -24,9 +24,9 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::Expect;
 use crate::engine::Shared;
-use crate::pace::{LocalNotify, Next, Source};
+use crate::pace::{Due, LocalNotify, Source, next_due};
 use crate::recorder::{ErrorKind, Recorder, Timing};
-use crate::tcp::{End, account_unsent, fail_connection, unspecified_for};
+use crate::tcp::{End, account_unsent, fail_connection, run_halves};
 use crate::workload::{Request, describe_mismatch};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
@@ -108,16 +108,13 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
         timed_out: Cell::new(0),
         late: Cell::new(0),
     };
-    let write_half = async {
-        let result = write_loop(&sock).await;
-        sock.writer_done.set(true);
-        sock.work.notify();
-        match result {
-            Ok(()) => future::pending().await,
-            Err(end) => Err(end),
-        }
-    };
-    let result = future::or(read_loop(&sock), write_half).await;
+    let halves = run_halves(
+        read_loop(&sock),
+        write_loop(&sock),
+        &sock.writer_done,
+        &sock.work,
+    );
+    let result = halves.await;
     if let Err(end) = result {
         let inflight = sock.inflight.borrow();
         let recorded = inflight.iter().filter(|f| f.timing.recorded).count() as u64;
@@ -131,12 +128,7 @@ fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
     let addr = shared.addr;
     let opts = &shared.config.socket;
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if let Some(size) = opts.recv_buf {
-        socket.set_recv_buffer_size(size)?;
-    }
-    if let Some(size) = opts.send_buf {
-        socket.set_send_buffer_size(size)?;
-    }
+    bench_server::socket::set_buffers(&socket, opts)?;
     socket.bind(&unspecified_for(addr).into())?;
     socket.connect(&addr.into())?;
     let socket = Async::new(UdpSocket::from(socket))?;
@@ -151,31 +143,24 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
     let mut datagram = vec![0u8; shared.config.size.max.as_usize()];
     let mut seq = 0;
     let mut timer = Timer::never();
-    // Polled again only while no stop was asked for: once it resolves, the stop flag is
-    // set (before the channel closes) and `Source::next` returns `Done` first.
     let mut stop = std::pin::pin!(shared.stopped());
     loop {
-        // Room first, then the request (see the TCP writer).
-        sock.room.wait_until(has_room).await;
-        let next = sock.source.borrow_mut().next(shared, Instant::now());
-        let (request, intended, recorded) = match next {
-            Next::Done => return Ok(()),
-            Next::WaitUntil(at) => {
-                timer.set_at(at);
-                future::or(
-                    async {
-                        (&mut timer).await;
-                    },
-                    stop.as_mut(),
-                )
-                .await;
-                continue;
-            }
-            Next::Send {
-                request,
-                intended,
-                recorded,
-            } => (request, intended, recorded),
+        let due = next_due(
+            shared,
+            &sock.source,
+            &sock.room,
+            has_room,
+            &mut timer,
+            stop.as_mut(),
+        )
+        .await;
+        let Some(Due {
+            request,
+            intended,
+            recorded,
+        }) = due
+        else {
+            return Ok(());
         };
         seq = next_seq(seq);
         let request = Request { id: seq, ..request };
@@ -383,6 +368,14 @@ fn verify(sock: &Sock<'_>, entry: &InFlight, datagram: &[u8]) -> Result<(), Stri
         return Err(describe_mismatch(id, want, got, PROBE_LEN));
     }
     Ok(())
+}
+
+/// The address a UDP socket binds to before connecting to `target`.
+pub(crate) fn unspecified_for(target: SocketAddr) -> SocketAddr {
+    match target {
+        SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
+        SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
+    }
 }
 
 #[cfg(test)]

@@ -171,9 +171,10 @@ pub trait ReplyReader {
     fn read_buf(&mut self) -> &mut [u8];
     /// `n` bytes were read into [`ReplyReader::read_buf`].
     fn filled(&mut self, n: usize);
-    /// Consumes the reply to `req` if all of it has arrived: `Ok(None)` means more bytes
-    /// are needed; an `Err` consumes the reply too (for mismatches).
-    fn take_reply(&mut self, req: &Request) -> Result<Option<()>, Failure>;
+    /// Consumes the reply to `req` if all of it has arrived and returns its payload length:
+    /// `Ok(None)` means more bytes are needed; an `Err` consumes the reply too (for
+    /// mismatches).
+    fn take_reply(&mut self, req: &Request) -> Result<Option<usize>, Failure>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ impl ReplyReader for TcpEchoReader {
         self.end += n;
     }
 
-    fn take_reply(&mut self, req: &Request) -> Result<Option<()>, Failure> {
+    fn take_reply(&mut self, req: &Request) -> Result<Option<usize>, Failure> {
         let expected = self.verifier.expected(req);
         let take = (self.end - self.start).min(expected.len - self.done);
         let got = &self.buf[self.start..self.start + take];
@@ -272,7 +273,7 @@ impl ReplyReader for TcpEchoReader {
         self.done = 0;
         match self.mismatch.take() {
             Some(text) => Err(Failure::Mismatch(text)),
-            None => Ok(Some(())),
+            None => Ok(Some(expected.len)),
         }
     }
 }
@@ -398,7 +399,7 @@ impl ReplyReader for FramedReader {
         self.decoder.filled(n);
     }
 
-    fn take_reply(&mut self, req: &Request) -> Result<Option<()>, Failure> {
+    fn take_reply(&mut self, req: &Request) -> Result<Option<usize>, Failure> {
         let frame = match self.decoder.decode() {
             Ok(Some(frame)) => frame,
             Ok(None) => return Ok(None),
@@ -433,7 +434,7 @@ impl ReplyReader for FramedReader {
             Some(want) if want != frame.body => Err(Failure::Mismatch(describe_mismatch(
                 req.id, want, frame.body, 0,
             ))),
-            _ => Ok(Some(())),
+            _ => Ok(Some(expected.len)),
         }
     }
 }

@@ -14,11 +14,7 @@ use common::{external, quick, run};
 fn open_loop_corrected_latency_shows_a_stall_that_uncorrected_hides() {
     // One 200 ms stall after 500 requests of 64 B; 1,000 requests/s on one connection.
     let stall_at = 500 * 64;
-    let addr = common::tcp_echo_with(move |before, chunk| {
-        if before < stall_at && before + chunk.len() as u64 >= stall_at {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    });
+    let addr = common::tcp_echo_stalling_once(stall_at, Duration::from_millis(200));
     let config = RunConfig {
         connections: 1,
         threads: 1,
@@ -63,11 +59,7 @@ fn open_loop_corrected_latency_shows_a_stall_that_uncorrected_hides() {
 #[test]
 fn closed_loop_latency_counts_from_the_write() {
     let stall_at = 100 * 64;
-    let addr = common::tcp_echo_with(move |before, chunk| {
-        if before < stall_at && before + chunk.len() as u64 >= stall_at {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    });
+    let addr = common::tcp_echo_stalling_once(stall_at, Duration::from_millis(200));
     let config = RunConfig {
         connections: 1,
         threads: 1,
@@ -187,14 +179,7 @@ fn late_and_duplicated_datagrams_are_told_apart() {
 
 #[test]
 fn a_silent_server_gives_timeouts_and_the_run_still_ends() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let _holder = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream); // accept, never answer
-        }
-    });
+    let addr = common::silent_tcp_server();
     let started = Instant::now();
     let config = RunConfig {
         connections: 2,
@@ -331,14 +316,7 @@ fn a_connection_lost_during_the_warmup_still_counts() {
 
 #[test]
 fn a_stopped_run_keeps_late_timeouts_inside_its_timeline() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream); // accept, never answer
-        }
-    });
+    let addr = common::silent_tcp_server();
     let config = RunConfig {
         connections: 2,
         pipeline: 2,

@@ -132,8 +132,7 @@ fn every_workload_runs_open_loop_with_three_histograms() {
 #[test]
 fn every_workload_runs_against_an_external_server() {
     let config = ServerConfig::default();
-    let endpoints = bench_server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
-    let server = bench_server::spawn(endpoints, config).unwrap();
+    let server = common::spawn_all(config);
     for (kind, proto) in [
         (WorkloadKind::TcpEcho, Proto::TcpEcho),
         (WorkloadKind::UdpEcho, Proto::UdpEcho),
@@ -248,8 +247,7 @@ fn expect_upper_verifies_a_transforming_server_and_exact_catches_it() {
         transform: Transform::Upper,
         ..ServerConfig::default()
     };
-    let endpoints = bench_server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
-    let server = bench_server::spawn(endpoints, config).unwrap();
+    let server = common::spawn_all(config);
     for (kind, proto) in [
         (WorkloadKind::TcpEcho, Proto::TcpEcho),
         (WorkloadKind::UdpEcho, Proto::UdpEcho),

@@ -12,6 +12,7 @@
 //! - `conn`: one TCP connection: idle timeout, shutdown notice, lingering close.
 //! - `echo`, `udp`, `framed`, `exec`: the protocols.
 //! - [`stats`]: per-endpoint counters and the shutdown summary.
+//! - [`cli_support`]: the one-line usage errors both wirebench binaries print.
 //!
 //! # Example
 //!
@@ -35,6 +36,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod cli_support;
 pub mod config;
 mod conn;
 mod echo;

@@ -75,7 +75,9 @@ fn new_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Sock
     Ok(socket)
 }
 
-fn set_buffers(socket: &Socket, opts: &SocketOptions) -> io::Result<()> {
+/// Sets SO_RCVBUF / SO_SNDBUF when the options ask for them (the load generator's
+/// sockets too).
+pub fn set_buffers(socket: &Socket, opts: &SocketOptions) -> io::Result<()> {
     if let Some(size) = opts.recv_buf {
         socket.set_recv_buffer_size(size)?;
     }

@@ -86,6 +86,35 @@ pub fn tcp_echo_with(tweak: impl Fn(u64, &mut [u8]) + Send + Sync + 'static) -> 
     addr
 }
 
+/// A tcp-echo server that stalls once for `stall`, in the read that brings its echoed
+/// total past `at_bytes`.
+pub fn tcp_echo_stalling_once(at_bytes: u64, stall: Duration) -> SocketAddr {
+    tcp_echo_with(move |before, chunk| {
+        if before < at_bytes && before + chunk.len() as u64 >= at_bytes {
+            std::thread::sleep(stall);
+        }
+    })
+}
+
+/// A server that accepts connections and never answers.
+pub fn silent_tcp_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// A bench-server with tcp-echo, udp-echo and framed on 127.0.0.1, free ports.
+pub fn spawn_all(config: bench_server::ServerConfig) -> bench_server::ServerHandle {
+    let endpoints = bench_server::bind_all("127.0.0.1:0".parse().unwrap(), &config.socket).unwrap();
+    bench_server::spawn(endpoints, config).unwrap()
+}
+
 /// A udp-echo server that drops every `nth` non-empty datagram; returns its address and
 /// the count of datagrams it dropped.
 pub fn udp_dropping_every(nth: u64) -> (SocketAddr, Arc<AtomicU64>) {

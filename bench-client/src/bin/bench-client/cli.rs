@@ -3,7 +3,6 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -507,34 +506,4 @@ impl TryFrom<&SuiteArgs> for SuiteConfig {
         bench_client::suite::validate(&config)?;
         Ok(config)
     }
-}
-
-/// Prints a clap error as one line (help and version go out as clap prints them).
-pub fn exit_on_clap_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        let _ = e.print();
-        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
-    }
-    let text = e.render().to_string();
-    let parts: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
-        })
-        .collect();
-    let line = parts.join(" ");
-    let line = line.strip_prefix("error: ").unwrap_or(&line);
-    eprintln!("bench-client: error: {line}");
-    ExitCode::from(2)
 }

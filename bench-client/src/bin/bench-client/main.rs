@@ -34,7 +34,7 @@ fn bad_input(e: anyhow::Error) -> Exit {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return cli::exit_on_clap_error(e),
+        Err(e) => return bench_server::cli_support::exit_on_clap_error("bench-client", e),
     };
     let result = match &cli.command {
         Command::Run(args) => run(args),

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -263,35 +262,4 @@ fn idle_timeout(text: &str) -> anyhow::Result<Option<Duration>> {
         bail!("--idle-timeout {text}: use `off` to disable the idle timeout");
     }
     Ok(Some(d.0))
-}
-
-/// Prints a clap error as one line (help and version go out as clap prints them) and
-/// returns the exit code: 0 for help/version, 2 for usage errors.
-pub fn exit_on_clap_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        let _ = e.print();
-        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
-    }
-    let text = e.render().to_string();
-    let line: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with("For more information") && !l.starts_with("Usage:")
-        })
-        .collect();
-    let line = line.join(" ");
-    let line = line.strip_prefix("error: ").unwrap_or(&line);
-    eprintln!("bench-server: error: {line}");
-    ExitCode::from(2)
 }

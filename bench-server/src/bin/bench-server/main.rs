@@ -18,7 +18,7 @@ use cli::{Cli, Invocation};
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return cli::exit_on_clap_error(e),
+        Err(e) => return bench_server::cli_support::exit_on_clap_error("bench-server", e),
     };
     let invocation = match Invocation::try_from(cli) {
         Ok(inv) => inv,
