@@ -12,7 +12,12 @@
 //! - [`recorder`]: per-worker HdrHistograms and error counts.
 //! - [`timeline`]: one histogram per second, compressed off the hot path.
 //! - [`report`]: the `wirebench.report/v1` JSON report.
-//! - [`suite`]: the default matrix on the embedded server.
+//! - [`suite`]: the default matrix on the embedded server, and the folder layout every
+//!   matrix (suite, [`nagle`]) shares.
+//! - [`nagle`]: client x server TCP_NODELAY x write mode, with [`stall`] verdicts.
+//! - [`compare`]: runs (or matrix folders) side by side, with `--fail-if` thresholds.
+//! - [`render`]: a self-contained HTML page with SVG charts.
+//! - [`hlog`]: the timeline as an HdrHistogram interval log.
 //!
 //! # Example
 //!
@@ -31,12 +36,17 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod compare;
 pub mod config;
 pub mod engine;
+pub mod hlog;
+pub mod nagle;
 pub mod pace;
 mod preflight;
 pub mod recorder;
+pub mod render;
 pub mod report;
+pub mod stall;
 pub mod suite;
 mod tcp;
 pub mod timeline;

@@ -9,9 +9,12 @@ use std::time::{Duration, SystemTime};
 use bench_proto::HumanDuration;
 use serde::{Deserialize, Serialize};
 
+use bench_server::WriteMode;
+
 use crate::config::{EmbeddedServer, RunConfig, RunLength, Target, WorkloadKind};
 use crate::engine::{Run, RunError, Stopper};
 use crate::report::{Report, ReportError, file_stamp, rfc3339, write_atomic};
+use crate::stall::Verdict;
 
 /// The schema of `summary.json`.
 pub const SUMMARY_SCHEMA: &str = "wirebench.suite/v1";
@@ -86,7 +89,7 @@ pub fn cells(suite: &SuiteConfig) -> Vec<Cell> {
     cells
 }
 
-fn on_off(flag: bool) -> &'static str {
+pub(crate) fn on_off(flag: bool) -> &'static str {
     if flag { "on" } else { "off" }
 }
 
@@ -102,6 +105,9 @@ pub fn validate(suite: &SuiteConfig) -> Result<(), crate::config::ConfigError> {
 pub struct Summary {
     /// Always [`SUMMARY_SCHEMA`].
     pub schema: String,
+    /// Which matrix: `suite` or `nagle`.
+    #[serde(default = "suite_kind")]
+    pub kind: String,
     /// When the suite started, RFC 3339 UTC.
     pub started_at: String,
     /// True when the suite was stopped early (the interrupted cell is marked, later cells
@@ -134,11 +140,42 @@ pub struct SummaryRow {
     pub max_ns: u64,
     /// Failed requests.
     pub errors: u64,
+    /// Server TCP_NODELAY: read back through the framed `stats` command when the target
+    /// speaks framed, else the embedded server's setting (`None`: UDP, or not known).
+    #[serde(default)]
+    pub server_nodelay: Option<bool>,
+    /// framed: how the client wrote requests.
+    #[serde(default)]
+    pub write_mode: Option<WriteMode>,
+    /// framed on the embedded server: how it wrote responses.
+    #[serde(default)]
+    pub server_write_mode: Option<WriteMode>,
+    /// TCP workloads: the Nagle + delayed-ACK verdict from the latency histogram.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
+}
+
+fn suite_kind() -> String {
+    "suite".to_owned()
 }
 
 impl SummaryRow {
     /// The row for one report.
     pub fn new(name: &str, report_file: &str, report: &Report) -> SummaryRow {
+        let framed = report.config.workload == WorkloadKind::Framed;
+        let tcp = report.config.workload != WorkloadKind::UdpEcho;
+        let embedded = report.target.server.as_ref();
+        let server_nodelay = report
+            .socket
+            .server
+            .and_then(|s| s.nodelay)
+            .or_else(|| embedded.filter(|_| tcp).map(|s| s.socket.nodelay));
+        let verdict = if tcp {
+            // An undecodable histogram is judged as empty: the report was written by us.
+            report.latency.decode().ok().map(|h| Verdict::of(&h))
+        } else {
+            None
+        };
         SummaryRow {
             name: name.to_owned(),
             report: report_file.to_owned(),
@@ -150,6 +187,10 @@ impl SummaryRow {
             p99_9_ns: report.latency.p99_9_ns,
             max_ns: report.latency.max_ns,
             errors: report.totals.error_count,
+            server_nodelay,
+            write_mode: framed.then_some(report.config.write_mode),
+            server_write_mode: embedded.filter(|_| framed).map(|s| s.write_mode),
+            verdict,
         }
     }
 }
@@ -209,6 +250,9 @@ pub enum SuiteError {
     /// A file could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// `report.html` could not be drawn.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
 }
 
 /// What a finished suite left behind.
@@ -220,22 +264,36 @@ pub struct SuiteOutcome {
     pub summary: Summary,
 }
 
-/// Runs the cells one after the other; `on_cell` sees each run before it starts (for a
-/// progress display). Every cell's report is written as soon as the cell ends.
+/// Runs the suite's cells one after the other; `on_cell` sees each run before it starts
+/// (for a progress display). Every cell's report is written as soon as the cell ends.
 pub fn run_suite(
     suite: &SuiteConfig,
+    stopper: &Stopper,
+    on_cell: impl FnMut(&Cell, &Run),
+) -> Result<SuiteOutcome, SuiteError> {
+    run_matrix("suite", cells(suite), &suite.out_dir, stopper, on_cell)
+}
+
+/// Runs `cells` one after the other into a new time-stamped folder under `out_dir`: one
+/// report per cell as soon as it ends, then `summary.json` (of `kind`) and `report.html`.
+pub fn run_matrix(
+    kind: &str,
+    cells: Vec<Cell>,
+    out_dir: &Path,
     stopper: &Stopper,
     mut on_cell: impl FnMut(&Cell, &Run),
 ) -> Result<SuiteOutcome, SuiteError> {
     let started = SystemTime::now();
-    let dir = unique_dir(&suite.out_dir, &file_stamp(started));
+    let dir = unique_dir(out_dir, &file_stamp(started));
     let mut summary = Summary {
         schema: SUMMARY_SCHEMA.to_owned(),
+        kind: kind.to_owned(),
         started_at: rfc3339(started),
         interrupted: false,
         cells: Vec::new(),
     };
-    for cell in cells(suite) {
+    let mut reports = Vec::new();
+    for cell in cells {
         if stopper.is_stopped() {
             summary.interrupted = true;
             break;
@@ -254,9 +312,22 @@ pub fn run_suite(
         summary
             .cells
             .push(SummaryRow::new(&cell.name, &file, &report));
+        reports.push(report);
     }
     let json = serde_json::to_vec_pretty(&summary).expect("summaries serialise");
     write_atomic(&dir.join("summary.json"), &json)?;
+    let runs: Vec<_> = summary
+        .cells
+        .iter()
+        .zip(&reports)
+        .map(|(row, report)| (row.name.as_str(), report))
+        .collect();
+    let html = crate::render::render_page(&crate::render::Page {
+        title: &format!("wirebench {kind} {}", summary.started_at),
+        runs: &runs,
+        matrix: Some(&summary),
+    })?;
+    write_atomic(&dir.join("report.html"), html.as_bytes())?;
     Ok(SuiteOutcome { dir, summary })
 }
 

@@ -328,6 +328,7 @@ fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
         [
             "framed-nodelay-off.json",
             "framed-nodelay-on.json",
+            "report.html",
             "summary.json",
             "tcp-echo-nodelay-off.json",
             "tcp-echo-nodelay-on.json",

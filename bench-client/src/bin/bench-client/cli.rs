@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use bench_client::nagle::NagleConfig;
 use bench_client::suite::SuiteConfig;
 use bench_client::{
     Arrival, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat, RunConfig, RunLength,
@@ -29,8 +30,133 @@ pub enum Command {
     /// Run one workload and write its report.
     Run(Box<RunArgs>),
     /// The default matrix on the embedded server: tcp-echo and framed with nodelay on and
-    /// off, and udp-echo; one report per cell plus summary.json.
+    /// off, and udp-echo; one report per cell plus summary.json and report.html.
     Suite(SuiteArgs),
+    /// The Nagle matrix: framed, client nodelay x server nodelay x write mode, with a
+    /// delayed-ACK stall verdict per cell; one report per cell plus summary.json and
+    /// report.html.
+    Nagle(NagleArgs),
+    /// Runs side by side (reports, or suite/nagle folders paired cell by cell), with
+    /// ratios to the first and optional --fail-if thresholds (exit 1 when one trips).
+    Compare(CompareArgs),
+    /// A self-contained HTML page with SVG charts of reports or a suite/nagle folder.
+    Render(RenderArgs),
+    /// A report in another format: --hlog, the HdrHistogram interval log.
+    Export(ExportArgs),
+}
+
+/// `bench-client nagle`.
+#[derive(Debug, Args)]
+pub struct NagleArgs {
+    /// Recorded time per cell (8 cells; each also has its warm-up).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        allow_hyphen_values = true
+    )]
+    duration: HumanDuration,
+    /// Warm-up per cell (takes connections past the kernel's quick-ACK start).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1s",
+        allow_hyphen_values = true
+    )]
+    warmup: HumanDuration,
+    /// Connections per cell.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4,
+        allow_hyphen_values = true
+    )]
+    connections: usize,
+    /// Request body size.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "64B",
+        allow_hyphen_values = true
+    )]
+    size: ByteSize,
+    /// A framed server to measure instead of the embedded one (its settings are its own:
+    /// the matrix is then client nodelay x client write mode).
+    #[arg(long, value_name = "ADDR")]
+    target: Option<String>,
+    /// Client worker threads (default: core count).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    threads: Option<usize>,
+    /// Where the time-stamped folder goes.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out_dir: PathBuf,
+    /// Print summary.json on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bench-client compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Reports (A.json B.json ...) or suite/nagle folders; the first is the baseline.
+    #[arg(value_name = "REPORT|DIR", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// A regression gate, e.g. 'p99>+10%', 'req/s<-5%', 'p99.9>2ms', 'p50>+20us',
+    /// 'errors>0'. May be given several times; exit 1 when any holds.
+    #[arg(long, value_name = "FIELD OP VALUE", allow_hyphen_values = true)]
+    pub fail_if: Vec<String>,
+    /// Compare reports of different schema versions or workloads anyway.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `bench-client render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Reports (several share the spectrum chart) or one suite/nagle folder.
+    #[arg(value_name = "REPORT|DIR", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The HTML file (default: DIR/report.html, or REPORT.html beside a single report).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// `bench-client export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The report.
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    /// Write the HdrHistogram interval log (one histogram per timeline interval).
+    #[arg(long, required = true)]
+    pub hlog: bool,
+    /// Where it goes (default: the report's name with .hlog; `-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+impl TryFrom<&NagleArgs> for NagleConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &NagleArgs) -> anyhow::Result<NagleConfig> {
+        let target = match &a.target {
+            Some(text) => Some(resolve_target(text, true)?),
+            None => None,
+        };
+        let config = NagleConfig {
+            duration: a.duration,
+            warmup: a.warmup,
+            connections: a.connections,
+            size: a.size.0,
+            threads: a
+                .threads
+                .unwrap_or_else(bench_server::config::default_threads),
+            target,
+            out_dir: a.out_dir.clone(),
+        };
+        bench_client::nagle::validate(&config)?;
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -468,6 +594,15 @@ fn target(a: &RunArgs) -> anyhow::Result<Target> {
             bail!("{flag} {value}: configures the embedded server, which --target {text} replaces");
         }
     }
+    let tcp = !matches!(a.workload, WorkloadArg::UdpEcho);
+    Ok(Target::External {
+        addr: resolve_target(text, tcp)?,
+    })
+}
+
+/// `--target` to an address: a name with several addresses (localhost: ::1 and
+/// 127.0.0.1) gives, for TCP, the first that accepts a connection; otherwise the first.
+fn resolve_target(text: &str, tcp: bool) -> anyhow::Result<SocketAddr> {
     let addrs: Vec<SocketAddr> = text
         .to_socket_addrs()
         .with_context(|| format!("--target {text}: not a host:port address"))?
@@ -475,9 +610,6 @@ fn target(a: &RunArgs) -> anyhow::Result<Target> {
     let first = *addrs
         .first()
         .with_context(|| format!("--target {text}: resolves to no address"))?;
-    // A name with several addresses (localhost: ::1 and 127.0.0.1): a TCP workload takes
-    // the first that accepts a connection; otherwise the first.
-    let tcp = !matches!(a.workload, WorkloadArg::UdpEcho);
     let addr = if tcp && addrs.len() > 1 {
         addrs
             .iter()
@@ -487,7 +619,7 @@ fn target(a: &RunArgs) -> anyhow::Result<Target> {
     } else {
         first
     };
-    Ok(Target::External { addr })
+    Ok(addr)
 }
 
 impl TryFrom<&SuiteArgs> for SuiteConfig {

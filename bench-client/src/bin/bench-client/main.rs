@@ -11,6 +11,9 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
+use bench_client::compare::{self, Threshold};
+use bench_client::nagle::{self, NagleConfig};
+use bench_client::render;
 use bench_client::report::file_stamp;
 use bench_client::suite::{self, SuiteConfig, SummaryRow};
 use bench_client::{Report, Run, RunConfig, RunError, Stopper};
@@ -39,6 +42,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => run(args),
         Command::Suite(args) => run_suite(args),
+        Command::Nagle(args) => run_nagle(args),
+        Command::Compare(args) => compare(args),
+        Command::Render(args) => render(args),
+        Command::Export(args) => export(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -183,13 +190,48 @@ fn ensure_writable(path: &Path, flag: &str) -> anyhow::Result<()> {
 
 fn run_suite(args: &cli::SuiteArgs) -> Result<u8, Exit> {
     let config = SuiteConfig::try_from(args).map_err(bad_input)?;
-    std::fs::create_dir_all(&config.out_dir)
-        .with_context(|| format!("--out-dir {}: cannot create it", config.out_dir.display()))
+    run_matrix(
+        &config.out_dir,
+        args.json,
+        suite::format_table,
+        |stopper, on_cell| suite::run_suite(&config, stopper, on_cell),
+    )
+}
+
+fn run_nagle(args: &cli::NagleArgs) -> Result<u8, Exit> {
+    let config = NagleConfig::try_from(args).map_err(bad_input)?;
+    if config.target.is_some() {
+        // An unreachable or non-framed target is bad input, found before any file exists.
+        let first = nagle::cells(&config).remove(0);
+        Run::new(first.config)
+            .map_err(|e| bad_input(e.into()))?
+            .preflight()?;
+    }
+    run_matrix(
+        &config.out_dir,
+        args.json,
+        nagle::format_table,
+        |stopper, on_cell| nagle::run_nagle(&config, stopper, on_cell),
+    )
+}
+
+/// The shared part of `suite` and `nagle`: signals, a progress bar per cell, the table.
+fn run_matrix(
+    out_dir: &Path,
+    json: bool,
+    table: fn(&[SummaryRow]) -> String,
+    go: impl FnOnce(
+        &Stopper,
+        &mut dyn FnMut(&suite::Cell, &Run),
+    ) -> Result<suite::SuiteOutcome, suite::SuiteError>,
+) -> Result<u8, Exit> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("--out-dir {}: cannot create it", out_dir.display()))
         .map_err(bad_input)?;
     let stopper = Stopper::new();
     progress::watch_signals(stopper.clone()).map_err(|e| Exit(1, e))?;
     let mut bar: Option<progress::Progress> = None;
-    let outcome = suite::run_suite(&config, &stopper, |cell, run| {
+    let outcome = go(&stopper, &mut |cell, run| {
         if let Some(b) = bar.take() {
             b.finish();
         }
@@ -200,14 +242,94 @@ fn run_suite(args: &cli::SuiteArgs) -> Result<u8, Exit> {
     }
     let outcome = outcome.map_err(|e| Exit(1, e.into()))?;
     let summary = &outcome.summary;
-    if args.json {
+    if json {
         let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
         println!("{json}");
     } else {
-        print!("{}", suite::format_table(&summary.cells));
+        print!("{}", table(&summary.cells));
         println!("reports: {}", outcome.dir.display());
+        println!("html: {}", outcome.dir.join("report.html").display());
     }
     let errors = summary.cells.iter().map(|c| c.errors).sum();
     let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
     Ok(outcome_code(summary.interrupted, errors, measured))
+}
+
+fn compare(args: &cli::CompareArgs) -> Result<u8, Exit> {
+    let thresholds = args
+        .fail_if
+        .iter()
+        .map(|t| {
+            t.parse::<Threshold>()
+                .map_err(|e| bad_input(anyhow::anyhow!("--fail-if {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let comparison = compare::load(&args.inputs, args.force).map_err(|e| bad_input(e.into()))?;
+    print!("{}", compare::format(&comparison));
+    let violations = compare::check(&comparison, &thresholds);
+    for v in &violations {
+        println!("{v}");
+    }
+    if !thresholds.is_empty() && violations.is_empty() {
+        println!("pass: {}", args.fail_if.join(", "));
+    }
+    Ok(u8::from(!violations.is_empty()))
+}
+
+fn render(args: &cli::RenderArgs) -> Result<u8, Exit> {
+    let dirs = args.inputs.iter().filter(|p| p.is_dir()).count();
+    let (html, default_out) = if dirs > 0 {
+        if args.inputs.len() > 1 {
+            return Err(bad_input(anyhow::anyhow!(
+                "{}: render takes one folder, or report files",
+                args.inputs[1].display()
+            )));
+        }
+        let dir = &args.inputs[0];
+        let html = render::render_folder(dir).map_err(bad_input)?;
+        (html, dir.join("report.html"))
+    } else {
+        let html = render::render_reports(&args.inputs).map_err(bad_input)?;
+        let out = match (&args.inputs[..], &args.out) {
+            (_, Some(out)) => out.clone(),
+            ([one], None) => one.with_extension("html"),
+            (_, None) => {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--out: needed with several reports (where should the page go?)"
+                )));
+            }
+        };
+        (html, out)
+    };
+    let out = args.out.clone().unwrap_or(default_out);
+    bench_client::report::write_atomic(&out, html.as_bytes())
+        .with_context(|| format!("--out {}", out.display()))
+        .map_err(|e| Exit(1, e))?;
+    println!("html: {} ({} bytes)", out.display(), html.len());
+    Ok(0)
+}
+
+fn export(args: &cli::ExportArgs) -> Result<u8, Exit> {
+    debug_assert!(args.hlog, "clap requires --hlog");
+    let report = Report::read(&args.report).map_err(|e| bad_input(e.into()))?;
+    let log = bench_client::hlog::interval_log(&report)
+        .with_context(|| args.report.display().to_string())
+        .map_err(bad_input)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.report.with_extension("hlog"));
+    if out.as_os_str() == "-" {
+        print!("{log}");
+        return Ok(0);
+    }
+    bench_client::report::write_atomic(&out, log.as_bytes())
+        .with_context(|| format!("--out {}", out.display()))
+        .map_err(|e| Exit(1, e))?;
+    println!(
+        "hlog: {} ({} intervals)",
+        out.display(),
+        report.timeline.len()
+    );
+    Ok(0)
 }
