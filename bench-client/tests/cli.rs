@@ -137,13 +137,48 @@ fn bad_flags_give_one_line_naming_the_value_exit_2_and_no_files() {
             vec!["run", "tcp-echo", "--out", "/proc/nope/r.json"],
             vec!["--out", "/proc/nope/r.json"],
         ),
+        (vec!["nagle", "--size", "0"], vec!["--size", "0"]),
+        (
+            vec!["nagle", "--size", "20MiB"],
+            vec!["--size", "20MiB"],
+        ),
+        (
+            vec!["nagle", "--connections", "0"],
+            vec!["--connections", "0"],
+        ),
+        (
+            vec!["nagle", "--duration", "0s"],
+            vec!["--duration", "0s"],
+        ),
+        (vec!["nagle", "--target", &dead], vec!["--target", &dead]),
+        (
+            vec!["nagle", "--target", "nowhere"],
+            vec!["--target", "nowhere"],
+        ),
+        (
+            vec!["compare", "/nonexistent/a.json", "/nonexistent/b.json"],
+            vec!["/nonexistent/a.json"],
+        ),
+        (
+            vec!["render", "/nonexistent/a.json"],
+            vec!["/nonexistent/a.json"],
+        ),
+        (
+            vec!["export", "--hlog", "/nonexistent/a.json"],
+            vec!["/nonexistent/a.json"],
+        ),
+        (vec!["export", "/nonexistent/a.json"], vec!["--hlog"]),
     ];
     for (args, needles) in cases {
         let out_dir = temp_path("bad-flags");
         // A short duration, so a case that wrongly starts a run ends quickly (and fails).
         let mut cmd = client_bin();
-        cmd.args(&args).args(["--duration", "1s"]);
-        if !args.contains(&"--out") {
+        cmd.args(&args);
+        let runs = matches!(args[0], "run" | "suite" | "nagle");
+        if runs && !args.contains(&"--duration") {
+            cmd.args(["--duration", "1s"]);
+        }
+        if runs && !args.contains(&"--out") {
             cmd.arg("--out-dir").arg(&out_dir);
         }
         let output = cmd.output().unwrap();
