@@ -52,7 +52,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use smol::channel::{Receiver, Sender};
@@ -334,14 +334,25 @@ pub fn run_proxy(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ProxySummary, ProxyError> {
     validate(&front, config)?;
-    let started = Instant::now();
     let addr = front
         .local_addr()
         .map_err(io_err(|| "reading bound address".to_owned()))?;
+    let stats = Arc::new(ProxyStats::new(config.proto, addr, config.upstream));
+    run_counted(front, config, stats, shutdown)
+}
+
+/// [`run_proxy`] with counters the caller can also read while it runs.
+fn run_counted(
+    front: Front,
+    config: &ProxyConfig,
+    stats: Arc<ProxyStats>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ProxySummary, ProxyError> {
+    let addr = stats.addr();
     let (stop, stopped) = smol::channel::bounded(1);
     let ctx = Arc::new(Ctx {
         config: config.clone(),
-        stats: Arc::new(ProxyStats::new(config.proto, addr, config.upstream)),
+        stats,
         executor: Executor::new(),
         stop,
         stopped,
@@ -362,7 +373,7 @@ pub fn run_proxy(
         }
     }
     drive(&ctx, shutdown, all_done)?;
-    Ok(ctx.stats.summary(started.elapsed()))
+    Ok(ctx.stats.summary())
 }
 
 /// Runs the executor threads until `shutdown`, then closes the stop channel and waits
@@ -400,6 +411,7 @@ fn drive(
 #[derive(Debug)]
 pub struct ProxyHandle {
     addr: SocketAddr,
+    stats: Arc<ProxyStats>,
     stop: Sender<()>,
     thread: Option<JoinHandle<Result<ProxySummary, ProxyError>>>,
 }
@@ -408,6 +420,11 @@ impl ProxyHandle {
     /// The front address clients connect (or send) to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The counters so far, while the relay runs.
+    pub fn summary(&self) -> ProxySummary {
+        self.stats.summary()
     }
 
     /// Starts the graceful stop and waits for it; returns the counters.
@@ -436,17 +453,20 @@ pub fn spawn_proxy(front: Front, config: ProxyConfig) -> Result<ProxyHandle, Pro
     let addr = front
         .local_addr()
         .map_err(io_err(|| "reading bound address".to_owned()))?;
+    let stats = Arc::new(ProxyStats::new(config.proto, addr, config.upstream));
     let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let thread_stats = Arc::clone(&stats);
     let thread = thread::Builder::new()
         .name("bench-proxy".to_owned())
         .spawn(move || {
-            run_proxy(front, &config, async move {
+            run_counted(front, &config, thread_stats, async move {
                 let _ = stopped.recv().await;
             })
         })
         .map_err(io_err(|| "starting the proxy thread".to_owned()))?;
     Ok(ProxyHandle {
         addr,
+        stats,
         stop,
         thread: Some(thread),
     })

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,7 @@ impl ProxyErrorKind {
 /// Live counters of one relay run.
 #[derive(Debug)]
 pub struct ProxyStats {
+    started: Instant,
     proto: ProxyProto,
     addr: SocketAddr,
     upstream: SocketAddr,
@@ -79,10 +80,11 @@ pub struct ProxyStats {
 }
 
 impl ProxyStats {
-    /// Zeroed counters for a relay from `addr` to `upstream`.
+    /// Zeroed counters for a relay from `addr` to `upstream`; the uptime starts now.
     pub fn new(proto: ProxyProto, addr: SocketAddr, upstream: SocketAddr) -> Self {
         let zero = || AtomicU64::new(0);
         ProxyStats {
+            started: Instant::now(),
             proto,
             addr,
             upstream,
@@ -165,9 +167,9 @@ impl ProxyStats {
     }
 
     /// A consistent-enough copy of the counters (each read once, relaxed).
-    pub fn summary(&self, uptime: Duration) -> ProxySummary {
+    pub fn summary(&self) -> ProxySummary {
         ProxySummary {
-            uptime_s: uptime.as_secs_f64(),
+            uptime_s: self.started.elapsed().as_secs_f64(),
             proto: self.proto,
             addr: self.addr,
             upstream: self.upstream,
