@@ -471,3 +471,65 @@ pub fn spawn_proxy(front: Front, config: ProxyConfig) -> Result<ProxyHandle, Pro
         thread: Some(thread),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ProxyConfig {
+        ProxyConfig::new(ProxyProto::Tcp, "127.0.0.1:7001".parse().unwrap())
+    }
+
+    type Change = fn(&mut ProxyConfig);
+
+    #[test]
+    fn check_names_each_bad_setting() {
+        let cases: [(Change, &str); 6] = [
+            (|c| c.threads = 0, "--threads 0"),
+            (|c| c.buffer = 0, "--buffer 0B"),
+            (|c| c.buffer = MAX_BUFFER + 1, "--buffer 67108865B"),
+            (|c| c.max_sessions = 0, "--max-sessions 0"),
+            (
+                |c| c.connect_timeout = Duration::ZERO,
+                "--connect-timeout 0s",
+            ),
+            (
+                |c| c.udp_session_timeout = Duration::ZERO,
+                "--udp-session-timeout 0s",
+            ),
+        ];
+        for (change, names) in cases {
+            let mut c = config();
+            change(&mut c);
+            let text = c.check().unwrap_err().to_string();
+            assert!(
+                text.starts_with(names),
+                "{text:?} does not start with {names:?}"
+            );
+        }
+        let mut c = config();
+        c.buffer = MAX_BUFFER;
+        assert!(c.check().is_ok());
+    }
+
+    #[test]
+    fn a_front_of_the_other_transport_is_refused() {
+        let udp = Front::bind(ProxyProto::Udp, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let err = validate(&udp, &config()).unwrap_err();
+        assert!(matches!(err, ProxyError::FrontMismatch { .. }), "{err}");
+        assert!(spawn_proxy(udp, config()).is_err());
+    }
+
+    #[test]
+    fn config_serialises_plainly_with_text_durations() {
+        let json = serde_json::to_value(config()).unwrap();
+        assert_eq!(json["proto"], "tcp");
+        assert_eq!(json["strategy"], "copy");
+        assert_eq!(json["upstream"], "127.0.0.1:7001");
+        assert_eq!(json["buffer"], 65536);
+        assert_eq!(json["connect_timeout"], "3s");
+        assert_eq!(json["udp_session_timeout"], "30s");
+        let back: ProxyConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, config());
+    }
+}

@@ -271,3 +271,76 @@ impl std::fmt::Display for ProxySummary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(proto: ProxyProto) -> ProxyStats {
+        ProxyStats::new(
+            proto,
+            "127.0.0.1:8090".parse().unwrap(),
+            "127.0.0.1:7001".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn sessions_and_connections_share_the_active_count() {
+        let s = stats(ProxyProto::Udp);
+        s.session_opened();
+        s.session_opened();
+        s.session_expired();
+        s.session_refused();
+        s.datagram_to_upstream(10);
+        s.datagram_to_client(10);
+        let summary = s.summary();
+        assert_eq!(
+            (
+                summary.sessions_opened,
+                summary.sessions_expired,
+                summary.active
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(summary.sessions_refused, 1);
+        assert_eq!(
+            (summary.bytes_to_upstream, summary.bytes_to_client),
+            (10, 10)
+        );
+    }
+
+    #[test]
+    fn every_error_kind_is_reported_and_shown_when_non_zero() {
+        let s = stats(ProxyProto::Tcp);
+        s.connection_opened();
+        s.error(ProxyErrorKind::UpstreamConnect);
+        s.connection_closed();
+        let summary = s.summary();
+        assert_eq!(summary.errors.len(), ProxyErrorKind::ALL.len());
+        assert_eq!(summary.error_count(ProxyErrorKind::UpstreamConnect), 1);
+        assert_eq!(summary.active, 0);
+        let text = summary.to_string();
+        assert!(
+            text.contains("proxy-tcp 127.0.0.1:8090 -> 127.0.0.1:7001: 1 connections"),
+            "{text}"
+        );
+        assert!(text.contains("errors: upstream_connect=1"), "{text}");
+    }
+
+    #[test]
+    fn resets_are_told_apart_from_other_io_errors() {
+        use std::io::{Error, ErrorKind as K};
+        assert_eq!(
+            ProxyErrorKind::from_io(&Error::from(K::ConnectionReset)),
+            ProxyErrorKind::Reset
+        );
+        assert_eq!(
+            ProxyErrorKind::from_io(&Error::from(K::BrokenPipe)),
+            ProxyErrorKind::Reset
+        );
+        assert_eq!(
+            ProxyErrorKind::from_io(&Error::from(K::PermissionDenied)),
+            ProxyErrorKind::Io
+        );
+    }
+}
