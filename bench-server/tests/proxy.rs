@@ -493,3 +493,86 @@ fn check_usage_error(args: &[&str], names: &str) {
         lines[0]
     );
 }
+
+/// A listener whose accept queue is full and never drained: further connects get no
+/// answer (Linux drops their SYNs), which is what a hung upstream looks like.
+fn silent_upstream() -> (socket2::Socket, Vec<TcpStream>) {
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    listener
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    (listener, fillers)
+}
+
+#[test]
+fn an_upstream_that_never_answers_times_out_and_is_counted() {
+    let (listener, _fillers) = silent_upstream();
+    let upstream = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut config = relay_config(ProxyProto::Tcp, upstream);
+    config.connect_timeout = Duration::from_millis(300);
+    let proxy = start_proxy(config);
+    let started = Instant::now();
+    let mut s = connect(proxy.addr());
+    let ending = read_until_closed(&mut s);
+    let took = started.elapsed();
+    assert!(
+        matches!(ending, Ending::Closed(0) | Ending::Reset),
+        "{ending:?}"
+    );
+    // Not refused at once: the relay waited for its connect timeout, then gave up.
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+        "closed after {took:?}"
+    );
+    let summary = proxy.stop().unwrap();
+    assert_eq!(summary.error_count(ProxyErrorKind::UpstreamConnect), 1);
+}
+
+#[test]
+fn a_udp_upstream_with_nothing_listening_is_counted_not_fatal() {
+    let upstream = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = start_proxy(relay_config(ProxyProto::Udp, upstream));
+    let s = udp_client(proxy.addr());
+    // The first datagram draws an ICMP port unreachable, reported on the session's
+    // socket; later ones keep the relay going.
+    assert!(
+        eventually(IO_TIMEOUT, || {
+            let _ = udp_round_trip(&s, b"hello?", Duration::from_millis(50));
+            proxy
+                .summary()
+                .error_count(ProxyErrorKind::UpstreamUnreachable)
+                > 0
+        }),
+        "{:?}",
+        proxy.summary()
+    );
+    // The upstream comes back on that port: the same session now gets replies.
+    let server = bench_server::spawn(
+        vec![Endpoint::from_udp(UdpSocket::bind(upstream).unwrap())],
+        test_config(),
+    )
+    .unwrap();
+    let mut reply = None;
+    for _ in 0..50 {
+        reply = udp_round_trip(&s, b"back", Duration::from_millis(200));
+        if reply.is_some() {
+            break;
+        }
+    }
+    assert_eq!(reply.as_deref(), Some(&b"back"[..]));
+    assert_eq!(proxy.stop().unwrap().sessions_opened, 1);
+    stop(server);
+}
