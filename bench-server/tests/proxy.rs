@@ -459,7 +459,7 @@ fn proxy_bad_flags_give_one_line_naming_the_value_and_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (&["--strategy", "foo"], "foo"),
         (&["--buffer", "0"], "--buffer 0"),
-        (&["--buffer", "1GiB"], "--buffer 1073741824B"),
+        (&["--buffer", "1GiB"], "--buffer 1GiB"),
         (&["--buffer", "lots"], "lots"),
         (&["--proto", "sctp"], "sctp"),
         (&["--nodelay-front", "maybe"], "maybe"),

@@ -170,7 +170,7 @@ pub enum ProxyError {
     #[error("--threads 0: at least one thread is needed")]
     NoThreads,
     /// `buffer` is 0 or above [`MAX_BUFFER`].
-    #[error("--buffer {0}B: must be between 1B and 64MiB")]
+    #[error("--buffer {}: must be between 1B and 64MiB", bench_proto::ByteSize(*.0 as u64))]
     BufferOutOfRange(usize),
     /// `max_sessions` is 0.
     #[error("--max-sessions 0: at least one session is needed")]
