@@ -1,4 +1,4 @@
-//! bench-server: the servers wirebench measures, as a library the binary, the tests, the
+//! bench-server: the servers wirebench measures (and a relay to put in front of them), as a library the binary, the tests, the
 //! benches and the load generator's embedded mode all drive the same way.
 //!
 //! # Layout
@@ -12,6 +12,8 @@
 //! - `conn`: one TCP connection: idle timeout, shutdown notice, lingering close.
 //! - `echo`, `udp`, `framed`, `exec`: the protocols.
 //! - [`stats`]: per-endpoint counters and the shutdown summary.
+//! - [`proxy`]: the TCP/UDP relay (`bench-server proxy`) with its own config, counters
+//!   and handle ([`proxy::spawn_proxy`], [`proxy::ProxyHandle`]).
 //! - [`cli_support`]: the one-line usage errors both wirebench binaries print.
 //!
 //! # Example
@@ -42,6 +44,7 @@ mod conn;
 mod echo;
 mod exec;
 mod framed;
+pub mod proxy;
 mod server;
 pub mod socket;
 pub mod stats;

@@ -1,9 +1,12 @@
 //! Helpers shared by the bench-server integration tests: start a real server on
-//! 127.0.0.1:0 in-process, and a small blocking framed client with timeouts.
+//! 127.0.0.1:0 in-process, a small blocking framed client with timeouts, and the
+//! `bench-server` binary as a child process.
 #![allow(dead_code)]
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bench_proto::ResponseHeader;
@@ -174,4 +177,104 @@ pub fn server_stats(s: &mut TcpStream) -> serde_json::Value {
     );
     assert_eq!(h.status, bench_proto::Status::Ok);
     serde_json::from_slice(&body).unwrap()
+}
+
+/// The `bench-server` binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_bench-server");
+
+/// A running `bench-server` process, killed if a test fails before stopping it.
+pub struct Server {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Server {
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting bench-server");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server { child, stdout: rx }
+    }
+
+    /// The next stdout line (panics after [`IO_TIMEOUT`] or at end of output).
+    pub fn line(&self) -> String {
+        self.stdout
+            .recv_timeout(IO_TIMEOUT)
+            .expect("bench-server printed no further line")
+    }
+
+    /// Reads a `listening on <proto> <addr>` line and returns the address.
+    pub fn listening(&self, proto: &str) -> SocketAddr {
+        let line = self.line();
+        let addr = line
+            .strip_prefix(&format!("listening on {proto} "))
+            .unwrap_or_else(|| panic!("expected `listening on {proto} ...`, got {line:?}"));
+        let addr: SocketAddr = addr.parse().unwrap();
+        assert_ne!(addr.port(), 0, "the real port, not 0");
+        addr
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; returns its status, the rest of stdout, and stderr.
+    pub fn wait(mut self) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "bench-server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let rest: Vec<String> = self.stdout.try_iter().collect();
+        let mut rest = rest.join("\n");
+        // The reader thread may still be draining the pipe.
+        while let Ok(line) = self.stdout.recv_timeout(Duration::from_millis(500)) {
+            rest.push('\n');
+            rest.push_str(&line);
+        }
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, rest, err)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary expecting it to fail; returns (exit code, stdout, stderr).
+pub fn run_failing(args: &[&str]) -> (Option<i32>, String, String) {
+    let server = Server::start(args);
+    let (status, out, err) = server.wait();
+    assert!(!status.success(), "{args:?} succeeded");
+    (status.code(), out, err)
 }

@@ -1,12 +1,14 @@
 //! Command-line parsing and validation: clap structs parse, `TryFrom<Cli>` validates and
-//! builds the plain [`ServerConfig`]. Nothing clap-typed leaves this module.
+//! builds the plain [`ServerConfig`] (or [`ProxyConfig`]). Nothing clap-typed leaves
+//! this module.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bench_proto::{ByteSize, HumanDuration, Limits};
+use bench_server::proxy::{ProxyConfig, ProxyProto, Strategy};
 use bench_server::{Model, Proto, RequestMode, ServerConfig, SocketOptions, Transform, WriteMode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -28,6 +30,8 @@ enum Command {
     Framed(ServerArgs),
     /// tcp-echo, udp-echo and framed on three consecutive ports (default 127.0.0.1:8081).
     All(ServerArgs),
+    /// A TCP or UDP relay to --upstream (default bind 127.0.0.1:8090).
+    Proxy(ProxyArgs),
 }
 
 /// On or off.
@@ -122,6 +126,90 @@ struct ServerArgs {
     log_level: LogLevel,
 }
 
+/// Options of the `proxy` subcommand.
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// Where to relay to, HOST:PORT (a name is resolved once, at start).
+    #[arg(long, value_name = "ADDR", allow_hyphen_values = true)]
+    upstream: String,
+    /// Front address to bind; port 0 picks a free port (printed on the `listening on` line).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    bind: SocketAddr,
+    /// Transport to relay.
+    #[arg(long, value_enum, default_value = "tcp")]
+    proto: ProxyProtoArg,
+    /// TCP: read/write through a buffer, or splice(2) socket -> pipe -> socket (Linux).
+    #[arg(long, value_enum, default_value = "copy")]
+    strategy: StrategyArg,
+    /// TCP: bytes per read (copy: each direction's buffer; splice: per call).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "64KiB",
+        allow_hyphen_values = true
+    )]
+    buffer: ByteSize,
+    /// TCP_NODELAY on accepted client connections.
+    #[arg(long, value_enum, default_value = "on")]
+    nodelay_front: Switch,
+    /// TCP_NODELAY on upstream connections.
+    #[arg(long, value_enum, default_value = "on")]
+    nodelay_back: Switch,
+    /// TCP: close the client if the upstream does not accept within this long.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "3s",
+        allow_hyphen_values = true
+    )]
+    connect_timeout: HumanDuration,
+    /// UDP: close a session with no datagram either way for this long.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        allow_hyphen_values = true
+    )]
+    udp_session_timeout: HumanDuration,
+    /// UDP: most sessions open at once; datagrams from new clients beyond it are dropped.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1024",
+        allow_hyphen_values = true
+    )]
+    max_sessions: usize,
+    /// Executor threads (default: core count).
+    #[arg(long, allow_hyphen_values = true)]
+    threads: Option<usize>,
+    /// On shutdown, how long open TCP connections may keep relaying.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        allow_hyphen_values = true
+    )]
+    grace: HumanDuration,
+    /// Write the shutdown stats summary as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    stats_json: Option<PathBuf>,
+    /// Log level on stderr (one line per failed connection at `warn`).
+    #[arg(long, value_enum, default_value = "warn")]
+    log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProxyProtoArg {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StrategyArg {
+    Copy,
+    Splice,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TransformArg {
     None,
@@ -148,7 +236,23 @@ enum WriteModeArg {
 }
 
 /// What to run: validated, clap-free.
-pub struct Invocation {
+pub enum Invocation {
+    /// One server, or `all`.
+    Servers(Servers),
+    /// The relay.
+    Proxy(Relay),
+}
+
+/// The relay to run.
+pub struct Relay {
+    pub bind: SocketAddr,
+    pub config: ProxyConfig,
+    pub stats_json: Option<PathBuf>,
+    pub log_level: log::LevelFilter,
+}
+
+/// The servers to run.
+pub struct Servers {
     /// One protocol, or `None` for `all`.
     pub proto: Option<Proto>,
     pub bind: SocketAddr,
@@ -166,24 +270,75 @@ impl TryFrom<Cli> for Invocation {
             Command::UdpEcho(a) => (Some(Proto::UdpEcho), 8082, a),
             Command::Framed(a) => (Some(Proto::Framed), 8083, a),
             Command::All(a) => (None, 8081, a),
+            Command::Proxy(a) => return Ok(Invocation::Proxy(relay(a)?)),
         };
         let bind = args
             .bind
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
-        Ok(Invocation {
+        Ok(Invocation::Servers(Servers {
             proto,
             bind,
             stats_json: args.stats_json.clone(),
-            log_level: match args.log_level {
-                LogLevel::Off => log::LevelFilter::Off,
-                LogLevel::Error => log::LevelFilter::Error,
-                LogLevel::Warn => log::LevelFilter::Warn,
-                LogLevel::Info => log::LevelFilter::Info,
-                LogLevel::Debug => log::LevelFilter::Debug,
-            },
+            log_level: args.log_level.filter(),
             config: server_config(args)?,
-        })
+        }))
     }
+}
+
+impl LogLevel {
+    fn filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Off => log::LevelFilter::Off,
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+        }
+    }
+}
+
+fn relay(args: ProxyArgs) -> anyhow::Result<Relay> {
+    let proto = match args.proto {
+        ProxyProtoArg::Tcp => ProxyProto::Tcp,
+        ProxyProtoArg::Udp => ProxyProto::Udp,
+    };
+    let config = ProxyConfig {
+        proto,
+        upstream: upstream(&args.upstream)?,
+        strategy: match args.strategy {
+            StrategyArg::Copy => Strategy::Copy,
+            StrategyArg::Splice => Strategy::Splice,
+        },
+        buffer: args.buffer.as_usize(),
+        nodelay_front: args.nodelay_front == Switch::On,
+        nodelay_back: args.nodelay_back == Switch::On,
+        connect_timeout: args.connect_timeout.0,
+        udp_session_timeout: args.udp_session_timeout.0,
+        max_sessions: args.max_sessions,
+        threads: args
+            .threads
+            .unwrap_or_else(bench_server::config::default_threads),
+        grace: args.grace.0,
+    };
+    config.check()?;
+    Ok(Relay {
+        bind: args.bind,
+        config,
+        stats_json: args.stats_json,
+        log_level: args.log_level.filter(),
+    })
+}
+
+/// `HOST:PORT`, resolved now; the first address wins.
+fn upstream(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let resolved = text
+        .to_socket_addrs()
+        .with_context(|| format!("--upstream {text}: not HOST:PORT (e.g. 127.0.0.1:8081)"))?
+        .next();
+    resolved.with_context(|| format!("--upstream {text}: the name has no address"))
 }
 
 fn server_config(args: ServerArgs) -> anyhow::Result<ServerConfig> {

@@ -1,11 +1,13 @@
-//! The `bench-server` binary: parses the command line into a [`ServerConfig`], binds,
-//! prints `listening on <proto> <addr>` per endpoint, and runs [`bench_server::run`]
+//! The `bench-server` binary: parses the command line into a [`bench_server::ServerConfig`]
+//! (or a [`bench_server::proxy::ProxyConfig`]), binds, prints `listening on <proto> <addr>`
+//! per endpoint, and runs [`bench_server::run`] (or [`bench_server::proxy::run_proxy`])
 //! until SIGINT or SIGTERM. Everything else lives in the library.
 
 mod cli;
 mod logger;
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -13,7 +15,7 @@ use bench_server::Endpoint;
 use clap::Parser as _;
 use smol::stream::StreamExt as _;
 
-use cli::{Cli, Invocation};
+use cli::{Cli, Invocation, Relay, Servers};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -27,8 +29,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logger::init(invocation.log_level);
-    match serve(invocation) {
+    let outcome = match invocation {
+        Invocation::Servers(servers) => {
+            logger::init(servers.log_level);
+            serve(servers)
+        }
+        Invocation::Proxy(relay) => {
+            logger::init(relay.log_level);
+            proxy(relay)
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-server: error: {e:#}");
@@ -37,17 +48,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(inv: Invocation) -> anyhow::Result<()> {
+fn serve(inv: Servers) -> anyhow::Result<()> {
     let endpoints = match inv.proto {
         Some(proto) => vec![Endpoint::bind(proto, inv.bind, &inv.config.socket)?],
         None => bench_server::bind_all(inv.bind, &inv.config.socket)?,
     };
     bench_server::validate(&endpoints, &inv.config)?;
-    // Register the handlers before announcing the address, so a script that signals as
-    // soon as it reads the line gets a graceful stop.
-    let mut signals =
-        async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
-            .context("installing SIGINT/SIGTERM handlers")?;
+    let signals = install_signals()?;
     let mut stdout = std::io::stdout().lock();
     for ep in &endpoints {
         writeln!(
@@ -60,29 +67,67 @@ fn serve(inv: Invocation) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
 
-    let summary = bench_server::run(endpoints, &inv.config, async {
-        if let Some(Ok(signal)) = signals.next().await {
-            log::info!("received {signal:?}: stopping");
-        }
-        // A second signal during the grace period means "now": exit without waiting.
-        let impatient = std::thread::Builder::new()
-            .name("bench-server-signals".to_owned())
-            .spawn(move || {
-                if let Some(Ok(signal)) = smol::block_on(signals.next()) {
-                    eprintln!("bench-server: second {signal:?} during shutdown: exiting now");
-                    std::process::exit(130);
-                }
-            });
-        if let Err(e) = impatient {
-            log::warn!("cannot watch for a second signal: {e}");
-        }
-    })?;
+    let summary = bench_server::run(endpoints, &inv.config, until_signalled(signals))?;
     print!("{summary}");
     if let Some(path) = &inv.stats_json {
-        let json = serde_json::to_vec_pretty(&summary)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        write_json(path, &summary)?;
     }
+    Ok(())
+}
+
+fn proxy(inv: Relay) -> anyhow::Result<()> {
+    let front = bench_server::proxy::Front::bind(inv.config.proto, inv.bind)?;
+    let signals = install_signals()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "listening on {} {}",
+        inv.config.proto.as_str(),
+        front.local_addr()?
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+
+    let summary = bench_server::proxy::run_proxy(front, &inv.config, until_signalled(signals))?;
+    print!("{summary}");
+    if let Some(path) = &inv.stats_json {
+        write_json(path, &summary)?;
+    }
+    Ok(())
+}
+
+/// Registers the handlers; call before announcing the address, so a script that signals
+/// as soon as it reads the line gets a graceful stop.
+fn install_signals() -> anyhow::Result<async_signal::Signals> {
+    async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
+        .context("installing SIGINT/SIGTERM handlers")
+}
+
+/// Completes at the first SIGINT or SIGTERM; a second one during the graceful stop
+/// exits at once.
+async fn until_signalled(mut signals: async_signal::Signals) {
+    if let Some(Ok(signal)) = signals.next().await {
+        log::info!("received {signal:?}: stopping");
+    }
+    // A second signal during the grace period means "now": exit without waiting.
+    let impatient = std::thread::Builder::new()
+        .name("bench-server-signals".to_owned())
+        .spawn(move || {
+            if let Some(Ok(signal)) = smol::block_on(signals.next()) {
+                eprintln!("bench-server: second {signal:?} during shutdown: exiting now");
+                std::process::exit(130);
+            }
+        });
+    if let Err(e) = impatient {
+        log::warn!("cannot watch for a second signal: {e}");
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`, through a temporary file and a rename.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let json = serde_json::to_vec_pretty(value)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

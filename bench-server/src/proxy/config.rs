@@ -1,0 +1,230 @@
+//! Plain relay configuration: what the CLI (or a test, a bench, the load generator's
+//! `overhead` command) decided, checked, with no clap types in it; and the errors that
+//! stop a relay from starting.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest `buffer` accepted: a larger one only wastes memory per connection.
+pub const MAX_BUFFER: usize = 64 << 20;
+
+/// Which transport the relay carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProto {
+    /// One upstream connection per client connection.
+    Tcp,
+    /// One upstream socket per client address (a session).
+    Udp,
+}
+
+impl ProxyProto {
+    /// The name used in `listening on <proto> <addr>` and in stats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyProto::Tcp => "proxy-tcp",
+            ProxyProto::Udp => "proxy-udp",
+        }
+    }
+}
+
+/// How TCP bytes move from one leg to the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// `read` into a user-space buffer of [`ProxyConfig::buffer`] bytes, then `write`.
+    #[default]
+    Copy,
+    /// Linux `splice(2)`: socket -> pipe -> socket, the bytes never enter user space.
+    Splice,
+}
+
+impl Strategy {
+    /// The flag value (`copy`, `splice`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Copy => "copy",
+            Strategy::Splice => "splice",
+        }
+    }
+}
+
+/// Everything a relay run needs besides its front socket. Plain and serialisable, so a
+/// report can embed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyConfig {
+    /// TCP or UDP (must match the [`super::Front`]).
+    pub proto: ProxyProto,
+    /// Where every client connection or session is relayed to.
+    pub upstream: SocketAddr,
+    /// TCP: how bytes are moved.
+    pub strategy: Strategy,
+    /// TCP: bytes per read (`copy`: the size of each direction's buffer; `splice`: the
+    /// most moved per call, and the pipe size asked for).
+    pub buffer: usize,
+    /// TCP_NODELAY on accepted client connections.
+    pub nodelay_front: bool,
+    /// TCP_NODELAY on upstream connections.
+    pub nodelay_back: bool,
+    /// TCP: how long an upstream connect may take before the client is closed.
+    #[serde(with = "bench_proto::units::duration_text")]
+    pub connect_timeout: Duration,
+    /// UDP: a session with no datagram either way for this long is closed.
+    #[serde(with = "bench_proto::units::duration_text")]
+    pub udp_session_timeout: Duration,
+    /// UDP: at most this many sessions; datagrams from new clients beyond it are dropped.
+    pub max_sessions: usize,
+    /// Executor threads.
+    pub threads: usize,
+    /// On shutdown, how long open TCP connections may keep relaying.
+    #[serde(with = "bench_proto::units::duration_text")]
+    pub grace: Duration,
+}
+
+impl ProxyConfig {
+    /// Defaults for a relay of `proto` to `upstream`: `copy`, 64 KiB buffers, nodelay on
+    /// both legs, 3 s connect timeout, 30 s UDP session timeout, 1,024 sessions, one
+    /// thread per core, 5 s grace.
+    pub fn new(proto: ProxyProto, upstream: SocketAddr) -> Self {
+        ProxyConfig {
+            proto,
+            upstream,
+            strategy: Strategy::Copy,
+            buffer: 64 * 1024,
+            nodelay_front: true,
+            nodelay_back: true,
+            connect_timeout: Duration::from_secs(3),
+            udp_session_timeout: Duration::from_secs(30),
+            max_sessions: 1024,
+            threads: crate::config::default_threads(),
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a relay could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// `threads` is 0.
+    #[error("--threads 0: at least one thread is needed")]
+    NoThreads,
+    /// `buffer` is 0 or above [`MAX_BUFFER`].
+    #[error("--buffer {}: must be between 1B and 64MiB", bench_proto::ByteSize(*.0 as u64))]
+    BufferOutOfRange(usize),
+    /// `max_sessions` is 0.
+    #[error("--max-sessions 0: at least one session is needed")]
+    NoSessions,
+    /// A zero `connect_timeout` or `udp_session_timeout`.
+    #[error("{0} 0s: must be longer than zero")]
+    ZeroTimeout(&'static str),
+    /// `splice` asked for on a system without `splice(2)`.
+    #[error("--strategy splice: splice(2) exists only on Linux; use --strategy copy")]
+    SpliceUnsupported,
+    /// The front socket's transport is not the config's `proto`.
+    #[error("the front socket is {front} but the config says {config}")]
+    FrontMismatch {
+        /// The front socket's transport.
+        front: &'static str,
+        /// The config's.
+        config: &'static str,
+    },
+    /// A socket or thread operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the address.
+        context: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl ProxyConfig {
+    /// Checks the settings on their own (the binary does this before binding).
+    ///
+    /// ```
+    /// use bench_server::proxy::{ProxyConfig, ProxyProto};
+    /// let mut config = ProxyConfig::new(ProxyProto::Tcp, "127.0.0.1:7001".parse().unwrap());
+    /// assert!(config.check().is_ok());
+    /// config.buffer = 0;
+    /// assert_eq!(config.check().unwrap_err().to_string(), "--buffer 0B: must be between 1B and 64MiB");
+    /// ```
+    pub fn check(&self) -> Result<(), ProxyError> {
+        if self.threads == 0 {
+            return Err(ProxyError::NoThreads);
+        }
+        if self.buffer == 0 || self.buffer > MAX_BUFFER {
+            return Err(ProxyError::BufferOutOfRange(self.buffer));
+        }
+        if self.max_sessions == 0 {
+            return Err(ProxyError::NoSessions);
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ProxyError::ZeroTimeout("--connect-timeout"));
+        }
+        if self.udp_session_timeout.is_zero() {
+            return Err(ProxyError::ZeroTimeout("--udp-session-timeout"));
+        }
+        if self.strategy == Strategy::Splice && !cfg!(target_os = "linux") {
+            return Err(ProxyError::SpliceUnsupported);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ProxyConfig {
+        ProxyConfig::new(ProxyProto::Tcp, "127.0.0.1:7001".parse().unwrap())
+    }
+
+    type Change = fn(&mut ProxyConfig);
+
+    #[test]
+    fn check_names_each_bad_setting() {
+        let cases: [(Change, &str); 6] = [
+            (|c| c.threads = 0, "--threads 0"),
+            (|c| c.buffer = 0, "--buffer 0B"),
+            (|c| c.buffer = MAX_BUFFER + 1, "--buffer 67108865B"),
+            (|c| c.max_sessions = 0, "--max-sessions 0"),
+            (
+                |c| c.connect_timeout = Duration::ZERO,
+                "--connect-timeout 0s",
+            ),
+            (
+                |c| c.udp_session_timeout = Duration::ZERO,
+                "--udp-session-timeout 0s",
+            ),
+        ];
+        for (change, names) in cases {
+            let mut c = config();
+            change(&mut c);
+            let text = c.check().unwrap_err().to_string();
+            assert!(
+                text.starts_with(names),
+                "{text:?} does not start with {names:?}"
+            );
+        }
+        let mut c = config();
+        c.buffer = MAX_BUFFER;
+        assert!(c.check().is_ok());
+    }
+
+    #[test]
+    fn config_serialises_plainly_with_text_durations() {
+        let json = serde_json::to_value(config()).unwrap();
+        assert_eq!(json["proto"], "tcp");
+        assert_eq!(json["strategy"], "copy");
+        assert_eq!(json["upstream"], "127.0.0.1:7001");
+        assert_eq!(json["buffer"], 65536);
+        assert_eq!(json["connect_timeout"], "3s");
+        assert_eq!(json["udp_session_timeout"], "30s");
+        let back: ProxyConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, config());
+    }
+}

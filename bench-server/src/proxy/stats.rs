@@ -1,0 +1,346 @@
+//! Relay counters: one [`ProxyStats`] per run, updated with relaxed atomics (one add per
+//! chunk, datagram or event, never a lock), read as a serialisable [`ProxySummary`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::ProxyProto;
+
+/// Why a relayed connection, session or datagram failed. Every variant is one counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyErrorKind {
+    /// TCP: the upstream refused, was unreachable, or did not accept within
+    /// `connect_timeout`; the client connection was closed. UDP: a session's upstream
+    /// socket could not be created or connected.
+    UpstreamConnect,
+    /// UDP: sending to or receiving from the upstream failed (usually ICMP port
+    /// unreachable: nothing listens there); the datagram is lost.
+    UpstreamUnreachable,
+    /// A leg was reset (or its pipe broke) in the middle of the relay.
+    Reset,
+    /// Cut at the end of the shutdown grace period.
+    ShutdownCut,
+    /// Any other I/O error (accept, setsockopt, pipe creation, a reply to a client).
+    Io,
+}
+
+impl ProxyErrorKind {
+    /// Every kind, in counter order.
+    pub const ALL: [ProxyErrorKind; 5] = [
+        ProxyErrorKind::UpstreamConnect,
+        ProxyErrorKind::UpstreamUnreachable,
+        ProxyErrorKind::Reset,
+        ProxyErrorKind::ShutdownCut,
+        ProxyErrorKind::Io,
+    ];
+
+    /// The counter's name in stats output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyErrorKind::UpstreamConnect => "upstream_connect",
+            ProxyErrorKind::UpstreamUnreachable => "upstream_unreachable",
+            ProxyErrorKind::Reset => "reset",
+            ProxyErrorKind::ShutdownCut => "shutdown_cut",
+            ProxyErrorKind::Io => "io",
+        }
+    }
+
+    /// Classifies an I/O error on a relayed connection.
+    pub fn from_io(err: &std::io::Error) -> ProxyErrorKind {
+        use std::io::ErrorKind as K;
+        match err.kind() {
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ProxyErrorKind::Reset,
+            _ => ProxyErrorKind::Io,
+        }
+    }
+}
+
+/// Live counters of one relay run.
+#[derive(Debug)]
+pub struct ProxyStats {
+    started: Instant,
+    proto: ProxyProto,
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    connections: AtomicU64,
+    active: AtomicU64,
+    bytes_to_upstream: AtomicU64,
+    bytes_to_client: AtomicU64,
+    sessions_opened: AtomicU64,
+    sessions_expired: AtomicU64,
+    sessions_refused: AtomicU64,
+    datagrams_to_upstream: AtomicU64,
+    datagrams_to_client: AtomicU64,
+    errors: [AtomicU64; ProxyErrorKind::ALL.len()],
+}
+
+impl ProxyStats {
+    /// Zeroed counters for a relay from `addr` to `upstream`; the uptime starts now.
+    pub fn new(proto: ProxyProto, addr: SocketAddr, upstream: SocketAddr) -> Self {
+        let zero = || AtomicU64::new(0);
+        ProxyStats {
+            started: Instant::now(),
+            proto,
+            addr,
+            upstream,
+            connections: zero(),
+            active: zero(),
+            bytes_to_upstream: zero(),
+            bytes_to_client: zero(),
+            sessions_opened: zero(),
+            sessions_expired: zero(),
+            sessions_refused: zero(),
+            datagrams_to_upstream: zero(),
+            datagrams_to_client: zero(),
+            errors: std::array::from_fn(|_| zero()),
+        }
+    }
+
+    /// The front address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counts an accepted client connection. Pair with [`ProxyStats::connection_closed`].
+    pub fn connection_opened(&self) {
+        self.connections.fetch_add(1, Relaxed);
+        self.active.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a closed client connection.
+    pub fn connection_closed(&self) {
+        self.active.fetch_sub(1, Relaxed);
+    }
+
+    /// Counts bytes written to the upstream (TCP) or sent to it (UDP).
+    pub fn to_upstream(&self, n: usize) {
+        self.bytes_to_upstream.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Counts bytes written (or sent) back to a client.
+    pub fn to_client(&self, n: usize) {
+        self.bytes_to_client.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Counts one datagram relayed to the upstream, and its bytes.
+    pub fn datagram_to_upstream(&self, n: usize) {
+        self.datagrams_to_upstream.fetch_add(1, Relaxed);
+        self.to_upstream(n);
+    }
+
+    /// Counts one datagram relayed back to a client, and its bytes.
+    pub fn datagram_to_client(&self, n: usize) {
+        self.datagrams_to_client.fetch_add(1, Relaxed);
+        self.to_client(n);
+    }
+
+    /// Counts a UDP session opened (and active until [`ProxyStats::session_expired`]).
+    pub fn session_opened(&self) {
+        self.sessions_opened.fetch_add(1, Relaxed);
+        self.active.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a UDP session closed after its idle timeout.
+    pub fn session_expired(&self) {
+        self.sessions_expired.fetch_add(1, Relaxed);
+        self.active.fetch_sub(1, Relaxed);
+    }
+
+    /// Counts a datagram from a new client dropped because the session table was full.
+    pub fn session_refused(&self) {
+        self.sessions_refused.fetch_add(1, Relaxed);
+    }
+
+    /// Counts one error of `kind`.
+    pub fn error(&self, kind: ProxyErrorKind) {
+        self.errors[kind as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Errors of `kind` so far.
+    pub fn errors(&self, kind: ProxyErrorKind) -> u64 {
+        self.errors[kind as usize].load(Relaxed)
+    }
+
+    /// A consistent-enough copy of the counters (each read once, relaxed).
+    pub fn summary(&self) -> ProxySummary {
+        ProxySummary {
+            uptime_s: self.started.elapsed().as_secs_f64(),
+            proto: self.proto,
+            addr: self.addr,
+            upstream: self.upstream,
+            connections: self.connections.load(Relaxed),
+            active: self.active.load(Relaxed),
+            bytes_to_upstream: self.bytes_to_upstream.load(Relaxed),
+            bytes_to_client: self.bytes_to_client.load(Relaxed),
+            sessions_opened: self.sessions_opened.load(Relaxed),
+            sessions_expired: self.sessions_expired.load(Relaxed),
+            sessions_refused: self.sessions_refused.load(Relaxed),
+            datagrams_to_upstream: self.datagrams_to_upstream.load(Relaxed),
+            datagrams_to_client: self.datagrams_to_client.load(Relaxed),
+            errors: ProxyErrorKind::ALL
+                .iter()
+                .map(|&k| (k.as_str().to_owned(), self.errors(k)))
+                .collect(),
+        }
+    }
+}
+
+/// What a relay run did (`--stats-json`, [`super::ProxyHandle::stop`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxySummary {
+    /// How long the relay ran, in seconds.
+    pub uptime_s: f64,
+    /// TCP or UDP.
+    pub proto: ProxyProto,
+    /// The front address.
+    pub addr: SocketAddr,
+    /// The upstream address.
+    pub upstream: SocketAddr,
+    /// TCP client connections accepted (including those whose upstream failed).
+    pub connections: u64,
+    /// TCP connections or UDP sessions open at the moment of the summary.
+    pub active: u64,
+    /// Bytes relayed client -> upstream.
+    pub bytes_to_upstream: u64,
+    /// Bytes relayed upstream -> client.
+    pub bytes_to_client: u64,
+    /// UDP sessions opened (one per new client address).
+    pub sessions_opened: u64,
+    /// UDP sessions closed after `udp_session_timeout` without traffic.
+    pub sessions_expired: u64,
+    /// Datagrams from new clients dropped because `max_sessions` sessions were open.
+    pub sessions_refused: u64,
+    /// Datagrams relayed client -> upstream.
+    pub datagrams_to_upstream: u64,
+    /// Datagrams relayed upstream -> client.
+    pub datagrams_to_client: u64,
+    /// Errors by kind ([`ProxyErrorKind::as_str`]); every kind is present, most are 0.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl ProxySummary {
+    /// Errors of `kind` (0 when absent).
+    pub fn error_count(&self, kind: ProxyErrorKind) -> u64 {
+        self.errors.get(kind.as_str()).copied().unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for ProxySummary {
+    /// A short table for the terminal.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "uptime {:.1}s", self.uptime_s)?;
+        write!(
+            f,
+            "{} {} -> {}: ",
+            self.proto.as_str(),
+            self.addr,
+            self.upstream
+        )?;
+        match self.proto {
+            ProxyProto::Tcp => write!(f, "{} connections", self.connections)?,
+            ProxyProto::Udp => write!(
+                f,
+                "{} sessions ({} expired, {} datagrams refused), {} datagrams to upstream, {} to clients",
+                self.sessions_opened,
+                self.sessions_expired,
+                self.sessions_refused,
+                self.datagrams_to_upstream,
+                self.datagrams_to_client
+            )?,
+        }
+        write!(
+            f,
+            ", {} B to upstream, {} B to clients",
+            self.bytes_to_upstream, self.bytes_to_client
+        )?;
+        let errors: Vec<String> = self
+            .errors
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        if errors.is_empty() {
+            writeln!(f, ", no errors")
+        } else {
+            writeln!(f, ", errors: {}", errors.join(" "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(proto: ProxyProto) -> ProxyStats {
+        ProxyStats::new(
+            proto,
+            "127.0.0.1:8090".parse().unwrap(),
+            "127.0.0.1:7001".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn sessions_and_connections_share_the_active_count() {
+        let s = stats(ProxyProto::Udp);
+        s.session_opened();
+        s.session_opened();
+        s.session_expired();
+        s.session_refused();
+        s.datagram_to_upstream(10);
+        s.datagram_to_client(10);
+        let summary = s.summary();
+        assert_eq!(
+            (
+                summary.sessions_opened,
+                summary.sessions_expired,
+                summary.active
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(summary.sessions_refused, 1);
+        assert_eq!(
+            (summary.bytes_to_upstream, summary.bytes_to_client),
+            (10, 10)
+        );
+    }
+
+    #[test]
+    fn every_error_kind_is_reported_and_shown_when_non_zero() {
+        let s = stats(ProxyProto::Tcp);
+        s.connection_opened();
+        s.error(ProxyErrorKind::UpstreamConnect);
+        s.connection_closed();
+        let summary = s.summary();
+        assert_eq!(summary.errors.len(), ProxyErrorKind::ALL.len());
+        assert_eq!(summary.error_count(ProxyErrorKind::UpstreamConnect), 1);
+        assert_eq!(summary.active, 0);
+        let text = summary.to_string();
+        assert!(
+            text.contains("proxy-tcp 127.0.0.1:8090 -> 127.0.0.1:7001: 1 connections"),
+            "{text}"
+        );
+        assert!(text.contains("errors: upstream_connect=1"), "{text}");
+    }
+
+    #[test]
+    fn resets_are_told_apart_from_other_io_errors() {
+        use std::io::{Error, ErrorKind as K};
+        assert_eq!(
+            ProxyErrorKind::from_io(&Error::from(K::ConnectionReset)),
+            ProxyErrorKind::Reset
+        );
+        assert_eq!(
+            ProxyErrorKind::from_io(&Error::from(K::BrokenPipe)),
+            ProxyErrorKind::Reset
+        );
+        assert_eq!(
+            ProxyErrorKind::from_io(&Error::from(K::PermissionDenied)),
+            ProxyErrorKind::Io
+        );
+    }
+}

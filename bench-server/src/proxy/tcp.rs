@@ -1,0 +1,186 @@
+//! The TCP relay: the accept loop, one upstream connection per client connection
+//! (connected within `connect_timeout`, or the client is closed and the failure
+//! counted), and the `copy` strategy. Both strategies propagate half-close: when one
+//! side shuts down its write half, the relay forwards every byte it read and then shuts
+//! down its write half towards the other side; the connection ends when both
+//! directions have ended.
+//!
+//! The `splice` strategy lives in [`super::splice`].
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smol::channel::Sender;
+use smol::future::{self, FutureExt as _};
+use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use smol::{Async, Timer};
+use socket2::SockRef;
+
+use super::{Ctx, ProxyErrorKind, ProxyStats, Strategy};
+
+/// A direction yields to its executor after this many chunks in a row: reads and writes
+/// on sockets that are always ready never return `Pending`, so without this one busy
+/// connection would hold its thread (and the grace-period timer with it).
+pub(super) const YIELD_EVERY: u64 = 32;
+
+/// Accepts client connections until shutdown; each gets its own task.
+pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tracker: Sender<()>) {
+    loop {
+        let accepted = async { Some(listener.accept().await) }
+            .or(async {
+                ctx.stopped().await;
+                None
+            })
+            .await;
+        match accepted {
+            None => return,
+            Some(Ok((client, peer))) => {
+                ctx.stats.connection_opened();
+                let guard = ConnGuard {
+                    stats: Arc::clone(&ctx.stats),
+                    _tracker: tracker.clone(),
+                };
+                let task_ctx = Arc::clone(&ctx);
+                ctx.executor
+                    .spawn(async move {
+                        let _guard = guard;
+                        serve(client, peer, &task_ctx).await;
+                    })
+                    .detach();
+            }
+            Some(Err(e)) => {
+                // EMFILE and friends: count, log, and back off instead of spinning.
+                ctx.stats.error(ProxyErrorKind::Io);
+                log::warn!("proxy-tcp {}: accept failed: {e}", ctx.stats.addr());
+                Timer::after(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Decrements the active count and releases the shutdown tracker when a connection
+/// ends, however it ends (including when its task is dropped).
+struct ConnGuard {
+    stats: Arc<ProxyStats>,
+    _tracker: Sender<()>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.stats.connection_closed();
+    }
+}
+
+/// Relays one client connection until both directions end, an error ends it, or the
+/// grace period after shutdown runs out.
+async fn serve(client: Async<TcpStream>, peer: SocketAddr, ctx: &Ctx) {
+    let relay = async {
+        match relay(client, peer, ctx).await {
+            Ok(()) => {}
+            Err((kind, e)) => {
+                ctx.stats.error(kind);
+                match kind {
+                    ProxyErrorKind::Reset => log::info!("proxy-tcp {peer}: {}: {e}", kind.as_str()),
+                    _ => log::warn!("proxy-tcp {peer}: {}: {e}", kind.as_str()),
+                }
+            }
+        }
+    };
+    let cut = async {
+        ctx.stopped().await;
+        Timer::after(ctx.config.grace).await;
+        ctx.stats.error(ProxyErrorKind::ShutdownCut);
+    };
+    relay.or(cut).await;
+}
+
+async fn relay(
+    client: Async<TcpStream>,
+    peer: SocketAddr,
+    ctx: &Ctx,
+) -> Result<(), (ProxyErrorKind, io::Error)> {
+    let config = &ctx.config;
+    let upstream = connect_upstream(config.upstream, config.connect_timeout)
+        .await
+        .map_err(|e| {
+            let e = io::Error::new(e.kind(), format!("connecting to {}: {e}", config.upstream));
+            (ProxyErrorKind::UpstreamConnect, e)
+        })?;
+    set_nodelay(&client, config.nodelay_front)
+        .and_then(|()| set_nodelay(&upstream, config.nodelay_back))
+        .map_err(|e| (ProxyErrorKind::Io, e))?;
+    log::debug!("proxy-tcp {peer}: relaying to {}", config.upstream);
+    let relayed = match config.strategy {
+        Strategy::Copy => relay_copy(&client, &upstream, config.buffer, &ctx.stats).await,
+        #[cfg(target_os = "linux")]
+        Strategy::Splice => {
+            super::splice::relay(&client, &upstream, config.buffer, &ctx.stats).await
+        }
+        #[cfg(not(target_os = "linux"))]
+        Strategy::Splice => unreachable!("validate refuses splice off Linux"),
+    };
+    relayed.map_err(|e| (ProxyErrorKind::from_io(&e), e))
+}
+
+/// Connects to `upstream`, giving up after `timeout`.
+async fn connect_upstream(upstream: SocketAddr, timeout: Duration) -> io::Result<Async<TcpStream>> {
+    Async::<TcpStream>::connect(upstream)
+        .or(async {
+            Timer::after(timeout).await;
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {}", bench_proto::HumanDuration(timeout)),
+            ))
+        })
+        .await
+}
+
+fn set_nodelay(stream: &Async<TcpStream>, on: bool) -> io::Result<()> {
+    SockRef::from(stream.get_ref()).set_tcp_nodelay(on)
+}
+
+/// Shuts down the write half of `to` once its direction has ended. A peer that is
+/// already gone (`NotConnected`) has nothing left to tell.
+pub(super) fn shutdown_write(to: &Async<TcpStream>) -> io::Result<()> {
+    match to.get_ref().shutdown(Shutdown::Write) {
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The `copy` strategy: both directions at once, each with its own buffer.
+async fn relay_copy(
+    client: &Async<TcpStream>,
+    upstream: &Async<TcpStream>,
+    buffer: usize,
+    stats: &ProxyStats,
+) -> io::Result<()> {
+    let up = copy_one_way(client, upstream, buffer, |n| stats.to_upstream(n));
+    let down = copy_one_way(upstream, client, buffer, |n| stats.to_client(n));
+    future::try_zip(up, down).await.map(|_| ())
+}
+
+/// Copies `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half.
+async fn copy_one_way(
+    mut from: &Async<TcpStream>,
+    mut to: &Async<TcpStream>,
+    buffer: usize,
+    count: impl Fn(usize),
+) -> io::Result<()> {
+    let mut buf = vec![0u8; buffer];
+    let mut chunks = 0u64;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return shutdown_write(to);
+        }
+        to.write_all(&buf[..n]).await?;
+        count(n);
+        chunks += 1;
+        if chunks.is_multiple_of(YIELD_EVERY) {
+            future::yield_now().await;
+        }
+    }
+}
