@@ -340,7 +340,9 @@ pub fn embedded_server_config(config: &RunConfig) -> Option<ServerConfig> {
     Some(server)
 }
 
-fn start_embedded(config: &RunConfig) -> Result<Option<(ServerHandle, ServerConfig)>, RunError> {
+pub(crate) fn start_embedded(
+    config: &RunConfig,
+) -> Result<Option<(ServerHandle, ServerConfig)>, RunError> {
     let Some(server_config) = embedded_server_config(config) else {
         return Ok(None);
     };

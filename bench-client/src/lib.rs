@@ -18,6 +18,7 @@
 //! - [`compare`]: runs (or matrix folders) side by side, with `--fail-if` thresholds.
 //! - [`render`]: a self-contained HTML page with SVG charts.
 //! - [`hlog`]: the timeline as an HdrHistogram interval log.
+//! - [`overhead`]: direct against proxied in alternating rounds.
 //!
 //! # Example
 //!
@@ -41,6 +42,7 @@ pub mod config;
 pub mod engine;
 pub mod hlog;
 pub mod nagle;
+pub mod overhead;
 pub mod pace;
 mod preflight;
 pub mod recorder;

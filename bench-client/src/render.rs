@@ -222,19 +222,32 @@ fn rate_label(v: &f64) -> String {
     }
 }
 
-/// The percentile spectrum of every run on one chart.
-pub fn spectrum_chart(runs: &[(&str, &Report)]) -> Result<String, RenderError> {
-    let mut series = Vec::new();
-    for (name, report) in runs {
-        let hist = report.latency.decode().map_err(|e| RenderError {
-            chart: "percentile spectrum".to_owned(),
-            reason: format!("{name}: {e}"),
-        })?;
-        series.push(Series {
+/// The latency histograms of runs, decoded, with their names.
+fn histograms<'a>(
+    runs: impl IntoIterator<Item = (&'a str, &'a crate::report::LatencySummary)>,
+) -> Result<Vec<(&'a str, hdrhistogram::Histogram<u64>)>, RenderError> {
+    runs.into_iter()
+        .map(|(name, latency)| {
+            let hist = latency.decode().map_err(|e| RenderError {
+                chart: "percentile spectrum".to_owned(),
+                reason: format!("{name}: {e}"),
+            })?;
+            Ok((name, hist))
+        })
+        .collect()
+}
+
+/// The percentile spectrum of every histogram on one chart.
+pub fn spectrum_chart(
+    runs: &[(&str, hdrhistogram::Histogram<u64>)],
+) -> Result<String, RenderError> {
+    let series: Vec<Series> = runs
+        .iter()
+        .map(|(name, hist)| Series {
             name: (*name).to_owned(),
-            points: spectrum(&hist),
-        });
-    }
+            points: spectrum(hist),
+        })
+        .collect();
     Chart {
         title: "Latency by percentile",
         x_desc: "percentile",
@@ -411,16 +424,177 @@ fn run_line(report: &Report) -> String {
     )
 }
 
-/// The whole page.
-pub fn render_page(page: &Page<'_>) -> Result<String, RenderError> {
-    let mut out = String::new();
-    let title = escape(page.title);
+fn page_head(out: &mut String, title: &str) {
+    let title = escape(title);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\
          <meta charset=\"utf-8\"/><title>{title}</title><style>{STYLE}</style></head>\n\
          <body>\n<h1>{title}</h1>\n"
     );
+}
+
+/// The page of an overhead measurement: both legs' spectra (merged over the rounds), the
+/// overhead table, and each round's percentiles and throughput per leg.
+pub fn render_overhead(summary: &crate::overhead::OverheadSummary) -> Result<String, RenderError> {
+    let mut out = String::new();
+    page_head(
+        &mut out,
+        &format!(
+            "wirebench overhead {} {}",
+            summary.workload.as_str(),
+            summary.started_at
+        ),
+    );
+    let relay = summary.relay.as_ref().map_or_else(String::new, |r| {
+        format!(
+            " (embedded relay: {}, nodelay front {}, back {})",
+            r.strategy.as_str(),
+            on_off(r.nodelay_front),
+            on_off(r.nodelay_back)
+        )
+    });
+    let _ = writeln!(
+        out,
+        "<p class=\"note\">{} rounds, direct {} against proxied {}{}{}.</p>",
+        summary.rounds.len(),
+        escape(&summary.direct_addr),
+        escape(&summary.proxied_addr),
+        escape(&relay),
+        if summary.interrupted {
+            ", interrupted"
+        } else {
+            ""
+        }
+    );
+    out.push_str("<h2>Overhead</h2>\n<table class=\"overhead\">\n<tr><th>field</th>");
+    out.push_str("<th>direct</th><th>proxied</th><th>ratio</th><th>ratio per round</th>");
+    out.push_str("<th>added per round</th></tr>\n");
+    for f in &summary.fields {
+        let show = |v: f64| {
+            if f.field == "req/s" {
+                format!("{v:.0}")
+            } else {
+                format_ns(v.max(0.0).round() as u64)
+            }
+        };
+        let signed = |v: f64| {
+            let sign = if v < 0.0 { "-" } else { "+" };
+            format!("{sign}{}", format_ns(v.abs().round() as u64))
+        };
+        let r = f.ratio_rounds;
+        let added = f.added_ns_rounds.map_or_else(
+            || "-".to_owned(),
+            |a| {
+                format!(
+                    "{} ({} .. {})",
+                    signed(a.median),
+                    signed(a.min),
+                    signed(a.max)
+                )
+            },
+        );
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}x</td>\
+             <td>{:.2}x ({:.2} .. {:.2})</td><td>{}</td></tr>",
+            escape(&f.field),
+            show(f.direct),
+            show(f.proxied),
+            f.ratio,
+            r.median,
+            r.min,
+            r.max,
+            escape(&added)
+        );
+    }
+    out.push_str("</table>\n<h2>Percentile spectrum</h2>\n");
+    let hists = histograms([("direct", &summary.direct), ("proxied", &summary.proxied)])?;
+    figure(&mut out, "spectrum", None, &spectrum_chart(&hists)?);
+    let per_round =
+        |pick: fn(&crate::overhead::LegRow) -> f64,
+         leg: fn(&crate::overhead::Round) -> &crate::overhead::LegRow| {
+            summary
+                .rounds
+                .iter()
+                .map(|r| (r.round as f64, pick(leg(r))))
+                .collect::<Vec<_>>()
+        };
+    fn direct(r: &crate::overhead::Round) -> &crate::overhead::LegRow {
+        &r.direct
+    }
+    fn proxied(r: &crate::overhead::Round) -> &crate::overhead::LegRow {
+        &r.proxied
+    }
+    let range = Some((0.5, summary.rounds.len() as f64 + 0.5));
+    let latency = [
+        Series {
+            name: "direct p50".to_owned(),
+            points: per_round(|l| l.p50_ns as f64, direct),
+        },
+        Series {
+            name: "proxied p50".to_owned(),
+            points: per_round(|l| l.p50_ns as f64, proxied),
+        },
+        Series {
+            name: "direct p99".to_owned(),
+            points: per_round(|l| l.p99_ns as f64, direct),
+        },
+        Series {
+            name: "proxied p99".to_owned(),
+            points: per_round(|l| l.p99_ns as f64, proxied),
+        },
+    ];
+    out.push_str("<h2>Rounds</h2>\n");
+    let round_label = |v: &f64| {
+        if v.fract().abs() < 1e-9 {
+            format!("{v:.0}")
+        } else {
+            String::new()
+        }
+    };
+    let svg = Chart {
+        title: "Latency per round",
+        x_desc: "round",
+        y_desc: "latency",
+        log_y: false,
+        x_range: range,
+        x_ticks: None,
+        x_label: &round_label,
+        y_label: &ns_label,
+    }
+    .draw(&latency)?;
+    figure(&mut out, "latency-per-round", None, &svg);
+    let throughput = [
+        Series {
+            name: "direct".to_owned(),
+            points: per_round(|l| l.requests_per_s, direct),
+        },
+        Series {
+            name: "proxied".to_owned(),
+            points: per_round(|l| l.requests_per_s, proxied),
+        },
+    ];
+    let svg = Chart {
+        title: "Throughput per round",
+        x_desc: "round",
+        y_desc: "requests/s",
+        log_y: false,
+        x_range: range,
+        x_ticks: None,
+        x_label: &round_label,
+        y_label: &rate_label,
+    }
+    .draw(&throughput)?;
+    figure(&mut out, "throughput-per-round", None, &svg);
+    out.push_str("</body>\n</html>\n");
+    Ok(out)
+}
+
+/// The whole page.
+pub fn render_page(page: &Page<'_>) -> Result<String, RenderError> {
+    let mut out = String::new();
+    page_head(&mut out, page.title);
     if let Some(summary) = page.matrix {
         let _ = writeln!(
             out,
@@ -440,7 +614,8 @@ pub fn render_page(page: &Page<'_>) -> Result<String, RenderError> {
         matrix_table(&mut out, summary);
     }
     out.push_str("<h2>Percentile spectrum</h2>\n");
-    figure(&mut out, "spectrum", None, &spectrum_chart(page.runs)?);
+    let hists = histograms(page.runs.iter().map(|(name, r)| (*name, &r.latency)))?;
+    figure(&mut out, "spectrum", None, &spectrum_chart(&hists)?);
     for (name, report) in page.runs {
         let _ = writeln!(
             out,
@@ -492,9 +667,14 @@ pub fn render_reports(paths: &[std::path::PathBuf]) -> anyhow::Result<String> {
     })?)
 }
 
-/// The page for a suite or nagle folder: its `summary.json` and the cells' reports.
+/// The page for a folder: an overhead measurement (`overhead.json`), or a suite or nagle
+/// matrix (`summary.json` and the cells' reports).
 pub fn render_folder(dir: &std::path::Path) -> anyhow::Result<String> {
     use anyhow::Context as _;
+    if dir.join("overhead.json").is_file() {
+        let summary = crate::overhead::read_summary(dir)?;
+        return Ok(render_overhead(&summary)?);
+    }
     let path = dir.join("summary.json");
     let bytes = std::fs::read(&path).with_context(|| {
         format!(

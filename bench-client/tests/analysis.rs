@@ -468,3 +468,111 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .unwrap()
 }
+
+fn overhead_dir(args: &[&str], name: &str) -> (PathBuf, bench_client::overhead::OverheadSummary) {
+    let out_dir = temp_path(name);
+    let out = client_bin()
+        .arg("overhead")
+        .args(args)
+        .args(["--rounds", "2", "--duration", "700ms", "--warmup", "200ms"])
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let dir = only_dir(&out_dir);
+    let summary = bench_client::overhead::read_summary(&dir).unwrap();
+    (dir, summary)
+}
+
+#[test]
+fn overhead_on_the_embedded_pair_shows_the_relay_costing_something_and_renders() {
+    let (dir, summary) = overhead_dir(&["tcp-echo", "--connections", "2"], "overhead");
+    assert!(summary.embedded);
+    assert_eq!(summary.rounds.len(), 2);
+    let relay = summary
+        .relay_stats
+        .as_ref()
+        .expect("embedded relay counters");
+    assert!(relay.bytes_to_upstream > 0);
+    assert_eq!(relay.bytes_to_upstream, relay.bytes_to_client);
+    let field = |name: &str| {
+        summary
+            .fields
+            .iter()
+            .find(|f| f.field == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    // An extra hop cannot make round trips faster (generous margins: behaviour only).
+    assert!(field("p50").ratio > 0.9, "{:?}", field("p50"));
+    assert!(field("p90").ratio > 0.9, "{:?}", field("p90"));
+    assert!(field("req/s").ratio < 1.1, "{:?}", field("req/s"));
+    for round in &summary.rounds {
+        assert_eq!(round.direct.errors + round.proxied.errors, 0);
+        for (leg, row) in [("direct", &round.direct), ("proxied", &round.proxied)] {
+            let report = Report::read(&dir.join(&row.report)).unwrap();
+            assert_eq!(report.latency.p50_ns, row.p50_ns);
+            let want = if leg == "direct" {
+                &summary.direct_addr
+            } else {
+                &summary.proxied_addr
+            };
+            assert_eq!(&report.target.addr, want);
+        }
+    }
+    // The merged histograms hold every recorded request of their leg.
+    let ok = |pick: fn(&bench_client::overhead::Round) -> &bench_client::overhead::LegRow| {
+        summary
+            .rounds
+            .iter()
+            .map(|r| Report::read(&dir.join(&pick(r).report)).unwrap().totals.ok)
+            .sum::<u64>()
+    };
+    assert_eq!(summary.direct.count, ok(|r| &r.direct));
+    assert_eq!(summary.proxied.count, ok(|r| &r.proxied));
+
+    // report.html was written with the run; render draws the same page again.
+    let written = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    let out = client_bin().arg("render").arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html, written);
+    assert_self_contained(&html);
+    let spectrum = bench_client::render::SPECTRUM_POINTS;
+    assert_eq!(
+        chart_series(&html),
+        [
+            ("spectrum".to_owned(), vec![spectrum, spectrum]),
+            ("latency-per-round".to_owned(), vec![2, 2, 2, 2]),
+            ("throughput-per-round".to_owned(), vec![2, 2]),
+        ]
+    );
+}
+
+#[test]
+fn overhead_measures_an_external_pair_and_udp_through_the_relay() {
+    use bench_server::proxy::{Front, ProxyConfig, ProxyProto, spawn_proxy};
+    let server = common::spawn_all(bench_server::ServerConfig::default());
+    let upstream = server.addr(bench_server::Proto::Framed).unwrap();
+    let relay = spawn_proxy(
+        Front::bind(ProxyProto::Tcp, "127.0.0.1:0".parse().unwrap()).unwrap(),
+        ProxyConfig::new(ProxyProto::Tcp, upstream),
+    )
+    .unwrap();
+    let (direct, proxied) = (upstream.to_string(), relay.addr().to_string());
+    let (_, summary) = overhead_dir(
+        &["framed", "--direct", &direct, "--proxied", &proxied],
+        "overhead-external",
+    );
+    assert!(!summary.embedded && summary.relay.is_none());
+    assert_eq!(summary.proxied_addr, proxied);
+    assert_eq!(summary.rounds.len(), 2);
+    let relayed = relay.stop().unwrap();
+    assert!(relayed.connections >= 2, "{relayed:?}");
+
+    let (_, udp) = overhead_dir(&["udp-echo"], "overhead-udp");
+    let stats = udp.relay_stats.expect("embedded relay");
+    assert!(stats.datagrams_to_upstream > 0);
+    assert!(udp.rounds.iter().all(|r| r.proxied.errors == 0));
+}

@@ -138,18 +138,12 @@ fn bad_flags_give_one_line_naming_the_value_exit_2_and_no_files() {
             vec!["--out", "/proc/nope/r.json"],
         ),
         (vec!["nagle", "--size", "0"], vec!["--size", "0"]),
-        (
-            vec!["nagle", "--size", "20MiB"],
-            vec!["--size", "20MiB"],
-        ),
+        (vec!["nagle", "--size", "20MiB"], vec!["--size", "20MiB"]),
         (
             vec!["nagle", "--connections", "0"],
             vec!["--connections", "0"],
         ),
-        (
-            vec!["nagle", "--duration", "0s"],
-            vec!["--duration", "0s"],
-        ),
+        (vec!["nagle", "--duration", "0s"], vec!["--duration", "0s"]),
         (vec!["nagle", "--target", &dead], vec!["--target", &dead]),
         (
             vec!["nagle", "--target", "nowhere"],
@@ -168,13 +162,46 @@ fn bad_flags_give_one_line_naming_the_value_exit_2_and_no_files() {
             vec!["/nonexistent/a.json"],
         ),
         (vec!["export", "/nonexistent/a.json"], vec!["--hlog"]),
+        (vec!["overhead", "--rounds", "0"], vec!["--rounds", "0"]),
+        (
+            vec!["overhead", "--direct", &dead],
+            vec!["--direct", &dead, "--proxied"],
+        ),
+        (
+            vec!["overhead", "--direct", &dead, "--proxied", &dead],
+            vec!["--proxied", &dead],
+        ),
+        (
+            vec!["overhead", "--direct", "127.0.0.1:1", "--proxied", &dead],
+            vec!["--direct", "127.0.0.1:1"],
+        ),
+        (
+            vec!["overhead", "udp-echo", "--strategy", "splice"],
+            vec!["--strategy", "splice"],
+        ),
+        (
+            vec![
+                "overhead",
+                "--direct",
+                &dead,
+                "--proxied",
+                "127.0.0.1:1",
+                "--nodelay-back",
+                "off",
+            ],
+            vec!["--nodelay-back", "off"],
+        ),
+        (
+            vec!["overhead", "--relay-buffer", "0"],
+            vec!["--relay-buffer", "0"],
+        ),
     ];
     for (args, needles) in cases {
         let out_dir = temp_path("bad-flags");
         // A short duration, so a case that wrongly starts a run ends quickly (and fails).
         let mut cmd = client_bin();
         cmd.args(&args);
-        let runs = matches!(args[0], "run" | "suite" | "nagle");
+        let runs = matches!(args[0], "run" | "suite" | "nagle" | "overhead");
         if runs && !args.contains(&"--duration") {
             cmd.args(["--duration", "1s"]);
         }

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bench_client::nagle::NagleConfig;
+use bench_client::overhead::{OverheadConfig, Pair, RelaySettings};
 use bench_client::suite::SuiteConfig;
 use bench_client::{
     Arrival, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat, RunConfig, RunLength,
     SizeRange, Target, WorkloadKind,
 };
 use bench_proto::{ByteSize, HumanDuration};
+use bench_server::proxy::Strategy;
 use bench_server::{Model, SocketOptions, WriteMode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -43,6 +45,185 @@ pub enum Command {
     Render(RenderArgs),
     /// A report in another format: --hlog, the HdrHistogram interval log.
     Export(ExportArgs),
+    /// What a proxy adds: the same workload direct and through the proxy in alternating
+    /// rounds; ratios and added latency per percentile, with their spread.
+    Overhead(OverheadArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StrategyArg {
+    Copy,
+    Splice,
+}
+
+/// `bench-client overhead`.
+#[derive(Debug, Args)]
+pub struct OverheadArgs {
+    /// The protocol to load.
+    #[arg(value_enum, default_value = "tcp-echo")]
+    workload: WorkloadArg,
+    /// Rounds; each runs the direct leg, then the proxied one.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5,
+        allow_hyphen_values = true
+    )]
+    rounds: usize,
+    /// Recorded time of each leg in each round.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        allow_hyphen_values = true
+    )]
+    duration: HumanDuration,
+    /// Warm-up of each leg (new connections each time), not recorded.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "500ms",
+        allow_hyphen_values = true
+    )]
+    warmup: HumanDuration,
+    /// Connections (udp-echo: sockets).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4,
+        allow_hyphen_values = true
+    )]
+    connections: usize,
+    /// Requests in flight per connection at most.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        allow_hyphen_values = true
+    )]
+    pipeline: usize,
+    /// Request size: 64B, or a range 64B..4KiB.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "64B",
+        allow_hyphen_values = true
+    )]
+    size: SizeRange,
+    /// TCP_NODELAY on the client's sockets.
+    #[arg(long, value_enum, default_value = "on")]
+    nodelay: Switch,
+    /// The server, straight (with --proxied; omitted: an embedded server and relay).
+    #[arg(long, value_name = "ADDR")]
+    direct: Option<String>,
+    /// The proxy in front of --direct.
+    #[arg(long, value_name = "ADDR")]
+    proxied: Option<String>,
+    /// Embedded relay: how it moves TCP bytes.
+    #[arg(long, value_enum)]
+    strategy: Option<StrategyArg>,
+    /// Embedded relay: TCP_NODELAY on its client-facing connections (default on).
+    #[arg(long, value_enum)]
+    nodelay_front: Option<Switch>,
+    /// Embedded relay: TCP_NODELAY on its upstream connections (default on).
+    #[arg(long, value_enum)]
+    nodelay_back: Option<Switch>,
+    /// Embedded relay: bytes per read (default 64KiB).
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    relay_buffer: Option<ByteSize>,
+    /// Client worker threads (default: core count).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    threads: Option<usize>,
+    /// Where the time-stamped folder goes.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out_dir: PathBuf,
+    /// Print overhead.json on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl TryFrom<&OverheadArgs> for OverheadConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &OverheadArgs) -> anyhow::Result<OverheadConfig> {
+        let workload = match a.workload {
+            WorkloadArg::TcpEcho => WorkloadKind::TcpEcho,
+            WorkloadArg::UdpEcho => WorkloadKind::UdpEcho,
+            WorkloadArg::Framed => WorkloadKind::Framed,
+        };
+        let tcp = workload != WorkloadKind::UdpEcho;
+        let pair = match (&a.direct, &a.proxied) {
+            (Some(direct), Some(proxied)) => {
+                for (given, flag) in [
+                    (a.strategy.map(value_name), "--strategy"),
+                    (a.nodelay_front.map(value_name), "--nodelay-front"),
+                    (a.nodelay_back.map(value_name), "--nodelay-back"),
+                    (a.relay_buffer.map(|b| b.to_string()), "--relay-buffer"),
+                ] {
+                    if let Some(value) = given {
+                        bail!(
+                            "{flag} {value}: configures the embedded relay, which --proxied {proxied} replaces"
+                        );
+                    }
+                }
+                Pair::External {
+                    direct: resolve_target(direct, tcp).context("--direct")?,
+                    proxied: resolve_target(proxied, tcp).context("--proxied")?,
+                }
+            }
+            (Some(direct), None) => bail!("--direct {direct}: give --proxied too"),
+            (None, Some(proxied)) => bail!("--proxied {proxied}: give --direct too"),
+            (None, None) => {
+                let mut relay = RelaySettings::default();
+                if let Some(s) = a.strategy {
+                    relay.strategy = match s {
+                        StrategyArg::Copy => Strategy::Copy,
+                        StrategyArg::Splice => Strategy::Splice,
+                    };
+                    if !tcp && relay.strategy == Strategy::Splice {
+                        bail!("--strategy splice: relays TCP, and udp-echo is UDP");
+                    }
+                }
+                if let Some(n) = a.nodelay_front {
+                    relay.nodelay_front = n.on();
+                }
+                if let Some(n) = a.nodelay_back {
+                    relay.nodelay_back = n.on();
+                }
+                if let Some(b) = a.relay_buffer {
+                    relay.buffer = usize::try_from(b.0).unwrap_or(usize::MAX);
+                    if relay.buffer > bench_server::proxy::MAX_BUFFER {
+                        bail!(
+                            "--relay-buffer {b}: above {}",
+                            ByteSize(bench_server::proxy::MAX_BUFFER as u64)
+                        );
+                    }
+                }
+                Pair::Embedded(relay)
+            }
+        };
+        let mut run = RunConfig {
+            workload,
+            connections: a.connections,
+            pipeline: a.pipeline,
+            size: a.size,
+            length: RunLength::Duration(a.duration),
+            warmup: a.warmup,
+            threads: a
+                .threads
+                .unwrap_or_else(bench_server::config::default_threads),
+            ..RunConfig::default()
+        };
+        run.socket.nodelay = a.nodelay.on();
+        let config = OverheadConfig {
+            run,
+            rounds: a.rounds,
+            pair,
+            out_dir: a.out_dir.clone(),
+        };
+        bench_client::overhead::validate(&config)?;
+        Ok(config)
+    }
 }
 
 /// `bench-client nagle`.

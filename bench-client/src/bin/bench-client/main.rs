@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 use bench_client::compare::{self, Threshold};
 use bench_client::nagle::{self, NagleConfig};
+use bench_client::overhead::{self, OverheadConfig, Pair};
 use bench_client::render;
 use bench_client::report::file_stamp;
 use bench_client::suite::{self, SuiteConfig, SummaryRow};
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare(args),
         Command::Render(args) => render(args),
         Command::Export(args) => export(args),
+        Command::Overhead(args) => overhead(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -332,4 +334,55 @@ fn export(args: &cli::ExportArgs) -> Result<u8, Exit> {
         report.timeline.len()
     );
     Ok(0)
+}
+
+fn overhead(args: &cli::OverheadArgs) -> Result<u8, Exit> {
+    let config = OverheadConfig::try_from(args).map_err(bad_input)?;
+    if let Pair::External { direct, proxied } = config.pair {
+        // Both ends must answer before anything is written.
+        for (addr, flag) in [(direct, "--direct"), (proxied, "--proxied")] {
+            let mut leg = config.run.clone();
+            leg.target = bench_client::Target::External { addr };
+            Run::new(leg)
+                .map_err(|e| bad_input(e.into()))?
+                .preflight()
+                .map_err(|e| Exit(2, anyhow::Error::from(e).context(flag)))?;
+        }
+    }
+    std::fs::create_dir_all(&config.out_dir)
+        .with_context(|| format!("--out-dir {}: cannot create it", config.out_dir.display()))
+        .map_err(bad_input)?;
+    let stopper = Stopper::new();
+    progress::watch_signals(stopper.clone()).map_err(|e| Exit(1, e))?;
+    let mut bar: Option<progress::Progress> = None;
+    let outcome = overhead::run_overhead(&config, &stopper, |name, run| {
+        if let Some(b) = bar.take() {
+            b.finish();
+        }
+        bar = Some(progress::Progress::start(name, run));
+    });
+    if let Some(b) = bar.take() {
+        b.finish();
+    }
+    let outcome = outcome.map_err(|e| Exit(1, e.into()))?;
+    let summary = &outcome.summary;
+    if args.json {
+        let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
+        println!("{json}");
+    } else {
+        print!("{}", overhead::format_table(summary));
+        println!("reports: {}", outcome.dir.display());
+        println!("html: {}", outcome.dir.join("report.html").display());
+    }
+    let errors: u64 = summary
+        .rounds
+        .iter()
+        .map(|r| r.direct.errors + r.proxied.errors)
+        .sum();
+    let measured = !summary.rounds.is_empty()
+        && summary
+            .rounds
+            .iter()
+            .all(|r| r.direct.requests_per_s > 0.0 && r.proxied.requests_per_s > 0.0);
+    Ok(outcome_code(summary.interrupted, errors, measured))
 }
