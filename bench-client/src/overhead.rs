@@ -518,8 +518,8 @@ pub fn format_table(summary: &OverheadSummary) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<7} {:>10} {:>10} {:>7}  {:<22} {}",
-        "field", "direct", "proxied", "ratio", "ratio per round", "added per round"
+        "{:<7} {:>10} {:>10} {:>7}  {:<22} added per round",
+        "field", "direct", "proxied", "ratio", "ratio per round"
     );
     for f in &summary.fields {
         let show = |v: f64| {
