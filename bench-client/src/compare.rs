@@ -152,6 +152,11 @@ pub struct RunView {
     pub key: String,
     /// The field values (missing fields are absent).
     pub values: BTreeMap<Field, f64>,
+    /// True when the run was stopped early.
+    pub interrupted: bool,
+    /// The load settings that pairing does not look at (connections, pipeline, size,
+    /// load model), as compact JSON, for notes when they differ.
+    pub load: BTreeMap<&'static str, String>,
 }
 
 impl RunView {
@@ -177,6 +182,44 @@ pub struct Comparison {
     pub groups: Vec<Group>,
     /// Cells found in some folders only (not compared), as `folder/cell`.
     pub unpaired: Vec<String>,
+    /// Things the reader should know: interrupted runs, runs whose load settings differ
+    /// from the first of their group.
+    pub notes: Vec<String>,
+}
+
+/// The load settings compared for notes.
+const LOAD_SETTINGS: [&str; 4] = ["connections", "pipeline", "size", "load"];
+
+fn notes(groups: &[Group]) -> Vec<String> {
+    let mut out = Vec::new();
+    for group in groups {
+        let base = &group.runs[0];
+        for (n, run) in group.runs.iter().enumerate() {
+            if run.interrupted {
+                out.push(format!("{} was interrupted (stopped early)", run.name));
+            }
+            if n == 0 {
+                continue;
+            }
+            let differ: Vec<String> = LOAD_SETTINGS
+                .iter()
+                .filter(|k| run.load.get(*k) != base.load.get(*k))
+                .map(|k| {
+                    let show = |r: &RunView| r.load.get(k).cloned().unwrap_or_else(|| "?".into());
+                    format!("{k} {} vs {}", show(run), show(base))
+                })
+                .collect();
+            if !differ.is_empty() {
+                out.push(format!(
+                    "{} ran other settings than {}: {}",
+                    run.name,
+                    base.name,
+                    differ.join(", ")
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Why runs cannot be compared.
@@ -245,8 +288,16 @@ pub fn read_view(path: &Path, name: String, force: bool) -> Result<RunView, Comp
             path.display()
         )));
     }
+    let load = LOAD_SETTINGS
+        .iter()
+        .filter_map(|&k| lookup(&value, &["config", k]).map(|v| (k, v.to_string())))
+        .collect();
     Ok(RunView {
         name,
+        interrupted: lookup(&value, &["interrupted"])
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        load,
         key: settings_key(&value, &workload),
         schema,
         workload,
@@ -291,6 +342,12 @@ pub fn load(paths: &[PathBuf], force: bool) -> Result<Comparison, CompareError> 
             paths.len()
         )));
     }
+    if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+        return Err(err(format!(
+            "{}: no such file or folder",
+            missing.display()
+        )));
+    }
     let dirs = paths.iter().filter(|p| p.is_dir()).count();
     if dirs == 0 {
         let runs = paths
@@ -298,11 +355,13 @@ pub fn load(paths: &[PathBuf], force: bool) -> Result<Comparison, CompareError> 
             .map(|p| read_view(p, p.display().to_string(), force))
             .collect::<Result<Vec<_>, _>>()?;
         check_same(&runs, force)?;
+        let groups = vec![Group {
+            key: runs[0].workload.clone(),
+            runs,
+        }];
         return Ok(Comparison {
-            groups: vec![Group {
-                key: runs[0].workload.clone(),
-                runs,
-            }],
+            notes: notes(&groups),
+            groups,
             unpaired: Vec::new(),
         });
     }
@@ -350,7 +409,11 @@ pub fn load(paths: &[PathBuf], force: bool) -> Result<Comparison, CompareError> 
             paths[0].display()
         )));
     }
-    Ok(Comparison { groups, unpaired })
+    Ok(Comparison {
+        notes: notes(&groups),
+        groups,
+        unpaired,
+    })
 }
 
 /// The cells of a matrix folder, from its `summary.json`.
@@ -458,6 +521,9 @@ pub fn format(comparison: &Comparison) -> String {
             out.push('\n');
         }
     }
+    for note in &comparison.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     if !comparison.unpaired.is_empty() {
         let _ = writeln!(
             out,
@@ -482,7 +548,13 @@ pub enum Op {
 }
 
 impl Op {
+    /// `a OP b`, with values within a relative 1e-9 of each other taken as equal (a
+    /// limit applied to a baseline, `100 * 1.1`, is not exactly `110` in floating point).
     fn holds(self, a: f64, b: f64) -> bool {
+        let tolerance = 1e-9 * a.abs().max(b.abs());
+        if (a - b).abs() <= tolerance {
+            return matches!(self, Op::Ge | Op::Le);
+        }
         match self {
             Op::Gt => a > b,
             Op::Ge => a >= b,
@@ -566,7 +638,9 @@ impl FromStr for Threshold {
         let limit = if let Some(pct) = value.strip_suffix('%') {
             let v: f64 = pct
                 .parse()
-                .map_err(|_| bad("is not a percentage like +10%"))?;
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| bad("is not a percentage like +10%"))?;
             Limit::Relative(v / 100.0)
         } else {
             let (sign, magnitude) = match value.as_bytes()[0] {
@@ -574,7 +648,7 @@ impl FromStr for Threshold {
                 b'-' => (Some(-1.0), &value[1..]),
                 _ => (None, value),
             };
-            let v = if field.is_latency() {
+            let v = if field.is_latency() && magnitude != "0" {
                 parse_duration_ns(magnitude)
                     .ok_or_else(|| bad("is not a duration like 2ms, 150us or 800ns"))?
             } else {
@@ -618,9 +692,23 @@ impl std::fmt::Display for Violation {
 
 /// Every run (and group) that trips a threshold. Relative and delta limits test each run
 /// after the first against the first of its group; absolute limits test every run. A
-/// run without the field trips the threshold (it cannot show it holds).
+/// run without the field trips the threshold (it cannot show it holds), and so does a
+/// folder cell without a counterpart (a gate cannot pass over a cell that went missing).
 pub fn check(comparison: &Comparison, thresholds: &[Threshold]) -> Vec<Violation> {
     let mut out = Vec::new();
+    if !thresholds.is_empty() {
+        for cell in &comparison.unpaired {
+            out.push(Violation {
+                threshold: thresholds
+                    .iter()
+                    .map(|t| t.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                run: cell.clone(),
+                detail: "no cell with the same workload and settings in every folder".to_owned(),
+            });
+        }
+    }
     for group in &comparison.groups {
         let base = &group.runs[0];
         for t in thresholds {
@@ -635,14 +723,25 @@ pub fn check(comparison: &Comparison, thresholds: &[Threshold]) -> Vec<Violation
                     run: run.name.clone(),
                     detail,
                 };
-                let (Some(v), Some(b)) = (run.get(f), base.get(f)) else {
+                let Some(v) = run.get(f) else {
                     out.push(violation(format!("has no {}", f.name())));
                     continue;
+                };
+                let b = match (relative, base.get(f)) {
+                    (false, _) => f64::NAN,
+                    (true, Some(b)) => b,
+                    (true, None) => {
+                        let detail = format!("{} has no {}", base.name, f.name());
+                        out.push(violation(detail));
+                        continue;
+                    }
                 };
                 let tripped = match t.limit {
                     Limit::Relative(limit) => {
                         let change = ratio(v, b) - 1.0;
-                        t.op.holds(change, limit).then(|| {
+                        // Against the limit applied to the baseline, so a change of
+                        // exactly the limit does not trip a strict operator by rounding.
+                        t.op.holds(v, b * (1.0 + limit)).then(|| {
                             format!(
                                 "{} {} vs {} ({:+.1}%)",
                                 f.name(),
@@ -652,7 +751,7 @@ pub fn check(comparison: &Comparison, thresholds: &[Threshold]) -> Vec<Violation
                             )
                         })
                     }
-                    Limit::Delta(limit) => t.op.holds(v - b, limit).then(|| {
+                    Limit::Delta(limit) => t.op.holds(v, b + limit).then(|| {
                         let sign = if v >= b { "+" } else { "-" };
                         format!(
                             "{} {} vs {} ({sign}{})",
@@ -687,6 +786,8 @@ mod tests {
             workload: "tcp-echo".to_owned(),
             key: "tcp-echo".to_owned(),
             values: BTreeMap::from([(Field::P99, p99), (Field::Rps, rps), (Field::Errors, 0.0)]),
+            interrupted: false,
+            load: BTreeMap::new(),
         }
     }
 
@@ -711,7 +812,11 @@ mod tests {
         assert_eq!(t.limit, Limit::Delta(20_000.0));
         let t: Threshold = "errors>0".parse().unwrap();
         assert_eq!((t.field, t.limit), (Field::Errors, Limit::Absolute(0.0)));
-        for bad in ["p99", "p98>1ms", "p99>2", "p99>fast", "req/s<", "p99>+x%"] {
+        let t: Threshold = "p99>0".parse().unwrap();
+        assert_eq!(t.limit, Limit::Absolute(0.0));
+        for bad in [
+            "p99", "p98>1ms", "p99>2", "p99>fast", "req/s<", "p99>+x%", "p99>nan%", "p99>inf%",
+        ] {
             let e = bad.parse::<Threshold>().unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
         }
@@ -725,6 +830,7 @@ mod tests {
                 runs: vec![view("a", 100_000.0, 1000.0), view("b", 115_000.0, 960.0)],
             }],
             unpaired: Vec::new(),
+            notes: Vec::new(),
         };
         let ts = |s: &[&str]| {
             s.iter()
@@ -741,6 +847,40 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(check(&comparison, &ts(&["p99>+10us"])).len(), 1);
         assert_eq!(check(&comparison, &ts(&["req/s<-3%"])).len(), 1);
+    }
+
+    #[test]
+    fn a_change_of_exactly_the_limit_does_not_trip_a_strict_operator() {
+        let comparison = |p99: f64, rps: f64| Comparison {
+            groups: vec![Group {
+                key: "tcp-echo".to_owned(),
+                runs: vec![view("a", 100.0, 100.0), view("b", p99, rps)],
+            }],
+            unpaired: Vec::new(),
+            notes: Vec::new(),
+        };
+        let t = |s: &str| vec![s.parse::<Threshold>().unwrap()];
+        assert!(check(&comparison(110.0, 100.0), &t("p99>+10%")).is_empty());
+        assert_eq!(check(&comparison(110.0, 100.0), &t("p99>=+10%")).len(), 1);
+        assert!(check(&comparison(100.0, 95.0), &t("req/s<-5%")).is_empty());
+        assert_eq!(check(&comparison(100.0, 94.9), &t("req/s<-5%")).len(), 1);
+        assert!(check(&comparison(110.0, 100.0), &t("p99>+10ns")).is_empty());
+    }
+
+    #[test]
+    fn unpaired_cells_fail_a_gate() {
+        let comparison = Comparison {
+            groups: vec![Group {
+                key: "tcp-echo".to_owned(),
+                runs: vec![view("x/a", 100.0, 100.0), view("y/a", 100.0, 100.0)],
+            }],
+            unpaired: vec!["x/framed".to_owned()],
+            notes: Vec::new(),
+        };
+        let v = check(&comparison, &["p99>+10%".parse().unwrap()]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].run, "x/framed");
+        assert!(check(&comparison, &[]).is_empty());
     }
 
     #[test]

@@ -58,7 +58,12 @@ pub fn interval_log(report: &Report) -> Result<String, ReportError> {
         report.config.workload.as_str()
     );
     if !report.label.is_empty() {
-        let _ = writeln!(out, "#[Label: {}]", report.label.replace('\n', " "));
+        let label: String = report
+            .label
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let _ = writeln!(out, "#[Label: {label}]");
     }
     let _ = writeln!(out, "#[Histogram log format version {FORMAT_VERSION}]");
     let _ = writeln!(out, "#[StartTime: {started:.3} (seconds since epoch)]");

@@ -241,11 +241,13 @@ pub struct FieldOverhead {
     pub direct: f64,
     /// Proxied, the same way.
     pub proxied: f64,
-    /// proxied / direct of the merged values.
-    pub ratio: f64,
-    /// proxied / direct per round.
-    pub ratio_rounds: Spread,
-    /// Latencies: proxied - direct per round, ns (`None` for req/s).
+    /// proxied / direct of the merged values (`None` when direct is 0).
+    pub ratio: Option<f64>,
+    /// proxied / direct per round, over the rounds where both legs completed requests
+    /// (`None` when none did).
+    pub ratio_rounds: Option<Spread>,
+    /// Latencies: proxied - direct per round, ns, over the same rounds (`None` for req/s,
+    /// or when no round qualifies).
     pub added_ns_rounds: Option<Spread>,
 }
 
@@ -308,9 +310,6 @@ pub enum OverheadError {
     /// A file could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
-    /// `report.html` could not be drawn.
-    #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
 }
 
 /// What a finished measurement left behind.
@@ -320,6 +319,8 @@ pub struct OverheadOutcome {
     pub dir: PathBuf,
     /// `overhead.json`.
     pub summary: OverheadSummary,
+    /// Why `report.html` could not be drawn (the measurement itself is complete).
+    pub html_error: Option<String>,
 }
 
 /// Runs the rounds; `on_leg` sees each leg's run before it starts (for a progress
@@ -368,17 +369,15 @@ pub fn run_overhead(
             (upstream, proxied)
         }
     };
-    let dir = unique_dir(&config.out_dir, &file_stamp(started));
+    let dir = unique_dir(&config.out_dir, &file_stamp(started))?;
     let mut rounds = Vec::new();
     let mut merged = [Latency::default(), Latency::default()];
     let mut totals = [(0u64, 0f64); 2];
     let mut interrupted = false;
     'rounds: for round in 1..=config.rounds {
+        // Both legs first; a round counts (and is merged) only when both finished.
         let mut legs = Vec::with_capacity(2);
-        for (i, (leg, addr)) in [(Leg::Direct, direct_addr), (Leg::Proxied, proxied_addr)]
-            .into_iter()
-            .enumerate()
-        {
+        for (leg, addr) in [(Leg::Direct, direct_addr), (Leg::Proxied, proxied_addr)] {
             if stopper.is_stopped() {
                 interrupted = true;
                 break 'rounds;
@@ -404,17 +403,18 @@ pub fn run_overhead(
                 interrupted = true;
                 break 'rounds;
             }
-            let hist = report.latency.decode()?;
+            legs.push((LegRow::new(&file, &report), report));
+        }
+        for (i, (_, report)) in legs.iter().enumerate() {
             merged[i].merge(&Latency {
-                hist,
+                hist: report.latency.decode()?,
                 out_of_range: report.latency.out_of_range,
             });
             totals[i].0 += report.totals.ok;
             totals[i].1 += report.duration_s;
-            legs.push(LegRow::new(&file, &report));
         }
-        let proxied = legs.pop().expect("two legs");
-        let direct = legs.pop().expect("two legs");
+        let proxied = legs.pop().expect("two legs").0;
+        let direct = legs.pop().expect("two legs").0;
         rounds.push(Round {
             round,
             direct,
@@ -449,9 +449,19 @@ pub fn run_overhead(
     };
     let json = serde_json::to_vec_pretty(&summary).expect("summaries serialise");
     write_atomic(&dir.join("overhead.json"), &json)?;
-    let html = crate::render::render_overhead(&summary)?;
-    write_atomic(&dir.join("report.html"), html.as_bytes())?;
-    Ok(OverheadOutcome { dir, summary })
+    // The measurement is on disk; a page that cannot be drawn is a warning, not a loss.
+    let html_error = match crate::render::render_overhead(&summary) {
+        Ok(html) => {
+            write_atomic(&dir.join("report.html"), html.as_bytes())?;
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    Ok(OverheadOutcome {
+        dir,
+        summary,
+        html_error,
+    })
 }
 
 fn fields(
@@ -480,21 +490,26 @@ fn fields(
             } else {
                 (merged(direct, field), merged(proxied, field))
             };
-            let ratios: Vec<f64> = rounds
+            // Rounds where a leg completed nothing have no latency to compare.
+            let comparable = rounds
                 .iter()
+                .filter(|r| r.direct.requests_per_s > 0.0 && r.proxied.requests_per_s > 0.0);
+            let ratios: Vec<f64> = comparable
+                .clone()
                 .map(|r| crate::compare::ratio(r.proxied.get(field), r.direct.get(field)))
+                .filter(|v| v.is_finite())
                 .collect();
-            let added: Vec<f64> = rounds
-                .iter()
+            let added: Vec<f64> = comparable
                 .map(|r| r.proxied.get(field) - r.direct.get(field))
                 .collect();
             FieldOverhead {
                 field: field.to_owned(),
                 direct: d,
                 proxied: p,
-                ratio: crate::compare::ratio(p, d),
-                ratio_rounds: Spread::of(&ratios),
-                added_ns_rounds: (field != "req/s").then(|| Spread::of(&added)),
+                ratio: Some(crate::compare::ratio(p, d)).filter(|v| v.is_finite()),
+                ratio_rounds: (!ratios.is_empty()).then(|| Spread::of(&ratios)),
+                added_ns_rounds: (field != "req/s" && !added.is_empty())
+                    .then(|| Spread::of(&added)),
             }
         })
         .collect()
@@ -509,9 +524,11 @@ fn signed_ns(v: f64) -> String {
 /// and range over rounds) and the added latency (median and range).
 pub fn format_table(summary: &OverheadSummary) -> String {
     let mut out = String::new();
+    let (direct_errors, proxied_errors) = summary.errors();
     let _ = writeln!(
         out,
-        "{} rounds, direct {} vs proxied {}",
+        "{} rounds, direct {} vs proxied {}; errors: direct {direct_errors}, proxied \
+         {proxied_errors}",
         summary.rounds.len(),
         summary.direct_addr,
         summary.proxied_addr
@@ -529,7 +546,6 @@ pub fn format_table(summary: &OverheadSummary) -> String {
                 format_ns(v.round() as u64)
             }
         };
-        let r = f.ratio_rounds;
         let added = f.added_ns_rounds.map_or_else(
             || "-".to_owned(),
             |a| {
@@ -543,15 +559,28 @@ pub fn format_table(summary: &OverheadSummary) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<7} {:>10} {:>10} {:>6.2}x  {:<22} {added}",
+            "{:<7} {:>10} {:>10} {:>7}  {:<22} {added}",
             f.field,
             show(f.direct),
             show(f.proxied),
-            f.ratio,
-            format!("{:.2}x ({:.2}..{:.2})", r.median, r.min, r.max),
+            f.ratio
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
+            f.ratio_rounds.map_or_else(
+                || "-".to_owned(),
+                |r| format!("{:.2}x ({:.2}..{:.2})", r.median, r.min, r.max)
+            ),
         );
     }
     out
+}
+
+impl OverheadSummary {
+    /// Failed requests over the summarised rounds: (direct, proxied).
+    pub fn errors(&self) -> (u64, u64) {
+        self.rounds.iter().fold((0, 0), |(d, p), r| {
+            (d + r.direct.errors, p + r.proxied.errors)
+        })
+    }
 }
 
 /// Reads `overhead.json` from a folder.

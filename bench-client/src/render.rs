@@ -323,11 +323,13 @@ pub fn throughput_chart(name: &str, report: &Report) -> Result<String, RenderErr
     .draw(&series)
 }
 
-/// Escapes text for HTML/XML content and attribute values.
+/// Escapes text for HTML/XML content and attribute values; control characters (which
+/// XML does not allow) become spaces.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            c if c.is_control() => out.push(' '),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -482,7 +484,6 @@ pub fn render_overhead(summary: &crate::overhead::OverheadSummary) -> Result<Str
             let sign = if v < 0.0 { "-" } else { "+" };
             format!("{sign}{}", format_ns(v.abs().round() as u64))
         };
-        let r = f.ratio_rounds;
         let added = f.added_ns_rounds.map_or_else(
             || "-".to_owned(),
             |a| {
@@ -496,18 +497,25 @@ pub fn render_overhead(summary: &crate::overhead::OverheadSummary) -> Result<Str
         );
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}x</td>\
-             <td>{:.2}x ({:.2} .. {:.2})</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&f.field),
             show(f.direct),
             show(f.proxied),
-            f.ratio,
-            r.median,
-            r.min,
-            r.max,
+            f.ratio
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
+            f.ratio_rounds.map_or_else(
+                || "-".to_owned(),
+                |r| format!("{:.2}x ({:.2} .. {:.2})", r.median, r.min, r.max)
+            ),
             escape(&added)
         );
     }
+    let (direct_errors, proxied_errors) = summary.errors();
+    let _ = writeln!(
+        out,
+        "<tr><td>errors</td><td>{direct_errors}</td><td>{proxied_errors}</td><td>-</td>\
+         <td>-</td><td>-</td></tr>"
+    );
     out.push_str("</table>\n<h2>Percentile spectrum</h2>\n");
     let hists = histograms([("direct", &summary.direct), ("proxied", &summary.proxied)])?;
     figure(&mut out, "spectrum", None, &spectrum_chart(&hists)?);
@@ -646,15 +654,20 @@ pub fn render_reports(paths: &[std::path::PathBuf]) -> anyhow::Result<String> {
         .iter()
         .map(|p| Report::read(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let names: Vec<String> = paths
-        .iter()
-        .map(|p| {
-            p.file_stem().map_or_else(
-                || p.display().to_string(),
-                |s| s.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
+    let stem = |p: &std::path::PathBuf| {
+        p.file_stem().map_or_else(
+            || p.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        )
+    };
+    let stems: Vec<String> = paths.iter().map(stem).collect();
+    // The same file name in two folders: show the paths, so the runs stay apart.
+    let unique = (1..stems.len()).all(|i| !stems[..i].contains(&stems[i]));
+    let names: Vec<String> = if unique {
+        stems
+    } else {
+        paths.iter().map(|p| p.display().to_string()).collect()
+    };
     let runs: Vec<(&str, &Report)> = names.iter().map(String::as_str).zip(&reports).collect();
     let title = match &names[..] {
         [one] => format!("wirebench {one}"),

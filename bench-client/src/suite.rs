@@ -250,9 +250,6 @@ pub enum SuiteError {
     /// A file could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
-    /// `report.html` could not be drawn.
-    #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
 }
 
 /// What a finished suite left behind.
@@ -262,6 +259,8 @@ pub struct SuiteOutcome {
     pub dir: PathBuf,
     /// The summary (also in `dir/summary.json`).
     pub summary: Summary,
+    /// Why `report.html` could not be drawn (the runs themselves are complete).
+    pub html_error: Option<String>,
 }
 
 /// Runs the suite's cells one after the other; `on_cell` sees each run before it starts
@@ -284,7 +283,7 @@ pub fn run_matrix(
     mut on_cell: impl FnMut(&Cell, &Run),
 ) -> Result<SuiteOutcome, SuiteError> {
     let started = SystemTime::now();
-    let dir = unique_dir(out_dir, &file_stamp(started));
+    let dir = unique_dir(out_dir, &file_stamp(started))?;
     let mut summary = Summary {
         schema: SUMMARY_SCHEMA.to_owned(),
         kind: kind.to_owned(),
@@ -322,22 +321,42 @@ pub fn run_matrix(
         .zip(&reports)
         .map(|(row, report)| (row.name.as_str(), report))
         .collect();
-    let html = crate::render::render_page(&crate::render::Page {
+    // The measurements are on disk; a page that cannot be drawn is a warning.
+    let html_error = match crate::render::render_page(&crate::render::Page {
         title: &format!("wirebench {kind} {}", summary.started_at),
         runs: &runs,
         matrix: Some(&summary),
-    })?;
-    write_atomic(&dir.join("report.html"), html.as_bytes())?;
-    Ok(SuiteOutcome { dir, summary })
+    }) {
+        Ok(html) => {
+            write_atomic(&dir.join("report.html"), html.as_bytes())?;
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    Ok(SuiteOutcome {
+        dir,
+        summary,
+        html_error,
+    })
 }
 
-/// `base/stamp`, or `base/stamp-2`, ... when that exists already.
-pub fn unique_dir(base: &Path, stamp: &str) -> PathBuf {
+/// Creates and returns `base/stamp`, or `base/stamp-2`, ... when that exists already
+/// (created here, so two runs started in the same second never share a folder).
+pub fn unique_dir(base: &Path, stamp: &str) -> Result<PathBuf, ReportError> {
+    std::fs::create_dir_all(base).map_err(|source| ReportError::Io {
+        path: base.to_owned(),
+        source,
+    })?;
     let mut dir = base.join(stamp);
     let mut n = 2;
-    while dir.exists() {
-        dir = base.join(format!("{stamp}-{n}"));
-        n += 1;
+    loop {
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                dir = base.join(format!("{stamp}-{n}"));
+                n += 1;
+            }
+            Err(source) => return Err(ReportError::Io { path: dir, source }),
+        }
     }
-    dir
 }

@@ -159,10 +159,11 @@ fn compare_shows_ratios_and_fail_if_sets_the_exit_code() {
         .lines()
         .find(|l| l.starts_with(&b.display().to_string()))
         .expect("a line for b");
-    // req/s is the first column, p99 the fourth; each with its ratio to a.
-    assert!(b_line.contains(" 0.90x"), "{b_line}");
-    assert!(b_line.contains(" 1.20x"), "{b_line}");
-    assert!(b_line.contains(" 1.00x"), "p50 unchanged: {b_line}");
+    // Columns: run, then (value, ratio) for req/s, p50, p90, p99, ...
+    let cols: Vec<&str> = b_line.split_whitespace().collect();
+    assert_eq!(cols[2], "0.90x", "req/s: {b_line}");
+    assert_eq!(cols[4], "1.00x", "p50 unchanged: {b_line}");
+    assert_eq!(cols[8], "1.20x", "p99: {b_line}");
 
     for (gate, code) in [
         ("p99>+10%", 1),
@@ -179,6 +180,18 @@ fn compare_shows_ratios_and_fail_if_sets_the_exit_code() {
             assert!(stdout.contains(&format!("FAIL {gate}")), "{stdout}");
         }
     }
+    // Other load settings or an interrupted run: compared, with a note saying so.
+    let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
+    value["config"]["connections"] = 64.into();
+    value["interrupted"] = true.into();
+    let c = dir.join("c.json");
+    std::fs::write(&c, serde_json::to_vec(&value).unwrap()).unwrap();
+    let out = compare(&[], &[&a, &c]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("connections 64 vs 2"), "{stdout}");
+    assert!(stdout.contains("c.json was interrupted"), "{stdout}");
+
     // Several gates: one that trips is enough.
     let out = compare(
         &["--fail-if", "p99>+25%", "--fail-if", "p99>+10%"],
@@ -504,9 +517,10 @@ fn overhead_on_the_embedded_pair_shows_the_relay_costing_something_and_renders()
             .unwrap_or_else(|| panic!("{name}"))
     };
     // An extra hop cannot make round trips faster (generous margins: behaviour only).
-    assert!(field("p50").ratio > 0.9, "{:?}", field("p50"));
-    assert!(field("p90").ratio > 0.9, "{:?}", field("p90"));
-    assert!(field("req/s").ratio < 1.1, "{:?}", field("req/s"));
+    assert!(field("p50").ratio.unwrap() > 0.9, "{:?}", field("p50"));
+    assert!(field("p90").ratio.unwrap() > 0.9, "{:?}", field("p90"));
+    assert!(field("req/s").ratio.unwrap() < 1.1, "{:?}", field("req/s"));
+    assert!(field("p50").ratio_rounds.unwrap().min > 0.0);
     for round in &summary.rounds {
         assert_eq!(round.direct.errors + round.proxied.errors, 0);
         for (leg, row) in [("direct", &round.direct), ("proxied", &round.proxied)] {
@@ -575,4 +589,41 @@ fn overhead_measures_an_external_pair_and_udp_through_the_relay() {
     let stats = udp.relay_stats.expect("embedded relay");
     assert!(stats.datagrams_to_upstream > 0);
     assert!(udp.rounds.iter().all(|r| r.proxied.errors == 0));
+}
+
+#[test]
+fn a_stop_between_the_legs_leaves_the_round_out_of_both_legs() {
+    use bench_client::overhead::{OverheadConfig, Pair, RelaySettings, run_overhead};
+    let out_dir = temp_path("overhead-stop");
+    let stopper = bench_client::Stopper::new();
+    let config = OverheadConfig {
+        run: RunConfig {
+            connections: 1,
+            threads: 1,
+            length: RunLength::Duration("300ms".parse().unwrap()),
+            warmup: "0s".parse().unwrap(),
+            ..RunConfig::default()
+        },
+        rounds: 3,
+        pair: Pair::Embedded(RelaySettings::default()),
+        out_dir: out_dir.clone(),
+    };
+    // Stop as the proxied leg of round 2 starts: round 2's direct leg has run.
+    let outcome = run_overhead(&config, &stopper, |name, _| {
+        if name == "proxied-2" {
+            stopper.stop();
+        }
+    })
+    .unwrap();
+    let summary = outcome.summary;
+    assert!(summary.interrupted);
+    assert_eq!(summary.rounds.len(), 1);
+    let ok = |file: &str| Report::read(&outcome.dir.join(file)).unwrap().totals.ok;
+    assert_eq!(summary.direct.count, ok("direct-1.json"));
+    assert_eq!(summary.proxied.count, ok("proxied-1.json"));
+    // Round 2's direct report is kept on disk, just not summarised.
+    assert!(ok("direct-2.json") > 0);
+    let rps = summary.fields.iter().find(|f| f.field == "req/s").unwrap();
+    let direct_1 = Report::read(&outcome.dir.join("direct-1.json")).unwrap();
+    assert!((rps.direct - direct_1.totals.requests_per_s).abs() < 1e-6 * rps.direct);
 }

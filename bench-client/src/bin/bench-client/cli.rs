@@ -167,8 +167,8 @@ impl TryFrom<&OverheadArgs> for OverheadConfig {
                     }
                 }
                 Pair::External {
-                    direct: resolve_target(direct, tcp).context("--direct")?,
-                    proxied: resolve_target(proxied, tcp).context("--proxied")?,
+                    direct: resolve_target("--direct", direct, tcp)?,
+                    proxied: resolve_target("--proxied", proxied, tcp)?,
                 }
             }
             (Some(direct), None) => bail!("--direct {direct}: give --proxied too"),
@@ -321,7 +321,7 @@ impl TryFrom<&NagleArgs> for NagleConfig {
 
     fn try_from(a: &NagleArgs) -> anyhow::Result<NagleConfig> {
         let target = match &a.target {
-            Some(text) => Some(resolve_target(text, true)?),
+            Some(text) => Some(resolve_target("--target", text, true)?),
             None => None,
         };
         let config = NagleConfig {
@@ -777,20 +777,20 @@ fn target(a: &RunArgs) -> anyhow::Result<Target> {
     }
     let tcp = !matches!(a.workload, WorkloadArg::UdpEcho);
     Ok(Target::External {
-        addr: resolve_target(text, tcp)?,
+        addr: resolve_target("--target", text, tcp)?,
     })
 }
 
 /// `--target` to an address: a name with several addresses (localhost: ::1 and
 /// 127.0.0.1) gives, for TCP, the first that accepts a connection; otherwise the first.
-fn resolve_target(text: &str, tcp: bool) -> anyhow::Result<SocketAddr> {
+fn resolve_target(flag: &str, text: &str, tcp: bool) -> anyhow::Result<SocketAddr> {
     let addrs: Vec<SocketAddr> = text
         .to_socket_addrs()
-        .with_context(|| format!("--target {text}: not a host:port address"))?
+        .with_context(|| format!("{flag} {text}: not a host:port address"))?
         .collect();
     let first = *addrs
         .first()
-        .with_context(|| format!("--target {text}: resolves to no address"))?;
+        .with_context(|| format!("{flag} {text}: resolves to no address"))?;
     let addr = if tcp && addrs.len() > 1 {
         addrs
             .iter()

@@ -243,6 +243,9 @@ fn run_matrix(
         b.finish();
     }
     let outcome = outcome.map_err(|e| Exit(1, e.into()))?;
+    if let Some(e) = &outcome.html_error {
+        eprintln!("bench-client: warning: report.html not written: {e}");
+    }
     let summary = &outcome.summary;
     if json {
         let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
@@ -365,6 +368,9 @@ fn overhead(args: &cli::OverheadArgs) -> Result<u8, Exit> {
         b.finish();
     }
     let outcome = outcome.map_err(|e| Exit(1, e.into()))?;
+    if let Some(e) = &outcome.html_error {
+        eprintln!("bench-client: warning: report.html not written: {e}");
+    }
     let summary = &outcome.summary;
     if args.json {
         let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
@@ -374,11 +380,14 @@ fn overhead(args: &cli::OverheadArgs) -> Result<u8, Exit> {
         println!("reports: {}", outcome.dir.display());
         println!("html: {}", outcome.dir.join("report.html").display());
     }
-    let errors: u64 = summary
-        .rounds
-        .iter()
-        .map(|r| r.direct.errors + r.proxied.errors)
-        .sum();
+    let (direct_errors, proxied_errors) = summary.errors();
+    let errors = direct_errors + proxied_errors;
+    if errors > 0 {
+        eprintln!(
+            "bench-client: {errors} requests failed (direct {direct_errors}, proxied \
+             {proxied_errors}); see the legs' reports"
+        );
+    }
     let measured = !summary.rounds.is_empty()
         && summary
             .rounds
