@@ -202,8 +202,14 @@ impl<H: FrameHeader> Decoder<H> {
 
     /// Copies `bytes` into the buffer (for callers that already hold the bytes).
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.reserve(bytes.len());
-        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.reclaim(bytes.len());
+        // Fill the free space, then append the rest: growing with `resize` first would
+        // zero-fill bytes only to overwrite them at once. The buffer grows only by what
+        // arrived, so no read-ahead is needed here.
+        let in_place = bytes.len().min(self.buf.len() - self.end);
+        let (head, tail) = bytes.split_at(in_place);
+        self.buf[self.end..self.end + in_place].copy_from_slice(head);
+        self.buf.extend_from_slice(tail);
         self.end += bytes.len();
     }
 
@@ -258,6 +264,23 @@ impl<H: FrameHeader> Decoder<H> {
     /// Makes at least `additional` bytes free after `end`, reclaiming consumed space
     /// first.
     fn reserve(&mut self, additional: usize) {
+        self.reclaim(additional);
+        let mut want = self.end + additional;
+        if let State::Body { len, .. } = self.state {
+            // Read a large body in big gulps, but only grow ahead of what has arrived by
+            // a bounded amount.
+            let missing = len.saturating_sub(self.end - self.start);
+            want = want.max(self.end + missing.min(MAX_READ_AHEAD));
+        }
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+    }
+
+    /// Releases the bytes of the frame returned last, rewinds an empty buffer (shrinking
+    /// a large one), and moves undecoded bytes to the front when fewer than `additional`
+    /// bytes are free after them.
+    fn reclaim(&mut self, additional: usize) {
         self.start += std::mem::take(&mut self.consumed);
         if self.start == self.end {
             self.start = 0;
@@ -269,16 +292,6 @@ impl<H: FrameHeader> Decoder<H> {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-        }
-        let mut want = self.end + additional;
-        if let State::Body { len, .. } = self.state {
-            // Read a large body in big gulps, but only grow ahead of what has arrived by
-            // a bounded amount.
-            let missing = len.saturating_sub(self.end - self.start);
-            want = want.max(self.end + missing.min(MAX_READ_AHEAD));
-        }
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
         }
     }
 }
