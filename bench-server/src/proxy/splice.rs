@@ -79,6 +79,10 @@ async fn splice_one_way(
         chunks += 1;
         if chunks.is_multiple_of(YIELD_EVERY) {
             future::yield_now().await;
+        } else if filled < buffer {
+            // A short fill drained the socket (almost surely): wait for readiness rather
+            // than splice once more only to hear EAGAIN.
+            from.readable().await?;
         }
     }
 }

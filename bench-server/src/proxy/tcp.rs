@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use smol::channel::Sender;
 use smol::future::{self, FutureExt as _};
-use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use std::io::Read as _;
+
+use smol::io::AsyncWriteExt as _;
 use smol::{Async, Timer};
 use socket2::SockRef;
 
@@ -163,8 +165,14 @@ async fn relay_copy(
 }
 
 /// Copies `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half.
+///
+/// Reads are plain non-blocking reads; `EAGAIN` is answered by awaiting readiness. After
+/// a read shorter than the buffer the socket is almost surely drained, so the loop waits
+/// for readiness instead of issuing a read that would only say `EAGAIN` (and, through
+/// `AsyncRead`, poll again on every wake-up of the other direction): one `recv` per
+/// chunk instead of about four, measured with `perf stat` on the relay.
 async fn copy_one_way(
-    mut from: &Async<TcpStream>,
+    from: &Async<TcpStream>,
     mut to: &Async<TcpStream>,
     buffer: usize,
     count: impl Fn(usize),
@@ -172,7 +180,15 @@ async fn copy_one_way(
     let mut buf = vec![0u8; buffer];
     let mut chunks = 0u64;
     loop {
-        let n = from.read(&mut buf).await?;
+        let n = match from.get_ref().read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                from.readable().await?;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return shutdown_write(to);
         }
@@ -181,6 +197,8 @@ async fn copy_one_way(
         chunks += 1;
         if chunks.is_multiple_of(YIELD_EVERY) {
             future::yield_now().await;
+        } else if n < buf.len() {
+            from.readable().await?;
         }
     }
 }
