@@ -110,6 +110,13 @@ pub struct OverheadArgs {
         allow_hyphen_values = true
     )]
     size: SizeRange,
+    /// Open loop: requests per second over all connections, the same on both legs, so
+    /// their latencies are compared at equal load (omitted: closed loop).
+    #[arg(long, value_name = "REQ/S", allow_hyphen_values = true)]
+    rate: Option<f64>,
+    /// Open loop: how the intended send times are spaced.
+    #[arg(long, value_enum)]
+    arrival: Option<ArrivalArg>,
     /// TCP_NODELAY on the client's sockets.
     #[arg(long, value_enum, default_value = "on")]
     nodelay: Switch,
@@ -202,8 +209,23 @@ impl TryFrom<&OverheadArgs> for OverheadConfig {
                 Pair::Embedded(relay)
             }
         };
+        let load = match (a.rate, a.arrival) {
+            (Some(rate), arrival) => LoadModel::Open {
+                rate,
+                arrival: match arrival {
+                    Some(ArrivalArg::Poisson) => Arrival::Poisson,
+                    _ => Arrival::Uniform,
+                },
+            },
+            (None, Some(arrival)) => bail!(
+                "--arrival {}: applies to the open loop only; add --rate",
+                value_name(arrival)
+            ),
+            (None, None) => LoadModel::Closed,
+        };
         let mut run = RunConfig {
             workload,
+            load,
             connections: a.connections,
             pipeline: a.pipeline,
             size: a.size,
