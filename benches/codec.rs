@@ -2,10 +2,13 @@
 //!
 //! - `encode/<size>`: [`encode_frame`] of one echo request (prefix, JSON header, body)
 //!   into a reused buffer.
-//! - `decode/<chunking>/<size>`: the same frame fed to a reused [`Decoder`] the way a
-//!   socket delivers it: 1-byte chunks (the worst case, a byte per read), 1,460-byte
-//!   chunks (one Ethernet MSS per read) or the whole frame at once, calling `decode`
-//!   after every chunk as a connection's read loop does.
+//! - `decode/<chunking>/<size>`: the same frame fed to a reused [`Decoder`] in the
+//!   pieces a socket could deliver: 1-byte chunks (the worst case, a byte per read),
+//!   1,460-byte chunks (one Ethernet MSS per read) or the whole frame at once, calling
+//!   `decode` after every chunk as a connection's read loop does. The chunks go in
+//!   through `Decoder::feed` (a copy from a slice); the servers and the client read
+//!   straight into the decoder's buffer (`read_buf`/`filled`) instead, so these cells
+//!   measure framing and header parsing, and `feed`'s copy, not that read path.
 //!
 //! Body sizes are 0 B, 64 B, 4 KiB, 64 KiB and 1 MiB. Throughput is the whole frame
 //! (prefix + header + body), so the 0 B cells still report a rate. Every decode checks

@@ -224,21 +224,25 @@ fn upstream_half_close_reaches_the_client_which_can_still_send() {
     }
 }
 
-/// A port on 127.0.0.1 with nothing listening (bound, then released).
-fn free_tcp_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// A TCP socket bound on 127.0.0.1 but not listening: connections to it are refused,
+/// and nobody else can take its port until it listens (no free-port race).
+fn bound_not_listening() -> (socket2::Socket, SocketAddr) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    (socket, addr)
 }
 
 #[test]
 fn a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers() {
     for strategy in STRATEGIES {
-        let upstream = free_tcp_port();
+        let (reserved, upstream) = bound_not_listening();
         let mut config = relay_config(ProxyProto::Tcp, upstream);
         config.strategy = strategy;
-        config.connect_timeout = Duration::from_secs(2);
+        // Far longer than the bound below: a close that only came from the timeout fails.
+        config.connect_timeout = Duration::from_secs(30);
         let proxy = start_proxy(config);
 
         for attempt in 0..3 {
@@ -266,7 +270,8 @@ fn a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers() {
         );
 
         // The upstream comes back on the same port: the relay serves again.
-        let ep = Endpoint::bind(Proto::TcpEcho, upstream, &test_config().socket).unwrap();
+        reserved.listen(128).unwrap();
+        let ep = Endpoint::from_tcp(Proto::TcpEcho, reserved.into());
         let server = bench_server::spawn(vec![ep], test_config()).unwrap();
         let mut s = connect(proxy.addr());
         assert_tcp_echo(&mut s, b"back again");

@@ -124,7 +124,8 @@ impl Client {
             workload,
             socket,
             payload: (0..size).map(|i| b'a' + (i % 26) as u8).collect(),
-            reply: vec![0; size],
+            // One byte more than a reply: an oversized UDP reply is not cut to size.
+            reply: vec![0; size + 1],
             header: Vec::with_capacity(128),
             decoder: Decoder::new(Limits::default()),
             seq: 0,
@@ -180,8 +181,9 @@ impl Client {
             }
             (Socket::Tcp(stream), _) => {
                 stream.write_all(&self.payload).await?;
-                stream.read_exact(&mut self.reply).await?;
-                check_echo(&self.payload, &self.reply)
+                let n = self.payload.len();
+                stream.read_exact(&mut self.reply[..n]).await?;
+                check_echo(&self.payload, &self.reply[..n])
             }
         }
     }

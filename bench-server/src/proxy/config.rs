@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Most executor threads accepted.
+pub const MAX_THREADS: usize = 1024;
+
 /// Largest `buffer` accepted: a larger one only wastes memory per connection.
 pub const MAX_BUFFER: usize = 64 << 20;
 
@@ -109,9 +112,9 @@ impl ProxyConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
-    /// `threads` is 0.
-    #[error("--threads 0: at least one thread is needed")]
-    NoThreads,
+    /// `threads` is 0 or above [`MAX_THREADS`].
+    #[error("--threads {0}: must be between 1 and 1024")]
+    ThreadsOutOfRange(usize),
     /// `buffer` is 0 or above [`MAX_BUFFER`].
     #[error("--buffer {}: must be between 1B and 64MiB", bench_proto::ByteSize(*.0 as u64))]
     BufferOutOfRange(usize),
@@ -153,8 +156,8 @@ impl ProxyConfig {
     /// assert_eq!(config.check().unwrap_err().to_string(), "--buffer 0B: must be between 1B and 64MiB");
     /// ```
     pub fn check(&self) -> Result<(), ProxyError> {
-        if self.threads == 0 {
-            return Err(ProxyError::NoThreads);
+        if self.threads == 0 || self.threads > MAX_THREADS {
+            return Err(ProxyError::ThreadsOutOfRange(self.threads));
         }
         if self.buffer == 0 || self.buffer > MAX_BUFFER {
             return Err(ProxyError::BufferOutOfRange(self.buffer));
@@ -187,8 +190,9 @@ mod tests {
 
     #[test]
     fn check_names_each_bad_setting() {
-        let cases: [(Change, &str); 6] = [
+        let cases: [(Change, &str); 7] = [
             (|c| c.threads = 0, "--threads 0"),
+            (|c| c.threads = 5000, "--threads 5000"),
             (|c| c.buffer = 0, "--buffer 0B"),
             (|c| c.buffer = MAX_BUFFER + 1, "--buffer 67108865B"),
             (|c| c.max_sessions = 0, "--max-sessions 0"),

@@ -158,6 +158,12 @@ impl Ctx {
     pub(crate) async fn stopped(&self) {
         let _ = self.stopped.recv().await;
     }
+
+    /// True once shutdown has started (for loops whose I/O is always ready and so never
+    /// get to poll [`Ctx::stopped`]).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.is_closed()
+    }
 }
 
 /// Relays until `shutdown` completes, then stops gracefully (TCP connections get

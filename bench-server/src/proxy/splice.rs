@@ -13,7 +13,9 @@ use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 
 use rustix::io::Errno;
-use rustix::pipe::{PipeFlags, SpliceFlags, fcntl_setpipe_size, pipe_with, splice};
+use rustix::pipe::{
+    PipeFlags, SpliceFlags, fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice,
+};
 use smol::Async;
 use smol::future;
 
@@ -51,6 +53,8 @@ async fn splice_one_way(
     count: impl Fn(usize),
 ) -> io::Result<()> {
     let (pipe_read, pipe_write) = new_pipe(buffer)?;
+    // What one fill can move: the pipe may have kept a smaller size than asked for.
+    let capacity = fcntl_getpipe_size(&pipe_write).map_or(buffer, |size| size.min(buffer));
     let mut chunks = 0u64;
     loop {
         let filled = loop {
@@ -79,7 +83,7 @@ async fn splice_one_way(
         chunks += 1;
         if chunks.is_multiple_of(YIELD_EVERY) {
             future::yield_now().await;
-        } else if filled < buffer {
+        } else if filled < capacity {
             // A short fill drained the socket (almost surely): wait for readiness rather
             // than splice once more only to hear EAGAIN.
             from.readable().await?;

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -147,8 +148,9 @@ impl ProxyStats {
 
     /// Counts a UDP session closed after its idle timeout.
     pub fn session_expired(&self) {
-        self.sessions_expired.fetch_add(1, Relaxed);
+        // `active` first: a reader that sees the expiry also sees the session gone.
         self.active.fetch_sub(1, Relaxed);
+        self.sessions_expired.fetch_add(1, Release);
     }
 
     /// Counts a datagram from a new client dropped because the session table was full.
@@ -178,7 +180,7 @@ impl ProxyStats {
             bytes_to_upstream: self.bytes_to_upstream.load(Relaxed),
             bytes_to_client: self.bytes_to_client.load(Relaxed),
             sessions_opened: self.sessions_opened.load(Relaxed),
-            sessions_expired: self.sessions_expired.load(Relaxed),
+            sessions_expired: self.sessions_expired.load(Acquire),
             sessions_refused: self.sessions_refused.load(Relaxed),
             datagrams_to_upstream: self.datagrams_to_upstream.load(Relaxed),
             datagrams_to_client: self.datagrams_to_client.load(Relaxed),
