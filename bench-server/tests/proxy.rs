@@ -114,7 +114,8 @@ fn tcp_echo_is_byte_exact_through_both_strategies_with_50_connections() {
         assert_eq!(summary.bytes_to_upstream, sent_total as u64, "{strategy:?}");
         assert_eq!(summary.bytes_to_client, sent_total as u64, "{strategy:?}");
         assert_no_errors(&summary);
-        stop(server);
+        // One upstream connection per client connection.
+        assert_eq!(stop(server).accepted, 50, "{strategy:?}");
     }
 }
 
