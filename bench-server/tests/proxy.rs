@@ -331,6 +331,8 @@ fn udp_clients_get_only_their_own_replies() {
     });
     let summary = proxy.stop().unwrap();
     assert_eq!(summary.sessions_opened, 2);
+    // Sessions ended by the stop are no longer active.
+    assert_eq!(summary.active, 0);
     assert_eq!(summary.datagrams_to_upstream, 2 * per_client as u64);
     assert_eq!(summary.datagrams_to_client, 2 * per_client as u64);
     assert_eq!(summary.bytes_to_upstream, summary.bytes_to_client);

@@ -231,7 +231,11 @@ fn drive(
             thread::Builder::new()
                 .name(format!("bench-proxy-{i}"))
                 .spawn_scoped(scope, move || smol::block_on(ex.run(closed.recv())))
-                .map_err(io_err(|| "starting executor threads".to_owned()))?;
+                .map_err(|e| {
+                    // The threads already started must end, or the scope never returns.
+                    close_executor.close();
+                    io_err(|| "starting executor threads".to_owned())(e)
+                })?;
         }
         smol::block_on(shutdown);
         ctx.stop.close();

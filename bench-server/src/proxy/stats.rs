@@ -113,7 +113,8 @@ impl ProxyStats {
         self.active.fetch_add(1, Relaxed);
     }
 
-    /// Counts a closed client connection.
+    /// Counts a closed client connection, or a UDP session ended by shutdown (not
+    /// counted as expired).
     pub fn connection_closed(&self) {
         self.active.fetch_sub(1, Relaxed);
     }

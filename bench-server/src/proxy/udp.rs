@@ -195,6 +195,8 @@ async fn relay_replies(
         replies += 1;
         if replies.is_multiple_of(YIELD_EVERY) {
             if ctx.is_stopped() {
+                // Closed by the stop: no longer active (not counted as expired).
+                ctx.stats.connection_closed();
                 return;
             }
             future::yield_now().await;
@@ -210,7 +212,10 @@ async fn relay_replies(
             })
             .await;
         match event {
-            Event::Stop => return,
+            Event::Stop => {
+                ctx.stats.connection_closed();
+                return;
+            }
             Event::Reply(Ok(n)) => {
                 table.touch(&session);
                 match front.send_to(&buf[..n], client).await {
