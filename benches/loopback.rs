@@ -31,7 +31,7 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main,
 };
-use round_trip::{Client, Workload, nodelay_name, spawn_server, write_mode_name};
+use round_trip::{Client, Workload, nodelay_name, spawn_server};
 
 /// Payload sizes of every workload.
 const SIZES: [usize; 2] = [64, 16 << 10];
@@ -58,11 +58,9 @@ impl Cell {
         match self.workload {
             Workload::UdpEcho => None,
             Workload::TcpEcho => Some(nodelay_name(self.nodelay).to_owned()),
-            Workload::Framed(mode) => Some(format!(
-                "{}/{}",
-                write_mode_name(mode),
-                nodelay_name(self.nodelay)
-            )),
+            Workload::Framed(mode) => {
+                Some(format!("{}/{}", mode.as_str(), nodelay_name(self.nodelay)))
+            }
         }
     }
 

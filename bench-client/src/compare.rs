@@ -62,6 +62,22 @@ pub const COLUMNS: [Field; 9] = [
 ];
 
 impl Field {
+    /// Every field.
+    pub const ALL: [Field; 12] = [
+        Field::Rps,
+        Field::P50,
+        Field::P90,
+        Field::P99,
+        Field::P999,
+        Field::P9999,
+        Field::Max,
+        Field::Min,
+        Field::Mean,
+        Field::Stdev,
+        Field::Errors,
+        Field::Ok,
+    ];
+
     /// Its name in tables and thresholds.
     pub fn name(self) -> &'static str {
         match self {
@@ -103,7 +119,8 @@ impl Field {
         !matches!(self, Field::Rps | Field::Errors | Field::Ok)
     }
 
-    fn show(self, v: f64) -> String {
+    /// A value of this field for a table: `52.3us`, `80123`.
+    pub fn show(self, v: f64) -> String {
         if self.is_latency() {
             format_ns(v.max(0.0).round() as u64)
         } else {
@@ -242,11 +259,7 @@ fn text_at(value: &Value, path: &[&str]) -> Option<String> {
 }
 
 fn on_off(v: Option<bool>) -> &'static str {
-    match v {
-        Some(true) => "on",
-        Some(false) => "off",
-        None => "?",
-    }
+    v.map_or("?", crate::suite::on_off)
 }
 
 /// Reads one report into a view; `force` lets other schema versions through.
@@ -264,20 +277,7 @@ pub fn read_view(path: &Path, name: String, force: bool) -> Result<RunView, Comp
     }
     let workload = text_at(&value, &["config", "workload"]).unwrap_or_else(|| "?".to_owned());
     let mut values = BTreeMap::new();
-    for field in [
-        Field::Rps,
-        Field::P50,
-        Field::P90,
-        Field::P99,
-        Field::P999,
-        Field::P9999,
-        Field::Max,
-        Field::Min,
-        Field::Mean,
-        Field::Stdev,
-        Field::Errors,
-        Field::Ok,
-    ] {
+    for field in Field::ALL {
         if let Some(v) = lookup(&value, field.path()).and_then(Value::as_f64) {
             values.insert(field, v);
         }

@@ -53,13 +53,6 @@ impl Default for NagleConfig {
     }
 }
 
-fn mode_name(mode: WriteMode) -> &'static str {
-    match mode {
-        WriteMode::Coalesced => "coalesced",
-        WriteMode::Split => "split",
-    }
-}
-
 /// The cells: 8 on the embedded server, 4 against a target.
 pub fn cells(nagle: &NagleConfig) -> Vec<Cell> {
     let base = RunConfig {
@@ -84,7 +77,7 @@ pub fn cells(nagle: &NagleConfig) -> Vec<Cell> {
                 let mut config = base.clone();
                 config.write_mode = mode;
                 config.socket.nodelay = client;
-                let mut name = format!("framed-{}-client-{}", mode_name(mode), on_off(client));
+                let mut name = format!("framed-{}-client-{}", mode.as_str(), on_off(client));
                 config.target = match (nagle.target, server) {
                     (Some(addr), _) => Target::External { addr },
                     (None, server) => {
@@ -135,7 +128,7 @@ pub fn format_table(rows: &[SummaryRow]) -> String {
         let _ = writeln!(
             out,
             "{:<10} {:<7} {:<7} {:>10} {:>10} {:>10} {:>9.0} {:>7}  {verdict}",
-            row.write_mode.map_or("-", mode_name),
+            row.write_mode.map_or("-", WriteMode::as_str),
             flag(row.nodelay),
             flag(row.server_nodelay),
             format_ns(row.p50_ns),

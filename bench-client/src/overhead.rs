@@ -21,6 +21,7 @@ use bench_server::ServerConfig;
 use bench_server::proxy::{Front, ProxyConfig, ProxyProto, ProxySummary, Strategy, spawn_proxy};
 use serde::{Deserialize, Serialize};
 
+use crate::compare::Field;
 use crate::config::{ConfigError, RunConfig, Target, WorkloadKind};
 use crate::engine::{Run, RunError, Stopper};
 use crate::recorder::Latency;
@@ -175,16 +176,16 @@ impl LegRow {
         }
     }
 
-    /// The value of a compared field (`req/s`, `p50`, ...).
-    pub fn get(&self, field: &str) -> f64 {
+    /// The value of one of [`FIELDS`] (NaN for the others).
+    pub fn get(&self, field: Field) -> f64 {
         match field {
-            "req/s" => self.requests_per_s,
-            "p50" => self.p50_ns as f64,
-            "p90" => self.p90_ns as f64,
-            "p99" => self.p99_ns as f64,
-            "p99.9" => self.p99_9_ns as f64,
-            "p99.99" => self.p99_99_ns as f64,
-            "max" => self.max_ns as f64,
+            Field::Rps => self.requests_per_s,
+            Field::P50 => self.p50_ns as f64,
+            Field::P90 => self.p90_ns as f64,
+            Field::P99 => self.p99_ns as f64,
+            Field::P999 => self.p99_9_ns as f64,
+            Field::P9999 => self.p99_99_ns as f64,
+            Field::Max => self.max_ns as f64,
             _ => f64::NAN,
         }
     }
@@ -285,7 +286,15 @@ pub struct OverheadSummary {
 }
 
 /// The fields summarised, in order.
-pub const FIELDS: [&str; 7] = ["req/s", "p50", "p90", "p99", "p99.9", "p99.99", "max"];
+pub const FIELDS: [Field; 7] = [
+    Field::Rps,
+    Field::P50,
+    Field::P90,
+    Field::P99,
+    Field::P999,
+    Field::P9999,
+    Field::Max,
+];
 
 /// Why an overhead measurement could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -449,14 +458,7 @@ pub fn run_overhead(
     };
     let json = serde_json::to_vec_pretty(&summary).expect("summaries serialise");
     write_atomic(&dir.join("overhead.json"), &json)?;
-    // The measurement is on disk; a page that cannot be drawn is a warning, not a loss.
-    let html_error = match crate::render::render_overhead(&summary) {
-        Ok(html) => {
-            write_atomic(&dir.join("report.html"), html.as_bytes())?;
-            None
-        }
-        Err(e) => Some(e.to_string()),
-    };
+    let html_error = crate::render::write_page(&dir, crate::render::render_overhead(&summary))?;
     Ok(OverheadOutcome {
         dir,
         summary,
@@ -474,18 +476,18 @@ fn fields(
     if rounds.is_empty() {
         return Vec::new();
     }
-    let merged = |s: &LatencySummary, field: &str| match field {
-        "p50" => s.p50_ns,
-        "p90" => s.p90_ns,
-        "p99" => s.p99_ns,
-        "p99.9" => s.p99_9_ns,
-        "p99.99" => s.p99_99_ns,
+    let merged = |s: &LatencySummary, field: Field| match field {
+        Field::P50 => s.p50_ns,
+        Field::P90 => s.p90_ns,
+        Field::P99 => s.p99_ns,
+        Field::P999 => s.p99_9_ns,
+        Field::P9999 => s.p99_99_ns,
         _ => s.max_ns,
     } as f64;
     FIELDS
         .iter()
         .map(|&field| {
-            let (d, p) = if field == "req/s" {
+            let (d, p) = if field == Field::Rps {
                 (direct_rps, proxied_rps)
             } else {
                 (merged(direct, field), merged(proxied, field))
@@ -503,12 +505,12 @@ fn fields(
                 .map(|r| r.proxied.get(field) - r.direct.get(field))
                 .collect();
             FieldOverhead {
-                field: field.to_owned(),
+                field: field.name().to_owned(),
                 direct: d,
                 proxied: p,
                 ratio: Some(crate::compare::ratio(p, d)).filter(|v| v.is_finite()),
                 ratio_rounds: (!ratios.is_empty()).then(|| Spread::of(&ratios)),
-                added_ns_rounds: (field != "req/s" && !added.is_empty())
+                added_ns_rounds: (field.is_latency() && !added.is_empty())
                     .then(|| Spread::of(&added)),
             }
         })
@@ -518,6 +520,38 @@ fn fields(
 fn signed_ns(v: f64) -> String {
     let sign = if v < 0.0 { "-" } else { "+" };
     format!("{sign}{}", format_ns(v.abs().round() as u64))
+}
+
+impl FieldOverhead {
+    /// The row as text, for the table and the HTML page: direct, proxied, ratio, ratio
+    /// per round (median and range), added latency per round (median and range).
+    pub fn cells(&self) -> [String; 5] {
+        let show = |v: f64| match self.field.parse::<Field>() {
+            Ok(field) => field.show(v),
+            Err(_) => format!("{v}"),
+        };
+        [
+            show(self.direct),
+            show(self.proxied),
+            self.ratio
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
+            self.ratio_rounds.map_or_else(
+                || "-".to_owned(),
+                |r| format!("{:.2}x ({:.2}..{:.2})", r.median, r.min, r.max),
+            ),
+            self.added_ns_rounds.map_or_else(
+                || "-".to_owned(),
+                |a| {
+                    format!(
+                        "{} ({}..{})",
+                        signed_ns(a.median),
+                        signed_ns(a.min),
+                        signed_ns(a.max)
+                    )
+                },
+            ),
+        ]
+    }
 }
 
 /// The overhead table: per field, direct and proxied over all rounds, the ratio (median
@@ -539,36 +573,11 @@ pub fn format_table(summary: &OverheadSummary) -> String {
         "field", "direct", "proxied", "ratio", "ratio per round"
     );
     for f in &summary.fields {
-        let show = |v: f64| {
-            if f.field == "req/s" {
-                format!("{v:.0}")
-            } else {
-                format_ns(v.round() as u64)
-            }
-        };
-        let added = f.added_ns_rounds.map_or_else(
-            || "-".to_owned(),
-            |a| {
-                format!(
-                    "{} ({}..{})",
-                    signed_ns(a.median),
-                    signed_ns(a.min),
-                    signed_ns(a.max)
-                )
-            },
-        );
+        let [direct, proxied, ratio, ratio_rounds, added] = f.cells();
         let _ = writeln!(
             out,
-            "{:<7} {:>10} {:>10} {:>7}  {:<22} {added}",
+            "{:<7} {direct:>10} {proxied:>10} {ratio:>7}  {ratio_rounds:<22} {added}",
             f.field,
-            show(f.direct),
-            show(f.proxied),
-            f.ratio
-                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
-            f.ratio_rounds.map_or_else(
-                || "-".to_owned(),
-                |r| format!("{:.2}x ({:.2}..{:.2})", r.median, r.min, r.max)
-            ),
         );
     }
     out

@@ -382,15 +382,11 @@ fn matrix_table(out: &mut String, summary: &Summary) {
 }
 
 fn write_modes(row: &SummaryRow) -> String {
-    let name = |m: bench_server::WriteMode| match m {
-        bench_server::WriteMode::Coalesced => "coalesced",
-        bench_server::WriteMode::Split => "split",
-    };
     match (row.write_mode, row.server_write_mode) {
-        (Some(c), Some(s)) if c == s => name(c).to_owned(),
-        (Some(c), Some(s)) => format!("client {}, server {}", name(c), name(s)),
-        (Some(c), None) => format!("client {}", name(c)),
-        (None, Some(s)) => format!("server {}", name(s)),
+        (Some(c), Some(s)) if c == s => c.as_str().to_owned(),
+        (Some(c), Some(s)) => format!("client {}, server {}", c.as_str(), s.as_str()),
+        (Some(c), None) => format!("client {}", c.as_str()),
+        (None, Some(s)) => format!("server {}", s.as_str()),
         (None, None) => "-".to_owned(),
     }
 }
@@ -473,42 +469,12 @@ pub fn render_overhead(summary: &crate::overhead::OverheadSummary) -> Result<Str
     out.push_str("<th>direct</th><th>proxied</th><th>ratio</th><th>ratio per round</th>");
     out.push_str("<th>added per round</th></tr>\n");
     for f in &summary.fields {
-        let show = |v: f64| {
-            if f.field == "req/s" {
-                format!("{v:.0}")
-            } else {
-                format_ns(v.max(0.0).round() as u64)
-            }
-        };
-        let signed = |v: f64| {
-            let sign = if v < 0.0 { "-" } else { "+" };
-            format!("{sign}{}", format_ns(v.abs().round() as u64))
-        };
-        let added = f.added_ns_rounds.map_or_else(
-            || "-".to_owned(),
-            |a| {
-                format!(
-                    "{} ({} .. {})",
-                    signed(a.median),
-                    signed(a.min),
-                    signed(a.max)
-                )
-            },
-        );
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&f.field),
-            show(f.direct),
-            show(f.proxied),
-            f.ratio
-                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
-            f.ratio_rounds.map_or_else(
-                || "-".to_owned(),
-                |r| format!("{:.2}x ({:.2} .. {:.2})", r.median, r.min, r.max)
-            ),
-            escape(&added)
-        );
+        out.push_str("<tr><td>");
+        out.push_str(&escape(&f.field));
+        for cell in f.cells() {
+            let _ = write!(out, "</td><td>{}", escape(&cell));
+        }
+        out.push_str("</td></tr>\n");
     }
     let (direct_errors, proxied_errors) = summary.errors();
     let _ = writeln!(
@@ -646,6 +612,21 @@ pub fn render_page(page: &Page<'_>) -> Result<String, RenderError> {
     }
     out.push_str("</body>\n</html>\n");
     Ok(out)
+}
+
+/// Writes a folder's `report.html`. A page that could not be drawn comes back as the
+/// reason, for a warning: the measurements it would show are on disk already.
+pub fn write_page(
+    dir: &std::path::Path,
+    page: Result<String, RenderError>,
+) -> Result<Option<String>, crate::report::ReportError> {
+    match page {
+        Ok(html) => {
+            crate::report::write_atomic(&dir.join("report.html"), html.as_bytes())?;
+            Ok(None)
+        }
+        Err(e) => Ok(Some(e.to_string())),
+    }
 }
 
 /// The page for report files (their spectra share one chart).

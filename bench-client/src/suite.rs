@@ -321,18 +321,12 @@ pub fn run_matrix(
         .zip(&reports)
         .map(|(row, report)| (row.name.as_str(), report))
         .collect();
-    // The measurements are on disk; a page that cannot be drawn is a warning.
-    let html_error = match crate::render::render_page(&crate::render::Page {
+    let page = crate::render::render_page(&crate::render::Page {
         title: &format!("wirebench {kind} {}", summary.started_at),
         runs: &runs,
         matrix: Some(&summary),
-    }) {
-        Ok(html) => {
-            write_atomic(&dir.join("report.html"), html.as_bytes())?;
-            None
-        }
-        Err(e) => Some(e.to_string()),
-    };
+    });
+    let html_error = crate::render::write_page(&dir, page)?;
     Ok(SuiteOutcome {
         dir,
         summary,

@@ -77,6 +77,16 @@ pub enum WriteMode {
     Split,
 }
 
+impl WriteMode {
+    /// The flag value and report name: `coalesced` or `split`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::Coalesced => "coalesced",
+            WriteMode::Split => "split",
+        }
+    }
+}
+
 /// Everything a server run needs besides its sockets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerConfig {

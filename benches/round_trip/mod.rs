@@ -48,14 +48,6 @@ impl Workload {
     }
 }
 
-/// The name of a write mode in benchmark ids.
-pub fn write_mode_name(mode: WriteMode) -> &'static str {
-    match mode {
-        WriteMode::Coalesced => "coalesced",
-        WriteMode::Split => "split",
-    }
-}
-
 /// The name of a TCP_NODELAY setting in benchmark ids.
 pub fn nodelay_name(nodelay: bool) -> &'static str {
     if nodelay { "nodelay-on" } else { "nodelay-off" }

@@ -159,10 +159,19 @@ impl Ctx {
         let _ = self.stopped.recv().await;
     }
 
-    /// True once shutdown has started (for loops whose I/O is always ready and so never
-    /// get to poll [`Ctx::stopped`]).
-    pub(crate) fn is_stopped(&self) -> bool {
-        self.stopped.is_closed()
+    /// For loops whose I/O can stay ready (a datagram flood, a connection storm) and so
+    /// would never reach the stop branch of their `or` nor give their thread up: counts
+    /// a turn, and every [`tcp::YIELD_EVERY`] turns yields to the executor. False once
+    /// shutdown has started.
+    pub(crate) async fn keep_going(&self, turns: &mut u64) -> bool {
+        *turns += 1;
+        if turns.is_multiple_of(tcp::YIELD_EVERY) {
+            if self.stopped.is_closed() {
+                return false;
+            }
+            smol::future::yield_now().await;
+        }
+        true
     }
 }
 

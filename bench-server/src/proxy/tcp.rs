@@ -29,17 +29,8 @@ pub(super) const YIELD_EVERY: u64 = 32;
 
 /// Accepts client connections until shutdown; each gets its own task.
 pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tracker: Sender<()>) {
-    let mut accepted_in_a_row = 0u64;
-    loop {
-        // A connection storm keeps `accept` always ready: look at shutdown and give the
-        // thread up now and then.
-        accepted_in_a_row += 1;
-        if accepted_in_a_row.is_multiple_of(YIELD_EVERY) {
-            if ctx.is_stopped() {
-                return;
-            }
-            future::yield_now().await;
-        }
+    let mut turns = 0u64;
+    while ctx.keep_going(&mut turns).await {
         let accepted = async { Some(listener.accept().await) }
             .or(async {
                 ctx.stopped().await;

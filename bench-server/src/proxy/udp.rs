@@ -16,10 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use smol::channel::Sender;
-use smol::future::{self, FutureExt as _};
+use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 
-use super::tcp::YIELD_EVERY;
 use super::{Ctx, ProxyErrorKind};
 
 /// Largest UDP payload over IPv4/IPv6 without jumbograms. Buffers are allocated zeroed,
@@ -64,17 +63,8 @@ pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: 
         origin: Instant::now(),
     });
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut datagrams = 0u64;
-    loop {
-        // Under a steady flood `recv_from` is always ready and the `or` below never
-        // reaches the stop branch: look at shutdown and give the thread up now and then.
-        datagrams += 1;
-        if datagrams.is_multiple_of(YIELD_EVERY) {
-            if ctx.is_stopped() {
-                return;
-            }
-            future::yield_now().await;
-        }
+    let mut turns = 0u64;
+    while ctx.keep_going(&mut turns).await {
         let received = async { Some(front.recv_from(&mut buf).await) }
             .or(async {
                 ctx.stopped().await;
@@ -190,29 +180,25 @@ async fn relay_replies(
     let timeout = ctx.config.udp_session_timeout;
     let mut timer = Timer::at(table.deadline(&session, timeout));
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut replies = 0u64;
+    let mut turns = 0u64;
     loop {
-        replies += 1;
-        if replies.is_multiple_of(YIELD_EVERY) {
-            if ctx.is_stopped() {
-                // Closed by the stop: no longer active (not counted as expired).
-                ctx.stats.connection_closed();
-                return;
-            }
-            future::yield_now().await;
-        }
-        let event = async { Event::Reply(session.upstream.recv(&mut buf).await) }
-            .or(async {
-                (&mut timer).await;
-                Event::Timer
-            })
-            .or(async {
-                ctx.stopped().await;
-                Event::Stop
-            })
-            .await;
+        let event = if ctx.keep_going(&mut turns).await {
+            async { Event::Reply(session.upstream.recv(&mut buf).await) }
+                .or(async {
+                    (&mut timer).await;
+                    Event::Timer
+                })
+                .or(async {
+                    ctx.stopped().await;
+                    Event::Stop
+                })
+                .await
+        } else {
+            Event::Stop
+        };
         match event {
             Event::Stop => {
+                // Closed by the stop: no longer active (not counted as expired).
                 ctx.stats.connection_closed();
                 return;
             }

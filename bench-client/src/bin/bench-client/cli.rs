@@ -153,11 +153,7 @@ impl TryFrom<&OverheadArgs> for OverheadConfig {
     type Error = anyhow::Error;
 
     fn try_from(a: &OverheadArgs) -> anyhow::Result<OverheadConfig> {
-        let workload = match a.workload {
-            WorkloadArg::TcpEcho => WorkloadKind::TcpEcho,
-            WorkloadArg::UdpEcho => WorkloadKind::UdpEcho,
-            WorkloadArg::Framed => WorkloadKind::Framed,
-        };
+        let workload = a.workload.kind();
         let tcp = workload != WorkloadKind::UdpEcho;
         let pair = match (&a.direct, &a.proxied) {
             (Some(direct), Some(proxied)) => {
@@ -209,20 +205,7 @@ impl TryFrom<&OverheadArgs> for OverheadConfig {
                 Pair::Embedded(relay)
             }
         };
-        let load = match (a.rate, a.arrival) {
-            (Some(rate), arrival) => LoadModel::Open {
-                rate,
-                arrival: match arrival {
-                    Some(ArrivalArg::Poisson) => Arrival::Poisson,
-                    _ => Arrival::Uniform,
-                },
-            },
-            (None, Some(arrival)) => bail!(
-                "--arrival {}: applies to the open loop only; add --rate",
-                value_name(arrival)
-            ),
-            (None, None) => LoadModel::Closed,
-        };
+        let load = load_model(a.rate, a.arrival)?;
         let mut run = RunConfig {
             workload,
             load,
@@ -379,6 +362,34 @@ pub enum WorkloadArg {
     TcpEcho,
     UdpEcho,
     Framed,
+}
+
+impl WorkloadArg {
+    fn kind(self) -> WorkloadKind {
+        match self {
+            WorkloadArg::TcpEcho => WorkloadKind::TcpEcho,
+            WorkloadArg::UdpEcho => WorkloadKind::UdpEcho,
+            WorkloadArg::Framed => WorkloadKind::Framed,
+        }
+    }
+}
+
+/// `--rate` and `--arrival` to a load model: closed loop without a rate.
+fn load_model(rate: Option<f64>, arrival: Option<ArrivalArg>) -> anyhow::Result<LoadModel> {
+    Ok(match (rate, arrival) {
+        (Some(rate), arrival) => LoadModel::Open {
+            rate,
+            arrival: match arrival {
+                Some(ArrivalArg::Poisson) => Arrival::Poisson,
+                _ => Arrival::Uniform,
+            },
+        },
+        (None, Some(arrival)) => bail!(
+            "--arrival {}: applies to the open loop only; add --rate",
+            value_name(arrival)
+        ),
+        (None, None) => LoadModel::Closed,
+    })
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -618,11 +629,7 @@ impl TryFrom<&RunArgs> for RunConfig {
     type Error = anyhow::Error;
 
     fn try_from(a: &RunArgs) -> anyhow::Result<RunConfig> {
-        let workload = match a.workload {
-            WorkloadArg::TcpEcho => WorkloadKind::TcpEcho,
-            WorkloadArg::UdpEcho => WorkloadKind::UdpEcho,
-            WorkloadArg::Framed => WorkloadKind::Framed,
-        };
+        let workload = a.workload.kind();
         let (count, format) = split_requests(&a.requests, a.request_format)?;
         let length = match (a.duration, count) {
             (Some(d), Some(n)) => bail!("--duration {d} and --requests {n}: give one or the other"),
@@ -630,20 +637,7 @@ impl TryFrom<&RunArgs> for RunConfig {
             (None, Some(n)) => RunLength::Requests(n),
             (None, None) => RunLength::Duration(HumanDuration(Duration::from_secs(10))),
         };
-        let load = match (a.rate, a.arrival) {
-            (Some(rate), arrival) => LoadModel::Open {
-                rate,
-                arrival: match arrival {
-                    Some(ArrivalArg::Poisson) => Arrival::Poisson,
-                    _ => Arrival::Uniform,
-                },
-            },
-            (None, Some(arrival)) => bail!(
-                "--arrival {}: applies to the open loop only; add --rate",
-                value_name(arrival)
-            ),
-            (None, None) => LoadModel::Closed,
-        };
+        let load = load_model(a.rate, a.arrival)?;
         let cmd = match a.cmd {
             CmdArg::Echo => FramedCmd::Echo,
             CmdArg::Upper => FramedCmd::Upper,

@@ -227,37 +227,67 @@ fn run_matrix(
         &mut dyn FnMut(&suite::Cell, &Run),
     ) -> Result<suite::SuiteOutcome, suite::SuiteError>,
 ) -> Result<u8, Exit> {
+    let outcome = with_progress(out_dir, |stopper, on_run| {
+        go(stopper, &mut |cell, run| on_run(&cell.name, run))
+    })?;
+    let summary = &outcome.summary;
+    let table = || table(&summary.cells);
+    print_outcome(
+        json,
+        &outcome.dir,
+        outcome.html_error.as_deref(),
+        summary,
+        table,
+    );
+    let errors = summary.cells.iter().map(|c| c.errors).sum();
+    let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
+    Ok(outcome_code(summary.interrupted, errors, measured))
+}
+
+/// What `suite`, `nagle` and `overhead` share: the output folder made first, signals
+/// watched, and one progress bar per run, named.
+fn with_progress<T, E: Into<anyhow::Error>>(
+    out_dir: &Path,
+    go: impl FnOnce(&Stopper, &mut dyn FnMut(&str, &Run)) -> Result<T, E>,
+) -> Result<T, Exit> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("--out-dir {}: cannot create it", out_dir.display()))
         .map_err(bad_input)?;
     let stopper = Stopper::new();
     progress::watch_signals(stopper.clone()).map_err(|e| Exit(1, e))?;
     let mut bar: Option<progress::Progress> = None;
-    let outcome = go(&stopper, &mut |cell, run| {
+    let outcome = go(&stopper, &mut |name, run| {
         if let Some(b) = bar.take() {
             b.finish();
         }
-        bar = Some(progress::Progress::start(&cell.name, run));
+        bar = Some(progress::Progress::start(name, run));
     });
     if let Some(b) = bar.take() {
         b.finish();
     }
-    let outcome = outcome.map_err(|e| Exit(1, e.into()))?;
-    if let Some(e) = &outcome.html_error {
+    outcome.map_err(|e| Exit(1, e.into()))
+}
+
+/// The end of a folder-writing command: the summary as JSON, or its table and where the
+/// files went; a warning when the page could not be drawn.
+fn print_outcome(
+    json: bool,
+    dir: &Path,
+    html_error: Option<&str>,
+    summary: &impl serde::Serialize,
+    table: impl FnOnce() -> String,
+) {
+    if let Some(e) = html_error {
         eprintln!("bench-client: warning: report.html not written: {e}");
     }
-    let summary = &outcome.summary;
     if json {
         let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
         println!("{json}");
     } else {
-        print!("{}", table(&summary.cells));
-        println!("reports: {}", outcome.dir.display());
-        println!("html: {}", outcome.dir.join("report.html").display());
+        print!("{}", table());
+        println!("reports: {}", dir.display());
+        println!("html: {}", dir.join("report.html").display());
     }
-    let errors = summary.cells.iter().map(|c| c.errors).sum();
-    let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
-    Ok(outcome_code(summary.interrupted, errors, measured))
 }
 
 fn compare(args: &cli::CompareArgs) -> Result<u8, Exit> {
@@ -352,34 +382,18 @@ fn overhead(args: &cli::OverheadArgs) -> Result<u8, Exit> {
                 .map_err(|e| Exit(2, anyhow::Error::from(e).context(flag)))?;
         }
     }
-    std::fs::create_dir_all(&config.out_dir)
-        .with_context(|| format!("--out-dir {}: cannot create it", config.out_dir.display()))
-        .map_err(bad_input)?;
-    let stopper = Stopper::new();
-    progress::watch_signals(stopper.clone()).map_err(|e| Exit(1, e))?;
-    let mut bar: Option<progress::Progress> = None;
-    let outcome = overhead::run_overhead(&config, &stopper, |name, run| {
-        if let Some(b) = bar.take() {
-            b.finish();
-        }
-        bar = Some(progress::Progress::start(name, run));
-    });
-    if let Some(b) = bar.take() {
-        b.finish();
-    }
-    let outcome = outcome.map_err(|e| Exit(1, e.into()))?;
-    if let Some(e) = &outcome.html_error {
-        eprintln!("bench-client: warning: report.html not written: {e}");
-    }
+    let outcome = with_progress(&config.out_dir, |stopper, on_run| {
+        overhead::run_overhead(&config, stopper, on_run)
+    })?;
     let summary = &outcome.summary;
-    if args.json {
-        let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
-        println!("{json}");
-    } else {
-        print!("{}", overhead::format_table(summary));
-        println!("reports: {}", outcome.dir.display());
-        println!("html: {}", outcome.dir.join("report.html").display());
-    }
+    let table = || overhead::format_table(summary);
+    print_outcome(
+        args.json,
+        &outcome.dir,
+        outcome.html_error.as_deref(),
+        summary,
+        table,
+    );
     let (direct_errors, proxied_errors) = summary.errors();
     let errors = direct_errors + proxied_errors;
     if errors > 0 {
