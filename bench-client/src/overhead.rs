@@ -596,7 +596,7 @@ impl OverheadSummary {
 pub fn read_summary(dir: &Path) -> anyhow::Result<OverheadSummary> {
     use anyhow::Context as _;
     let path = dir.join("overhead.json");
-    let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = crate::input::read_capped(&path)?;
     let summary: OverheadSummary = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}: not an overhead summary", path.display()))?;
     if summary.schema != OVERHEAD_SCHEMA {

@@ -335,22 +335,7 @@ pub fn run_matrix(
 }
 
 /// Creates and returns `base/stamp`, or `base/stamp-2`, ... when that exists already
-/// (created here, so two runs started in the same second never share a folder).
+/// (see [`crate::output::unique_dir`], where it lives).
 pub fn unique_dir(base: &Path, stamp: &str) -> Result<PathBuf, ReportError> {
-    std::fs::create_dir_all(base).map_err(|source| ReportError::Io {
-        path: base.to_owned(),
-        source,
-    })?;
-    let mut dir = base.join(stamp);
-    let mut n = 2;
-    loop {
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                dir = base.join(format!("{stamp}-{n}"));
-                n += 1;
-            }
-            Err(source) => return Err(ReportError::Io { path: dir, source }),
-        }
-    }
+    Ok(crate::output::unique_dir(base, stamp)?)
 }
