@@ -777,6 +777,7 @@ pub fn check(comparison: &Comparison, thresholds: &[Threshold]) -> Vec<Violation
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::SCHEMA;
 
     fn view(name: &str, p99: f64, rps: f64) -> RunView {
         RunView {

@@ -95,7 +95,10 @@ mod tests {
         let e = read_capped(Path::new("/dev/zero")).unwrap_err();
         assert!(matches!(e, InputError::TooLarge { limit, .. } if limit.0 == max_input()));
         let text = e.to_string();
-        assert!(text.starts_with("/dev/zero: larger than the input limit of 64MiB"), "{text}");
+        assert!(
+            text.starts_with("/dev/zero: larger than the input limit of 64MiB"),
+            "{text}"
+        );
         assert!(text.contains(MAX_INPUT_ENV), "{text}");
     }
 

@@ -46,11 +46,18 @@ fn quick_run(args: &[&str]) -> std::process::Command {
 fn run_out_dash_puts_the_report_on_stdout_and_the_table_on_stderr() {
     let dir = temp_path("dash");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = quick_run(&["--out", "-"]).current_dir(&dir).output().unwrap();
+    let out = quick_run(&["--out", "-"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: Report = serde_json::from_slice(&out.stdout).expect("stdout is the report");
     assert_eq!(report.totals.ok, 50);
-    assert!(stderr(&out).contains("req/s"), "the table: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("req/s"),
+        "the table: {}",
+        stderr(&out)
+    );
     assert!(!dir.join("-").exists(), "no file named -");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 
@@ -88,7 +95,13 @@ fn a_symlink_is_written_through_and_stays_a_link() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(dangling.symlink_metadata().unwrap().file_type().is_symlink());
+    assert!(
+        dangling
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     let page = std::fs::read_to_string(dir.join("real/page-target.html")).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>"), "{}", &page[..40]);
 }
@@ -375,7 +388,12 @@ fn a_broken_report_is_refused_by_compare_render_and_export_alike() {
             vec!["export".as_ref(), "--hlog".as_ref(), path.as_os_str()],
         ] {
             let out = client_bin().args(&args).output().unwrap();
-            assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {}", stderr(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} {args:?}: {}",
+                stderr(&out)
+            );
             assert!(out.stdout.is_empty(), "{name} {args:?}");
             lines.push(one_line(&out));
         }

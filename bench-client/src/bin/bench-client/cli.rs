@@ -629,9 +629,9 @@ impl OutputArgs {
                 out.display(),
                 dir.display()
             ),
-            (Some(out), None) if self.json && bench_client::output::is_stdout(out) => bail!(
-                "--out - and --json: both print the report on stdout; give one or the other"
-            ),
+            (Some(out), None) if self.json && bench_client::output::is_stdout(out) => {
+                bail!("--out - and --json: both print the report on stdout; give one or the other")
+            }
             (Some(out), None) => OutputPlan::File(out.clone()),
             (None, Some(dir)) if bench_client::output::is_stdout(dir) => {
                 bail!("--out-dir -: a folder is needed (--out - prints the report on stdout)")

@@ -20,10 +20,10 @@ use bench_client::compare::{self, Threshold};
 use bench_client::nagle::{self, NagleConfig};
 use bench_client::overhead::{self, OverheadConfig, Pair};
 use bench_client::render;
-use bench_client::{input, output};
 use bench_client::report::file_stamp;
 use bench_client::suite::{self, SuiteConfig, SummaryRow};
 use bench_client::{Report, Run, RunConfig, RunError, Stopper};
+use bench_client::{input, output};
 use bench_proto::ByteSize;
 use clap::Parser as _;
 
@@ -171,10 +171,7 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
     bar.finish();
     let report = report?;
     if let Some(path) = &path {
-        report
-            .write(path)
-            .context(flag)
-            .map_err(|e| Exit(1, e))?;
+        report.write(path).context(flag).map_err(|e| Exit(1, e))?;
         reserved.keep();
     }
     // `--out -`: stdout carries the report, so the table goes to stderr.
@@ -348,7 +345,9 @@ fn print_outcome(
     table: impl FnOnce() -> String,
 ) -> Result<(), Exit> {
     if let Some(e) = html_error {
-        warn(&format!("bench-client: warning: report.html not written: {e}"));
+        warn(&format!(
+            "bench-client: warning: report.html not written: {e}"
+        ));
     }
     if json {
         let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
@@ -415,7 +414,11 @@ fn render(args: &cli::RenderArgs) -> Result<u8, Exit> {
     };
     let out = args.out.clone().unwrap_or(default_out);
     output::write(&out, html.as_bytes())
-        .context(if args.out.is_some() { "--out" } else { "the page" })
+        .context(if args.out.is_some() {
+            "--out"
+        } else {
+            "the page"
+        })
         .map_err(|e| Exit(1, e))?;
     if !output::is_stdout(&out) {
         out!("html: {} ({} bytes)\n", out.display(), html.len())?;
@@ -435,7 +438,11 @@ fn export(args: &cli::ExportArgs) -> Result<u8, Exit> {
         .clone()
         .unwrap_or_else(|| args.report.with_extension("hlog"));
     output::write(&out, log.as_bytes())
-        .context(if args.out.is_some() { "--out" } else { "the log" })
+        .context(if args.out.is_some() {
+            "--out"
+        } else {
+            "the log"
+        })
         .map_err(|e| Exit(1, e))?;
     if !output::is_stdout(&out) {
         out!(
