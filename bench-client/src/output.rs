@@ -6,6 +6,7 @@
 //! - A regular file (or a new one) is replaced atomically: a temporary file in the same
 //!   folder, then a rename, so a reader never sees half a file. An existing file keeps
 //!   its permissions.
+//! - A regular file without any write bit is refused (EACCES), not replaced.
 //! - A FIFO, a device or any other non-regular file is opened and written directly, never
 //!   renamed over or replaced (`/dev/null` stays `/dev/null`).
 //! - A missing folder is an error naming it; only [`unique_dir`] and [`create_dir`]
@@ -85,6 +86,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
             path: path.to_owned(),
         }),
         Ok(meta) if !meta.is_file() => write_direct(path, &target, bytes),
+        Ok(meta) if meta.permissions().readonly() => Err(read_only(path)),
         Ok(meta) => replace(path, &target, bytes, Some(meta.permissions())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             existing_folder(path, &target)?;
@@ -109,6 +111,7 @@ pub fn check_writable(path: &Path) -> Result<(), OutputError> {
             });
         }
         Ok(meta) if !meta.is_file() => return Ok(()),
+        Ok(meta) if meta.permissions().readonly() => return Err(read_only(path)),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => existing_folder(path, &target)?,
         Err(e) => return Err(io_err(path)(e)),
@@ -136,6 +139,15 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
         }
     }
     Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// A file with no write bit is not replaced behind its owner's back (a rename would
+/// succeed, as the folder is writable): EACCES, as `>` gives.
+fn read_only(path: &Path) -> OutputError {
+    OutputError::Io {
+        path: path.to_owned(),
+        cause: io::Error::from_raw_os_error(13),
+    }
 }
 
 /// The folder `target` goes into must exist: it is not created behind the user's back.
@@ -358,6 +370,19 @@ mod tests {
             .map(|e| e.unwrap().path())
             .collect();
         assert_eq!(names, vec![path]);
+    }
+
+    #[test]
+    fn a_read_only_file_is_not_replaced() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = temp("readonly");
+        let path = dir.join("r.json");
+        fs::write(&path, b"keep").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+        let e = write(&path, b"new").unwrap_err();
+        assert!(e.to_string().contains("Permission denied"), "{e}");
+        assert!(check_writable(&path).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"keep");
     }
 
     #[test]
