@@ -240,7 +240,8 @@ pub fn format_ns(ns: u64) -> String {
 #[non_exhaustive]
 pub enum SuiteError {
     /// A cell could not start.
-    #[error("cell {cell}: {source}")]
+    // The cause is `source`, which `{:#}` prints after this: not in the message too.
+    #[error("cell {cell}")]
     Run {
         /// The cell.
         cell: String,

@@ -404,3 +404,30 @@ fn a_broken_report_is_refused_by_compare_render_and_export_alike() {
         assert!(!dir.join(format!("{name}.html")).exists());
     }
 }
+
+#[test]
+fn matrix_errors_print_each_cause_once() {
+    use bench_client::config::ConfigError;
+    let cause = || {
+        bench_client::RunError::Config(ConfigError {
+            flag: "--size",
+            value: "0B".to_owned(),
+            reason: "must be at least 1B".to_owned(),
+        })
+    };
+    let errors = [
+        anyhow::Error::from(bench_client::suite::SuiteError::Run {
+            cell: "tcp-echo".to_owned(),
+            source: cause(),
+        }),
+        anyhow::Error::from(bench_client::overhead::OverheadError::Run {
+            round: 1,
+            leg: "direct",
+            source: cause(),
+        }),
+    ];
+    for e in errors {
+        let text = format!("{e:#}");
+        assert_eq!(text.matches("must be at least 1B").count(), 1, "{text}");
+    }
+}
