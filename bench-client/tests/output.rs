@@ -165,7 +165,8 @@ fn a_full_device_is_a_one_line_error_not_a_panic() {
     assert_eq!(line.matches("No space left on device").count(), 1, "{line}");
     let out = quick_run(&["--out", "/dev/full"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    // The table went to stdout, the error is one line on stderr.
+    // The measurement is still shown (stdout), the error is one line on stderr.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("req/s"));
     assert_eq!(one_line(&out).matches("No space left").count(), 1);
     assert!(full.metadata().unwrap().file_type().is_char_device());
 

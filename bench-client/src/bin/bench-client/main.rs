@@ -170,10 +170,12 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
     let report = run.execute();
     bar.finish();
     let report = report?;
-    if let Some(path) = &path {
-        report.write(path).context(flag).map_err(|e| Exit(1, e))?;
-        reserved.keep();
-    }
+    // A report that cannot be written is an error, after the table: the measurement is
+    // still shown.
+    let written = match &path {
+        Some(path) => report.write(path).context(flag).map(|()| reserved.keep()),
+        None => Ok(()),
+    };
     // `--out -`: stdout carries the report, so the table goes to stderr.
     let report_on_stdout = path.as_deref().is_some_and(output::is_stdout);
     if args.output.json {
@@ -184,9 +186,10 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
         let mut text = suite::format_table(&[row]);
         text.push_str(&notes(&report));
         match &path {
-            Some(_) if report_on_stdout => {}
-            Some(path) => text.push_str(&format!("report: {}\n", path.display())),
-            None => {}
+            Some(path) if !report_on_stdout && written.is_ok() => {
+                text.push_str(&format!("report: {}\n", path.display()));
+            }
+            _ => {}
         }
         if report_on_stdout {
             to_stderr(&text);
@@ -197,6 +200,7 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
     if report.totals.requests == 0 && !report.interrupted {
         warn("bench-client: no request completed in the recorded part");
     }
+    written.map_err(|e| Exit(1, e))?;
     Ok(outcome_code(
         report.interrupted,
         report.totals.error_count,
