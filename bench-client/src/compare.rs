@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use crate::report::SCHEMA;
+use crate::report::{Report, ReportError};
 use crate::suite::{SUMMARY_SCHEMA, format_ns};
 
 /// A summary field a comparison shows and a threshold can test.
@@ -262,19 +262,22 @@ fn on_off(v: Option<bool>) -> &'static str {
     v.map_or("?", crate::suite::on_off)
 }
 
-/// Reads one report into a view; `force` lets other schema versions through.
+/// Reads one report into a view, through the same reader and checks as `render` and
+/// `export` ([`Report::read`]), so a report one refuses the other refuses too, with the
+/// same message. `force` lets other schema versions through (read loosely: this
+/// version's checks do not apply to them).
 pub fn read_view(path: &Path, name: String, force: bool) -> Result<RunView, CompareError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| err(format!("{}: cannot read: {e}", path.display())))?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| err(format!("{}: not JSON: {e}", path.display())))?;
+    let bytes = crate::input::read_capped(path).map_err(|e| err(e.to_string()))?;
+    let value: Value = match Report::from_slice(path, &bytes) {
+        Ok(report) => serde_json::to_value(&report).expect("reports serialise"),
+        Err(ReportError::Schema { .. }) if force => serde_json::from_slice(&bytes)
+            .map_err(|e| err(format!("{}: not JSON: {e}", path.display())))?,
+        Err(e @ ReportError::Schema { .. }) => {
+            return Err(err(format!("{e} (--force to compare anyway)")));
+        }
+        Err(e) => return Err(err(e.to_string())),
+    };
     let schema = text_at(&value, &["schema"]).unwrap_or_default();
-    if schema != SCHEMA && !force {
-        return Err(err(format!(
-            "{}: schema {schema:?}, this tool reads {SCHEMA:?} (--force to compare anyway)",
-            path.display()
-        )));
-    }
     let workload = text_at(&value, &["config", "workload"]).unwrap_or_else(|| "?".to_owned());
     let mut values = BTreeMap::new();
     for field in Field::ALL {
@@ -419,12 +422,8 @@ pub fn load(paths: &[PathBuf], force: bool) -> Result<Comparison, CompareError> 
 /// The cells of a matrix folder, from its `summary.json`.
 fn read_folder(dir: &Path, force: bool) -> Result<Vec<RunView>, CompareError> {
     let path = dir.join("summary.json");
-    let bytes = std::fs::read(&path).map_err(|e| {
-        err(format!(
-            "{}: cannot read: {e} (a suite or nagle folder has one)",
-            path.display()
-        ))
-    })?;
+    let bytes = crate::input::read_capped(&path)
+        .map_err(|e| err(format!("{e} (a suite or nagle folder has one)")))?;
     let summary: Value = serde_json::from_slice(&bytes)
         .map_err(|e| err(format!("{}: not JSON: {e}", path.display())))?;
     let schema = text_at(&summary, &["schema"]).unwrap_or_default();
@@ -778,6 +777,7 @@ pub fn check(comparison: &Comparison, thresholds: &[Threshold]) -> Vec<Violation
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::SCHEMA;
 
     fn view(name: &str, p99: f64, rps: f64) -> RunView {
         RunView {

@@ -18,6 +18,9 @@
 //! - [`compare`]: runs (or matrix folders) side by side, with `--fail-if` thresholds.
 //! - [`render`]: a self-contained HTML page with SVG charts.
 //! - [`hlog`]: the timeline as an HdrHistogram interval log.
+//! - [`output`]: every file written and stdout: `-`, symlinks, FIFOs and devices,
+//!   atomic replacement, unique names, a quiet end on a broken pipe (a leaf).
+//! - [`input`]: every file read, through one size cap (a leaf).
 //! - [`overhead`]: direct against proxied in alternating rounds.
 //!
 //! # Example
@@ -41,7 +44,9 @@ pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod hlog;
+pub mod input;
 pub mod nagle;
+pub mod output;
 pub mod overhead;
 pub mod pace;
 mod preflight;

@@ -301,7 +301,8 @@ pub const FIELDS: [Field; 7] = [
 #[non_exhaustive]
 pub enum OverheadError {
     /// A leg could not start.
-    #[error("round {round} {leg}: {source}")]
+    // The cause is `source`, which `{:#}` prints after this: not in the message too.
+    #[error("round {round} {leg}")]
     Run {
         /// Which round.
         round: usize,
@@ -311,7 +312,7 @@ pub enum OverheadError {
         source: RunError,
     },
     /// The embedded relay could not start.
-    #[error("embedded relay: {0}")]
+    #[error("embedded relay")]
     Relay(#[from] bench_server::proxy::ProxyError),
     /// The embedded server could not start.
     #[error("embedded server: {0}")]
@@ -596,7 +597,7 @@ impl OverheadSummary {
 pub fn read_summary(dir: &Path) -> anyhow::Result<OverheadSummary> {
     use anyhow::Context as _;
     let path = dir.join("overhead.json");
-    let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = crate::input::read_capped(&path)?;
     let summary: OverheadSummary = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}: not an overhead summary", path.display()))?;
     if summary.schema != OVERHEAD_SCHEMA {

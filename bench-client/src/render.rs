@@ -670,12 +670,8 @@ pub fn render_folder(dir: &std::path::Path) -> anyhow::Result<String> {
         return Ok(render_overhead(&summary)?);
     }
     let path = dir.join("summary.json");
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!(
-            "{}: cannot read (a suite or nagle folder has one)",
-            path.display()
-        )
-    })?;
+    let bytes = crate::input::read_capped(&path)
+        .map_err(|e| anyhow::anyhow!("{e} (a suite or nagle folder has one)"))?;
     let summary: Summary = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}: not a suite summary", path.display()))?;
     if summary.schema != crate::suite::SUMMARY_SCHEMA {

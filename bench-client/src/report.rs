@@ -3,6 +3,12 @@
 //! live socket, and the results with whole histograms as base64 of the V2+DEFLATE
 //! encoding (`HISTFAAA...`), so any HdrHistogram implementation can read them and runs
 //! can be compared or merged later without losing precision.
+//!
+//! Reading goes through one door, [`Report::read`]: a size cap (`input`) and the checks of
+//! `check` (percentiles ordered, histograms that decode, totals that add up), so every
+//! command refuses the same files with the same message.
+
+mod check;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -13,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bench_server::{ServerConfig, SocketReadback};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
@@ -236,25 +242,27 @@ pub struct TimelineEntry {
     pub histogram: String,
 }
 
-/// Why a report could not be read or written.
+/// Why a report could not be read or written. Every message carries its cause once:
+/// no variant exposes a `source()` besides the transparent ones (whose own errors have
+/// none), so `{:#}` does not print a cause twice.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportError {
     /// File I/O.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// What failed.
-        source: io::Error,
+        cause: io::Error,
     },
     /// Not JSON of this schema.
-    #[error("{path}: not a {SCHEMA} report: {source}")]
+    #[error("{path}: not a {SCHEMA} report: {cause}")]
     Json {
         /// The file.
         path: PathBuf,
         /// serde_json's description.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// A schema this version does not read.
     #[error("{path}: schema {found:?}, this tool reads {SCHEMA:?}")]
@@ -264,9 +272,25 @@ pub enum ReportError {
         /// What the file says.
         found: String,
     },
-    /// A histogram string that does not decode.
-    #[error("histogram does not decode: {0}")]
+    /// Parsed, but breaks a rule of the schema (percentiles out of order, a histogram that
+    /// does not decode, totals that do not add up).
+    #[error("{path}: {what}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The broken rule, naming the field.
+        what: String,
+    },
+    /// A histogram string that does not decode (the message says why), or another value
+    /// that cannot be used.
+    #[error("{0}")]
     Histogram(String),
+    /// The file could not be read (or is larger than the input cap).
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    /// The file could not be written.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
 }
 
 /// Base64 of the V2+DEFLATE encoding of `hist`.
@@ -285,17 +309,12 @@ pub fn encode_histogram_bytes(hist: &Histogram<u64>) -> Vec<u8> {
 
 /// Reads a V2 (or V2+DEFLATE) encoded histogram.
 pub fn decode_histogram_bytes(bytes: &[u8]) -> Result<Histogram<u64>, ReportError> {
-    Deserializer::new()
-        .deserialize(&mut io::Cursor::new(bytes))
-        .map_err(|e| ReportError::Histogram(format!("{e:?}")))
+    check::decode_bytes(bytes).map_err(|e| ReportError::Histogram(format!("histogram: {e}")))
 }
 
 /// Reads a base64 histogram string (`HISTFAAA...`).
 pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, ReportError> {
-    let bytes = BASE64
-        .decode(text.trim())
-        .map_err(|e| ReportError::Histogram(e.to_string()))?;
-    decode_histogram_bytes(&bytes)
+    check::decode(text).map_err(|e| ReportError::Histogram(format!("histogram: {e}")))
 }
 
 /// Everything besides the recorder a report needs.
@@ -369,36 +388,46 @@ impl Report {
         }
     }
 
-    /// Writes the report as pretty JSON: to a temporary file beside `path`, then renamed,
-    /// so a reader never sees half a report.
+    /// Writes the report as pretty JSON by the output rules of [`crate::output::write`]
+    /// (atomic for a file, so a reader never sees half a report; `-` is stdout).
     pub fn write(&self, path: &Path) -> Result<(), ReportError> {
         let json = serde_json::to_vec_pretty(self).expect("reports serialise");
         write_atomic(path, &json)
     }
 
-    /// Reads a report, refusing other schemas.
+    /// Reads and validates a report: at most [`crate::input::max_input`] bytes, this
+    /// schema only, every required field, and the rules of [`Report::from_slice`].
     pub fn read(path: &Path) -> Result<Report, ReportError> {
-        let io_err = |source| ReportError::Io {
+        let bytes = crate::input::read_capped(path)?;
+        Report::from_slice(path, &bytes)
+    }
+
+    /// Parses and validates a report read from `path`: the schema first (so another
+    /// version is named as such), then every field, then the rules (percentiles ordered,
+    /// histograms that decode and hold `count` values, totals that add up).
+    pub fn from_slice(path: &Path, bytes: &[u8]) -> Result<Report, ReportError> {
+        #[derive(Deserialize)]
+        struct Head {
+            schema: Option<serde_json::Value>,
+        }
+        let json = |cause| ReportError::Json {
             path: path.to_owned(),
-            source,
+            cause,
         };
-        let text = std::fs::read(path).map_err(io_err)?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|source| ReportError::Json {
-                path: path.to_owned(),
-                source,
-            })?;
-        let found = value.get("schema").and_then(|s| s.as_str()).unwrap_or("");
+        let head: Head = serde_json::from_slice(bytes).map_err(json)?;
+        let found = head.schema.as_ref().and_then(|s| s.as_str()).unwrap_or("");
         if found != SCHEMA {
             return Err(ReportError::Schema {
                 path: path.to_owned(),
                 found: found.to_owned(),
             });
         }
-        serde_json::from_value(value).map_err(|source| ReportError::Json {
+        let report: Report = serde_json::from_slice(bytes).map_err(json)?;
+        check::validate(&report).map_err(|what| ReportError::Invalid {
             path: path.to_owned(),
-            source,
-        })
+            what,
+        })?;
+        Ok(report)
     }
 }
 
@@ -455,26 +484,11 @@ fn timeline(rec: &Recorder, recorded: Duration) -> Vec<TimelineEntry> {
         .collect()
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename; creates the folder.
+/// Writes `bytes` to `path` by the output rules ([`crate::output::write`]): atomically
+/// for a file, through a symlink, directly into a FIFO or device, `-` for stdout. The
+/// folder must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let io_err = |source| ReportError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    if let Err(e) = std::fs::write(&tmp, bytes) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(e)
-    })
+    Ok(crate::output::write(path, bytes)?)
 }
 
 /// `2026-11-25T13:45:07.123Z`.

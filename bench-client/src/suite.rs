@@ -240,7 +240,8 @@ pub fn format_ns(ns: u64) -> String {
 #[non_exhaustive]
 pub enum SuiteError {
     /// A cell could not start.
-    #[error("cell {cell}: {source}")]
+    // The cause is `source`, which `{:#}` prints after this: not in the message too.
+    #[error("cell {cell}")]
     Run {
         /// The cell.
         cell: String,
@@ -335,22 +336,7 @@ pub fn run_matrix(
 }
 
 /// Creates and returns `base/stamp`, or `base/stamp-2`, ... when that exists already
-/// (created here, so two runs started in the same second never share a folder).
+/// (see [`crate::output::unique_dir`], where it lives).
 pub fn unique_dir(base: &Path, stamp: &str) -> Result<PathBuf, ReportError> {
-    std::fs::create_dir_all(base).map_err(|source| ReportError::Io {
-        path: base.to_owned(),
-        source,
-    })?;
-    let mut dir = base.join(stamp);
-    let mut n = 2;
-    loop {
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                dir = base.join(format!("{stamp}-{n}"));
-                n += 1;
-            }
-            Err(source) => return Err(ReportError::Io { path: dir, source }),
-        }
-    }
+    Ok(crate::output::unique_dir(base, stamp)?)
 }

@@ -251,6 +251,7 @@ fn duration_errors_name_the_duration() {
 #[test]
 fn a_clean_run_writes_its_report_and_exits_0() {
     let out = temp_path("clean").join("r.json");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap(); // --out makes no folders
     let output = client_bin()
         .args([
             "run",
@@ -311,6 +312,7 @@ fn json_goes_to_stdout_and_no_file_is_written() {
 fn a_server_dying_mid_run_still_gives_a_report_and_a_non_zero_exit() {
     let addr = common::tcp_echo_dying_after(1000 * 64);
     let out = temp_path("dying").join("r.json");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap(); // --out makes no folders
     let output = client_bin()
         .args(["run", "tcp-echo", "--duration", "10s", "--warmup", "0s"])
         .arg("--target")
@@ -333,6 +335,7 @@ fn a_server_dying_mid_run_still_gives_a_report_and_a_non_zero_exit() {
 #[test]
 fn sigint_stops_the_run_and_writes_an_interrupted_report() {
     let out = temp_path("sigint").join("r.json");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap(); // --out makes no folders
     let mut child = client_bin()
         .args(["run", "tcp-echo", "--duration", "60s", "--warmup", "0s"])
         .arg("--out")

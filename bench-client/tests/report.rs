@@ -24,6 +24,7 @@ fn open_loop_udp_report() -> Report {
 fn a_report_read_back_equals_the_one_written() {
     let report = open_loop_udp_report();
     let path = temp_path("roundtrip").join("report.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap(); // --out makes no folders
     report.write(&path).unwrap();
     let back = Report::read(&path).unwrap();
     assert_eq!(back, report);

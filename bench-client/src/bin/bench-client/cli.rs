@@ -294,6 +294,9 @@ pub struct CompareArgs {
     /// Compare reports of different schema versions or workloads anyway.
     #[arg(long)]
     pub force: bool,
+    /// The largest input file read, e.g. 256MiB (default 64MiB, or $WIREBENCH_MAX_INPUT).
+    #[arg(long, value_name = "SIZE")]
+    pub max_input: Option<ByteSize>,
 }
 
 /// `bench-client render`.
@@ -302,9 +305,13 @@ pub struct RenderArgs {
     /// Reports (several share the spectrum chart) or one suite/nagle folder.
     #[arg(value_name = "REPORT|DIR", required = true)]
     pub inputs: Vec<PathBuf>,
-    /// The HTML file (default: DIR/report.html, or REPORT.html beside a single report).
+    /// The HTML file (default: DIR/report.html, or REPORT.html beside a single report;
+    /// `-` for stdout).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// The largest input file read, e.g. 256MiB (default 64MiB, or $WIREBENCH_MAX_INPUT).
+    #[arg(long, value_name = "SIZE")]
+    pub max_input: Option<ByteSize>,
 }
 
 /// `bench-client export`.
@@ -319,6 +326,9 @@ pub struct ExportArgs {
     /// Where it goes (default: the report's name with .hlog; `-` for stdout).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// The largest input file read, e.g. 256MiB (default 64MiB, or $WIREBENCH_MAX_INPUT).
+    #[arg(long, value_name = "SIZE")]
+    pub max_input: Option<ByteSize>,
 }
 
 impl TryFrom<&NagleArgs> for NagleConfig {
@@ -547,10 +557,12 @@ pub struct RunArgs {
 /// Where results go.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Write the report to this file.
+    /// Write the report to this file (its folder must exist; `-` for stdout, the table
+    /// then goes to stderr).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
-    /// Write the report into this folder under a time-stamped name (default reports/).
+    /// Write the report into this folder under a time-stamped name, `-2`, `-3`, ... when
+    /// taken (default reports/; created if missing).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
     /// Print the report (suite: the summary) as JSON on stdout; no file unless --out or
@@ -617,7 +629,13 @@ impl OutputArgs {
                 out.display(),
                 dir.display()
             ),
+            (Some(out), None) if self.json && bench_client::output::is_stdout(out) => {
+                bail!("--out - and --json: both print the report on stdout; give one or the other")
+            }
             (Some(out), None) => OutputPlan::File(out.clone()),
+            (None, Some(dir)) if bench_client::output::is_stdout(dir) => {
+                bail!("--out-dir -: a folder is needed (--out - prints the report on stdout)")
+            }
             (None, Some(dir)) => OutputPlan::Dir(dir.clone()),
             (None, None) if self.json => OutputPlan::None,
             (None, None) => OutputPlan::Dir(PathBuf::from("reports")),

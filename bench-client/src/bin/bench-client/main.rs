@@ -2,11 +2,16 @@
 //! [`SuiteConfig`], runs it through the library, writes the report and prints the summary
 //! table. Exit codes: 0 clean, 1 the run had errors (or could not run), 2 bad input
 //! (flags, unreachable target; nothing is written), 130 stopped by a signal.
+//!
+//! Everything printed on stdout goes through [`emit`] (never `println!`, which panics on
+//! a closed pipe): `| head -1` ends the output quietly and the exit code stays the
+//! command's. Files go through [`bench_client::output`].
 
 mod cli;
 mod progress;
 
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -18,6 +23,8 @@ use bench_client::render;
 use bench_client::report::file_stamp;
 use bench_client::suite::{self, SuiteConfig, SummaryRow};
 use bench_client::{Report, Run, RunConfig, RunError, Stopper};
+use bench_client::{input, output};
+use bench_proto::ByteSize;
 use clap::Parser as _;
 
 use cli::{Cli, Command, OutputPlan};
@@ -33,6 +40,69 @@ impl From<RunError> for Exit {
 
 fn bad_input(e: anyhow::Error) -> Exit {
     Exit(2, e)
+}
+
+/// Prints on stdout: a reader that has gone ends the output quietly (this returns `Ok`),
+/// any other failure (`> /dev/full`) is a one-line error, exit 1.
+fn emit(text: &str) -> Result<(), Exit> {
+    output::write_stdout(text.as_bytes()).map_err(|e| Exit(1, e.into()))
+}
+
+/// `print!` through [`emit`]: `out!("...")?`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit(&format!($($arg)*))
+    };
+}
+
+/// Text on stderr as it is; a stderr that cannot be written is not worth a panic.
+fn to_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// One line on stderr.
+fn warn(line: &str) {
+    to_stderr(&format!("{line}\n"));
+}
+
+/// The input cap: `--max-input`, else `$WIREBENCH_MAX_INPUT`, else the default.
+fn apply_max_input(flag: Option<ByteSize>) -> Result<(), Exit> {
+    let (size, name) = match flag {
+        Some(size) => (size, format!("--max-input {size}")),
+        None => match std::env::var(input::MAX_INPUT_ENV) {
+            Ok(text) => {
+                let name = format!("{}={text}", input::MAX_INPUT_ENV);
+                let size = text
+                    .parse::<ByteSize>()
+                    .map_err(|e| bad_input(anyhow::anyhow!("{name}: {e}")))?;
+                (size, name)
+            }
+            Err(_) => return Ok(()),
+        },
+    };
+    if size.0 == 0 {
+        return Err(bad_input(anyhow::anyhow!("{name}: must be at least 1B")));
+    }
+    input::set_max_input(size.0);
+    Ok(())
+}
+
+/// A file taken for the report before the run (`--out-dir`), removed again unless the
+/// report was written into it.
+struct Reserved(Option<PathBuf>);
+
+impl Reserved {
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -52,7 +122,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Exit(code, e)) => {
-            eprintln!("bench-client: error: {e:#}");
+            warn(&format!("bench-client: error: {e:#}"));
             ExitCode::from(code)
         }
     }
@@ -75,43 +145,62 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
     let plan = args.output.plan().map_err(bad_input)?;
     let run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
     run.preflight()?;
-    // Check the output location before spending the run on it.
-    let path = match &plan {
-        OutputPlan::File(path) => Some(path.clone()),
-        OutputPlan::Dir(dir) => Some(dir.join(report_name(run.config()))),
-        OutputPlan::None => None,
+    // Check the output location (and take the report's name) before spending the run
+    // on it.
+    let (path, flag) = match &plan {
+        OutputPlan::File(path) => {
+            output::check_writable(path)
+                .context("--out")
+                .map_err(bad_input)?;
+            (Some(path.clone()), "--out")
+        }
+        OutputPlan::Dir(dir) => {
+            let reserved = output::create_dir(dir)
+                .and_then(|()| output::reserve_unique(dir, &report_name(run.config()), "json"))
+                .context("--out-dir")
+                .map_err(bad_input)?;
+            (Some(reserved), "--out-dir")
+        }
+        OutputPlan::None => (None, ""),
     };
-    if let Some(path) = &path {
-        let flag = if matches!(plan, OutputPlan::File(_)) {
-            "--out"
-        } else {
-            "--out-dir"
-        };
-        ensure_writable(path, flag).map_err(bad_input)?;
-    }
+    let mut reserved = Reserved(path.clone().filter(|_| flag == "--out-dir"));
     progress::watch_signals(run.stopper()).map_err(|e| Exit(1, e))?;
     let name = run.config().workload.as_str().to_owned();
     let bar = progress::Progress::start(&name, &run);
     let report = run.execute();
     bar.finish();
     let report = report?;
-    if let Some(path) = &path {
-        report.write(path).map_err(|e| Exit(1, e.into()))?;
-    }
+    // A report that cannot be written is an error, after the table: the measurement is
+    // still shown.
+    let written = match &path {
+        Some(path) => report.write(path).context(flag).map(|()| reserved.keep()),
+        None => Ok(()),
+    };
+    // `--out -`: stdout carries the report, so the table goes to stderr.
+    let report_on_stdout = path.as_deref().is_some_and(output::is_stdout);
     if args.output.json {
         let json = serde_json::to_string_pretty(&report).expect("reports serialise");
-        println!("{json}");
+        out!("{json}\n")?;
     } else {
         let row = SummaryRow::new(&name, "", &report);
-        print!("{}", suite::format_table(&[row]));
-        print_notes(&report);
-        if let Some(path) = &path {
-            println!("report: {}", path.display());
+        let mut text = suite::format_table(&[row]);
+        text.push_str(&notes(&report));
+        match &path {
+            Some(path) if !report_on_stdout && written.is_ok() => {
+                text.push_str(&format!("report: {}\n", path.display()));
+            }
+            _ => {}
+        }
+        if report_on_stdout {
+            to_stderr(&text);
+        } else {
+            emit(&text)?;
         }
     }
     if report.totals.requests == 0 && !report.interrupted {
-        eprintln!("bench-client: no request completed in the recorded part");
+        warn("bench-client: no request completed in the recorded part");
     }
+    written.map_err(|e| Exit(1, e))?;
     Ok(outcome_code(
         report.interrupted,
         report.totals.error_count,
@@ -120,13 +209,16 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
 }
 
 /// What the table does not show: errors by kind, open-loop lag, UDP accounting.
-fn print_notes(report: &Report) {
+fn notes(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
     for (kind, sample) in &report.totals.error_samples {
         let count = report.totals.errors.get(kind).copied().unwrap_or(0);
-        println!("errors: {count} {}, first: {sample}", kind.as_str());
+        let _ = writeln!(text, "errors: {count} {}, first: {sample}", kind.as_str());
     }
     if let (Some(schedule), Some(uncorrected)) = (&report.schedule, &report.latency_uncorrected) {
-        println!(
+        let _ = writeln!(
+            text,
             "open loop: p99 {} corrected, {} uncorrected; {} sent late (>{}), {} unsent",
             suite::format_ns(report.latency.p99_ns),
             suite::format_ns(uncorrected.p99_ns),
@@ -136,17 +228,20 @@ fn print_notes(report: &Report) {
         );
     }
     if let Some(udp) = &report.udp {
-        println!(
+        let _ = writeln!(
+            text,
             "udp: {} sent, {} received, {} lost, {} late, {} duplicated, {} reordered",
             udp.sent, udp.received, udp.lost, udp.late, udp.duplicated, udp.reordered
         );
     }
     if report.interrupted {
-        println!("interrupted: the report covers the run until the stop");
+        text.push_str("interrupted: the report covers the run until the stop\n");
     }
+    text
 }
 
-/// `2026-11-25T13-45-07Z-tcp-echo[-label].json`.
+/// `2026-11-25T13-45-07Z-tcp-echo[-label]` (the report is this `.json`, or `-2.json`, ...
+/// when a run in the same second took it).
 fn report_name(config: &RunConfig) -> String {
     let mut name = format!(
         "{}-{}",
@@ -163,31 +258,7 @@ fn report_name(config: &RunConfig) -> String {
         name.push('-');
         name.push_str(label);
     }
-    name.push_str(".json");
     name
-}
-
-/// Makes sure the report can be written before the run: the folder exists (or is made)
-/// and a file can be created in it (a probe file, removed at once).
-fn ensure_writable(path: &Path, flag: &str) -> anyhow::Result<()> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let shown = if flag == "--out" {
-        path.display().to_string()
-    } else {
-        parent.map_or_else(|| ".".to_owned(), |p| p.display().to_string())
-    };
-    if let Some(dir) = parent {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{flag} {shown}: cannot create the folder"))?;
-    }
-    if path.is_dir() {
-        anyhow::bail!("{flag} {shown}: is a folder");
-    }
-    let mut probe = path.as_os_str().to_owned();
-    probe.push(format!(".probe-{}", std::process::id()));
-    std::fs::File::create(&probe).with_context(|| format!("{flag} {shown}: cannot write there"))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }
 
 fn run_suite(args: &cli::SuiteArgs) -> Result<u8, Exit> {
@@ -238,7 +309,7 @@ fn run_matrix(
         outcome.html_error.as_deref(),
         summary,
         table,
-    );
+    )?;
     let errors = summary.cells.iter().map(|c| c.errors).sum();
     let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
     Ok(outcome_code(summary.interrupted, errors, measured))
@@ -250,8 +321,8 @@ fn with_progress<T, E: Into<anyhow::Error>>(
     out_dir: &Path,
     go: impl FnOnce(&Stopper, &mut dyn FnMut(&str, &Run)) -> Result<T, E>,
 ) -> Result<T, Exit> {
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("--out-dir {}: cannot create it", out_dir.display()))
+    output::create_dir(out_dir)
+        .context("--out-dir")
         .map_err(bad_input)?;
     let stopper = Stopper::new();
     progress::watch_signals(stopper.clone()).map_err(|e| Exit(1, e))?;
@@ -276,21 +347,27 @@ fn print_outcome(
     html_error: Option<&str>,
     summary: &impl serde::Serialize,
     table: impl FnOnce() -> String,
-) {
+) -> Result<(), Exit> {
     if let Some(e) = html_error {
-        eprintln!("bench-client: warning: report.html not written: {e}");
+        warn(&format!(
+            "bench-client: warning: report.html not written: {e}"
+        ));
     }
     if json {
         let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
-        println!("{json}");
+        out!("{json}\n")
     } else {
-        print!("{}", table());
-        println!("reports: {}", dir.display());
-        println!("html: {}", dir.join("report.html").display());
+        out!(
+            "{}reports: {}\nhtml: {}\n",
+            table(),
+            dir.display(),
+            dir.join("report.html").display()
+        )
     }
 }
 
 fn compare(args: &cli::CompareArgs) -> Result<u8, Exit> {
+    apply_max_input(args.max_input)?;
     let thresholds = args
         .fail_if
         .iter()
@@ -300,18 +377,21 @@ fn compare(args: &cli::CompareArgs) -> Result<u8, Exit> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let comparison = compare::load(&args.inputs, args.force).map_err(|e| bad_input(e.into()))?;
-    print!("{}", compare::format(&comparison));
+    let mut text = compare::format(&comparison);
     let violations = compare::check(&comparison, &thresholds);
     for v in &violations {
-        println!("{v}");
+        text.push_str(&format!("{v}\n"));
     }
     if !thresholds.is_empty() && violations.is_empty() {
-        println!("pass: {}", args.fail_if.join(", "));
+        text.push_str(&format!("pass: {}\n", args.fail_if.join(", ")));
     }
+    // A closed stdout does not change the verdict: a tripped gate still exits 1.
+    emit(&text)?;
     Ok(u8::from(!violations.is_empty()))
 }
 
 fn render(args: &cli::RenderArgs) -> Result<u8, Exit> {
+    apply_max_input(args.max_input)?;
     let dirs = args.inputs.iter().filter(|p| p.is_dir()).count();
     let (html, default_out) = if dirs > 0 {
         if args.inputs.len() > 1 {
@@ -337,15 +417,22 @@ fn render(args: &cli::RenderArgs) -> Result<u8, Exit> {
         (html, out)
     };
     let out = args.out.clone().unwrap_or(default_out);
-    bench_client::report::write_atomic(&out, html.as_bytes())
-        .with_context(|| format!("--out {}", out.display()))
+    output::write(&out, html.as_bytes())
+        .context(if args.out.is_some() {
+            "--out"
+        } else {
+            "the page"
+        })
         .map_err(|e| Exit(1, e))?;
-    println!("html: {} ({} bytes)", out.display(), html.len());
+    if !output::is_stdout(&out) {
+        out!("html: {} ({} bytes)\n", out.display(), html.len())?;
+    }
     Ok(0)
 }
 
 fn export(args: &cli::ExportArgs) -> Result<u8, Exit> {
     debug_assert!(args.hlog, "clap requires --hlog");
+    apply_max_input(args.max_input)?;
     let report = Report::read(&args.report).map_err(|e| bad_input(e.into()))?;
     let log = bench_client::hlog::interval_log(&report)
         .with_context(|| args.report.display().to_string())
@@ -354,18 +441,20 @@ fn export(args: &cli::ExportArgs) -> Result<u8, Exit> {
         .out
         .clone()
         .unwrap_or_else(|| args.report.with_extension("hlog"));
-    if out.as_os_str() == "-" {
-        print!("{log}");
-        return Ok(0);
-    }
-    bench_client::report::write_atomic(&out, log.as_bytes())
-        .with_context(|| format!("--out {}", out.display()))
+    output::write(&out, log.as_bytes())
+        .context(if args.out.is_some() {
+            "--out"
+        } else {
+            "the log"
+        })
         .map_err(|e| Exit(1, e))?;
-    println!(
-        "hlog: {} ({} intervals)",
-        out.display(),
-        report.timeline.len()
-    );
+    if !output::is_stdout(&out) {
+        out!(
+            "hlog: {} ({} intervals)\n",
+            out.display(),
+            report.timeline.len()
+        )?;
+    }
     Ok(0)
 }
 
@@ -393,14 +482,14 @@ fn overhead(args: &cli::OverheadArgs) -> Result<u8, Exit> {
         outcome.html_error.as_deref(),
         summary,
         table,
-    );
+    )?;
     let (direct_errors, proxied_errors) = summary.errors();
     let errors = direct_errors + proxied_errors;
     if errors > 0 {
-        eprintln!(
+        warn(&format!(
             "bench-client: {errors} requests failed (direct {direct_errors}, proxied \
              {proxied_errors}); see the legs' reports"
-        );
+        ));
     }
     let measured = !summary.rounds.is_empty()
         && summary
