@@ -111,11 +111,10 @@ async fn until_idle<T>(
     .await
 }
 
-/// A connection yields to its executor after this many requests in a row. Reads and
-/// writes on a socket that is always ready never return `Pending`, so without this one
-/// busy client would hold its thread: the other connections on it, its idle timer and
-/// the shutdown grace deadline would not run.
-const YIELD_EVERY: u64 = 32;
+/// A connection yields to its executor after this many requests in a row (see
+/// [`crate::runtime::YIELD_EVERY`]): otherwise one busy client would hold its thread,
+/// and the other connections on it, its idle timer and the grace deadline would not run.
+use crate::runtime::YIELD_EVERY;
 
 /// An accepted connection with its counters.
 pub(crate) struct Conn {

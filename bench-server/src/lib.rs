@@ -6,9 +6,13 @@
 //! - [`config`]: plain [`ServerConfig`] (no CLI types), protocols, models, modes.
 //! - [`socket`]: binding with socket options, applying them to accepted connections,
 //!   reading them back with getsockopt.
-//! - `server`: [`Endpoint`] (a bound socket and its protocol), [`run`] (accept loops for
-//!   the `async`, `threads` and `iterative` models, UDP loops, graceful shutdown) and
-//!   [`spawn`] (the same on a background thread, for tests and the embedded mode).
+//! - `endpoint`: [`Endpoint`] (a bound socket and its protocol), [`bind_all`],
+//!   [`validate`] and [`ServerError`].
+//! - `server`: [`run`] (accept loops for the `async`, `threads` and `iterative` models,
+//!   UDP loops, graceful shutdown) and, here, [`spawn`] (the same on a background
+//!   thread, for tests and the embedded mode).
+//! - `runtime`: the executor threads, stop channel, task tracker and grace wait the
+//!   servers and the relay share.
 //! - `conn`: one TCP connection: idle timeout, shutdown notice, lingering close.
 //! - `echo`, `udp`, `framed`, `exec`: the protocols.
 //! - [`stats`]: per-endpoint counters and the shutdown summary.
@@ -42,9 +46,11 @@ pub mod cli_support;
 pub mod config;
 mod conn;
 mod echo;
+mod endpoint;
 mod exec;
 mod framed;
 pub mod proxy;
+mod runtime;
 mod server;
 pub mod socket;
 pub mod stats;
@@ -54,8 +60,9 @@ use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
 pub use config::{Model, Proto, RequestMode, ServerConfig, Transform, WriteMode};
+pub use endpoint::{Endpoint, ServerError, bind_all, validate};
 pub use exec::EXEC_TIMEOUT;
-pub use server::{Endpoint, ServerError, bind_all, run, validate};
+pub use server::run;
 pub use socket::{SocketOptions, SocketReadback};
 pub use stats::{ErrorKind, ServerSummary, StatsSnapshot};
 
@@ -88,7 +95,7 @@ impl ServerHandle {
         thread.join().unwrap_or_else(|_| {
             Err(ServerError::Io {
                 context: "server thread".to_owned(),
-                source: std::io::Error::other("panicked"),
+                cause: std::io::Error::other("panicked"),
             })
         })
     }
@@ -100,9 +107,9 @@ pub fn spawn(endpoints: Vec<Endpoint>, config: ServerConfig) -> Result<ServerHan
     validate(&endpoints, &config)?;
     let mut addrs = Vec::with_capacity(endpoints.len());
     for ep in &endpoints {
-        let addr = ep.local_addr().map_err(|source| ServerError::Io {
+        let addr = ep.local_addr().map_err(|cause| ServerError::Io {
             context: "reading bound address".to_owned(),
-            source,
+            cause,
         })?;
         addrs.push((ep.proto(), addr));
     }
@@ -114,9 +121,9 @@ pub fn spawn(endpoints: Vec<Endpoint>, config: ServerConfig) -> Result<ServerHan
                 let _ = stopped.recv().await;
             })
         })
-        .map_err(|source| ServerError::Io {
+        .map_err(|cause| ServerError::Io {
             context: "starting the server thread".to_owned(),
-            source,
+            cause,
         })?;
     Ok(ServerHandle {
         addrs,

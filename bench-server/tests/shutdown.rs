@@ -200,3 +200,57 @@ fn a_reply_being_written_at_the_stop_is_finished_then_closed() {
     );
     assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0);
 }
+
+#[test]
+fn a_udp_echo_flood_does_not_delay_the_stop_beyond_the_grace() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    let grace = Duration::from_secs(1);
+    // One receive loop with more work per datagram (uppercase, large datagrams) than a
+    // sender has, so the senders outpace it and its socket stays readable.
+    let server = start_with(Proto::UdpEcho, |c| {
+        c.grace = grace;
+        c.threads = 1;
+        c.transform = bench_server::Transform::Upper;
+    });
+    let addr = server.addr(Proto::UdpEcho).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let replies = Arc::new(AtomicU64::new(0));
+    // Senders that never wait for a reply keep the server's socket always readable.
+    let flooders: Vec<_> = (0..4)
+        .map(|_| {
+            let (done, replies) = (Arc::clone(&done), Arc::clone(&replies));
+            std::thread::spawn(move || {
+                let s = udp_client(addr);
+                s.set_nonblocking(true).unwrap();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let datagram = vec![b'f'; 16 * 1024];
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut sent = 0u64;
+                while !done.load(Relaxed) && Instant::now() < deadline {
+                    // Errors (a full buffer, a refusal once the server is gone) are
+                    // part of a flood: keep sending.
+                    let _ = s.send(&datagram);
+                    sent += 1;
+                    if sent.is_multiple_of(64) && s.recv(&mut buf).is_ok() {
+                        replies.fetch_add(1, Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(30), || replies.load(Relaxed) > 0),
+        "the flood never got an echo back"
+    );
+    let (stats, took) = stop_in_background(server).join().unwrap();
+    done.store(true, Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    assert!(
+        took < grace + Duration::from_secs(10),
+        "stop took {took:?} under a flood (grace {grace:?})"
+    );
+    assert!(stats.requests > 0, "{stats:?}");
+}

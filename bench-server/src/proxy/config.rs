@@ -135,13 +135,14 @@ pub enum ProxyError {
         /// The config's.
         config: &'static str,
     },
-    /// A socket or thread operation failed.
-    #[error("{context}: {source}")]
+    /// A socket or thread operation failed. The OS error is part of the message and
+    /// deliberately not a `source`, so an error chain (`{:#}`) prints it once.
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done, with the address.
         context: String,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 

@@ -12,7 +12,6 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smol::channel::Sender;
 use smol::future::{self, FutureExt as _};
 use std::io::Read as _;
 
@@ -21,14 +20,14 @@ use smol::{Async, Timer};
 use socket2::SockRef;
 
 use super::{Ctx, ProxyErrorKind, ProxyStats, Strategy};
+use crate::runtime::Tracker;
 
-/// A direction yields to its executor after this many chunks in a row: reads and writes
-/// on sockets that are always ready never return `Pending`, so without this one busy
-/// connection would hold its thread (and the grace-period timer with it).
-pub(super) const YIELD_EVERY: u64 = 32;
+/// A direction yields to its executor after this many chunks in a row (see
+/// [`crate::runtime::YIELD_EVERY`]).
+pub(super) use crate::runtime::YIELD_EVERY;
 
 /// Accepts client connections until shutdown; each gets its own task.
-pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tracker: Sender<()>) {
+pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tracker: Tracker) {
     let mut turns = 0u64;
     while ctx.keep_going(&mut turns).await {
         let accepted = async { Some(listener.accept().await) }
@@ -46,12 +45,10 @@ pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tra
                     _tracker: tracker.clone(),
                 };
                 let task_ctx = Arc::clone(&ctx);
-                ctx.executor
-                    .spawn(async move {
-                        let _guard = guard;
-                        serve(client, peer, &task_ctx).await;
-                    })
-                    .detach();
+                ctx.runtime.spawn(async move {
+                    let _guard = guard;
+                    serve(client, peer, &task_ctx).await;
+                });
             }
             Some(Err(e)) => {
                 // EMFILE and friends: count, log, and back off instead of spinning.
@@ -67,7 +64,7 @@ pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tra
 /// ends, however it ends (including when its task is dropped).
 struct ConnGuard {
     stats: Arc<ProxyStats>,
-    _tracker: Sender<()>,
+    _tracker: Tracker,
 }
 
 impl Drop for ConnGuard {
