@@ -43,13 +43,16 @@
 #![forbid(unsafe_code)]
 
 pub mod cli_support;
+mod command;
 pub mod config;
 mod conn;
 mod echo;
 mod endpoint;
 mod exec;
 mod framed;
+mod limiter;
 pub mod proxy;
+mod quote;
 mod runtime;
 mod server;
 pub mod socket;

@@ -158,6 +158,17 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
         (&["tcp-echo", "--threads", "-1"], "-1"),
         (&["framed", "--max-frame", "-5B"], "-5B"),
         (&["tcp-echo", "--no-such-flag"], "--no-such-flag"),
+        (&["framed", "--max-buffered", "0B"], "--max-buffered 0B"),
+        (&["framed", "--frame-timeout", "0s"], "--frame-timeout 0s"),
+        (&["framed", "--frame-timeout", "soon"], "soon"),
+        // Framed-only flags are refused where they would be ignored.
+        (&["tcp-echo", "--write-mode", "split"], "--write-mode"),
+        (&["tcp-echo", "--max-frame", "1KiB"], "--max-frame"),
+        (&["tcp-echo", "--requests", "raw"], "--requests"),
+        (&["udp-echo", "--allow-exec"], "--allow-exec"),
+        (&["udp-echo", "--max-header", "1KiB"], "--max-header"),
+        (&["tcp-echo", "--max-buffered", "1MiB"], "--max-buffered"),
+        (&["tcp-echo", "--frame-timeout", "1s"], "--frame-timeout"),
         (&["gopher"], "gopher"),
     ];
     for (args, names) in cases {
@@ -194,6 +205,27 @@ fn runtime_failures_exit_non_zero_without_listening() {
     assert!(!out.contains("listening"), "{out:?}");
     assert_eq!(err.lines().count(), 1, "{err:?}");
     assert!(err.contains(&addr), "{err:?} does not name {addr}");
+    // The OS error once, not once per layer of context.
+    assert_eq!(err.matches("(os error").count(), 1, "{err:?}");
+    assert_eq!(err.matches("in use").count(), 1, "{err:?}");
+}
+
+#[test]
+fn bind_resolves_a_host_name() {
+    let server = Server::start(&["tcp-echo", "--bind", "localhost:0"]);
+    let addr = server.listening("tcp-echo");
+    assert!(addr.ip().is_loopback(), "{addr}");
+    let mut s = connect(addr);
+    assert_tcp_echo(&mut s, b"by name");
+}
+
+#[test]
+fn framed_only_flags_are_accepted_where_framed_runs() {
+    let server = Server::start(&["all", "--bind", "127.0.0.1:0", "--write-mode", "split"]);
+    server.listening("tcp-echo");
+    server.listening("udp-echo");
+    let addr = server.listening("framed");
+    assert_echo_works(&mut connect(addr), 1);
 }
 
 #[test]
