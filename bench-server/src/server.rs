@@ -18,6 +18,7 @@ use socket2::SockRef;
 use crate::config::{Model, Proto, ServerConfig};
 use crate::conn::Conn;
 use crate::endpoint::{BoundSocket, Endpoint, ServerError, io_err, validate};
+use crate::limiter::suppressed_note;
 use crate::runtime::{Runtime, Tracker};
 use crate::socket::configure_accepted;
 use crate::stats::{ErrorKind, ServerSummary, Stats};
@@ -124,11 +125,14 @@ async fn accept_loop(
             Some(Err(e)) => {
                 // EMFILE and friends: count, log, and back off instead of spinning.
                 stats.error(ErrorKind::Io);
-                log::warn!(
-                    "{} {}: accept failed: {e}",
-                    stats.proto().as_str(),
-                    stats.addr()
-                );
+                if let Some(held) = stats.warn_allowed() {
+                    log::warn!(
+                        "{} {}: accept failed: {e}{}",
+                        stats.proto().as_str(),
+                        stats.addr(),
+                        suppressed_note(held)
+                    );
+                }
                 Timer::after(Duration::from_millis(20)).await;
             }
         }
@@ -177,12 +181,16 @@ fn admit(
         // A refused connection does not hold a slot while its error frame goes out.
         stats.connection_closed();
         stats.error(ErrorKind::MaxConns);
-        log::warn!(
-            "{} {peer}: refused: {} connections open, --max-conns {}",
-            stats.proto().as_str(),
-            active - 1,
-            config.max_conns.unwrap_or_default()
-        );
+        // One line per second in a flood of refusals, with the count of the rest.
+        if let Some(held) = stats.warn_allowed() {
+            log::warn!(
+                "{} {peer}: refused: {} connections open, --max-conns {}{}",
+                stats.proto().as_str(),
+                active - 1,
+                config.max_conns.unwrap_or_default(),
+                suppressed_note(held)
+            );
+        }
         let refusal = refuse(stream, stats.proto(), active - 1);
         let (tracker, mut stop) = (tracker.clone(), shared.runtime.stop_signal());
         shared.runtime.spawn(async move {
