@@ -10,6 +10,7 @@
 //! - `config`: [`ProxyConfig`] (plain, serialisable), its checks and [`ProxyError`].
 //! - `tcp`: the accept loop, the upstream connect with its timeout, and the `copy`
 //!   relay (one buffer per direction, half-close propagated).
+//! - `fds`: the descriptor budget checked before a client is accepted.
 //! - `splice`: the Linux `splice` relay (socket -> pipe -> socket, no copy to user space).
 //! - `udp`: sessions per client address, each with its own connected upstream socket,
 //!   idle expiry and the session bound.
@@ -43,6 +44,7 @@
 //! ```
 
 mod config;
+mod fds;
 #[cfg(target_os = "linux")]
 mod splice;
 mod stats;
@@ -58,9 +60,11 @@ use std::thread::{self, JoinHandle};
 use smol::Async;
 use smol::channel::Sender;
 
+use crate::limiter::LogLimiter;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, bind_tcp, bind_udp};
 pub use config::{MAX_BUFFER, ProxyConfig, ProxyError, ProxyProto, Strategy};
+pub use fds::cost as descriptors_per_connection;
 pub use stats::{ProxyErrorKind, ProxyStats, ProxySummary};
 
 fn io_err(context: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> ProxyError {
@@ -144,6 +148,8 @@ pub(crate) struct Ctx {
     pub(crate) config: ProxyConfig,
     pub(crate) stats: Arc<ProxyStats>,
     pub(crate) runtime: Runtime,
+    /// Warning lines about refused or failed connections, one per second.
+    pub(crate) warnings: LogLimiter,
 }
 
 impl Ctx {
@@ -187,6 +193,7 @@ fn run_counted(
         config: config.clone(),
         stats,
         runtime,
+        warnings: LogLimiter::new(std::time::Instant::now()),
     });
     let context = || format!("registering {} {addr}", config.proto.as_str());
     match front {

@@ -323,6 +323,7 @@ fn relay(args: ProxyArgs) -> anyhow::Result<Relay> {
             .threads
             .unwrap_or_else(bench_server::config::default_threads),
         grace: args.grace.0,
+        max_fds: None,
     };
     config.check()?;
     Ok(Relay {
