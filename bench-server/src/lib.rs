@@ -60,6 +60,7 @@ pub mod stats;
 mod udp;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use config::{Model, Proto, RequestMode, ServerConfig, Transform, WriteMode};
@@ -73,6 +74,7 @@ pub use stats::{ErrorKind, ServerSummary, StatsSnapshot};
 #[derive(Debug)]
 pub struct ServerHandle {
     addrs: Vec<(Proto, SocketAddr)>,
+    stats: Vec<Arc<stats::Stats>>,
     stop: smol::channel::Sender<()>,
     thread: Option<JoinHandle<Result<ServerSummary, ServerError>>>,
 }
@@ -89,6 +91,12 @@ impl ServerHandle {
     /// Every endpoint and its address.
     pub fn endpoints(&self) -> &[(Proto, SocketAddr)] {
         &self.addrs
+    }
+
+    /// The counters so far of every endpoint (in [`ServerHandle::endpoints`] order),
+    /// while the server runs.
+    pub fn stats(&self) -> Vec<StatsSnapshot> {
+        self.stats.iter().map(|s| s.snapshot()).collect()
     }
 
     /// Starts the graceful stop and waits for it; returns the counters.
@@ -108,19 +116,14 @@ impl ServerHandle {
 /// stops the server too, without waiting). Configuration errors are returned here.
 pub fn spawn(endpoints: Vec<Endpoint>, config: ServerConfig) -> Result<ServerHandle, ServerError> {
     validate(&endpoints, &config)?;
-    let mut addrs = Vec::with_capacity(endpoints.len());
-    for ep in &endpoints {
-        let addr = ep.local_addr().map_err(|cause| ServerError::Io {
-            context: "reading bound address".to_owned(),
-            cause,
-        })?;
-        addrs.push((ep.proto(), addr));
-    }
+    let stats = server::endpoint_stats(&endpoints)?;
+    let addrs = stats.iter().map(|s| (s.proto(), s.addr())).collect();
+    let thread_stats = stats.clone();
     let (stop, stopped) = smol::channel::bounded::<()>(1);
     let thread = std::thread::Builder::new()
         .name("bench-server".to_owned())
         .spawn(move || {
-            run(endpoints, &config, async move {
+            server::run_counted(endpoints, &config, thread_stats, async move {
                 let _ = stopped.recv().await;
             })
         })
@@ -130,6 +133,7 @@ pub fn spawn(endpoints: Vec<Endpoint>, config: ServerConfig) -> Result<ServerHan
         })?;
     Ok(ServerHandle {
         addrs,
+        stats,
         stop,
         thread: Some(thread),
     })

@@ -31,15 +31,39 @@ pub fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServerSummary, ServerError> {
     validate(&endpoints, config)?;
+    let stats = endpoint_stats(&endpoints)?;
+    run_counted(endpoints, config, stats, shutdown)
+}
+
+/// Fresh counters for each endpoint, in order.
+pub(crate) fn endpoint_stats(endpoints: &[Endpoint]) -> Result<Vec<Arc<Stats>>, ServerError> {
+    endpoints
+        .iter()
+        .map(|ep| {
+            let addr = ep
+                .local_addr()
+                .map_err(io_err(|| "reading bound address".to_owned()))?;
+            Ok(Arc::new(Stats::new(ep.proto(), addr)))
+        })
+        .collect()
+}
+
+/// [`run`] with counters (from [`endpoint_stats`]) the caller can also read while it
+/// runs.
+pub(crate) fn run_counted(
+    endpoints: Vec<Endpoint>,
+    config: &ServerConfig,
+    stats: Vec<Arc<Stats>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ServerSummary, ServerError> {
     let started = Instant::now();
     let (runtime, tracker) = Runtime::new();
     let shared = Arc::new(Shared {
         config: config.clone(),
         runtime,
     });
-    let mut stats = Vec::with_capacity(endpoints.len());
-    for ep in endpoints {
-        stats.push(start_endpoint(ep, &shared, &tracker)?);
+    for (ep, stats) in endpoints.into_iter().zip(&stats) {
+        start_endpoint(ep, Arc::clone(stats), &shared, &tracker)?;
     }
     drop(tracker);
     shared
@@ -60,14 +84,11 @@ struct Shared {
 
 fn start_endpoint(
     ep: Endpoint,
+    stats: Arc<Stats>,
     shared: &Arc<Shared>,
     tracker: &Tracker,
-) -> Result<Arc<Stats>, ServerError> {
-    let addr = ep
-        .local_addr()
-        .map_err(io_err(|| "reading bound address".to_owned()))?;
-    let proto = ep.proto();
-    let stats = Arc::new(Stats::new(proto, addr));
+) -> Result<(), ServerError> {
+    let (proto, addr) = (stats.proto(), stats.addr());
     let context = || format!("registering {} {addr}", proto.as_str());
     match ep.socket {
         BoundSocket::Tcp(listener) => {
@@ -94,7 +115,7 @@ fn start_endpoint(
             }
         }
     }
-    Ok(stats)
+    Ok(())
 }
 
 async fn accept_loop(
