@@ -268,7 +268,7 @@ async fn write_frame(
             conn.write_all(prefix).await?;
             conn.write_all(json).await?;
             match body {
-                Body::Bytes(b) if b.is_empty() => Ok(()),
+                Body::Bytes([]) => Ok(()),
                 Body::Bytes(b) => conn.write_all(b).await,
                 Body::Pattern(n) => write_pattern(conn, *n).await,
             }

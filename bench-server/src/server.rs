@@ -166,11 +166,14 @@ fn spawn_thread(conn: impl Future<Output = ()> + Send + 'static, stats: &Stats) 
         .spawn(move || smol::block_on(conn));
     if let Err(e) = spawned {
         stats.error(ErrorKind::Io);
-        log::warn!(
-            "{} {}: cannot start a connection thread: {e}",
-            stats.proto().as_str(),
-            stats.addr()
-        );
+        if let Some(held) = stats.warn_allowed() {
+            log::warn!(
+                "{} {}: cannot start a connection thread: {e}{}",
+                stats.proto().as_str(),
+                stats.addr(),
+                suppressed_note(held)
+            );
+        }
     }
 }
 
@@ -226,10 +229,13 @@ fn admit(
     };
     if let Err(e) = configure_accepted(SockRef::from(stream.get_ref()), &config.socket) {
         stats.error(ErrorKind::Io);
-        log::warn!(
-            "{} {peer}: setting socket options: {e}",
-            stats.proto().as_str()
-        );
+        if let Some(held) = stats.warn_allowed() {
+            log::warn!(
+                "{} {peer}: setting socket options: {e}{}",
+                stats.proto().as_str(),
+                suppressed_note(held)
+            );
+        }
         return None;
     }
     let conn = Conn::new(

@@ -43,6 +43,14 @@ fn a_large_request_over_the_budget_is_refused_while_small_ones_keep_working() {
         )) == 3 * MIB as u64),
         "the unread 3 MiB request is not counted against the budget"
     );
+    // A pipelines a second 3 MiB request: the server, still writing the first reply,
+    // does not read it (were it read, 6 MiB would not fit in 4 and A would be refused).
+    let mut pipelined = holder.try_clone().unwrap();
+    let second = frame(
+        json!({"cmd": "echo", "id": 6, "total_size": body.len()}),
+        &body,
+    );
+    let pipelining = std::thread::spawn(move || pipelined.write_all(&second));
 
     // A generate reply is written from a shared pattern: asking for 8 MiB and never
     // reading takes nothing from the budget.
@@ -85,7 +93,13 @@ fn a_large_request_over_the_budget_is_refused_while_small_ones_keep_working() {
 
     // Once A reads its reply, its share goes back and a large request fits again.
     let (h, echoed) = read_response(&mut holder).unwrap().expect("A's reply");
-    assert_eq!((h.id, echoed.len()), (1, 3 * MIB));
+    assert_eq!((h.id, h.status, echoed.len()), (1, Status::Ok, 3 * MIB));
+    // Then, and only then, the pipelined request is read and answered.
+    let (h, echoed) = read_response(&mut holder)
+        .unwrap()
+        .expect("A's second reply");
+    assert_eq!((h.id, h.status, echoed.len()), (6, Status::Ok, 3 * MIB));
+    pipelining.join().unwrap().unwrap();
     assert!(eventually(Duration::from_secs(30), || buffered(
         &server_stats(&mut watcher)
     ) == 0));
