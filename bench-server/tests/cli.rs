@@ -247,3 +247,23 @@ fn help_exits_zero() {
             .contains("--allow-exec")
     );
 }
+
+#[test]
+fn a_flood_of_refused_connections_logs_a_few_lines_not_one_each() {
+    let server = Server::start(&["framed", "--bind", "127.0.0.1:0", "--max-conns", "1"]);
+    let addr = server.listening("framed");
+    let mut kept = connect(addr);
+    assert_echo_works(&mut kept, 1);
+    for _ in 0..200 {
+        let mut refused = connect(addr);
+        let (h, _) = read_response(&mut refused).unwrap().expect("a refusal frame");
+        assert_eq!(h.status, bench_proto::Status::Error);
+    }
+    server.signal("INT");
+    let (status, out, err) = server.wait();
+    assert!(status.success(), "{err}");
+    assert!(out.contains("max_conns=200"), "every refusal is counted: {out}");
+    let lines = err.lines().filter(|l| l.contains("refused")).count();
+    // One a second at most: the flood takes a few seconds even on a busy machine.
+    assert!((1..20).contains(&lines), "{lines} refusal lines: {err}");
+}
