@@ -256,13 +256,18 @@ fn a_flood_of_refused_connections_logs_a_few_lines_not_one_each() {
     assert_echo_works(&mut kept, 1);
     for _ in 0..200 {
         let mut refused = connect(addr);
-        let (h, _) = read_response(&mut refused).unwrap().expect("a refusal frame");
+        let (h, _) = read_response(&mut refused)
+            .unwrap()
+            .expect("a refusal frame");
         assert_eq!(h.status, bench_proto::Status::Error);
     }
     server.signal("INT");
     let (status, out, err) = server.wait();
     assert!(status.success(), "{err}");
-    assert!(out.contains("max_conns=200"), "every refusal is counted: {out}");
+    assert!(
+        out.contains("max_conns=200"),
+        "every refusal is counted: {out}"
+    );
     let lines = err.lines().filter(|l| l.contains("refused")).count();
     // One a second at most: the flood takes a few seconds even on a busy machine.
     assert!((1..20).contains(&lines), "{lines} refusal lines: {err}");
