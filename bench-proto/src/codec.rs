@@ -185,6 +185,15 @@ impl<H: FrameHeader> Decoder<H> {
         matches!(self.state, State::Header) && self.start + self.consumed == self.end
     }
 
+    /// The header and body length of a frame whose header is decoded but whose body has
+    /// not all arrived yet (so a server can budget for the body before reading it).
+    pub fn pending_body(&self) -> Option<(&H, usize)> {
+        match &self.state {
+            State::Body { header, len } => Some((header, *len)),
+            State::Header => None,
+        }
+    }
+
     /// Free space to read into; call [`Decoder::filled`] with the number of bytes read.
     pub fn read_buf(&mut self) -> &mut [u8] {
         self.reserve(READ_CHUNK);

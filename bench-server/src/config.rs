@@ -114,6 +114,36 @@ pub struct ServerConfig {
     /// How long connections may finish their current request after shutdown starts.
     #[serde(with = "bench_proto::units::duration_text")]
     pub grace: Duration,
+    /// Framed: the most bytes of large requests and replies (above [`LARGE_BUFFER`])
+    /// all connections of an endpoint may hold at once; a large request beyond it is
+    /// refused with an error frame (`over_budget`).
+    #[serde(default = "default_max_buffered")]
+    pub max_buffered: u64,
+    /// Framed: a frame must be complete this long after its first byte arrived, or the
+    /// connection is closed (`slow_frame`); `None`: no deadline.
+    #[serde(
+        default = "default_frame_timeout",
+        with = "bench_proto::units::option_duration_text"
+    )]
+    pub frame_timeout: Option<Duration>,
+}
+
+/// Requests and replies up to this size use each connection's own buffers and are not
+/// counted against [`ServerConfig::max_buffered`]; larger ones are.
+pub const LARGE_BUFFER: usize = 1 << 20;
+
+/// The default [`ServerConfig::max_buffered`]: 256 MiB.
+pub const DEFAULT_MAX_BUFFERED: u64 = 256 << 20;
+
+/// The default [`ServerConfig::frame_timeout`]: 10 s.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn default_max_buffered() -> u64 {
+    DEFAULT_MAX_BUFFERED
+}
+
+fn default_frame_timeout() -> Option<Duration> {
+    Some(DEFAULT_FRAME_TIMEOUT)
 }
 
 impl Default for ServerConfig {
@@ -130,6 +160,8 @@ impl Default for ServerConfig {
             write_mode: WriteMode::Coalesced,
             allow_exec: false,
             grace: Duration::from_secs(5),
+            max_buffered: DEFAULT_MAX_BUFFERED,
+            frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
         }
     }
 }

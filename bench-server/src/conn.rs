@@ -17,7 +17,13 @@ use smol::future::{self, FutureExt as _};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, Timer};
 
+use crate::limiter::suppressed_note;
+use crate::quote::{MAX_QUOTE, clip};
 use crate::stats::{ErrorKind, Stats};
+
+/// Most bytes of a failure's detail in a log line: a message of ours around at most
+/// [`MAX_QUOTE`] bytes of the peer's text.
+const LOG_DETAIL: usize = 2 * MAX_QUOTE;
 
 /// How long a connection that got an error frame may keep sending before it is closed.
 const LINGER: Duration = Duration::from_secs(1);
@@ -32,6 +38,8 @@ pub(crate) enum Interrupt {
     Idle,
     /// The server started shutting down (reported once).
     Stop,
+    /// The frame under way was not completed within the frame timeout.
+    SlowFrame,
 }
 
 /// The result of [`Conn::read`].
@@ -53,6 +61,12 @@ struct Watch {
     timer: Timer,
     /// `None` once shutdown has begun (whoever noticed it first).
     stop: Option<StopSignal>,
+    /// The frame deadline: when the frame under way must be complete, if one is.
+    frame_due: Option<Instant>,
+    /// Armed at most once per deadline in the future, re-armed lazily when it fires (like
+    /// the idle timer), so a new frame's deadline costs no timer operation.
+    frame_timer: Timer,
+    frame_armed: bool,
 }
 
 impl Watch {
@@ -63,7 +77,36 @@ impl Watch {
             last_progress: now,
             timer: idle.map_or_else(Timer::never, |d| Timer::at(now + d)),
             stop: Some(stop),
+            frame_due: None,
+            frame_timer: Timer::never(),
+            frame_armed: false,
         }
+    }
+
+    fn set_frame_due(&mut self, due: Option<Instant>) {
+        self.frame_due = due;
+        if let Some(due) = due
+            && !self.frame_armed
+        {
+            self.frame_timer.set_at(due);
+            self.frame_armed = true;
+        }
+    }
+
+    /// Whether the frame deadline has passed (polled only while one may be armed).
+    fn poll_frame(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        while self.frame_armed && Pin::new(&mut self.frame_timer).poll(cx).is_ready() {
+            match self.frame_due {
+                None => self.frame_armed = false,
+                Some(due) if Instant::now() >= due => {
+                    self.frame_armed = false;
+                    self.frame_due = None;
+                    return true;
+                }
+                Some(due) => self.frame_timer.set_at(due),
+            }
+        }
+        false
     }
 
     fn progress(&mut self) {
@@ -73,14 +116,18 @@ impl Watch {
     }
 
     /// Completes with the next interruption. `Stop` is reported once; after it only
-    /// idleness can interrupt (and [`Conn::stopping`] stays true).
-    async fn interrupted(&mut self) -> Interrupt {
+    /// idleness (and, with `frames`, the frame deadline) can interrupt (and
+    /// [`Conn::stopping`] stays true).
+    async fn interrupted(&mut self, frames: bool) -> Interrupt {
         future::poll_fn(|cx| {
             if let Some(stop) = self.stop.as_mut()
                 && stop.as_mut().poll(cx).is_ready()
             {
                 self.stop = None;
                 return Poll::Ready(Interrupt::Stop);
+            }
+            if frames && self.poll_frame(cx) {
+                return Poll::Ready(Interrupt::SlowFrame);
             }
             while Pin::new(&mut self.timer).poll(cx).is_ready() {
                 let deadline = self.last_progress + self.idle.expect("timer armed only with idle");
@@ -102,7 +149,7 @@ async fn until_idle<T>(
     io: impl Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
     io.or(async {
-        while watch.interrupted().await != Interrupt::Idle {}
+        while watch.interrupted(false).await != Interrupt::Idle {}
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
             "peer made no progress for the idle timeout",
@@ -111,11 +158,10 @@ async fn until_idle<T>(
     .await
 }
 
-/// A connection yields to its executor after this many requests in a row. Reads and
-/// writes on a socket that is always ready never return `Pending`, so without this one
-/// busy client would hold its thread: the other connections on it, its idle timer and
-/// the shutdown grace deadline would not run.
-const YIELD_EVERY: u64 = 32;
+/// A connection yields to its executor after this many requests in a row (see
+/// [`crate::runtime::YIELD_EVERY`]): otherwise one busy client would hold its thread,
+/// and the other connections on it, its idle timer and the grace deadline would not run.
+use crate::runtime::YIELD_EVERY;
 
 /// An accepted connection with its counters.
 pub(crate) struct Conn {
@@ -188,6 +234,17 @@ impl Conn {
         watch.stop.is_none()
     }
 
+    /// Sets when the frame under way must be complete (`None`: no frame under way);
+    /// [`Conn::read`] reports [`Interrupt::SlowFrame`] once it passes.
+    pub(crate) fn set_frame_due(&mut self, due: Option<Instant>) {
+        self.watch.set_frame_due(due);
+    }
+
+    /// Whether a frame deadline is set.
+    pub(crate) fn frame_due(&self) -> bool {
+        self.watch.frame_due.is_some()
+    }
+
     /// Reads into `buf`, or reports why no data will come.
     pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<ReadEvent> {
         let Conn { stream, watch, .. } = self;
@@ -197,7 +254,7 @@ impl Conn {
                 n => Ok(ReadEvent::Data(n)),
             }
         }
-        .or(async { Ok(ReadEvent::Interrupted(watch.interrupted().await)) })
+        .or(async { Ok(ReadEvent::Interrupted(watch.interrupted(true).await)) })
         .await?;
         if let ReadEvent::Data(n) = event {
             self.watch.progress();
@@ -263,19 +320,29 @@ impl Conn {
     /// Counts `kind` and logs it once for this connection.
     pub(crate) fn fail(&self, kind: ErrorKind, detail: &dyn std::fmt::Display) {
         self.stats.error(kind);
+        let proto = self.stats.proto().as_str();
         match kind {
-            ErrorKind::Reset | ErrorKind::IdleTimeout | ErrorKind::Truncated => log::info!(
-                "{} {}: closing: {}: {detail}",
-                self.stats.proto().as_str(),
-                self.peer,
-                kind.as_str()
-            ),
-            _ => log::warn!(
-                "{} {}: closing: {}: {detail}",
-                self.stats.proto().as_str(),
-                self.peer,
-                kind.as_str()
-            ),
+            ErrorKind::Reset | ErrorKind::IdleTimeout | ErrorKind::Truncated => {
+                log::info!(
+                    "{proto} {}: closing: {}: {detail}",
+                    self.peer,
+                    kind.as_str()
+                );
+            }
+            _ => {
+                // A flood of bad clients must not become a flood of lines: one per
+                // second, saying how many were held back; the detail may quote the peer.
+                if let Some(held) = self.stats.warn_allowed() {
+                    let detail = detail.to_string();
+                    log::warn!(
+                        "{proto} {}: closing: {}: {}{}",
+                        self.peer,
+                        kind.as_str(),
+                        clip(&detail, LOG_DETAIL),
+                        suppressed_note(held)
+                    );
+                }
+            }
         }
     }
 

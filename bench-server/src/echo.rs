@@ -15,7 +15,9 @@ pub(crate) async fn serve(mut conn: Conn, transform: Transform) {
     loop {
         let n = match conn.read(&mut buf).await {
             Ok(ReadEvent::Data(n)) => n,
-            Ok(ReadEvent::Eof) | Ok(ReadEvent::Interrupted(Interrupt::Stop)) => return,
+            // No frames here, so no frame deadline either.
+            Ok(ReadEvent::Eof)
+            | Ok(ReadEvent::Interrupted(Interrupt::Stop | Interrupt::SlowFrame)) => return,
             Ok(ReadEvent::Interrupted(Interrupt::Idle)) => {
                 return conn.fail(ErrorKind::IdleTimeout, &"no data for the idle timeout");
             }

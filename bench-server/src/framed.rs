@@ -1,24 +1,25 @@
 //! The framed command protocol, server side: requests as length-prefixed frames (or, in
 //! `--requests raw` mode, one command line per read), every response as a frame.
 //!
-//! Decoding is [`bench_proto::Decoder`]'s; this module runs commands and writes replies.
-//! Any protocol error gets an error frame (the response stream is still in sync), is
-//! counted and logged once, and ends the connection with a lingering close.
+//! Decoding is [`bench_proto::Decoder`]'s, running a command [`crate::command`]'s; this
+//! module reads requests, enforces the frame deadline and the memory budget for large
+//! bodies, and writes replies. Any protocol error gets an error frame (the response
+//! stream is still in sync), is counted and logged once, and ends the connection with a
+//! lingering close.
+//!
+//! A connection is served one request at a time: the next request is not read before
+//! the reply to this one is written, so a client that does not read its replies stops
+//! being read from, and holds at most one request and one reply.
 
 use std::io::{self, IoSlice};
+use std::time::Instant;
 
-use bench_proto::command::generate_byte;
-use bench_proto::{
-    Command, CommandError, DecodeError, Decoder, RawRequest, RequestHeader, ResponseHeader,
-    encode_header,
-};
-use serde::Serialize;
-use smol::Timer;
+use bench_proto::{Command, Decoder, RawRequest, RequestHeader, ResponseHeader, encode_header};
 
-use crate::config::{RequestMode, ServerConfig, Transform, WriteMode};
+use crate::command::{Body, Buffers, Failure, PATTERN, Reply, execute, view};
+use crate::config::{LARGE_BUFFER, RequestMode, ServerConfig, WriteMode};
 use crate::conn::{Conn, Interrupt, ReadEvent};
-use crate::socket::{SocketReadback, read_back};
-use crate::stats::{ErrorKind, StatsSnapshot};
+use crate::stats::ErrorKind;
 
 /// Read buffer of the raw mode: one read is one command line.
 const RAW_READ: usize = 64 * 1024;
@@ -37,114 +38,20 @@ pub(crate) async fn serve(conn: Conn, config: &ServerConfig) {
     }
 }
 
-/// A request that will not be answered with `ok`, and the counter it goes to.
-struct Failure {
-    kind: ErrorKind,
-    message: String,
-}
-
-impl From<&DecodeError> for Failure {
-    fn from(e: &DecodeError) -> Self {
-        let kind = match e {
-            DecodeError::HeaderLenTooSmall { .. } => ErrorKind::HeaderLenTooSmall,
-            DecodeError::HeaderLenTooLarge { .. } => ErrorKind::HeaderLenTooLarge,
-            DecodeError::InvalidJson { .. } => ErrorKind::InvalidJson,
-            DecodeError::HeaderNotObject { .. } => ErrorKind::HeaderNotObject,
-            DecodeError::BodyTooLarge { .. } => ErrorKind::BodyTooLarge,
-            _ => ErrorKind::BadHeaderField,
-        };
-        Failure {
-            kind,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<CommandError> for Failure {
-    fn from(e: CommandError) -> Self {
-        let kind = match e {
-            CommandError::Unknown { .. } => ErrorKind::UnknownCommand,
-            _ => ErrorKind::BadArgument,
-        };
-        Failure {
-            kind,
-            message: e.to_string(),
-        }
-    }
-}
-
-/// Reused per-connection buffers, so steady-state requests allocate nothing.
-#[derive(Default)]
-struct Buffers {
-    /// Transformed bodies, `stats` JSON, `exec` output.
-    scratch: Vec<u8>,
-    /// The `generate` pattern, grown to the largest size asked for; any prefix of it is
-    /// a valid reply.
-    generated: Vec<u8>,
-}
-
-/// Buffers up to this size stay with the connection between requests; larger ones are
-/// given back after the reply, so a thousand connections that each once asked for
-/// 16 MiB do not keep 16 GiB.
-const KEEP_BUFFER: usize = 1 << 20;
-
-impl Buffers {
-    /// Gives back what a large request made the buffers grow to.
-    fn release_large(&mut self) {
-        for buf in [&mut self.scratch, &mut self.generated] {
-            if buf.capacity() > KEEP_BUFFER {
-                // A prefix of the generate pattern is still the pattern.
-                buf.truncate(KEEP_BUFFER);
-                buf.shrink_to(KEEP_BUFFER);
-            }
-        }
-    }
-}
-
-/// A successful reply: its body and the extra header fields it sets.
-struct Reply<'a> {
-    body: &'a [u8],
-    exit_code: Option<i32>,
-    truncated: Option<bool>,
-}
-
-impl<'a> Reply<'a> {
-    fn body(body: &'a [u8]) -> Self {
-        Reply {
-            body,
-            exit_code: None,
-            truncated: None,
-        }
-    }
-
-    fn header(&self, id: u64) -> ResponseHeader {
-        let mut header = ResponseHeader::ok(id, self.body.len() as u64);
-        header.exit_code = self.exit_code;
-        header.truncated = self.truncated;
-        header
-    }
-}
-
-/// The `stats` command's body.
-#[derive(Serialize)]
-struct StatsBody {
-    endpoint: StatsSnapshot,
-    connection: ConnectionInfo,
-}
-
-#[derive(Serialize)]
-struct ConnectionInfo {
-    peer: std::net::SocketAddr,
-    /// Options of this connection's server-side socket, read back with getsockopt.
-    socket: Option<SocketReadback>,
-}
-
 struct Session<'c> {
     conn: Conn,
     config: &'c ServerConfig,
     /// Prefix + JSON of the response being written.
     header_buf: Vec<u8>,
     bufs: Buffers,
+}
+
+impl Drop for Session<'_> {
+    /// However the connection ends (a cut at the end of the grace period drops it
+    /// mid-request), its share of the budget goes back.
+    fn drop(&mut self) {
+        self.bufs.release_budget(self.conn.stats());
+    }
 }
 
 impl Session<'_> {
@@ -154,6 +61,7 @@ impl Session<'_> {
         // Requests answered when this connection noticed the shutdown.
         let mut served_at_stop = None;
         loop {
+            let mut decoded = false;
             loop {
                 let frame = match decoder.decode() {
                     Ok(Some(frame)) => frame,
@@ -164,6 +72,7 @@ impl Session<'_> {
                             .await;
                     }
                 };
+                decoded = true;
                 let id = frame.header.id;
                 let result = match Command::from_header(&frame.header, &self.config.limits) {
                     Ok(command) => {
@@ -181,8 +90,13 @@ impl Session<'_> {
                 if !answer(&mut self.conn, &mut self.header_buf, mode, id, result).await {
                     return;
                 }
-                self.bufs.release_large();
+                self.bufs.release_large(self.conn.stats());
             }
+            if let Some(refused) = self.budget_for_body(&decoder) {
+                let (id, failure) = refused;
+                return reject(&mut self.conn, &mut self.header_buf, mode, id, failure).await;
+            }
+            self.watch_frame(&decoder, decoded);
             // During shutdown, the frames already received are answered and a frame
             // half-received is finished (within the grace period); then the connection
             // closes, at a frame boundary or once that frame is answered, whichever
@@ -208,6 +122,12 @@ impl Session<'_> {
                         .conn
                         .fail(ErrorKind::IdleTimeout, &"no data for the idle timeout");
                 }
+                Ok(ReadEvent::Interrupted(Interrupt::SlowFrame)) => {
+                    return self.conn.fail(
+                        ErrorKind::SlowFrame,
+                        &"frame not completed within the frame timeout",
+                    );
+                }
                 // A partial frame is finished within the grace period; otherwise close now.
                 Ok(ReadEvent::Interrupted(Interrupt::Stop)) if decoder.at_frame_boundary() => {
                     return;
@@ -218,6 +138,34 @@ impl Session<'_> {
         }
     }
 
+    /// Before a large body is read, takes its size from the budget; the refusal (with
+    /// the frame's id) when it does not fit. Small bodies touch no shared counter.
+    fn budget_for_body(&mut self, decoder: &Decoder<RequestHeader>) -> Option<(u64, Failure)> {
+        let (header, len) = decoder.pending_body()?;
+        if len <= LARGE_BUFFER || self.bufs.holds_budget() {
+            return None;
+        }
+        if self.bufs.reserve(self.conn.stats(), len, self.config) {
+            return None;
+        }
+        Some((header.id, Failure::over_budget(len, self.config)))
+    }
+
+    /// Starts the frame deadline when a frame is under way and none runs for it (a new
+    /// frame, when whole ones were decoded since); stops it at a frame boundary.
+    fn watch_frame(&mut self, decoder: &Decoder<RequestHeader>, decoded: bool) {
+        let Some(timeout) = self.config.frame_timeout else {
+            return;
+        };
+        if decoder.at_frame_boundary() {
+            if self.conn.frame_due() {
+                self.conn.set_frame_due(None);
+            }
+        } else if decoded || !self.conn.frame_due() {
+            self.conn.set_frame_due(Some(Instant::now() + timeout));
+        }
+    }
+
     async fn serve_raw(&mut self) {
         let mode = self.config.write_mode;
         let mut buf = vec![0u8; RAW_READ];
@@ -225,7 +173,9 @@ impl Session<'_> {
         loop {
             let n = match self.conn.read(&mut buf).await {
                 Ok(ReadEvent::Data(n)) => n,
-                Ok(ReadEvent::Eof) | Ok(ReadEvent::Interrupted(Interrupt::Stop)) => return,
+                // One read is one request: no frames, so no frame deadline either.
+                Ok(ReadEvent::Eof)
+                | Ok(ReadEvent::Interrupted(Interrupt::Stop | Interrupt::SlowFrame)) => return,
                 Ok(ReadEvent::Interrupted(Interrupt::Idle)) => {
                     return self
                         .conn
@@ -248,7 +198,7 @@ impl Session<'_> {
             if !answer(&mut self.conn, &mut self.header_buf, mode, id, result).await {
                 return;
             }
-            self.bufs.release_large();
+            self.bufs.release_large(self.conn.stats());
             if self.conn.stopping().await {
                 return;
             }
@@ -271,7 +221,7 @@ async fn answer(
             return false;
         }
     };
-    match write_frame(conn, header_buf, mode, &reply.header(id), reply.body).await {
+    match write_frame(conn, header_buf, mode, &reply.header(id), &reply.body).await {
         Ok(()) => {
             conn.served_one().await;
             true
@@ -293,92 +243,11 @@ async fn reject(
 ) {
     conn.fail(failure.kind, &failure.message);
     let header = ResponseHeader::error(id, failure.message);
-    if write_frame(conn, header_buf, mode, &header, &[])
+    if write_frame(conn, header_buf, mode, &header, &Body::Bytes(&[]))
         .await
         .is_ok()
     {
         conn.linger_close().await;
-    }
-}
-
-/// What a command may know of its connection (shareable across the command's awaits).
-#[derive(Clone, Copy)]
-struct ConnView<'a> {
-    stats: &'a crate::stats::Stats,
-    peer: std::net::SocketAddr,
-    socket: &'a std::net::TcpStream,
-}
-
-fn view(conn: &Conn) -> ConnView<'_> {
-    ConnView {
-        stats: conn.stats(),
-        peer: conn.peer(),
-        socket: conn.socket(),
-    }
-}
-
-/// Runs one command. The reply body borrows the request body or the buffers.
-async fn execute<'a>(
-    command: Command,
-    input: &'a [u8],
-    bufs: &'a mut Buffers,
-    conn: ConnView<'_>,
-    config: &ServerConfig,
-) -> Result<Reply<'a>, Failure> {
-    let Buffers { scratch, generated } = bufs;
-    match command {
-        Command::Echo if config.transform == Transform::None => Ok(Reply::body(input)),
-        Command::Echo | Command::Upper => {
-            scratch.clear();
-            scratch.extend_from_slice(input);
-            scratch.make_ascii_uppercase();
-            Ok(Reply::body(scratch))
-        }
-        Command::Discard => Ok(Reply::body(&[])),
-        Command::Generate { size } => {
-            // `size <= max_body` was checked when the command was parsed.
-            let size = size as usize;
-            let have = generated.len();
-            if have < size {
-                generated.extend((have..size).map(|i| generate_byte(i as u64)));
-            }
-            Ok(Reply::body(&generated[..size]))
-        }
-        Command::Sleep { ms } => {
-            Timer::after(std::time::Duration::from_millis(ms)).await;
-            Ok(Reply::body(&[]))
-        }
-        Command::Stats => {
-            scratch.clear();
-            let body = StatsBody {
-                endpoint: conn.stats.snapshot(),
-                connection: ConnectionInfo {
-                    peer: conn.peer,
-                    socket: read_back(conn.socket.into(), true).ok(),
-                },
-            };
-            serde_json::to_writer(&mut *scratch, &body).expect("stats serialise");
-            Ok(Reply::body(scratch))
-        }
-        Command::Exec if !config.allow_exec => Err(Failure {
-            kind: ErrorKind::ExecDisabled,
-            message:
-                "exec is disabled (start bench-server with --allow-exec on a loopback address)"
-                    .to_owned(),
-        }),
-        Command::Exec => {
-            let outcome = crate::exec::run(input, scratch, config.limits.max_body)
-                .await
-                .map_err(|message| Failure {
-                    kind: ErrorKind::ExecFailed,
-                    message,
-                })?;
-            Ok(Reply {
-                body: scratch,
-                exit_code: outcome.exit_code,
-                truncated: Some(outcome.truncated),
-            })
-        }
     }
 }
 
@@ -388,23 +257,56 @@ async fn write_frame(
     header_buf: &mut Vec<u8>,
     mode: WriteMode,
     header: &ResponseHeader,
-    body: &[u8],
+    body: &Body<'_>,
 ) -> io::Result<()> {
     header_buf.clear();
     encode_header(header, header_buf).map_err(io::Error::other)?;
     match mode {
-        WriteMode::Coalesced => {
-            conn.write_all_vectored(&mut [IoSlice::new(header_buf), IoSlice::new(body)])
-                .await
-        }
+        WriteMode::Coalesced => write_coalesced(conn, header_buf, body).await,
         WriteMode::Split => {
             let (prefix, json) = header_buf.split_at(bench_proto::codec::PREFIX_LEN);
             conn.write_all(prefix).await?;
             conn.write_all(json).await?;
-            if !body.is_empty() {
-                conn.write_all(body).await?;
+            match body {
+                Body::Bytes([]) => Ok(()),
+                Body::Bytes(b) => conn.write_all(b).await,
+                Body::Pattern(n) => write_pattern(conn, *n).await,
             }
-            Ok(())
         }
     }
+}
+
+/// Header and body in one vectored write (when the socket takes it all).
+async fn write_coalesced(conn: &mut Conn, header: &[u8], body: &Body<'_>) -> io::Result<()> {
+    match body {
+        Body::Bytes(b) => {
+            conn.write_all_vectored(&mut [IoSlice::new(header), IoSlice::new(b)])
+                .await
+        }
+        Body::Pattern(n) => {
+            let first = (*n).min(PATTERN.len());
+            conn.write_all_vectored(&mut [IoSlice::new(header), IoSlice::new(&PATTERN[..first])])
+                .await?;
+            write_pattern(conn, n - first).await
+        }
+    }
+}
+
+/// Writes `n` bytes of the `generate` pattern, several copies per vectored write.
+async fn write_pattern(conn: &mut Conn, mut n: usize) -> io::Result<()> {
+    const COPIES: usize = 16;
+    while n > 0 {
+        let mut slices = [IoSlice::new(&[]); COPIES];
+        let mut count = 0;
+        let mut batch = 0;
+        while count < COPIES && batch < n {
+            let len = (n - batch).min(PATTERN.len());
+            slices[count] = IoSlice::new(&PATTERN[..len]);
+            batch += len;
+            count += 1;
+        }
+        conn.write_all_vectored(&mut slices[..count]).await?;
+        n -= batch;
+    }
+    Ok(())
 }

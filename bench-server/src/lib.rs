@@ -6,9 +6,13 @@
 //! - [`config`]: plain [`ServerConfig`] (no CLI types), protocols, models, modes.
 //! - [`socket`]: binding with socket options, applying them to accepted connections,
 //!   reading them back with getsockopt.
-//! - `server`: [`Endpoint`] (a bound socket and its protocol), [`run`] (accept loops for
-//!   the `async`, `threads` and `iterative` models, UDP loops, graceful shutdown) and
-//!   [`spawn`] (the same on a background thread, for tests and the embedded mode).
+//! - `endpoint`: [`Endpoint`] (a bound socket and its protocol), [`bind_all`],
+//!   [`validate`] and [`ServerError`].
+//! - `server`: [`run`] (accept loops for the `async`, `threads` and `iterative` models,
+//!   UDP loops, graceful shutdown) and, here, [`spawn`] (the same on a background
+//!   thread, for tests and the embedded mode).
+//! - `runtime`: the executor threads, stop channel, task tracker and grace wait the
+//!   servers and the relay share.
 //! - `conn`: one TCP connection: idle timeout, shutdown notice, lingering close.
 //! - `echo`, `udp`, `framed`, `exec`: the protocols.
 //! - [`stats`]: per-endpoint counters and the shutdown summary.
@@ -39,23 +43,30 @@
 #![forbid(unsafe_code)]
 
 pub mod cli_support;
+mod command;
 pub mod config;
 mod conn;
 mod echo;
+mod endpoint;
 mod exec;
 mod framed;
+mod limiter;
 pub mod proxy;
+mod quote;
+mod runtime;
 mod server;
 pub mod socket;
 pub mod stats;
 mod udp;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use config::{Model, Proto, RequestMode, ServerConfig, Transform, WriteMode};
+pub use endpoint::{Endpoint, ServerError, bind_all, validate};
 pub use exec::EXEC_TIMEOUT;
-pub use server::{Endpoint, ServerError, bind_all, run, validate};
+pub use server::run;
 pub use socket::{SocketOptions, SocketReadback};
 pub use stats::{ErrorKind, ServerSummary, StatsSnapshot};
 
@@ -63,6 +74,7 @@ pub use stats::{ErrorKind, ServerSummary, StatsSnapshot};
 #[derive(Debug)]
 pub struct ServerHandle {
     addrs: Vec<(Proto, SocketAddr)>,
+    stats: Vec<Arc<stats::Stats>>,
     stop: smol::channel::Sender<()>,
     thread: Option<JoinHandle<Result<ServerSummary, ServerError>>>,
 }
@@ -81,6 +93,12 @@ impl ServerHandle {
         &self.addrs
     }
 
+    /// The counters so far of every endpoint (in [`ServerHandle::endpoints`] order),
+    /// while the server runs.
+    pub fn stats(&self) -> Vec<StatsSnapshot> {
+        self.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
     /// Starts the graceful stop and waits for it; returns the counters.
     pub fn stop(mut self) -> Result<ServerSummary, ServerError> {
         self.stop.close();
@@ -88,7 +106,7 @@ impl ServerHandle {
         thread.join().unwrap_or_else(|_| {
             Err(ServerError::Io {
                 context: "server thread".to_owned(),
-                source: std::io::Error::other("panicked"),
+                cause: std::io::Error::other("panicked"),
             })
         })
     }
@@ -98,28 +116,24 @@ impl ServerHandle {
 /// stops the server too, without waiting). Configuration errors are returned here.
 pub fn spawn(endpoints: Vec<Endpoint>, config: ServerConfig) -> Result<ServerHandle, ServerError> {
     validate(&endpoints, &config)?;
-    let mut addrs = Vec::with_capacity(endpoints.len());
-    for ep in &endpoints {
-        let addr = ep.local_addr().map_err(|source| ServerError::Io {
-            context: "reading bound address".to_owned(),
-            source,
-        })?;
-        addrs.push((ep.proto(), addr));
-    }
+    let stats = server::endpoint_stats(&endpoints)?;
+    let addrs = stats.iter().map(|s| (s.proto(), s.addr())).collect();
+    let thread_stats = stats.clone();
     let (stop, stopped) = smol::channel::bounded::<()>(1);
     let thread = std::thread::Builder::new()
         .name("bench-server".to_owned())
         .spawn(move || {
-            run(endpoints, &config, async move {
+            server::run_counted(endpoints, &config, thread_stats, async move {
                 let _ = stopped.recv().await;
             })
         })
-        .map_err(|source| ServerError::Io {
+        .map_err(|cause| ServerError::Io {
             context: "starting the server thread".to_owned(),
-            source,
+            cause,
         })?;
     Ok(ServerHandle {
         addrs,
+        stats,
         stop,
         thread: Some(thread),
     })

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Proto;
+use crate::limiter::LogLimiter;
 
 /// Why a connection ended badly or a request failed. Every variant is one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +48,16 @@ pub enum ErrorKind {
     ShutdownCut,
     /// Any other I/O error.
     Io,
+    /// Framed: a large request refused because the server's `max_buffered` budget was
+    /// spent.
+    OverBudget,
+    /// Framed: a frame not completed within `frame_timeout` of its first byte.
+    SlowFrame,
 }
 
 impl ErrorKind {
     /// Every kind, in counter order.
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::HeaderLenTooSmall,
         ErrorKind::HeaderLenTooLarge,
         ErrorKind::InvalidJson,
@@ -67,6 +74,8 @@ impl ErrorKind {
         ErrorKind::MaxConns,
         ErrorKind::ShutdownCut,
         ErrorKind::Io,
+        ErrorKind::OverBudget,
+        ErrorKind::SlowFrame,
     ];
 
     /// The counter's name in stats output.
@@ -88,6 +97,8 @@ impl ErrorKind {
             ErrorKind::MaxConns => "max_conns",
             ErrorKind::ShutdownCut => "shutdown_cut",
             ErrorKind::Io => "io",
+            ErrorKind::OverBudget => "over_budget",
+            ErrorKind::SlowFrame => "slow_frame",
         }
     }
 
@@ -113,6 +124,10 @@ pub struct Stats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
+    /// Bytes of large requests and replies held now (the `max_buffered` budget).
+    buffered: AtomicU64,
+    /// Warning lines about refused or failed connections, one per second.
+    warnings: LogLimiter,
 }
 
 impl Stats {
@@ -127,7 +142,33 @@ impl Stats {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            buffered: AtomicU64::new(0),
+            warnings: LogLimiter::new(Instant::now()),
         }
+    }
+
+    /// Takes `n` bytes of the `max` budget; false (nothing taken) when they do not fit.
+    /// Only large requests and replies call this, so small ones touch no shared counter.
+    pub(crate) fn reserve_buffered(&self, n: u64, max: u64) -> bool {
+        self.buffered
+            .fetch_update(Relaxed, Relaxed, |used| {
+                used.checked_add(n).filter(|&total| total <= max)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `n` bytes taken with [`Stats::reserve_buffered`].
+    pub(crate) fn release_buffered(&self, n: u64) {
+        self.buffered.fetch_sub(n, Relaxed);
+    }
+
+    /// Whether a warning about a refused or failed connection may be logged now:
+    /// `Some(n)` with the number held back since the last one (see [`LogLimiter`]).
+    pub(crate) fn warn_allowed(&self) -> Option<u64> {
+        if !log::log_enabled!(log::Level::Warn) {
+            return None;
+        }
+        self.warnings.allow(Instant::now())
     }
 
     /// The endpoint's protocol.
@@ -196,6 +237,7 @@ impl Stats {
                 .iter()
                 .map(|&k| (k.as_str().to_owned(), self.errors(k)))
                 .collect(),
+            buffered_bytes: self.buffered.load(Relaxed),
         }
     }
 }
@@ -219,6 +261,10 @@ pub struct StatsSnapshot {
     pub bytes_out: u64,
     /// Errors by kind; every kind is present, most are 0.
     pub errors: BTreeMap<String, u64>,
+    /// Framed: bytes of large requests and replies held at the moment of the snapshot,
+    /// counted against `max_buffered` (0 in reports written before it existed).
+    #[serde(default)]
+    pub buffered_bytes: u64,
 }
 
 impl StatsSnapshot {

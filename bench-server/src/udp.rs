@@ -8,7 +8,7 @@ use smol::Async;
 use smol::future::FutureExt as _;
 
 use crate::config::Transform;
-use crate::conn::StopSignal;
+use crate::runtime::Runtime;
 use crate::stats::{ErrorKind, Stats};
 
 /// Largest UDP payload over IPv4/IPv6 without jumbograms.
@@ -16,17 +16,20 @@ const MAX_DATAGRAM: usize = 65_535;
 
 /// One receive loop; the server runs `--threads` of them on the same socket. Errors on
 /// one datagram (a send to a vanished peer, say) are counted and the loop goes on.
+/// Under a flood the socket is always readable, so the stop branch of the `or` would
+/// never win: [`Runtime::keep_going`] looks at the stop and yields every few datagrams.
 pub(crate) async fn serve(
     socket: Arc<Async<UdpSocket>>,
     transform: Transform,
     stats: Arc<Stats>,
-    mut stop: StopSignal,
+    runtime: &Runtime,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    loop {
+    let mut turns = 0u64;
+    while runtime.keep_going(&mut turns).await {
         let received = async { Some(socket.recv_from(&mut buf).await) }
             .or(async {
-                stop.as_mut().await;
+                runtime.stopped().await;
                 None
             })
             .await;

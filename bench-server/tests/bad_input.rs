@@ -200,8 +200,12 @@ fn peer_reset_mid_frame_is_counted() {
         json!({"cmd": "echo", "id": 2, "total_size": 100}),
         &[b'x'; 100],
     );
+    let before = server.stats()[0].bytes_in;
     s.write_all(&whole[..10]).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // The reset comes once the server holds the partial frame.
+    assert!(eventually(Duration::from_secs(30), || server.stats()[0]
+        .bytes_in
+        >= before + 10));
     // SO_LINGER 0: close() sends RST instead of FIN.
     socket2::SockRef::from(&s)
         .set_linger(Some(Duration::ZERO))
@@ -236,7 +240,10 @@ fn slow_dribbling_client_does_not_delay_a_fast_one() {
             read_response(&mut s).unwrap().unwrap()
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    // The fast client starts once the slow one's first bytes have arrived.
+    assert!(eventually(Duration::from_secs(30), || server.stats()[0]
+        .bytes_in
+        > 0));
     let mut fast = connect(addr);
     for id in 0..50 {
         assert_echo_works(&mut fast, id);

@@ -158,6 +158,17 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
         (&["tcp-echo", "--threads", "-1"], "-1"),
         (&["framed", "--max-frame", "-5B"], "-5B"),
         (&["tcp-echo", "--no-such-flag"], "--no-such-flag"),
+        (&["framed", "--max-buffered", "0B"], "--max-buffered 0B"),
+        (&["framed", "--frame-timeout", "0s"], "--frame-timeout 0s"),
+        (&["framed", "--frame-timeout", "soon"], "soon"),
+        // Framed-only flags are refused where they would be ignored.
+        (&["tcp-echo", "--write-mode", "split"], "--write-mode"),
+        (&["tcp-echo", "--max-frame", "1KiB"], "--max-frame"),
+        (&["tcp-echo", "--requests", "raw"], "--requests"),
+        (&["udp-echo", "--allow-exec"], "--allow-exec"),
+        (&["udp-echo", "--max-header", "1KiB"], "--max-header"),
+        (&["tcp-echo", "--max-buffered", "1MiB"], "--max-buffered"),
+        (&["tcp-echo", "--frame-timeout", "1s"], "--frame-timeout"),
         (&["gopher"], "gopher"),
     ];
     for (args, names) in cases {
@@ -194,6 +205,27 @@ fn runtime_failures_exit_non_zero_without_listening() {
     assert!(!out.contains("listening"), "{out:?}");
     assert_eq!(err.lines().count(), 1, "{err:?}");
     assert!(err.contains(&addr), "{err:?} does not name {addr}");
+    // The OS error once, not once per layer of context.
+    assert_eq!(err.matches("(os error").count(), 1, "{err:?}");
+    assert_eq!(err.matches("in use").count(), 1, "{err:?}");
+}
+
+#[test]
+fn bind_resolves_a_host_name() {
+    let server = Server::start(&["tcp-echo", "--bind", "localhost:0"]);
+    let addr = server.listening("tcp-echo");
+    assert!(addr.ip().is_loopback(), "{addr}");
+    let mut s = connect(addr);
+    assert_tcp_echo(&mut s, b"by name");
+}
+
+#[test]
+fn framed_only_flags_are_accepted_where_framed_runs() {
+    let server = Server::start(&["all", "--bind", "127.0.0.1:0", "--write-mode", "split"]);
+    server.listening("tcp-echo");
+    server.listening("udp-echo");
+    let addr = server.listening("framed");
+    assert_echo_works(&mut connect(addr), 1);
 }
 
 #[test]
@@ -214,4 +246,29 @@ fn help_exits_zero() {
             .unwrap()
             .contains("--allow-exec")
     );
+}
+
+#[test]
+fn a_flood_of_refused_connections_logs_a_few_lines_not_one_each() {
+    let server = Server::start(&["framed", "--bind", "127.0.0.1:0", "--max-conns", "1"]);
+    let addr = server.listening("framed");
+    let mut kept = connect(addr);
+    assert_echo_works(&mut kept, 1);
+    for _ in 0..200 {
+        let mut refused = connect(addr);
+        let (h, _) = read_response(&mut refused)
+            .unwrap()
+            .expect("a refusal frame");
+        assert_eq!(h.status, bench_proto::Status::Error);
+    }
+    server.signal("INT");
+    let (status, out, err) = server.wait();
+    assert!(status.success(), "{err}");
+    assert!(
+        out.contains("max_conns=200"),
+        "every refusal is counted: {out}"
+    );
+    let lines = err.lines().filter(|l| l.contains("refused")).count();
+    // One a second at most: the flood takes a few seconds even on a busy machine.
+    assert!((1..20).contains(&lines), "{lines} refusal lines: {err}");
 }

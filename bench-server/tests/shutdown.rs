@@ -13,14 +13,36 @@ use bench_server::{ErrorKind, Proto, ServerHandle, StatsSnapshot};
 use common::*;
 use serde_json::json;
 
-/// Sends a framed `sleep` of `ms` and gives the server 50 ms to start on it.
-fn start_sleep(s: &mut std::net::TcpStream, id: u64, ms: u64) {
-    s.write_all(&frame(
+/// Sends a framed `sleep` of `ms` and waits until the server has read it all (it runs
+/// a command as soon as its frame is complete).
+fn start_sleep(server: &ServerHandle, s: &mut std::net::TcpStream, id: u64, ms: u64) {
+    let request = frame(
         json!({"cmd": "sleep", "id": id, "ms": ms, "total_size": 0}),
         b"",
-    ))
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    );
+    let before = server.stats()[0].bytes_in;
+    s.write_all(&request).unwrap();
+    wait_for_bytes_in(server, before + request.len() as u64);
+}
+
+/// Waits until the server's only endpoint has received `n` bytes in all.
+fn wait_for_bytes_in(server: &ServerHandle, n: u64) {
+    assert!(
+        eventually(Duration::from_secs(30), || server.stats()[0].bytes_in >= n),
+        "the server never received {n} bytes"
+    );
+}
+
+/// Waits until the stop has begun: the accept loop has ended and its listener is
+/// closed, so a new connection is refused.
+fn wait_for_stop_begun(addr: std::net::SocketAddr) {
+    assert!(
+        eventually(Duration::from_secs(30), || std::net::TcpStream::connect(
+            addr
+        )
+        .is_err()),
+        "{addr} still accepts: the stop did not begin"
+    );
 }
 
 /// Stops `server` on another thread; the join gives its stats and how long it took.
@@ -58,7 +80,7 @@ fn idle_connections_do_not_delay_the_stop() {
 fn a_request_in_progress_finishes_within_the_grace_period() {
     let server = start_with(Proto::Framed, |c| c.grace = Duration::from_secs(5));
     let mut s = connect(server.addr(Proto::Framed).unwrap());
-    start_sleep(&mut s, 9, 300);
+    start_sleep(&server, &mut s, 9, 300);
     let stopping = stop_in_background(server);
     let (h, body) = read_response(&mut s).unwrap().expect("the sleep's reply");
     assert_eq!((h.id, h.status), (9, Status::Ok));
@@ -75,7 +97,7 @@ fn a_request_in_progress_finishes_within_the_grace_period() {
 fn a_request_outlasting_the_grace_period_is_cut_and_counted() {
     let server = start_with(Proto::Framed, |c| c.grace = Duration::from_millis(200));
     let mut s = connect(server.addr(Proto::Framed).unwrap());
-    start_sleep(&mut s, 1, 3000);
+    start_sleep(&server, &mut s, 1, 3000);
     let (stats, took) = stop_in_background(server).join().unwrap();
     assert!(
         took < Duration::from_secs(2),
@@ -99,10 +121,13 @@ fn a_frame_half_received_at_the_stop_is_completed_and_answered() {
         body,
     );
     let (first, rest) = whole.split_at(whole.len() / 2);
+    let addr = server.addr(Proto::Framed).unwrap();
+    let before = server.stats()[0].bytes_in;
     s.write_all(first).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    wait_for_bytes_in(&server, before + first.len() as u64);
     let stopping = stop_in_background(server);
-    std::thread::sleep(Duration::from_millis(200));
+    // The rest goes out only once the stop has begun.
+    wait_for_stop_begun(addr);
     s.write_all(rest).unwrap();
     let (h, got) = read_response(&mut s)
         .unwrap()
@@ -187,9 +212,14 @@ fn a_reply_being_written_at_the_stop_is_finished_then_closed() {
         b"",
     ))
     .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // Mid-write: the reply has started going out (and cannot all fit in the buffers).
+    assert!(
+        eventually(Duration::from_secs(30), || server.stats()[0].bytes_out > 0),
+        "the reply never started"
+    );
+    let addr = server.addr(Proto::Framed).unwrap();
     let stopping = stop_in_background(server);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_stop_begun(addr);
     let (h, body) = read_response(&mut s).unwrap().expect("the whole reply");
     assert_eq!((h.id, h.status, body.len()), (4, Status::Ok, size));
     assert_eq!(read_until_closed(&mut s), Ending::Closed(0));
@@ -199,4 +229,59 @@ fn a_reply_being_written_at_the_stop_is_finished_then_closed() {
         "stop took {took:?} (grace 5s)"
     );
     assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0);
+}
+
+#[test]
+fn a_udp_echo_flood_does_not_delay_the_stop_beyond_the_grace() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    let grace = Duration::from_secs(1);
+    // One receive loop and a deep receive buffer: the senders (one syscall a datagram
+    // against the loop's two) fill it faster than the loop drains it, so it stays
+    // readable and only the loop's own look at the stop can end it.
+    let server = start_with(Proto::UdpEcho, |c| {
+        c.grace = grace;
+        c.threads = 1;
+        c.socket.recv_buf = Some(4 << 20);
+    });
+    let addr = server.addr(Proto::UdpEcho).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let replies = Arc::new(AtomicU64::new(0));
+    // Senders that never wait for a reply keep the server's socket always readable.
+    let flooders: Vec<_> = (0..4)
+        .map(|_| {
+            let (done, replies) = (Arc::clone(&done), Arc::clone(&replies));
+            std::thread::spawn(move || {
+                let s = udp_client(addr);
+                s.set_nonblocking(true).unwrap();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let datagram = [b'f'; 32];
+                let mut buf = [0u8; 64];
+                let mut sent = 0u64;
+                while !done.load(Relaxed) && Instant::now() < deadline {
+                    // Errors (a full buffer, a refusal once the server is gone) are
+                    // part of a flood: keep sending.
+                    let _ = s.send(&datagram);
+                    sent += 1;
+                    if sent.is_multiple_of(64) && s.recv(&mut buf).is_ok() {
+                        replies.fetch_add(1, Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(30), || replies.load(Relaxed) > 0),
+        "the flood never got an echo back"
+    );
+    let (stats, took) = stop_in_background(server).join().unwrap();
+    done.store(true, Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    assert!(
+        took < grace + Duration::from_secs(10),
+        "stop took {took:?} under a flood (grace {grace:?})"
+    );
+    assert!(stats.requests > 0, "{stats:?}");
 }

@@ -85,6 +85,11 @@ pub struct ProxyConfig {
     /// On shutdown, how long open TCP connections may keep relaying.
     #[serde(with = "bench_proto::units::duration_text")]
     pub grace: Duration,
+    /// TCP: descriptors the relayed connections may use (2 each with `copy`, 6 with
+    /// `splice`); a client beyond them is refused and counted (`descriptors`). `None`:
+    /// the soft `RLIMIT_NOFILE` less those open at start and a reserve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fds: Option<u64>,
 }
 
 impl ProxyConfig {
@@ -104,6 +109,7 @@ impl ProxyConfig {
             max_sessions: 1024,
             threads: crate::config::default_threads(),
             grace: Duration::from_secs(5),
+            max_fds: None,
         }
     }
 }
@@ -135,13 +141,14 @@ pub enum ProxyError {
         /// The config's.
         config: &'static str,
     },
-    /// A socket or thread operation failed.
-    #[error("{context}: {source}")]
+    /// A socket or thread operation failed. The OS error is part of the message and
+    /// deliberately not a `source`, so an error chain (`{:#}`) prints it once.
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done, with the address.
         context: String,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 

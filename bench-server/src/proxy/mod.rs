@@ -4,12 +4,13 @@
 //!
 //! # Layout
 //!
-//! - this module: [`Front`] (the bound front socket), [`run_proxy`] (executor threads,
-//!   graceful stop) and [`spawn_proxy`] / [`ProxyHandle`] (the same on a background
+//! - this module: [`Front`] (the bound front socket), [`run_proxy`] (on the shared
+//!   `runtime`: executor threads, graceful stop) and [`spawn_proxy`] / [`ProxyHandle`] (the same on a background
 //!   thread).
 //! - `config`: [`ProxyConfig`] (plain, serialisable), its checks and [`ProxyError`].
 //! - `tcp`: the accept loop, the upstream connect with its timeout, and the `copy`
 //!   relay (one buffer per direction, half-close propagated).
+//! - `fds`: the descriptor budget checked before a client is accepted.
 //! - `splice`: the Linux `splice` relay (socket -> pipe -> socket, no copy to user space).
 //! - `udp`: sessions per client address, each with its own connected upstream socket,
 //!   idle expiry and the session bound.
@@ -43,6 +44,7 @@
 //! ```
 
 mod config;
+mod fds;
 #[cfg(target_os = "linux")]
 mod splice;
 mod stats;
@@ -54,23 +56,21 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
-use smol::channel::{Receiver, Sender};
-use smol::future::FutureExt as _;
-use smol::{Async, Executor, Timer};
+use smol::Async;
+use smol::channel::Sender;
 
+use crate::limiter::LogLimiter;
+use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, bind_tcp, bind_udp};
 pub use config::{MAX_BUFFER, ProxyConfig, ProxyError, ProxyProto, Strategy};
+pub use fds::cost as descriptors_per_connection;
 pub use stats::{ProxyErrorKind, ProxyStats, ProxySummary};
 
-/// After shutdown, how long past the grace period [`run_proxy`] waits for tasks to notice.
-const STOP_MARGIN: Duration = Duration::from_millis(250);
-
 fn io_err(context: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> ProxyError {
-    move |source| ProxyError::Io {
+    move |cause| ProxyError::Io {
         context: context(),
-        source,
+        cause,
     }
 }
 
@@ -147,31 +147,20 @@ pub fn validate(front: &Front, config: &ProxyConfig) -> Result<(), ProxyError> {
 pub(crate) struct Ctx {
     pub(crate) config: ProxyConfig,
     pub(crate) stats: Arc<ProxyStats>,
-    pub(crate) executor: Executor<'static>,
-    /// Closed to start shutdown; never sent on.
-    stop: Sender<()>,
-    stopped: Receiver<()>,
+    pub(crate) runtime: Runtime,
+    /// Warning lines about refused or failed connections, one per second.
+    pub(crate) warnings: LogLimiter,
 }
 
 impl Ctx {
     /// Completes when shutdown starts.
     pub(crate) async fn stopped(&self) {
-        let _ = self.stopped.recv().await;
+        self.runtime.stopped().await;
     }
 
-    /// For loops whose I/O can stay ready (a datagram flood, a connection storm) and so
-    /// would never reach the stop branch of their `or` nor give their thread up: counts
-    /// a turn, and every [`tcp::YIELD_EVERY`] turns yields to the executor. False once
-    /// shutdown has started.
+    /// See [`Runtime::keep_going`].
     pub(crate) async fn keep_going(&self, turns: &mut u64) -> bool {
-        *turns += 1;
-        if turns.is_multiple_of(tcp::YIELD_EVERY) {
-            if self.stopped.is_closed() {
-                return false;
-            }
-            smol::future::yield_now().await;
-        }
-        true
+        self.runtime.keep_going(turns).await
     }
 }
 
@@ -199,66 +188,30 @@ fn run_counted(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ProxySummary, ProxyError> {
     let addr = stats.addr();
-    let (stop, stopped) = smol::channel::bounded(1);
+    let (runtime, tracker) = Runtime::new();
     let ctx = Arc::new(Ctx {
         config: config.clone(),
         stats,
-        executor: Executor::new(),
-        stop,
-        stopped,
+        runtime,
+        warnings: LogLimiter::new(std::time::Instant::now()),
     });
-    // Every task holds a clone of `tracker`; when the last is dropped, all have ended.
-    let (tracker, all_done) = smol::channel::bounded::<()>(1);
     let context = || format!("registering {} {addr}", config.proto.as_str());
     match front {
         Front::Tcp(listener) => {
             let listener = Async::new(listener).map_err(io_err(context))?;
             let task = tcp::accept_loop(listener, Arc::clone(&ctx), tracker);
-            ctx.executor.spawn(task).detach();
+            ctx.runtime.spawn(task);
         }
         Front::Udp(socket) => {
             let socket = Arc::new(Async::new(socket).map_err(io_err(context))?);
             let task = udp::serve(socket, Arc::clone(&ctx), tracker);
-            ctx.executor.spawn(task).detach();
+            ctx.runtime.spawn(task);
         }
     }
-    drive(&ctx, shutdown, all_done)?;
+    ctx.runtime
+        .drive(config.threads, "bench-proxy", config.grace, shutdown)
+        .map_err(io_err(|| "starting executor threads".to_owned()))?;
     Ok(ctx.stats.summary())
-}
-
-/// Runs the executor threads until `shutdown`, then closes the stop channel and waits
-/// for every task (at most `grace` plus a margin).
-fn drive(
-    ctx: &Arc<Ctx>,
-    shutdown: impl Future<Output = ()>,
-    all_done: Receiver<()>,
-) -> Result<(), ProxyError> {
-    let (close_executor, executor_closed) = smol::channel::bounded::<()>(1);
-    thread::scope(|scope| -> Result<(), ProxyError> {
-        for i in 0..ctx.config.threads {
-            let (ex, closed) = (&ctx.executor, executor_closed.clone());
-            thread::Builder::new()
-                .name(format!("bench-proxy-{i}"))
-                .spawn_scoped(scope, move || smol::block_on(ex.run(closed.recv())))
-                .map_err(|e| {
-                    // The threads already started must end, or the scope never returns.
-                    close_executor.close();
-                    io_err(|| "starting executor threads".to_owned())(e)
-                })?;
-        }
-        smol::block_on(shutdown);
-        ctx.stop.close();
-        smol::block_on(
-            async {
-                let _ = all_done.recv().await;
-            }
-            .or(async {
-                Timer::after(ctx.config.grace + STOP_MARGIN).await;
-            }),
-        );
-        close_executor.close();
-        Ok(())
-    })
 }
 
 /// A relay running on a background thread; [`ProxyHandle::stop`] ends it.
@@ -288,7 +241,7 @@ impl ProxyHandle {
         thread.join().unwrap_or_else(|_| {
             Err(ProxyError::Io {
                 context: "proxy thread".to_owned(),
-                source: io::Error::other("panicked"),
+                cause: io::Error::other("panicked"),
             })
         })
     }

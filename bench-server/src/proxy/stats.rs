@@ -28,16 +28,20 @@ pub enum ProxyErrorKind {
     ShutdownCut,
     /// Any other I/O error (accept, setsockopt, pipe creation, a reply to a client).
     Io,
+    /// TCP: a client refused at once because its connection would not fit in the
+    /// descriptors the process may open (see `ProxyConfig::max_fds`).
+    Descriptors,
 }
 
 impl ProxyErrorKind {
     /// Every kind, in counter order.
-    pub const ALL: [ProxyErrorKind; 5] = [
+    pub const ALL: [ProxyErrorKind; 6] = [
         ProxyErrorKind::UpstreamConnect,
         ProxyErrorKind::UpstreamUnreachable,
         ProxyErrorKind::Reset,
         ProxyErrorKind::ShutdownCut,
         ProxyErrorKind::Io,
+        ProxyErrorKind::Descriptors,
     ];
 
     /// The counter's name in stats output.
@@ -48,6 +52,7 @@ impl ProxyErrorKind {
             ProxyErrorKind::Reset => "reset",
             ProxyErrorKind::ShutdownCut => "shutdown_cut",
             ProxyErrorKind::Io => "io",
+            ProxyErrorKind::Descriptors => "descriptors",
         }
     }
 
@@ -111,6 +116,11 @@ impl ProxyStats {
     pub fn connection_opened(&self) {
         self.connections.fetch_add(1, Relaxed);
         self.active.fetch_add(1, Relaxed);
+    }
+
+    /// Client connections (or UDP sessions) open now.
+    pub fn active(&self) -> u64 {
+        self.active.load(Relaxed)
     }
 
     /// Counts a closed client connection, or a UDP session ended by shutdown (not

@@ -12,7 +12,6 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smol::channel::Sender;
 use smol::future::{self, FutureExt as _};
 use std::io::Read as _;
 
@@ -20,15 +19,18 @@ use smol::io::AsyncWriteExt as _;
 use smol::{Async, Timer};
 use socket2::SockRef;
 
+use super::fds::FdBudget;
 use super::{Ctx, ProxyErrorKind, ProxyStats, Strategy};
+use crate::limiter::suppressed_note;
+use crate::runtime::Tracker;
 
-/// A direction yields to its executor after this many chunks in a row: reads and writes
-/// on sockets that are always ready never return `Pending`, so without this one busy
-/// connection would hold its thread (and the grace-period timer with it).
-pub(super) const YIELD_EVERY: u64 = 32;
+/// A direction yields to its executor after this many chunks in a row (see
+/// [`crate::runtime::YIELD_EVERY`]).
+pub(super) use crate::runtime::YIELD_EVERY;
 
 /// Accepts client connections until shutdown; each gets its own task.
-pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tracker: Sender<()>) {
+pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tracker: Tracker) {
+    let fds = FdBudget::for_config(&ctx.config);
     let mut turns = 0u64;
     while ctx.keep_going(&mut turns).await {
         let accepted = async { Some(listener.accept().await) }
@@ -39,6 +41,23 @@ pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tra
             .await;
         match accepted {
             None => return,
+            // Connections are opened only here, so the count cannot grow between the
+            // check and the open.
+            Some(Ok((client, peer))) if !fds.admits(ctx.stats.active()) => {
+                ctx.stats.error(ProxyErrorKind::Descriptors);
+                if let Some(held) = ctx.warnings.allow(std::time::Instant::now()) {
+                    log::warn!(
+                        "proxy-tcp {peer}: refused: {} connections open use {} of the {} descriptors available ({} each with {}){}",
+                        ctx.stats.active(),
+                        ctx.stats.active() * fds.cost(),
+                        fds.available(),
+                        fds.cost(),
+                        ctx.config.strategy.as_str(),
+                        suppressed_note(held)
+                    );
+                }
+                drop(client);
+            }
             Some(Ok((client, peer))) => {
                 ctx.stats.connection_opened();
                 let guard = ConnGuard {
@@ -46,17 +65,18 @@ pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tra
                     _tracker: tracker.clone(),
                 };
                 let task_ctx = Arc::clone(&ctx);
-                ctx.executor
-                    .spawn(async move {
-                        let _guard = guard;
-                        serve(client, peer, &task_ctx).await;
-                    })
-                    .detach();
+                ctx.runtime.spawn(async move {
+                    let _guard = guard;
+                    serve(client, peer, &task_ctx).await;
+                });
             }
             Some(Err(e)) => {
                 // EMFILE and friends: count, log, and back off instead of spinning.
                 ctx.stats.error(ProxyErrorKind::Io);
-                log::warn!("proxy-tcp {}: accept failed: {e}", ctx.stats.addr());
+                if let Some(held) = ctx.warnings.allow(std::time::Instant::now()) {
+                    let note = suppressed_note(held);
+                    log::warn!("proxy-tcp {}: accept failed: {e}{note}", ctx.stats.addr());
+                }
                 Timer::after(Duration::from_millis(20)).await;
             }
         }
@@ -67,7 +87,7 @@ pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tra
 /// ends, however it ends (including when its task is dropped).
 struct ConnGuard {
     stats: Arc<ProxyStats>,
-    _tracker: Sender<()>,
+    _tracker: Tracker,
 }
 
 impl Drop for ConnGuard {
@@ -86,7 +106,13 @@ async fn serve(client: Async<TcpStream>, peer: SocketAddr, ctx: &Ctx) {
                 ctx.stats.error(kind);
                 match kind {
                     ProxyErrorKind::Reset => log::info!("proxy-tcp {peer}: {}: {e}", kind.as_str()),
-                    _ => log::warn!("proxy-tcp {peer}: {}: {e}", kind.as_str()),
+                    // One line per second when every client fails alike.
+                    _ => {
+                        if let Some(held) = ctx.warnings.allow(std::time::Instant::now()) {
+                            let note = suppressed_note(held);
+                            log::warn!("proxy-tcp {peer}: {}: {e}{note}", kind.as_str());
+                        }
+                    }
                 }
             }
         }

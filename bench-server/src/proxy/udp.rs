@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use smol::channel::Sender;
 use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 
 use super::{Ctx, ProxyErrorKind};
+use crate::runtime::Tracker;
 
 /// Largest UDP payload over IPv4/IPv6 without jumbograms. Buffers are allocated zeroed,
 /// so the kernel commits only the pages a datagram actually touched.
@@ -57,7 +57,7 @@ impl Table {
 
 /// Receives on the front socket until shutdown, relaying each datagram to its client's
 /// session (opened on the first datagram).
-pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: Sender<()>) {
+pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: Tracker) {
     let table = Arc::new(Table {
         sessions: Mutex::new(HashMap::new()),
         origin: Instant::now(),
@@ -103,7 +103,7 @@ fn session_for(
     table: &Arc<Table>,
     front: &Arc<Async<UdpSocket>>,
     ctx: &Arc<Ctx>,
-    tracker: &Sender<()>,
+    tracker: &Tracker,
 ) -> Option<Arc<Session>> {
     let mut sessions = table
         .sessions
@@ -146,7 +146,7 @@ fn session_for(
         Arc::clone(ctx),
         tracker.clone(),
     );
-    ctx.executor.spawn(task).detach();
+    ctx.runtime.spawn(task);
     Some(session)
 }
 
@@ -175,7 +175,7 @@ async fn relay_replies(
     table: Arc<Table>,
     front: Arc<Async<UdpSocket>>,
     ctx: Arc<Ctx>,
-    _tracker: Sender<()>,
+    _tracker: Tracker,
 ) {
     let timeout = ctx.config.udp_session_timeout;
     let mut timer = Timer::at(table.deadline(&session, timeout));

@@ -53,9 +53,10 @@ enum LogLevel {
 /// Options shared by every server subcommand.
 #[derive(Debug, Args)]
 struct ServerArgs {
-    /// Address to bind; port 0 picks a free port (printed on the `listening on` line).
-    #[arg(long)]
-    bind: Option<SocketAddr>,
+    /// Address to bind, HOST:PORT (a name is resolved once, at start); port 0 picks a
+    /// free port (printed on the `listening on` line).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
     /// What echo does to the bytes.
     #[arg(long, value_enum, default_value = "none")]
     transform: TransformArg,
@@ -85,31 +86,30 @@ struct ServerArgs {
         allow_hyphen_values = true
     )]
     idle_timeout: String,
-    /// Framed: largest body (`total_size`) accepted.
-    #[arg(
-        long,
-        value_name = "SIZE",
-        allow_hyphen_values = true,
-        default_value = "16MiB"
-    )]
-    max_frame: ByteSize,
-    /// Framed: largest JSON header accepted.
-    #[arg(
-        long,
-        value_name = "SIZE",
-        allow_hyphen_values = true,
-        default_value = "64KiB"
-    )]
-    max_header: ByteSize,
-    /// Framed: length-prefixed frames, or one raw command line per read.
-    #[arg(long, value_enum, default_value = "framed")]
-    requests: RequestsArg,
-    /// Framed: one vectored write per response, or prefix/header/body as three writes.
-    #[arg(long, value_enum, default_value = "coalesced")]
-    write_mode: WriteModeArg,
+    /// Framed: largest body (`total_size`) accepted [default: 16MiB].
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    max_frame: Option<ByteSize>,
+    /// Framed: largest JSON header accepted [default: 64KiB].
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    max_header: Option<ByteSize>,
+    /// Framed: length-prefixed frames, or one raw command line per read [default: framed].
+    #[arg(long, value_enum)]
+    requests: Option<RequestsArg>,
+    /// Framed: one vectored write per response, or prefix/header/body as three writes
+    /// [default: coalesced].
+    #[arg(long, value_enum)]
+    write_mode: Option<WriteModeArg>,
     /// Framed: enable the `exec` command (shell commands!); loopback binds only.
     #[arg(long)]
     allow_exec: bool,
+    /// Framed: most bytes all connections may hold for requests and replies above 1MiB;
+    /// a large request beyond it is refused with an error frame [default: 256MiB].
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    max_buffered: Option<ByteSize>,
+    /// Framed: close a connection whose frame is not complete this long after its first
+    /// byte, e.g. 10s, or `off` [default: 10s].
+    #[arg(long, value_name = "DURATION|off", allow_hyphen_values = true)]
+    frame_timeout: Option<String>,
     /// On shutdown, how long requests in progress may take to finish.
     #[arg(
         long,
@@ -272,9 +272,13 @@ impl TryFrom<Cli> for Invocation {
             Command::All(a) => (None, 8081, a),
             Command::Proxy(a) => return Ok(Invocation::Proxy(relay(a)?)),
         };
-        let bind = args
-            .bind
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)));
+        let bind = match &args.bind {
+            Some(text) => resolve("--bind", text)?,
+            None => SocketAddr::from(([127, 0, 0, 1], default_port)),
+        };
+        if let Some(other) = proto.filter(|p| *p != Proto::Framed) {
+            refuse_framed_flags(&args, other)?;
+        }
         Ok(Invocation::Servers(Servers {
             proto,
             bind,
@@ -304,7 +308,7 @@ fn relay(args: ProxyArgs) -> anyhow::Result<Relay> {
     };
     let config = ProxyConfig {
         proto,
-        upstream: upstream(&args.upstream)?,
+        upstream: resolve("--upstream", &args.upstream)?,
         strategy: match args.strategy {
             StrategyArg::Copy => Strategy::Copy,
             StrategyArg::Splice => Strategy::Splice,
@@ -319,6 +323,7 @@ fn relay(args: ProxyArgs) -> anyhow::Result<Relay> {
             .threads
             .unwrap_or_else(bench_server::config::default_threads),
         grace: args.grace.0,
+        max_fds: None,
     };
     config.check()?;
     Ok(Relay {
@@ -329,16 +334,43 @@ fn relay(args: ProxyArgs) -> anyhow::Result<Relay> {
     })
 }
 
-/// `HOST:PORT`, resolved now; the first address wins.
-fn upstream(text: &str) -> anyhow::Result<SocketAddr> {
+/// `HOST:PORT` for `flag`, resolved now; the first address wins.
+fn resolve(flag: &str, text: &str) -> anyhow::Result<SocketAddr> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
     }
-    let resolved = text
-        .to_socket_addrs()
-        .with_context(|| format!("--upstream {text}: not HOST:PORT (e.g. 127.0.0.1:8081)"))?
-        .next();
-    resolved.with_context(|| format!("--upstream {text}: the name has no address"))
+    let Some((host, port)) = text.rsplit_once(':') else {
+        bail!("{flag} {text}: not HOST:PORT (e.g. 127.0.0.1:8081)");
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        bail!("{flag} {text}: not HOST:PORT (e.g. 127.0.0.1:8081)");
+    }
+    let resolved = match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs.next(),
+        Err(e) => bail!("{flag} {text}: cannot resolve {host:?}: {e}"),
+    };
+    resolved.with_context(|| format!("{flag} {text}: the name has no address"))
+}
+
+/// The framed-only flags given to a server that does not speak framed: an error naming
+/// the first, instead of silently ignoring it.
+fn refuse_framed_flags(args: &ServerArgs, proto: Proto) -> anyhow::Result<()> {
+    let given = [
+        ("--max-frame", args.max_frame.is_some()),
+        ("--max-header", args.max_header.is_some()),
+        ("--requests", args.requests.is_some()),
+        ("--write-mode", args.write_mode.is_some()),
+        ("--allow-exec", args.allow_exec),
+        ("--max-buffered", args.max_buffered.is_some()),
+        ("--frame-timeout", args.frame_timeout.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+        bail!(
+            "{flag} applies to framed only, not to {}; use `bench-server framed` or `all`",
+            proto.as_str()
+        );
+    }
+    Ok(())
 }
 
 fn server_config(args: ServerArgs) -> anyhow::Result<ServerConfig> {
@@ -351,15 +383,17 @@ fn server_config(args: ServerArgs) -> anyhow::Result<ServerConfig> {
     if args.max_conns == Some(0) {
         bail!("--max-conns 0: must be at least 1 (omit the flag for no limit)");
     }
-    let max_header = u32::try_from(args.max_header.0)
+    let max_header_size = args.max_header.unwrap_or(ByteSize(64 * 1024));
+    let max_header = u32::try_from(max_header_size.0)
         .ok()
         .filter(|&n| n >= bench_proto::limits::MIN_HEADER_LEN)
-        .with_context(|| {
-            format!(
-                "--max-header {}: must be between 2B and 4GiB",
-                args.max_header
-            )
-        })?;
+        .with_context(|| format!("--max-header {max_header_size}: must be between 2B and 4GiB"))?;
+    let max_buffered = args
+        .max_buffered
+        .map_or(bench_server::config::DEFAULT_MAX_BUFFERED, |size| size.0);
+    if max_buffered == 0 {
+        bail!("--max-buffered 0B: must be at least 1B");
+    }
     Ok(ServerConfig {
         transform: match args.transform {
             TransformArg::None => Transform::None,
@@ -380,18 +414,25 @@ fn server_config(args: ServerArgs) -> anyhow::Result<ServerConfig> {
         idle_timeout: idle_timeout(&args.idle_timeout)?,
         limits: Limits {
             max_header,
-            max_body: args.max_frame.0,
+            max_body: args
+                .max_frame
+                .map_or(Limits::default().max_body, |size| size.0),
         },
-        requests: match args.requests {
+        requests: match args.requests.unwrap_or(RequestsArg::Framed) {
             RequestsArg::Framed => RequestMode::Framed,
             RequestsArg::Raw => RequestMode::Raw,
         },
-        write_mode: match args.write_mode {
+        write_mode: match args.write_mode.unwrap_or(WriteModeArg::Coalesced) {
             WriteModeArg::Coalesced => WriteMode::Coalesced,
             WriteModeArg::Split => WriteMode::Split,
         },
         allow_exec: args.allow_exec,
         grace: args.grace.0,
+        max_buffered,
+        frame_timeout: match args.frame_timeout.as_deref() {
+            None => Some(bench_server::config::DEFAULT_FRAME_TIMEOUT),
+            Some(text) => optional_duration("--frame-timeout", text)?,
+        },
     })
 }
 
@@ -407,14 +448,17 @@ fn buffer_size(flag: &str, size: Option<ByteSize>) -> anyhow::Result<Option<usiz
 }
 
 fn idle_timeout(text: &str) -> anyhow::Result<Option<Duration>> {
+    optional_duration("--idle-timeout", text)
+}
+
+/// A duration or `off` for `flag`; zero is refused (it would close at once).
+fn optional_duration(flag: &str, text: &str) -> anyhow::Result<Option<Duration>> {
     if text == "off" {
         return Ok(None);
     }
-    let d: HumanDuration = text
-        .parse()
-        .with_context(|| format!("--idle-timeout {text:?}"))?;
+    let d: HumanDuration = text.parse().with_context(|| format!("{flag} {text:?}"))?;
     if d.0.is_zero() {
-        bail!("--idle-timeout {text}: use `off` to disable the idle timeout");
+        bail!("{flag} {text}: use `off` to disable it");
     }
     Ok(Some(d.0))
 }
