@@ -220,6 +220,8 @@ pub struct Timing {
     pub sent: Instant,
     /// Whether it falls in the recorded part of the run.
     pub recorded: bool,
+    /// Open loop: whether it waited for a free pipeline slot before it could go out.
+    pub held: bool,
 }
 
 /// One worker's measurements.
@@ -244,8 +246,18 @@ pub struct Recorder {
     pub bytes_received: u64,
     /// Open loop: requests sent more than [`LATE_THRESHOLD`] after their intended time.
     pub late: u64,
-    /// Open loop: requests the schedule called for that never went out.
+    /// Open loop: requests the schedule called for that never went out because their
+    /// connection failed first.
     pub unsent: u64,
+    /// Open loop: requests of the recorded part still unsent when it ended (recorded in
+    /// `latency` at their lower bound, end - intended).
+    pub unfinished: u64,
+    /// Of `unfinished`: those whose connection was waiting for a free pipeline slot.
+    pub unfinished_held: u64,
+    /// Of `late`: those that had waited for a free pipeline slot.
+    pub late_held: u64,
+    /// Open loop: warm-up requests still owed when recording started, dropped.
+    pub warmup_dropped: u64,
     /// UDP reply accounting.
     pub udp: UdpCounters,
     intervals: Vec<StoredInterval>,
@@ -285,12 +297,17 @@ impl Recorder {
             bytes_received: 0,
             late: 0,
             unsent: 0,
+            unfinished: 0,
+            unfinished_held: 0,
+            late_held: 0,
+            warmup_dropped: 0,
             udp: UdpCounters::default(),
             intervals: Vec::new(),
             current: IntervalPart {
                 index: 0,
                 ok: 0,
                 errors: 0,
+                unfinished: 0,
                 latency: new_histogram(),
             },
             record_start,
@@ -337,6 +354,7 @@ impl Recorder {
             lag.record(behind);
             if behind > LATE_THRESHOLD {
                 self.late += 1;
+                self.late_held += u64::from(timing.held);
             }
         }
     }
@@ -366,6 +384,22 @@ impl Recorder {
             .current
             .latency
             .record(latency.as_nanos().min(HIST_HIGH_NS as u128) as u64);
+    }
+
+    /// Open loop: a request of the recorded part was still unsent when the recorded part
+    /// ended at `until`, `lower_bound` after its intended time. It goes into the corrected
+    /// histogram (and the last interval's) at that bound: its reply could not have come
+    /// sooner, and leaving it out would hide exactly the overload it stands for.
+    pub fn unfinished(&mut self, lower_bound: Duration, until: Instant, held: bool) {
+        self.unfinished += 1;
+        self.unfinished_held += u64::from(held);
+        self.latency.record(lower_bound);
+        self.interval_at(until);
+        self.current.unfinished += 1;
+        let _ = self
+            .current
+            .latency
+            .record(lower_bound.as_nanos().min(HIST_HIGH_NS as u128) as u64);
     }
 
     /// `count` requests failed with `kind` (`recorded`: they fall in the recorded part).
@@ -416,7 +450,7 @@ impl Recorder {
     }
 
     fn close_interval(&mut self, next: u64) {
-        if self.current.ok + self.current.errors > 0 {
+        if self.current.ok + self.current.errors + self.current.unfinished > 0 {
             // Compressing takes a fraction of a millisecond: the compressor thread does it,
             // so the replies waiting on this worker are not delayed by it.
             let fresh = match &self.compressor {
@@ -427,10 +461,12 @@ impl Recorder {
                 index: self.current.index,
                 ok: self.current.ok,
                 errors: self.current.errors,
+                unfinished: self.current.unfinished,
                 latency: std::mem::replace(&mut self.current.latency, fresh),
             };
             self.current.ok = 0;
             self.current.errors = 0;
+            self.current.unfinished = 0;
             let unsent = match &self.compressor {
                 Some(link) => link.send(done).err(),
                 None => Some(done),
@@ -485,6 +521,10 @@ impl Recorder {
         self.bytes_received += other.bytes_received;
         self.late += other.late;
         self.unsent += other.unsent;
+        self.unfinished += other.unfinished;
+        self.unfinished_held += other.unfinished_held;
+        self.late_held += other.late_held;
+        self.warmup_dropped += other.warmup_dropped;
         self.udp.merge(&other.udp);
         self.intervals.extend(other.intervals);
     }

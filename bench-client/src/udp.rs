@@ -24,9 +24,9 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::Expect;
 use crate::engine::Shared;
-use crate::pace::{Due, LocalNotify, Source, next_due};
+use crate::pace::{Due, LocalNotify, Source, Waits, next_due};
 use crate::recorder::{ErrorKind, Recorder, Timing};
-use crate::tcp::{End, account_unsent, fail_connection, run_halves};
+use crate::tcp::{End, account_unsent, close_window, fail_connection, run_halves};
 use crate::workload::{Request, describe_mismatch};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
@@ -142,24 +142,18 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
     let has_room = || sock.inflight.borrow().len() < pipeline;
     let mut datagram = vec![0u8; shared.config.size.max.as_usize()];
     let mut seq = 0;
-    let mut timer = Timer::never();
-    let mut stop = std::pin::pin!(shared.stopped());
+    let stop = std::pin::pin!(shared.stopped());
+    let mut waits = Waits::new(shared, stop);
     loop {
-        let due = next_due(
-            shared,
-            &sock.source,
-            &sock.room,
-            has_room,
-            &mut timer,
-            stop.as_mut(),
-        )
-        .await;
+        let due = next_due(shared, &sock.source, &sock.room, has_room, &mut waits).await;
         let Some(Due {
             request,
             intended,
             recorded,
+            held,
         }) = due
         else {
+            close_window(shared, sock.rec, &sock.source, waits.held);
             return Ok(());
         };
         seq = next_seq(seq);
@@ -180,6 +174,7 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
             intended,
             sent,
             recorded,
+            held,
         };
         sock.highest_sent.set(Some(request.id));
         sock.inflight.borrow_mut().push_back(InFlight {

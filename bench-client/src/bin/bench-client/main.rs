@@ -127,12 +127,18 @@ fn print_notes(report: &Report) {
     }
     if let (Some(schedule), Some(uncorrected)) = (&report.schedule, &report.latency_uncorrected) {
         println!(
-            "open loop: p99 {} corrected, {} uncorrected; {} sent late (>{}), {} unsent",
+            "open loop: achieved {:.0} of {:.0} req/s ({}); p99 {} corrected, {} uncorrected; \
+             {} sent late (>{}), {} unfinished, {} unsent, {} warm-up dropped",
+            schedule.achieved_rate,
+            schedule.target_rate,
+            schedule.verdict.text(),
             suite::format_ns(report.latency.p99_ns),
             suite::format_ns(uncorrected.p99_ns),
             schedule.late,
             suite::format_ns(schedule.late_threshold_ns),
-            schedule.unsent
+            schedule.unfinished,
+            schedule.unsent,
+            schedule.warmup_dropped,
         );
     }
     if let Some(udp) = &report.udp {
