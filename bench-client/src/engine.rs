@@ -276,7 +276,7 @@ impl Run {
             // Count runs: budget no connection was left to send (they all failed).
             rec.unsent += shared.unclaimed();
         }
-        let recorded = recorded_time(&shared, finished, interrupted);
+        let recorded = recorded_time(&shared, &rec, finished, interrupted);
         let (server_config, embedded) = match server {
             Some((handle, server_config)) => {
                 let _ = handle.stop();
@@ -305,11 +305,23 @@ impl Run {
 
 /// How long the recorded part lasted. Duration runs: the whole duration, unless the run was
 /// stopped (until the stop) or every connection failed first (until the last did); the replies
-/// awaited after the end or the stop do not stretch it. Count runs: until the last
-/// connection finished.
-fn recorded_time(shared: &Shared, finished: Instant, interrupted: bool) -> Duration {
+/// awaited after the end or the stop do not stretch it. Count runs: until the last recorded
+/// send or reply (the final wait for replies that never come, up to `--timeout`, is not
+/// load), or until the stop.
+fn recorded_time(
+    shared: &Shared,
+    rec: &Recorder,
+    finished: Instant,
+    interrupted: bool,
+) -> Duration {
     let until = match shared.end {
-        None => finished,
+        None => {
+            let last = rec.last_activity.map_or(finished, |at| at.min(finished));
+            match shared.stopper.stopped_at() {
+                Some(at) if interrupted => last.max(at.min(finished)),
+                _ => last,
+            }
+        }
         Some(end) if interrupted => shared.stopper.stopped_at().map_or(end, |at| at.min(end)),
         Some(end)
             if shared.failed_connections.load(Ordering::Relaxed)

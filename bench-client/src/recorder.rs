@@ -29,6 +29,9 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(HIST_LOW_NS, HIST_HIGH_NS, HIST_SIGFIG).expect("valid bounds")
 }
 
+/// How many [`ErrorKind`]s there are.
+pub const KINDS: usize = 8;
+
 /// Why a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,17 +48,25 @@ pub enum ErrorKind {
     Mismatch,
     /// A reply that breaks the protocol: bad frame, wrong id, error status.
     Protocol,
+    /// UDP: the datagram could not be sent (an error from `send`, e.g. EPERM from a
+    /// firewall); the socket goes on.
+    Send,
+    /// UDP: the datagram was refused (ECONNREFUSED: nothing listens on the port, e.g. a
+    /// server restarting); the socket goes on.
+    Refused,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; KINDS] = [
         ErrorKind::Connect,
         ErrorKind::Reset,
         ErrorKind::Closed,
         ErrorKind::Timeout,
         ErrorKind::Mismatch,
         ErrorKind::Protocol,
+        ErrorKind::Send,
+        ErrorKind::Refused,
     ];
 
     /// The kind's name in reports.
@@ -67,6 +78,8 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Mismatch => "mismatch",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Send => "send",
+            ErrorKind::Refused => "refused",
         }
     }
 
@@ -237,9 +250,9 @@ pub struct Recorder {
     /// Successful requests.
     pub ok: u64,
     /// Failed requests by kind ([`ErrorKind::ALL`] order).
-    pub errors: [u64; 6],
+    pub errors: [u64; KINDS],
     /// The first message of each error kind.
-    pub error_samples: [Option<String>; 6],
+    pub error_samples: [Option<String>; KINDS],
     /// Payload bytes of recorded requests sent.
     pub bytes_sent: u64,
     /// Payload bytes of recorded replies received.
@@ -260,6 +273,9 @@ pub struct Recorder {
     pub warmup_dropped: u64,
     /// UDP reply accounting.
     pub udp: UdpCounters,
+    /// The last recorded send or reply: where the load of a count run ended (the wait for
+    /// replies that never come is not load).
+    pub last_activity: Option<Instant>,
     intervals: Vec<StoredInterval>,
     current: IntervalPart,
     /// Where the current interval starts and ends (`None`: the last interval of a
@@ -291,7 +307,7 @@ impl Recorder {
             uncorrected: open_loop.then(Latency::default),
             send_lag: open_loop.then(Latency::default),
             ok: 0,
-            errors: [0; 6],
+            errors: [0; KINDS],
             error_samples: Default::default(),
             bytes_sent: 0,
             bytes_received: 0,
@@ -302,6 +318,7 @@ impl Recorder {
             late_held: 0,
             warmup_dropped: 0,
             udp: UdpCounters::default(),
+            last_activity: None,
             intervals: Vec::new(),
             current: IntervalPart {
                 index: 0,
@@ -349,6 +366,7 @@ impl Recorder {
             return;
         }
         self.bytes_sent += size as u64;
+        self.touch(timing.sent);
         if let (Some(intended), Some(lag)) = (timing.intended, self.send_lag.as_mut()) {
             let behind = timing.sent.saturating_duration_since(intended);
             lag.record(behind);
@@ -370,6 +388,7 @@ impl Recorder {
             return;
         }
         self.ok += 1;
+        self.touch(done);
         self.publish_recorded();
         self.bytes_received += reply_len as u64;
         let from = timing.intended.unwrap_or(timing.sent);
@@ -384,6 +403,13 @@ impl Recorder {
             .current
             .latency
             .record(latency.as_nanos().min(HIST_HIGH_NS as u128) as u64);
+    }
+
+    #[inline]
+    fn touch(&mut self, at: Instant) {
+        if self.last_activity.is_none_or(|last| at > last) {
+            self.last_activity = Some(at);
+        }
     }
 
     /// Open loop: a request of the recorded part was still unsent when the recorded part
@@ -526,6 +552,9 @@ impl Recorder {
         self.late_held += other.late_held;
         self.warmup_dropped += other.warmup_dropped;
         self.udp.merge(&other.udp);
+        if let Some(at) = other.last_activity {
+            self.touch(at);
+        }
         self.intervals.extend(other.intervals);
     }
 

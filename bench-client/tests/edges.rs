@@ -4,8 +4,16 @@
 
 mod common;
 
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
 use bench_client::schedule::ScheduleVerdict;
-use bench_client::{Arrival, FramedCmd, LoadModel, RunConfig, RunLength, WorkloadKind};
+use bench_client::{
+    Arrival, ErrorKind, FramedCmd, LoadModel, Run, RunConfig, RunLength, WorkloadKind,
+};
 use common::{quick, run};
 
 fn open_loop(rate: f64, duration: &str) -> RunConfig {
@@ -90,7 +98,7 @@ fn a_silent_target_leaves_unfinished_requests_not_a_blank() {
     let schedule = report.schedule.clone().unwrap();
     // One request per connection went out and timed out after the end; the other 98
     // were still waiting for a free slot when the second ended.
-    assert_eq!(report.totals.errors[&bench_client::ErrorKind::Timeout], 2);
+    assert_eq!(report.totals.errors[&ErrorKind::Timeout], 2);
     assert_eq!(schedule.unfinished, 98, "{schedule:?}");
     assert!(
         report.latency.max_ns >= 900_000_000,
@@ -142,4 +150,137 @@ fn the_warm_up_backlog_is_dropped_and_the_recorded_part_runs_on_its_own_schedule
     );
     assert_eq!(report.totals.ok + schedule.unfinished, 100, "{schedule:?}");
     assert!(report.totals.requests_per_s > 0.0);
+}
+
+/// Polls `cond` every 10 ms until it holds; fails after 30 s (a generous deadline for a
+/// loaded machine).
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A udp-echo server on `socket` until `stop` is set; returns its thread. It echoes every
+/// datagram after `delay` (the server's behaviour, not synchronisation).
+fn udp_echo_on(socket: UdpSocket, delay: Duration, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65_536];
+        while !stop.load(Ordering::SeqCst) {
+            let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            let _ = socket.send_to(&buf[..n], peer);
+        }
+        // The socket closes here: datagrams to the port are refused (ICMP).
+    })
+}
+
+fn udp_config(addr: SocketAddr) -> RunConfig {
+    common::external(
+        RunConfig {
+            workload: WorkloadKind::UdpEcho,
+            connections: 1,
+            threads: 1,
+            ..quick(0)
+        },
+        addr,
+    )
+}
+
+#[test]
+fn a_udp_reply_later_than_the_timeout_is_late_never_ok() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let _server = udp_echo_on(socket, Duration::from_millis(50), Arc::default());
+    let config = RunConfig {
+        timeout: "10ms".parse().unwrap(),
+        length: RunLength::Requests(5),
+        ..udp_config(addr)
+    };
+    let report = run(config);
+    let udp = report.udp.unwrap();
+    assert_eq!(report.totals.ok, 0, "{udp:?}");
+    assert_eq!(udp.received, 0, "{udp:?}");
+    assert_eq!(report.totals.errors[&ErrorKind::Timeout], 5, "{udp:?}");
+    assert_eq!(udp.late + udp.lost, 5, "{udp:?}");
+}
+
+#[test]
+fn a_udp_count_run_lasts_its_load_not_the_final_timeout_wait() {
+    // Every 10th datagram is dropped: the run ends only after the last one's 5 s timeout,
+    // but that wait is not load. 16 in flight: the 10 lost ones never hold every slot.
+    let (addr, dropped) = common::udp_dropping_every(10);
+    let started = Instant::now();
+    let config = RunConfig {
+        timeout: "5s".parse().unwrap(),
+        pipeline: 16,
+        length: RunLength::Requests(100),
+        ..udp_config(addr)
+    };
+    let report = run(config);
+    assert!(started.elapsed() >= Duration::from_secs(5), "the wait happened");
+    assert_eq!(report.udp.unwrap().lost, dropped.load(Ordering::SeqCst));
+    assert!(
+        report.duration_s < 2.5,
+        "duration_s {} includes the 5 s wait",
+        report.duration_s
+    );
+}
+
+#[test]
+fn a_udp_run_counts_refused_datagrams_and_recovers_when_the_server_returns() {
+    let first = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = first.local_addr().unwrap();
+    let stop_first = Arc::new(AtomicBool::new(false));
+    let server = udp_echo_on(first, Duration::ZERO, stop_first.clone());
+    let config = RunConfig {
+        load: LoadModel::Open {
+            rate: 500.0,
+            arrival: Arrival::Uniform,
+        },
+        timeout: "500ms".parse().unwrap(),
+        length: RunLength::Duration("60s".parse().unwrap()),
+        ..udp_config(addr)
+    };
+    let run = Run::new(config).unwrap();
+    let (live, stopper) = (run.live(), run.stopper());
+    let client = std::thread::spawn(move || run.execute().unwrap());
+    eventually("50 replies", || live.totals().0 >= 50);
+    stop_first.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    let ok_before = live.totals().0;
+    eventually("refusals", || live.totals().1 >= 5);
+    // The same port again: free since the first socket closed (retried briefly, in case
+    // the kernel is slow to release it).
+    let second = (0..100)
+        .find_map(|_| {
+            UdpSocket::bind(addr)
+                .inspect_err(|_| std::thread::sleep(Duration::from_millis(10)))
+                .ok()
+        })
+        .expect("the port binds again");
+    let stop_second = Arc::new(AtomicBool::new(false));
+    let server = udp_echo_on(second, Duration::ZERO, stop_second.clone());
+    eventually("replies after the restart", || {
+        live.totals().0 >= ok_before + 50
+    });
+    stopper.stop();
+    let report = client.join().unwrap();
+    stop_second.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    assert!(
+        report.totals.errors[&ErrorKind::Refused] > 0,
+        "{:?}",
+        report.totals
+    );
+    assert!(report.totals.ok >= ok_before + 50, "{:?}", report.totals);
+    assert!(report.interrupted);
 }
