@@ -580,6 +580,12 @@ pub fn format_table(summary: &OverheadSummary) -> String {
             f.field,
         );
     }
+    if summary.interrupted {
+        let _ = writeln!(
+            out,
+            "interrupted: stopped early; the rounds that finished are summarised"
+        );
+    }
     out
 }
 

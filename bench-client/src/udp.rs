@@ -219,7 +219,11 @@ fn count_error(sock: &Sock<'_>, datagram: &InFlight, err: &io::Error, sending: b
     } else {
         ErrorKind::from_io(err)
     };
-    let what = if sending { "sending datagram" } else { "datagram" };
+    let what = if sending {
+        "sending datagram"
+    } else {
+        "datagram"
+    };
     let seq = datagram.request.id;
     sock.rec
         .borrow_mut()

@@ -226,7 +226,10 @@ fn a_udp_count_run_lasts_its_load_not_the_final_timeout_wait() {
         ..udp_config(addr)
     };
     let report = run(config);
-    assert!(started.elapsed() >= Duration::from_secs(5), "the wait happened");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "the wait happened"
+    );
     assert_eq!(report.udp.unwrap().lost, dropped.load(Ordering::SeqCst));
     assert!(
         report.duration_s < 2.5,
@@ -283,4 +286,39 @@ fn a_udp_run_counts_refused_datagrams_and_recovers_when_the_server_returns() {
     );
     assert!(report.totals.ok >= ok_before + 50, "{:?}", report.totals);
     assert!(report.interrupted);
+}
+
+#[test]
+fn timeout_s_int_leaves_a_complete_partial_suite_every_time() {
+    // coreutils `timeout` signals the process, then its whole group: two SIGINTs within
+    // microseconds, which must count as one stop. 3 s is long enough for the first 5 s
+    // cell to be running on any machine.
+    for attempt in 0..3 {
+        let out_dir = common::temp_path(&format!("timeout-{attempt}"));
+        let status = std::process::Command::new("timeout")
+            .args(["--preserve-status", "-s", "INT", "3"])
+            .arg(env!("CARGO_BIN_EXE_bench-client"))
+            .args(["suite", "--duration", "5s", "--warmup", "0s", "--out-dir"])
+            .arg(&out_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(130), "attempt {attempt}");
+        let dirs: Vec<_> = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(dirs.len(), 1, "{dirs:?}");
+        let dir = &dirs[0];
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["interrupted"], true, "attempt {attempt}");
+        assert!(dir.join("report.html").is_file(), "attempt {attempt}");
+        let cells = summary["cells"].as_array().unwrap();
+        let last = cells.last().expect("the interrupted cell is summarised");
+        assert_eq!(last["interrupted"], true, "{last}");
+        let report = bench_client::Report::read(&dir.join(last["report"].as_str().unwrap()));
+        assert!(report.unwrap().interrupted);
+    }
 }

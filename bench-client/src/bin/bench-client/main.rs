@@ -237,7 +237,7 @@ fn run_matrix(
         go(stopper, &mut |cell, run| on_run(&cell.name, run))
     })?;
     let summary = &outcome.summary;
-    let table = || table(&summary.cells);
+    let table = || table(&summary.cells) + suite::interrupted_footer(summary.interrupted);
     print_outcome(
         json,
         &outcome.dir,
