@@ -25,8 +25,10 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The target does not answer.
-    #[error("--target {addr}: {reason}")]
+    #[error("{flag} {addr}: {reason}")]
     Unreachable {
+        /// The flag that named it, as the user typed it (`--target`, `--direct`, ...).
+        flag: &'static str,
         /// The target.
         addr: SocketAddr,
         /// What happened.
@@ -49,6 +51,17 @@ impl RunError {
     /// Whether the error is the user's input (exit code 2) rather than the environment.
     pub fn is_bad_input(&self) -> bool {
         matches!(self, RunError::Config(_) | RunError::Unreachable { .. })
+    }
+
+    /// The same error, naming `flag` as the one that gave the target (a run's target
+    /// is `--target` unless a caller such as `overhead --direct` says otherwise).
+    pub fn for_flag(self, flag: &'static str) -> RunError {
+        match self {
+            RunError::Unreachable { addr, reason, .. } => {
+                RunError::Unreachable { flag, addr, reason }
+            }
+            other => other,
+        }
     }
 }
 
@@ -195,6 +208,7 @@ impl Run {
     /// Validates the configuration; `stopper` ends the run early.
     pub fn with_stopper(config: RunConfig, stopper: Stopper) -> Result<Run, ConfigError> {
         config.validate()?;
+        crate::preflight::check_descriptors(&config)?;
         let workers = config.threads.min(config.connections);
         Ok(Run {
             live: Arc::new(Live::new(workers)),

@@ -403,7 +403,12 @@ pub fn run_overhead(
                 .map_err(|e| fail(RunError::Config(e)))?;
             let name = format!("{}-{round}", leg.as_str());
             on_leg(&name, &run);
-            let report = run.execute().map_err(fail)?;
+            let flag = match (&config.pair, leg) {
+                (Pair::External { .. }, Leg::Direct) => "--direct",
+                (Pair::External { .. }, Leg::Proxied) => "--proxied",
+                (Pair::Embedded(_), _) => "--target",
+            };
+            let report = run.execute().map_err(|e| fail(e.for_flag(flag)))?;
             let file = format!("{name}.json");
             report.write(&dir.join(&file))?;
             if report.interrupted {

@@ -322,3 +322,169 @@ fn timeout_s_int_leaves_a_complete_partial_suite_every_time() {
         assert!(report.unwrap().interrupted);
     }
 }
+
+/// Runs the binary with `args`; returns (exit code, stdout, stderr).
+fn client(args: &[&str], cwd: &std::path::Path) -> (Option<i32>, String, String) {
+    std::fs::create_dir_all(cwd).unwrap();
+    let output = common::client_bin()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A refusal: exit 2, one line on stderr containing every piece of `wanted`, no report.
+fn assert_refused(args: &[&str], wanted: &[&str]) {
+    let cwd = common::temp_path("refused");
+    let (code, _, stderr) = client(args, &cwd);
+    assert_eq!(code, Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for piece in wanted {
+        assert!(stderr.contains(piece), "{args:?}: {stderr} lacks {piece}");
+    }
+    assert!(!cwd.join("reports").exists(), "nothing is written");
+}
+
+#[test]
+fn decimal_durations_and_sizes_are_accepted() {
+    let config = RunConfig {
+        workload: WorkloadKind::TcpEcho,
+        connections: 1,
+        size: "1.5KiB".parse().unwrap(),
+        length: RunLength::Duration("0.5s".parse().unwrap()),
+        ..quick(0)
+    };
+    assert_eq!(config.size.max.0, 1536);
+    let report = run(config);
+    assert_eq!(report.duration_s, 0.5);
+    assert!(report.totals.ok > 0);
+    let cwd = common::temp_path("decimal");
+    let (code, stdout, stderr) = client(
+        &[
+            "run",
+            "tcp-echo",
+            "--duration",
+            "0.3s",
+            "--warmup",
+            "0.1s",
+            "--size",
+            "1.5KiB",
+        ],
+        &cwd,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("req/s"), "{stdout}");
+}
+
+#[test]
+fn tcp_echo_takes_requests_above_the_framed_body_limit() {
+    let config = RunConfig {
+        size: "20MiB".parse().unwrap(),
+        connections: 1,
+        threads: 1,
+        length: RunLength::Requests(2),
+        timeout: "60s".parse().unwrap(),
+        ..quick(0)
+    };
+    let report = run(config);
+    assert_eq!(report.totals.ok, 2, "{:?}", report.totals.error_samples);
+    assert_refused(
+        &["run", "framed", "--size", "20MiB"],
+        &["--size 20MiB", "16MiB"],
+    );
+    assert_refused(
+        &["run", "udp-echo", "--size", "65508B"],
+        &["--size 65508B", "65507B"],
+    );
+}
+
+#[test]
+fn a_tcp_echo_target_is_refused_where_framed_is_needed() {
+    let server = common::spawn_all(bench_server::ServerConfig::default());
+    let echo = server
+        .addr(bench_server::Proto::TcpEcho)
+        .unwrap()
+        .to_string();
+    assert_refused(
+        &["nagle", "--target", &echo, "--duration", "200ms"],
+        &[&format!("--target {echo}"), "not a framed server"],
+    );
+    assert_refused(
+        &["run", "framed", "--target", &echo, "--duration", "200ms"],
+        &["not a framed server"],
+    );
+}
+
+#[test]
+fn more_connections_than_descriptors_are_refused_before_starting() {
+    // The shell lowers the limit for the client alone (soft and hard).
+    let cwd = common::temp_path("nofile");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 500 && exec "$0" run tcp-echo --connections 1000 --duration 1s"#)
+        .arg(env!("CARGO_BIN_EXE_bench-client"))
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--connections 1000") && stderr.contains("limit of 500"),
+        "{stderr}"
+    );
+    assert!(!cwd.join("reports").exists());
+}
+
+#[test]
+fn target_errors_tell_a_bad_address_from_a_failed_lookup_and_name_the_flag() {
+    assert_refused(
+        &["run", "tcp-echo", "--target", "nosuch.invalid:7001"],
+        &["--target nosuch.invalid:7001: cannot resolve host"],
+    );
+    assert_refused(
+        &["run", "tcp-echo", "--target", "nosuch"],
+        &["--target nosuch: not a host:port address"],
+    );
+    // A port nothing listens on (bound, then closed).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let server = common::spawn_all(bench_server::ServerConfig::default());
+    let echo = server
+        .addr(bench_server::Proto::TcpEcho)
+        .unwrap()
+        .to_string();
+    assert_refused(
+        &[
+            "overhead",
+            "--direct",
+            &closed,
+            "--proxied",
+            &echo,
+            "--duration",
+            "200ms",
+        ],
+        &[&format!("--direct {closed}:")],
+    );
+    assert_refused(
+        &[
+            "overhead",
+            "--direct",
+            &echo,
+            "--proxied",
+            &closed,
+            "--duration",
+            "200ms",
+        ],
+        &[&format!("--proxied {closed}:")],
+    );
+}

@@ -385,7 +385,7 @@ fn overhead(args: &cli::OverheadArgs) -> Result<u8, Exit> {
             Run::new(leg)
                 .map_err(|e| bad_input(e.into()))?
                 .preflight()
-                .map_err(|e| Exit(2, anyhow::Error::from(e).context(flag)))?;
+                .map_err(|e| Exit::from(e.for_flag(flag)))?;
         }
     }
     let outcome = with_progress(&config.out_dir, |stopper, on_run| {
