@@ -494,7 +494,7 @@ impl Recorder {
             self.current.errors = 0;
             self.current.unfinished = 0;
             let unsent = match &self.compressor {
-                Some(link) => link.send(done).err(),
+                Some(link) => link.send(done),
                 None => Some(done),
             };
             if let Some(part) = unsent {

@@ -90,12 +90,15 @@ impl CompressorLink {
     }
 
     /// Hands a finished interval over; gives it back when the compressor is gone.
-    pub(crate) fn send(&self, part: IntervalPart) -> Result<(), IntervalPart> {
+    pub(crate) fn send(&self, part: IntervalPart) -> Option<IntervalPart> {
         let job = Job {
             part,
             spare: self.spare_tx.clone(),
         };
-        self.jobs.send(job).map_err(|mpsc::SendError(job)| job.part)
+        self.jobs
+            .send(job)
+            .err()
+            .map(|mpsc::SendError(job)| job.part)
     }
 }
 

@@ -110,7 +110,12 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
         }
     }
     if report.totals.requests == 0 && !report.interrupted {
-        eprintln!("bench-client: no request completed in the recorded part");
+        match report.schedule.as_ref().map_or(0, |s| s.unfinished) {
+            0 => eprintln!("bench-client: no request completed in the recorded part"),
+            n => eprintln!(
+                "bench-client: no request completed in the recorded part ({n} unfinished: the target did not answer in time)"
+            ),
+        }
     }
     Ok(outcome_code(
         report.interrupted,
