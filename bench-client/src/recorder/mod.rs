@@ -3,7 +3,7 @@
 //! into HdrHistograms in nanoseconds, 1 ns to 60 s at 3 significant digits; a value above
 //! 60 s is recorded as 60 s and counted in `out_of_range`, never dropped silently.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,12 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::timeline::{CompressorHandle, CompressorLink, IntervalPart, StoredInterval};
-use crate::workload::Failure;
+
+mod kinds;
+mod live;
+
+pub use kinds::{ErrorKind, KINDS};
+pub use live::Live;
 
 /// Lowest value the histograms tell apart, in ns.
 pub const HIST_LOW_NS: u64 = 1;
@@ -27,87 +32,6 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// An empty histogram with the report's bounds.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(HIST_LOW_NS, HIST_HIGH_NS, HIST_SIGFIG).expect("valid bounds")
-}
-
-/// How many [`ErrorKind`]s there are.
-pub const KINDS: usize = 8;
-
-/// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ErrorKind {
-    /// The connection (or UDP socket) could not be opened.
-    Connect,
-    /// The peer reset the connection (or refused datagrams).
-    Reset,
-    /// The peer closed the connection with requests outstanding.
-    Closed,
-    /// No whole reply within `--timeout` (UDP: lost or late).
-    Timeout,
-    /// A whole reply with the wrong content or length.
-    Mismatch,
-    /// A reply that breaks the protocol: bad frame, wrong id, error status.
-    Protocol,
-    /// UDP: the datagram could not be sent (an error from `send`, e.g. EPERM from a
-    /// firewall); the socket goes on.
-    Send,
-    /// UDP: the datagram was refused (ECONNREFUSED: nothing listens on the port, e.g. a
-    /// server restarting); the socket goes on.
-    Refused,
-}
-
-impl ErrorKind {
-    /// Every kind, in report order.
-    pub const ALL: [ErrorKind; KINDS] = [
-        ErrorKind::Connect,
-        ErrorKind::Reset,
-        ErrorKind::Closed,
-        ErrorKind::Timeout,
-        ErrorKind::Mismatch,
-        ErrorKind::Protocol,
-        ErrorKind::Send,
-        ErrorKind::Refused,
-    ];
-
-    /// The kind's name in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Connect => "connect",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Closed => "closed",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Mismatch => "mismatch",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Send => "send",
-            ErrorKind::Refused => "refused",
-        }
-    }
-
-    /// The kind of an I/O error on an open connection.
-    pub fn from_io(err: &std::io::Error) -> ErrorKind {
-        use std::io::ErrorKind as K;
-        match err.kind() {
-            K::ConnectionReset | K::ConnectionAborted | K::ConnectionRefused | K::BrokenPipe => {
-                ErrorKind::Reset
-            }
-            K::TimedOut => ErrorKind::Timeout,
-            K::UnexpectedEof | K::WriteZero => ErrorKind::Closed,
-            _ => ErrorKind::Reset,
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl From<&Failure> for ErrorKind {
-    fn from(failure: &Failure) -> ErrorKind {
-        match failure {
-            Failure::Mismatch(_) => ErrorKind::Mismatch,
-            Failure::Protocol(_) => ErrorKind::Protocol,
-        }
-    }
 }
 
 /// A histogram and the count of values above its range.
@@ -173,54 +97,6 @@ impl UdpCounters {
         self.late += o.late;
         self.duplicated += o.duplicated;
         self.reordered += o.reordered;
-    }
-}
-
-/// Counters the progress bar reads while the run goes on: one cache line per worker, each
-/// written only by its own worker.
-#[derive(Debug)]
-pub struct Live {
-    slots: Vec<LiveSlot>,
-}
-
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct LiveSlot {
-    ok: AtomicU64,
-    errors: AtomicU64,
-    /// Recorded requests (ok + errors after the warm-up).
-    recorded: AtomicU64,
-}
-
-impl Live {
-    /// Counters for `workers` workers.
-    pub fn new(workers: usize) -> Live {
-        Live {
-            slots: (0..workers).map(|_| LiveSlot::default()).collect(),
-        }
-    }
-
-    /// How many workers there are.
-    pub fn workers(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Recorded requests (after the warm-up) so far, all workers together.
-    pub fn recorded(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|s| s.recorded.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// Completed and failed requests so far, all workers together.
-    pub fn totals(&self) -> (u64, u64) {
-        self.slots.iter().fold((0, 0), |(ok, err), s| {
-            (
-                ok + s.ok.load(Ordering::Relaxed),
-                err + s.errors.load(Ordering::Relaxed),
-            )
-        })
     }
 }
 
