@@ -459,6 +459,24 @@ mod tests {
     }
 
     #[test]
+    fn skipping_drops_exactly_the_times_before_the_mark() {
+        let start = Instant::now();
+        for arrival in [Arrival::Uniform, Arrival::Poisson] {
+            for (rate, connections, index) in [(1000.0, 1, 0), (7000.0, 3, 2), (3.0, 1, 0)] {
+                let at = start + Duration::from_millis(777);
+                let mut skipped = Schedule::new(start, rate, arrival, index, connections);
+                let dropped = skipped.skip_to(at);
+                let mut walker = Schedule::new(start, rate, arrival, index, connections);
+                let walked = walk(&mut walker, start, at);
+                assert_eq!(dropped, walked, "{arrival:?} {rate}");
+                assert!(skipped.next() >= at);
+                assert_eq!(skipped.next(), walker.next(), "the same next time");
+                assert_eq!(skipped.skip_to(at), 0, "nothing left before the mark");
+            }
+        }
+    }
+
+    #[test]
     fn poisson_gaps_average_the_rate() {
         let start = Instant::now();
         let mut schedule = Schedule::new(start, 1000.0, Arrival::Poisson, 0, 1);

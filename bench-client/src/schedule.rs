@@ -104,3 +104,42 @@ impl Schedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_schedule_tolerates_jitter_but_not_a_backlog() {
+        // 5% sent late, nothing unfinished: jitter.
+        assert_eq!(ScheduleVerdict::judge(50, 0, 0, 1000), ScheduleVerdict::Ok);
+        // 2% unfinished: behind, whoever is to blame.
+        assert_ne!(ScheduleVerdict::judge(0, 20, 20, 1000), ScheduleVerdict::Ok);
+        // 20% late: behind.
+        assert_ne!(
+            ScheduleVerdict::judge(200, 0, 200, 1000),
+            ScheduleVerdict::Ok
+        );
+    }
+
+    #[test]
+    fn waiting_for_a_slot_blames_the_target_and_a_free_slot_the_generator() {
+        assert_eq!(
+            ScheduleVerdict::judge(300, 500, 800, 1000),
+            ScheduleVerdict::TargetBehind
+        );
+        assert_eq!(
+            ScheduleVerdict::judge(300, 500, 400, 1000),
+            ScheduleVerdict::TargetBehind,
+            "half held is the target's"
+        );
+        assert_eq!(
+            ScheduleVerdict::judge(300, 500, 100, 1000),
+            ScheduleVerdict::GeneratorBehind
+        );
+        assert_eq!(
+            ScheduleVerdict::TargetBehind.text(),
+            "target could not keep up"
+        );
+    }
+}
