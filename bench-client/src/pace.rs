@@ -9,6 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -95,6 +96,42 @@ impl Schedule {
                 k
             }
         }
+    }
+
+    /// Moves past every intended time before `until`, handing `f` each one's lower bound
+    /// `until - intended` with a count: uniform arrivals whose bounds the report's
+    /// histograms cannot tell apart come as one call, so a long overloaded run's backlog
+    /// costs one record per histogram bucket, not one per request.
+    pub fn drain_until(&mut self, until: Instant, mut f: impl FnMut(Duration, u64)) {
+        while self.next < until {
+            let n = self.same_bucket_run(until);
+            f(until.duration_since(self.next), n);
+            match n {
+                1 => self.advance(),
+                n => self.next += Duration::from_nanos(self.gap_ns.saturating_mul(n)),
+            }
+        }
+    }
+
+    /// From the current intended time on (before `until`), how many have lower bounds in
+    /// the current one's histogram bucket. Poisson arrivals: 1 (their gaps vary).
+    fn same_bucket_run(&self, until: Instant) -> u64 {
+        static BUCKETS: OnceLock<hdrhistogram::Histogram<u64>> = OnceLock::new();
+        if self.arrival == Arrival::Poisson {
+            return 1;
+        }
+        let hist = BUCKETS.get_or_init(crate::recorder::new_histogram);
+        let gap = self.gap_ns;
+        let bound = u64::try_from(until.duration_since(self.next).as_nanos()).unwrap_or(u64::MAX);
+        let remaining = bound.div_ceil(gap);
+        let high = crate::recorder::HIST_HIGH_NS;
+        let span = if bound > high {
+            // Every value above the range is recorded at its top (and counted).
+            bound - high - 1
+        } else {
+            bound - hist.lowest_equivalent(bound)
+        };
+        (span / gap + 1).min(remaining)
     }
 
     /// How many intended times fall in `[from, until)` from the current one on: exact for
@@ -246,6 +283,8 @@ impl Source {
     /// schedule called for before `until` and that never went out is `unfinished`, recorded
     /// in the corrected histogram at its lower bound `until - intended` (its reply could
     /// not have come earlier). `held`: the writer was waiting for a free pipeline slot.
+    /// Uniform arrivals are recorded a histogram bucket at a time
+    /// ([`Schedule::drain_until`]).
     pub fn close_window(
         &mut self,
         shared: &Shared,
@@ -259,10 +298,7 @@ impl Source {
         if until > shared.record_start {
             self.warmup_dropped += s.skip_to(shared.record_start);
         }
-        while s.next() < until {
-            rec.unfinished(until.duration_since(s.next()), until, held);
-            s.advance();
-        }
+        s.drain_until(until, |bound, n| rec.unfinished(bound, n, until, held));
     }
 
     /// Open loop, duration runs: requests of the recorded part the schedule still calls
@@ -473,6 +509,32 @@ mod tests {
                 assert_eq!(skipped.next(), walker.next(), "the same next time");
                 assert_eq!(skipped.skip_to(at), 0, "nothing left before the mark");
             }
+        }
+    }
+
+    #[test]
+    fn a_backlog_drained_a_bucket_at_a_time_records_the_same_histogram() {
+        use crate::recorder::Latency;
+        let start = Instant::now();
+        // Long enough to pass the 60 s top of the range: those are counted, as one by one.
+        for (rate, until_s) in [(300_000.0, 3), (50.0, 70), (7.0, 1)] {
+            let until = start + Duration::from_secs(until_s);
+            let (mut grouped, mut single) = (Latency::default(), Latency::default());
+            let mut calls = 0;
+            let mut s = Schedule::new(start, rate, Arrival::Uniform, 0, 1);
+            s.drain_until(until, |bound, n| {
+                grouped.record_n(bound, n);
+                calls += 1;
+            });
+            let mut w = Schedule::new(start, rate, Arrival::Uniform, 0, 1);
+            while w.next() < until {
+                single.record(until.duration_since(w.next()));
+                w.advance();
+            }
+            assert_eq!(grouped.hist, single.hist, "{rate}");
+            assert_eq!(grouped.out_of_range, single.out_of_range);
+            assert_eq!(s.next(), w.next());
+            assert!(calls <= single.hist.len(), "{calls}");
         }
     }
 

@@ -56,13 +56,19 @@ impl Latency {
     /// Records one value.
     #[inline]
     pub fn record(&mut self, value: Duration) {
+        self.record_n(value, 1);
+    }
+
+    /// Records `count` values equal to `value`.
+    #[inline]
+    pub fn record_n(&mut self, value: Duration, count: u64) {
         let ns = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
         // The histogram's buckets reach a little past 60 s; the documented range ends
         // there, so the check is ours.
         if ns > HIST_HIGH_NS {
-            self.out_of_range += 1;
+            self.out_of_range += count;
         }
-        self.hist.saturating_record(ns.min(HIST_HIGH_NS));
+        let _ = self.hist.record_n(ns.min(HIST_HIGH_NS), count);
     }
 
     /// Adds another latency's values.
@@ -292,16 +298,18 @@ impl Recorder {
     /// ended at `until`, `lower_bound` after its intended time. It goes into the corrected
     /// histogram (and the last interval's) at that bound: its reply could not have come
     /// sooner, and leaving it out would hide exactly the overload it stands for.
-    pub fn unfinished(&mut self, lower_bound: Duration, until: Instant, held: bool) {
-        self.unfinished += 1;
-        self.unfinished_held += u64::from(held);
-        self.latency.record(lower_bound);
+    /// `count` such requests whose bounds the histogram does not tell apart are recorded
+    /// at once.
+    pub fn unfinished(&mut self, lower_bound: Duration, count: u64, until: Instant, held: bool) {
+        self.unfinished += count;
+        if held {
+            self.unfinished_held += count;
+        }
+        self.latency.record_n(lower_bound, count);
         self.interval_at(until);
-        self.current.unfinished += 1;
-        let _ = self
-            .current
-            .latency
-            .record(lower_bound.as_nanos().min(HIST_HIGH_NS as u128) as u64);
+        self.current.unfinished += count;
+        let ns = lower_bound.as_nanos().min(HIST_HIGH_NS as u128) as u64;
+        let _ = self.current.latency.record_n(ns, count);
     }
 
     /// `count` requests failed with `kind` (`recorded`: they fall in the recorded part).
