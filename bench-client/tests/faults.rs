@@ -202,26 +202,31 @@ fn a_silent_server_gives_timeouts_and_the_run_still_ends() {
 #[test]
 fn a_server_speaking_another_protocol_is_a_protocol_error() {
     // framed requests to a tcp-echo server come back as request frames, not responses.
-    let server = bench_client::server::spawn(
-        vec![
-            bench_server::Endpoint::bind(
-                bench_server::Proto::TcpEcho,
-                "127.0.0.1:0".parse().unwrap(),
-                &Default::default(),
-            )
-            .unwrap(),
-        ],
-        Default::default(),
-    )
-    .unwrap();
+    // The pre-flight check refuses a target that echoes its `stats` probe (see
+    // tests/edges.rs); this one leaves the probe unanswered (it is best effort and gives
+    // up after `--timeout`), then echoes everything on the run's connections.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut incoming = listener.incoming().flatten();
+        let _probe = incoming.next();
+        for mut stream in incoming {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = std::io::Read::read(&mut stream, &mut buf) {
+                    if n == 0 || std::io::Write::write_all(&mut stream, &buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
     let config = RunConfig {
         workload: WorkloadKind::Framed,
+        timeout: "1s".parse().unwrap(),
         ..quick(50)
     };
-    let report = run(external(
-        config,
-        server.addr(bench_server::Proto::TcpEcho).unwrap(),
-    ));
+    let report = run(external(config, addr));
     assert_eq!(
         report.totals.errors[&ErrorKind::Protocol],
         2,
