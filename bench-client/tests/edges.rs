@@ -295,16 +295,21 @@ fn timeout_s_int_leaves_a_complete_partial_suite_every_time() {
     // cell to be running on any machine.
     for attempt in 0..3 {
         let out_dir = common::temp_path(&format!("timeout-{attempt}"));
-        let status = std::process::Command::new("timeout")
+        let output = std::process::Command::new("timeout")
             .args(["--preserve-status", "-s", "INT", "3"])
             .arg(env!("CARGO_BIN_EXE_bench-client"))
             .args(["suite", "--duration", "5s", "--warmup", "0s", "--out-dir"])
             .arg(&out_dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
+            .output()
             .unwrap();
-        assert_eq!(status.code(), Some(130), "attempt {attempt}");
+        assert_eq!(output.status.code(), Some(130), "attempt {attempt}");
+        // The table marks the interrupted cell and says so under it.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.lines().any(|l| l.ends_with("  interrupted"))
+                && stdout.contains("interrupted: stopped early"),
+            "{stdout}"
+        );
         let dirs: Vec<_> = std::fs::read_dir(&out_dir)
             .unwrap()
             .map(|e| e.unwrap().path())
