@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 /// `max_body`).
 pub const MAX_SIZE: u64 = 16 * 1024 * 1024;
 
+/// Largest tcp-echo request: the client keeps its payload pattern in memory twice (lower
+/// and upper case), and tcp-echo has no body limit of its own.
+pub const MAX_TCP_ECHO_SIZE: u64 = 256 * 1024 * 1024;
+
 /// Largest udp-echo payload (one datagram).
 pub const MAX_UDP_SIZE: u64 = 65_507;
 
@@ -422,7 +426,8 @@ impl RunConfig {
             WorkloadKind::Framed if self.requests == RequestFormat::Raw => {
                 (MAX_RAW_SIZE, "the largest raw request")
             }
-            _ => (MAX_SIZE, "the server's default max body"),
+            WorkloadKind::TcpEcho => (MAX_TCP_ECHO_SIZE, "the client's tcp-echo limit"),
+            WorkloadKind::Framed => (MAX_SIZE, "the framed server's default max body"),
         };
         if size.max.0 > max {
             return Err(bad(

@@ -25,30 +25,50 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The target does not answer.
-    #[error("--target {addr}: {reason}")]
+    #[error("{flag} {addr}: {reason}")]
     Unreachable {
+        /// The flag that named it, as the user typed it (`--target`, `--direct`, ...).
+        flag: &'static str,
         /// The target.
         addr: SocketAddr,
         /// What happened.
         reason: String,
     },
     /// The embedded server did not start.
+    // No `#[from]`: a source would make `{:#}` print the server's error a second time.
     #[error("embedded server: {0}")]
-    Server(#[from] bench_server::ServerError),
+    Server(bench_server::ServerError),
     /// Something else in setting up.
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done.
         context: String,
-        /// What failed.
-        source: std::io::Error,
+        /// What failed (named `cause`, not `source`, so it is printed once).
+        cause: std::io::Error,
     },
+}
+
+impl From<bench_server::ServerError> for RunError {
+    fn from(e: bench_server::ServerError) -> Self {
+        RunError::Server(e)
+    }
 }
 
 impl RunError {
     /// Whether the error is the user's input (exit code 2) rather than the environment.
     pub fn is_bad_input(&self) -> bool {
         matches!(self, RunError::Config(_) | RunError::Unreachable { .. })
+    }
+
+    /// The same error, naming `flag` as the one that gave the target (a run's target
+    /// is `--target` unless a caller such as `overhead --direct` says otherwise).
+    pub fn for_flag(self, flag: &'static str) -> RunError {
+        match self {
+            RunError::Unreachable { addr, reason, .. } => {
+                RunError::Unreachable { flag, addr, reason }
+            }
+            other => other,
+        }
     }
 }
 
@@ -195,6 +215,7 @@ impl Run {
     /// Validates the configuration; `stopper` ends the run early.
     pub fn with_stopper(config: RunConfig, stopper: Stopper) -> Result<Run, ConfigError> {
         config.validate()?;
+        crate::preflight::check_descriptors(&config)?;
         let workers = config.threads.min(config.connections);
         Ok(Run {
             live: Arc::new(Live::new(workers)),
@@ -276,7 +297,7 @@ impl Run {
             // Count runs: budget no connection was left to send (they all failed).
             rec.unsent += shared.unclaimed();
         }
-        let recorded = recorded_time(&shared, finished, interrupted);
+        let recorded = recorded_time(&shared, &rec, finished, interrupted);
         let (server_config, embedded) = match server {
             Some((handle, server_config)) => {
                 let _ = handle.stop();
@@ -305,11 +326,23 @@ impl Run {
 
 /// How long the recorded part lasted. Duration runs: the whole duration, unless the run was
 /// stopped (until the stop) or every connection failed first (until the last did); the replies
-/// awaited after the end or the stop do not stretch it. Count runs: until the last
-/// connection finished.
-fn recorded_time(shared: &Shared, finished: Instant, interrupted: bool) -> Duration {
+/// awaited after the end or the stop do not stretch it. Count runs: until the last recorded
+/// send or reply (the final wait for replies that never come, up to `--timeout`, is not
+/// load), or until the stop.
+fn recorded_time(
+    shared: &Shared,
+    rec: &Recorder,
+    finished: Instant,
+    interrupted: bool,
+) -> Duration {
     let until = match shared.end {
-        None => finished,
+        None => {
+            let last = rec.last_activity.map_or(finished, |at| at.min(finished));
+            match shared.stopper.stopped_at() {
+                Some(at) if interrupted => last.max(at.min(finished)),
+                _ => last,
+            }
+        }
         Some(end) if interrupted => shared.stopper.stopped_at().map_or(end, |at| at.min(end)),
         Some(end)
             if shared.failed_connections.load(Ordering::Relaxed)
@@ -365,9 +398,9 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
         let thread = std::thread::Builder::new()
             .name(format!("bench-client-{worker}"))
             .spawn(move || run_worker(&mine, worker, workers, live, handle))
-            .map_err(|source| RunError::Io {
+            .map_err(|cause| RunError::Io {
                 context: "starting a worker thread".to_owned(),
-                source,
+                cause,
             });
         let thread = match thread {
             Ok(thread) => thread,

@@ -12,6 +12,7 @@
 //! - [`recorder`]: per-worker HdrHistograms and error counts.
 //! - [`timeline`]: one histogram per second, compressed off the hot path.
 //! - [`report`]: the `wirebench.report/v1` JSON report.
+//! - [`schedule`]: the report's open-loop part: unfinished, achieved rate, verdict.
 //! - [`suite`]: the default matrix on the embedded server, and the folder layout every
 //!   matrix (suite, [`nagle`]) shares.
 //! - [`nagle`]: client x server TCP_NODELAY x write mode, with [`stall`] verdicts.
@@ -53,6 +54,7 @@ mod preflight;
 pub mod recorder;
 pub mod render;
 pub mod report;
+pub mod schedule;
 pub mod stall;
 pub mod suite;
 mod tcp;

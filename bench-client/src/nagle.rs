@@ -137,6 +137,7 @@ pub fn format_table(rows: &[SummaryRow]) -> String {
             row.requests_per_s,
             row.errors,
         );
+        crate::suite::mark_interrupted(&mut out, row.interrupted);
     }
     out
 }

@@ -404,7 +404,12 @@ pub fn run_overhead(
                 .map_err(|e| fail(RunError::Config(e)))?;
             let name = format!("{}-{round}", leg.as_str());
             on_leg(&name, &run);
-            let report = run.execute().map_err(fail)?;
+            let flag = match (&config.pair, leg) {
+                (Pair::External { .. }, Leg::Direct) => "--direct",
+                (Pair::External { .. }, Leg::Proxied) => "--proxied",
+                (Pair::Embedded(_), _) => "--target",
+            };
+            let report = run.execute().map_err(|e| fail(e.for_flag(flag)))?;
             let file = format!("{name}.json");
             report.write(&dir.join(&file))?;
             if report.interrupted {
@@ -579,6 +584,12 @@ pub fn format_table(summary: &OverheadSummary) -> String {
             out,
             "{:<7} {direct:>10} {proxied:>10} {ratio:>7}  {ratio_rounds:<22} {added}",
             f.field,
+        );
+    }
+    if summary.interrupted {
+        let _ = writeln!(
+            out,
+            "interrupted: stopped early; the rounds that finished are summarised"
         );
     }
     out

@@ -1,11 +1,15 @@
 //! Pacing: which request a connection sends next and when. Closed loop sends as soon as
 //! the pipeline has room; open loop follows a per-connection schedule of intended send
-//! times (uniform or Poisson) and never skips a due request: a connection behind its
-//! schedule sends late, and what it never sent is counted as `unsent`.
+//! times (uniform or Poisson) and never skips a due request of the recorded part: a
+//! connection behind its schedule sends late; what is still owed when the recorded part
+//! ends is `unfinished` (recorded at its lower bound, see [`Source::close_window`]), what a
+//! failed connection never sent is `unsent`, and what the warm-up still owed when recording
+//! started is dropped and counted as `warmup_dropped`.
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -14,6 +18,7 @@ use smol::Timer;
 
 use crate::config::{Arrival, LoadModel, RunLength};
 use crate::engine::Shared;
+use crate::recorder::Recorder;
 use crate::workload::Request;
 
 /// An open-loop schedule for one connection.
@@ -69,6 +74,66 @@ impl Schedule {
         };
     }
 
+    /// Skips every intended time before `at`; returns how many were skipped (for Poisson
+    /// arrivals, walked: the backlog of a warm-up is bounded by rate x warm-up).
+    pub fn skip_to(&mut self, at: Instant) -> u64 {
+        if self.next >= at {
+            return 0;
+        }
+        match self.arrival {
+            Arrival::Uniform => {
+                let gap = u128::from(self.gap_ns);
+                let k = at.duration_since(self.next).as_nanos().div_ceil(gap);
+                self.next += Duration::from_nanos((k * gap) as u64);
+                k as u64
+            }
+            Arrival::Poisson => {
+                let mut k = 0;
+                while self.next < at {
+                    self.advance();
+                    k += 1;
+                }
+                k
+            }
+        }
+    }
+
+    /// Moves past every intended time before `until`, handing `f` each one's lower bound
+    /// `until - intended` with a count: uniform arrivals whose bounds the report's
+    /// histograms cannot tell apart come as one call, so a long overloaded run's backlog
+    /// costs one record per histogram bucket, not one per request.
+    pub fn drain_until(&mut self, until: Instant, mut f: impl FnMut(Duration, u64)) {
+        while self.next < until {
+            let n = self.same_bucket_run(until);
+            f(until.duration_since(self.next), n);
+            match n {
+                1 => self.advance(),
+                n => self.next += Duration::from_nanos(self.gap_ns.saturating_mul(n)),
+            }
+        }
+    }
+
+    /// From the current intended time on (before `until`), how many have lower bounds in
+    /// the current one's histogram bucket. Poisson arrivals: 1 (their gaps vary).
+    fn same_bucket_run(&self, until: Instant) -> u64 {
+        static BUCKETS: OnceLock<hdrhistogram::Histogram<u64>> = OnceLock::new();
+        if self.arrival == Arrival::Poisson {
+            return 1;
+        }
+        let hist = BUCKETS.get_or_init(crate::recorder::new_histogram);
+        let gap = self.gap_ns;
+        let bound = u64::try_from(until.duration_since(self.next).as_nanos()).unwrap_or(u64::MAX);
+        let remaining = bound.div_ceil(gap);
+        let high = crate::recorder::HIST_HIGH_NS;
+        let span = if bound > high {
+            // Every value above the range is recorded at its top (and counted).
+            bound - high - 1
+        } else {
+            bound - hist.lowest_equivalent(bound)
+        };
+        (span / gap + 1).min(remaining)
+    }
+
     /// How many intended times fall in `[from, until)` from the current one on: exact for
     /// uniform arrivals, the expected count for Poisson ones (computed, not walked, so a
     /// long high-rate schedule costs nothing).
@@ -112,6 +177,9 @@ pub struct Due {
     pub intended: Option<Instant>,
     /// Whether it is measured (not warm-up).
     pub recorded: bool,
+    /// Whether the connection had to wait for a free pipeline slot before it could send
+    /// it (a late request that was held is the target's lateness, not the generator's).
+    pub held: bool,
 }
 
 /// What a connection's writer does next.
@@ -131,6 +199,8 @@ pub struct Source {
     next_id: u64,
     schedule: Option<Schedule>,
     rng: fastrand::Rng,
+    /// Warm-up requests skipped when recording started (the warm-up's backlog).
+    pub warmup_dropped: u64,
 }
 
 impl Source {
@@ -150,20 +220,32 @@ impl Source {
             next_id: 0,
             schedule,
             rng: fastrand::Rng::with_seed(index as u64),
+            warmup_dropped: 0,
         }
     }
 
-    /// The next step at time `now`.
-    pub fn next(&mut self, shared: &Shared, now: Instant) -> Next {
+    /// The next step at time `now`. `on_time`: the connection slept until this very
+    /// request's intended time, so it was keeping the schedule; such a request is sent
+    /// even when the wake-up itself came a little after the end (timer slack), since the
+    /// schedule put it inside the recorded part.
+    pub fn next(&mut self, shared: &Shared, now: Instant, on_time: bool) -> Next {
         if shared.stop_requested() || shared.budget_spent() {
             return Next::Done;
         }
-        let due = match &self.schedule {
-            Some(s) => s.next(),
+        let due = match &mut self.schedule {
+            Some(s) => {
+                // The warm-up's backlog: requests it still owed when recording started
+                // are dropped (counted), so the recorded part starts on its own schedule
+                // instead of spending itself on unrecorded warm-up requests.
+                if s.next() < shared.record_start && now >= shared.record_start {
+                    self.warmup_dropped += s.skip_to(shared.record_start);
+                }
+                s.next()
+            }
             None => now,
         };
         if let Some(end) = shared.end
-            && (due >= end || now >= end)
+            && (due >= end || (now >= end && !on_time))
         {
             return Next::Done;
         }
@@ -192,7 +274,31 @@ impl Source {
             request,
             intended: self.schedule.is_some().then_some(due),
             recorded,
+            held: false,
         })
+    }
+
+    /// Open loop, duration runs, once the connection's writer is done at the end of the
+    /// recorded part (or at the stop, `until`): every request of the recorded part the
+    /// schedule called for before `until` and that never went out is `unfinished`, recorded
+    /// in the corrected histogram at its lower bound `until - intended` (its reply could
+    /// not have come earlier). `held`: the writer was waiting for a free pipeline slot.
+    /// Uniform arrivals are recorded a histogram bucket at a time
+    /// ([`Schedule::drain_until`]).
+    pub fn close_window(
+        &mut self,
+        shared: &Shared,
+        until: Instant,
+        held: bool,
+        rec: &mut Recorder,
+    ) {
+        let (Some(s), RunLength::Duration(_)) = (&mut self.schedule, shared.config.length) else {
+            return;
+        };
+        if until > shared.record_start {
+            self.warmup_dropped += s.skip_to(shared.record_start);
+        }
+        s.drain_until(until, |bound, n| rec.unfinished(bound, n, until, held));
     }
 
     /// Open loop, duration runs: requests of the recorded part the schedule still calls
@@ -210,33 +316,83 @@ impl Source {
 /// schedule (and the budget) only when it can go out at once, so none is lost if the
 /// connection fails while waiting, and none starts after the end or a stop.
 ///
-/// `timer` and `stop` are the connection's own, reused for every wait. `stop` is polled
-/// again only while no stop was asked for: once it resolves, the stop flag is set (before
-/// the channel closes) and [`Source::next`] returns `Done` first.
+/// `waits` holds the connection's own timers and stop future, reused for every wait: the
+/// end timer is armed once, so a connection waiting for room (a stalled target) still
+/// notices the end of the recorded part. `stop` is polled again only while no stop was
+/// asked for: once it resolves, the stop flag is set (before the channel closes) and
+/// [`Source::next`] returns `Done` first.
 pub async fn next_due<F: Future<Output = ()>>(
     shared: &Shared,
     source: &RefCell<Source>,
     room: &LocalNotify,
     has_room: impl Fn() -> bool,
-    timer: &mut Timer,
-    mut stop: Pin<&mut F>,
+    waits: &mut Waits<'_, F>,
 ) -> Option<Due> {
+    let mut on_time = false;
     loop {
-        room.wait_until(&has_room).await;
-        let next = source.borrow_mut().next(shared, Instant::now());
-        match next {
-            Next::Done => return None,
-            Next::Send(due) => return Some(due),
-            Next::WaitUntil(at) => {
-                timer.set_at(at);
+        let held = !has_room();
+        if held {
+            let Waits { end, stop, .. } = waits;
+            future::or(room.wait_until(&has_room), async {
                 future::or(
                     async {
-                        (&mut *timer).await;
+                        (&mut *end).await;
                     },
                     stop.as_mut(),
                 )
                 .await;
+            })
+            .await;
+            on_time = false;
+        }
+        let next = source.borrow_mut().next(shared, Instant::now(), on_time);
+        match next {
+            Next::Done => {
+                waits.held = held;
+                return None;
             }
+            Next::Send(due) => return Some(Due { held, ..due }),
+            Next::WaitUntil(at) => {
+                waits.timer.set_at(at);
+                let timer = &mut waits.timer;
+                let woke = future::or(
+                    async {
+                        (&mut *timer).await;
+                        true
+                    },
+                    async {
+                        waits.stop.as_mut().await;
+                        false
+                    },
+                )
+                .await;
+                on_time = woke;
+            }
+        }
+    }
+}
+
+/// The timers and stop future one connection's writer reuses for every wait.
+pub struct Waits<'a, F> {
+    /// Wakes at the next intended send time.
+    pub timer: Timer,
+    /// Wakes at the end of the recorded part (never, for count runs).
+    pub end: Timer,
+    /// Resolves when a stop is asked for.
+    pub stop: Pin<&'a mut F>,
+    /// Set when [`next_due`] returns `None`: whether the writer was waiting for a free
+    /// pipeline slot when the run ended for it.
+    pub held: bool,
+}
+
+impl<'a, F: Future<Output = ()>> Waits<'a, F> {
+    /// The waits of a connection of `shared`'s run.
+    pub fn new(shared: &Shared, stop: Pin<&'a mut F>) -> Self {
+        Waits {
+            timer: Timer::never(),
+            end: shared.end.map_or_else(Timer::never, Timer::at),
+            stop,
+            held: false,
         }
     }
 }
@@ -336,6 +492,50 @@ mod tests {
             counted.abs_diff(walked) < walked / 100,
             "{counted} vs {walked}"
         );
+    }
+
+    #[test]
+    fn skipping_drops_exactly_the_times_before_the_mark() {
+        let start = Instant::now();
+        for arrival in [Arrival::Uniform, Arrival::Poisson] {
+            for (rate, connections, index) in [(1000.0, 1, 0), (7000.0, 3, 2), (3.0, 1, 0)] {
+                let at = start + Duration::from_millis(777);
+                let mut skipped = Schedule::new(start, rate, arrival, index, connections);
+                let dropped = skipped.skip_to(at);
+                let mut walker = Schedule::new(start, rate, arrival, index, connections);
+                let walked = walk(&mut walker, start, at);
+                assert_eq!(dropped, walked, "{arrival:?} {rate}");
+                assert!(skipped.next() >= at);
+                assert_eq!(skipped.next(), walker.next(), "the same next time");
+                assert_eq!(skipped.skip_to(at), 0, "nothing left before the mark");
+            }
+        }
+    }
+
+    #[test]
+    fn a_backlog_drained_a_bucket_at_a_time_records_the_same_histogram() {
+        use crate::recorder::Latency;
+        let start = Instant::now();
+        // Long enough to pass the 60 s top of the range: those are counted, as one by one.
+        for (rate, until_s) in [(300_000.0, 3), (50.0, 70), (7.0, 1)] {
+            let until = start + Duration::from_secs(until_s);
+            let (mut grouped, mut single) = (Latency::default(), Latency::default());
+            let mut calls = 0;
+            let mut s = Schedule::new(start, rate, Arrival::Uniform, 0, 1);
+            s.drain_until(until, |bound, n| {
+                grouped.record_n(bound, n);
+                calls += 1;
+            });
+            let mut w = Schedule::new(start, rate, Arrival::Uniform, 0, 1);
+            while w.next() < until {
+                single.record(until.duration_since(w.next()));
+                w.advance();
+            }
+            assert_eq!(grouped.hist, single.hist, "{rate}");
+            assert_eq!(grouped.out_of_range, single.out_of_range);
+            assert_eq!(s.next(), w.next());
+            assert!(calls <= single.hist.len(), "{calls}");
+        }
     }
 
     #[test]

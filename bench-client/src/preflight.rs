@@ -9,16 +9,68 @@ use std::time::Duration;
 use bench_proto::{CommandName, Decoder, Limits, RequestHeader, ResponseHeader};
 use bench_server::SocketReadback;
 
-use crate::config::{RequestFormat, RunConfig, WorkloadKind};
+use crate::config::{ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
 use crate::engine::RunError;
 
 /// How long a UDP target may stay silent before it counts as reachable anyway (a server
 /// that drops datagrams is still a server).
 const UDP_PROBE_WAIT: Duration = Duration::from_millis(300);
 
+/// Descriptors a process needs besides its sockets: stdio, the reactor's epoll and
+/// eventfd, each thread's poller, report and probe files.
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// Checks that the run's sockets fit in the process's descriptor limit (`RLIMIT_NOFILE`):
+/// one per connection, and with the embedded server one more per connection (its side)
+/// and its listener. The soft limit is raised towards the hard one when that is enough;
+/// otherwise the run is refused before it starts, naming the value and the limit, instead
+/// of failing most of its connects.
+pub fn check_descriptors(config: &RunConfig) -> Result<(), ConfigError> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let connections = config.connections as u64;
+    let embedded = matches!(config.target, Target::Embedded(_));
+    let sockets = if embedded {
+        2 * connections + 1
+    } else {
+        connections
+    };
+    let needed = sockets + SPARE_DESCRIPTORS + 2 * config.threads as u64;
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(current), hard) = (limit.current, limit.maximum) else {
+        return Ok(()); // unlimited
+    };
+    if needed <= current {
+        return Ok(());
+    }
+    if hard.is_none_or(|hard| needed <= hard) {
+        let raised = Rlimit {
+            current: Some(needed),
+            maximum: hard,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return Ok(());
+        }
+    }
+    let limit = hard.map_or(current, |hard| hard.max(current));
+    let server = if embedded {
+        " (the embedded server takes one more per connection)"
+    } else {
+        ""
+    };
+    Err(ConfigError {
+        flag: "--connections",
+        value: config.connections.to_string(),
+        reason: format!(
+            "needs about {needed} file descriptors{server}, above this process's limit of \
+             {limit} (RLIMIT_NOFILE; raise it with `ulimit -n`)"
+        ),
+    })
+}
+
 /// Checks `addr`; returns the server's socket options when it can tell them.
 pub fn check(config: &RunConfig, addr: SocketAddr) -> Result<Option<SocketReadback>, RunError> {
     let unreachable = |e: io::Error| RunError::Unreachable {
+        flag: "--target",
         addr,
         reason: e.to_string(),
     };
@@ -34,8 +86,17 @@ pub fn check(config: &RunConfig, addr: SocketAddr) -> Result<Option<SocketReadba
         WorkloadKind::Framed => {
             let stream =
                 TcpStream::connect_timeout(&addr, config.timeout.0).map_err(unreachable)?;
-            // Best effort: a server (or proxy) that does not answer `stats` still runs.
-            Ok(server_socket(stream, config).ok().flatten())
+            // Best effort: a server (or proxy) that does not answer `stats` still runs;
+            // one that answers with something that is not a frame does not speak framed.
+            match server_socket(stream, config) {
+                Ok(socket) => Ok(socket),
+                Err(Probe::NotFramed(reason)) => Err(RunError::Unreachable {
+                    flag: "--target",
+                    addr,
+                    reason: format!("not a framed server: {reason}"),
+                }),
+                Err(Probe::Io) => Ok(None),
+            }
         }
     }
 }
@@ -60,8 +121,26 @@ fn probe_udp(addr: SocketAddr) -> io::Result<()> {
     }
 }
 
+/// Why the `stats` probe gave nothing.
+enum Probe {
+    /// The reply is not a framed response (a tcp-echo server echoes the request back).
+    NotFramed(String),
+    /// No reply (timeout), or a reply without the socket options: the probe is best
+    /// effort, so the error itself is dropped.
+    Io,
+}
+
+impl From<io::Error> for Probe {
+    fn from(_: io::Error) -> Probe {
+        Probe::Io
+    }
+}
+
 /// Asks a framed server for `stats` and reads `connection.socket` from the reply.
-fn server_socket(mut stream: TcpStream, config: &RunConfig) -> io::Result<Option<SocketReadback>> {
+fn server_socket(
+    mut stream: TcpStream,
+    config: &RunConfig,
+) -> Result<Option<SocketReadback>, Probe> {
     stream.set_read_timeout(Some(config.timeout.0))?;
     if config.requests == RequestFormat::Raw {
         stream.write_all(b"stats")?;
@@ -73,14 +152,20 @@ fn server_socket(mut stream: TcpStream, config: &RunConfig) -> io::Result<Option
     }
     let mut decoder = Decoder::<ResponseHeader>::new(Limits::default());
     loop {
-        if let Some(frame) = decoder.decode().map_err(io::Error::other)? {
-            let body: serde_json::Value = serde_json::from_slice(frame.body)?;
+        let frame = decoder
+            .decode()
+            .map_err(|e| Probe::NotFramed(format!("its reply to `stats` is not a frame ({e})")))?;
+        if let Some(frame) = frame {
+            let body: serde_json::Value =
+                serde_json::from_slice(frame.body).map_err(io::Error::other)?;
             let socket = body.pointer("/connection/socket").cloned();
             return Ok(socket.and_then(|s| serde_json::from_value(s).ok()));
         }
         let n = stream.read(decoder.read_buf())?;
         if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+            return Err(Probe::NotFramed(
+                "it closed the connection without answering `stats`".to_owned(),
+            ));
         }
         decoder.filled(n);
     }

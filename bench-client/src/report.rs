@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::recorder::{ErrorKind, INTERVAL, Latency, Recorder, UdpCounters};
+pub use crate::schedule::{Schedule, ScheduleVerdict};
 
 /// The schema name and version every report carries.
 pub const SCHEMA: &str = "wirebench.report/v1";
@@ -207,18 +208,6 @@ impl LatencySummary {
     }
 }
 
-/// How well an open-loop schedule was kept.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Schedule {
-    /// Requests sent more than `late_threshold_ns` after their intended time.
-    pub late: u64,
-    /// The lateness that counts as late, ns.
-    pub late_threshold_ns: u64,
-    /// Requests the schedule called for in the recorded part that never went out (the
-    /// run ended, or their connection failed, first).
-    pub unsent: u64,
-}
-
 /// One interval of the recorded part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -230,6 +219,10 @@ pub struct TimelineEntry {
     pub ok: u64,
     /// Requests failed in it.
     pub errors: u64,
+    /// Open loop, the last interval: requests unfinished when the recorded part ended
+    /// (in `histogram` at their lower bound).
+    #[serde(default)]
+    pub unfinished: u64,
     /// ok / duration_s.
     pub requests_per_s: f64,
     /// Median latency of the requests completed in it, ns.
@@ -377,11 +370,7 @@ impl Report {
             latency: LatencySummary::new(&rec.latency),
             latency_uncorrected: rec.uncorrected.as_ref().map(LatencySummary::new),
             send_lag: rec.send_lag.as_ref().map(LatencySummary::new),
-            schedule: open.then(|| Schedule {
-                late: rec.late,
-                late_threshold_ns: crate::recorder::LATE_THRESHOLD.as_nanos() as u64,
-                unsent: rec.unsent,
-            }),
+            schedule: open.then(|| Schedule::new(&facts.config, rec, secs)),
             udp: (facts.config.workload == crate::config::WorkloadKind::UdpEcho).then_some(rec.udp),
             timeline: timeline(rec, facts.recorded),
             config: facts.config,
@@ -445,6 +434,7 @@ fn timeline(rec: &Recorder, recorded: Duration) -> Vec<TimelineEntry> {
                 Some(into) if into.index == last => {
                     into.ok += part.ok;
                     into.errors += part.errors;
+                    into.unfinished += part.unfinished;
                     into.latency.add(&part.latency).expect("same bounds");
                 }
                 _ => parts.push(crate::timeline::IntervalPart {
@@ -474,6 +464,7 @@ fn timeline(rec: &Recorder, recorded: Duration) -> Vec<TimelineEntry> {
                 duration_s,
                 ok: part.ok,
                 errors: part.errors,
+                unfinished: part.unfinished,
                 requests_per_s: part.ok as f64 / duration_s,
                 p50_ns: q(0.5),
                 p99_ns: q(0.99),

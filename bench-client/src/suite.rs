@@ -153,6 +153,9 @@ pub struct SummaryRow {
     /// TCP workloads: the Nagle + delayed-ACK verdict from the latency histogram.
     #[serde(default)]
     pub verdict: Option<Verdict>,
+    /// The stop came during this cell: its report covers it until the stop.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 fn suite_kind() -> String {
@@ -191,6 +194,7 @@ impl SummaryRow {
             write_mode: framed.then_some(report.config.write_mode),
             server_write_mode: embedded.filter(|_| framed).map(|s| s.write_mode),
             verdict,
+            interrupted: report.interrupted,
         }
     }
 }
@@ -217,8 +221,27 @@ pub fn format_table(rows: &[SummaryRow]) -> String {
             format_ns(row.max_ns),
             row.errors
         );
+        mark_interrupted(&mut out, row.interrupted);
     }
     out
+}
+
+/// Ends a table row with ` interrupted` when the stop came during its run.
+pub fn mark_interrupted(out: &mut String, interrupted: bool) {
+    if interrupted {
+        out.pop();
+        out.push_str("  interrupted\n");
+    }
+}
+
+/// The line under a matrix table when the matrix was stopped early.
+pub fn interrupted_footer(interrupted: bool) -> &'static str {
+    if interrupted {
+        "interrupted: stopped early; the interrupted cell covers its run until the stop, \
+         later cells did not run\n"
+    } else {
+        ""
+    }
 }
 
 /// `850ns`, `52.3us`, `41.2ms`, `1.50s`.

@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::{RequestFormat, WorkloadKind};
 use crate::engine::Shared;
-use crate::pace::{Due, LocalNotify, Next, Source, next_due};
+use crate::pace::{Due, LocalNotify, Next, Source, Waits, next_due};
 use crate::recorder::{ErrorKind, Recorder, Timing};
 use crate::workload::{Failure, ReplyReader, Request, RequestWriter, StreamWorkload};
 
@@ -177,20 +177,15 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
     let pipeline = config.pipeline;
     let has_room = || pipe.inflight.borrow().len() < pipeline;
     let mut batch = Vec::new();
-    // One timer and one stop future for every wait of this connection.
-    let mut timer = Timer::never();
-    let mut stop = std::pin::pin!(shared.stopped());
+    // One set of timers and one stop future for every wait of this connection.
+    let stop = std::pin::pin!(shared.stopped());
+    let mut waits = Waits::new(shared, stop);
     loop {
-        let due = next_due(
-            shared,
-            &pipe.source,
-            &pipe.room,
-            has_room,
-            &mut timer,
-            stop.as_mut(),
-        )
-        .await;
-        let Some(due) = due else { return Ok(()) };
+        let due = next_due(shared, &pipe.source, &pipe.room, has_room, &mut waits).await;
+        let Some(due) = due else {
+            close_window(shared, pipe.rec, &pipe.source, waits.held);
+            return Ok(());
+        };
         let request = due.request;
         start(pipe, due);
         let parts = writer.encode(&request);
@@ -209,24 +204,29 @@ async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result
         }
         batch.clear();
         parts.iter().for_each(|p| batch.extend_from_slice(p));
-        let written = gather_and_write(pipe, writer, &mut batch, &has_room).await;
+        let written = gather_and_write(pipe, writer, &mut batch, &has_room, due.held).await;
         written.map_err(|e| End::io("writing a request", &e))?;
     }
 }
 
 /// Adds the requests ready now to `batch` (up to [`BATCH_BYTES`]) and writes it; a large
-/// request met on the way is written after the batch without being copied.
+/// request met on the way is written after the batch without being copied. `held`: the
+/// batch's first request waited for a free slot, and the rest waited behind it.
 async fn gather_and_write<W: RequestWriter>(
     pipe: &Pipe<'_>,
     writer: &mut W,
     batch: &mut Vec<u8>,
     has_room: &impl Fn() -> bool,
+    held: bool,
 ) -> io::Result<()> {
     let mut stream = pipe.stream;
     while has_room() && batch.len() < BATCH_BYTES {
-        let next = pipe.source.borrow_mut().next(pipe.shared, Instant::now());
+        let next = pipe
+            .source
+            .borrow_mut()
+            .next(pipe.shared, Instant::now(), false);
         let Next::Send(due) = next else { break };
-        start(pipe, due);
+        start(pipe, Due { held, ..due });
         let parts = writer.encode(&due.request);
         if parts_len(&parts) > COPY_LIMIT {
             stream.write_all(batch).await?;
@@ -254,11 +254,13 @@ fn start(pipe: &Pipe<'_>, due: Due) {
         request,
         intended,
         recorded,
+        held,
     } = due;
     let timing = Timing {
         intended,
         sent: Instant::now(),
         recorded,
+        held,
     };
     pipe.inflight
         .borrow_mut()
@@ -391,10 +393,35 @@ fn fail_inflight(pipe: &Pipe<'_>, end: End) {
     fail_connection(pipe.shared, pipe.rec, recorded, end);
 }
 
-/// Open loop: what the schedule still called for in the recorded part.
+/// When the recorded part ended for a writer: the end, or the stop if it came first.
+fn window_end(shared: &Shared) -> Option<Instant> {
+    let end = shared.end?;
+    Some(shared.stopped_at().map_or(end, |at| at.min(end)))
+}
+
+/// Open loop, a writer done at the end of the recorded part (or the stop): what its
+/// schedule still called for is unfinished ([`Source::close_window`]). `held`: it was
+/// waiting for a free pipeline slot.
+pub(crate) fn close_window(
+    shared: &Shared,
+    rec: &RefCell<Recorder>,
+    source: &RefCell<Source>,
+    held: bool,
+) {
+    if let Some(until) = window_end(shared) {
+        source
+            .borrow_mut()
+            .close_window(shared, until, held, &mut rec.borrow_mut());
+    }
+}
+
+/// Open loop, a connection done: what its schedule still called for in the recorded part
+/// (nothing, unless it failed before the end) is unsent, and its warm-up backlog dropped.
 pub(crate) fn account_unsent(shared: &Shared, rec: &RefCell<Recorder>, source: &RefCell<Source>) {
-    let Some(end) = shared.end else { return };
-    let until = shared.stopped_at().map_or(end, |at| at.min(end));
-    let unsent = source.borrow().unsent(shared, until);
-    rec.borrow_mut().unsent += unsent;
+    let source = source.borrow();
+    let mut rec = rec.borrow_mut();
+    rec.warmup_dropped += source.warmup_dropped;
+    if let Some(until) = window_end(shared) {
+        rec.unsent += source.unsent(shared, until);
+    }
 }

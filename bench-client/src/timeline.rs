@@ -14,6 +14,7 @@ pub struct StoredInterval {
     pub(crate) index: u64,
     pub(crate) ok: u64,
     pub(crate) errors: u64,
+    pub(crate) unfinished: u64,
     pub(crate) latency: Vec<u8>,
 }
 
@@ -26,7 +27,10 @@ pub struct IntervalPart {
     pub ok: u64,
     /// Failed requests in it.
     pub errors: u64,
-    /// Latencies of the requests completed in it.
+    /// Open loop, the last interval: requests unfinished at the end (in `latency` at their
+    /// lower bound).
+    pub unfinished: u64,
+    /// Latencies of the requests completed (or unfinished) in it.
     pub latency: Histogram<u64>,
 }
 
@@ -36,6 +40,7 @@ impl IntervalPart {
             index: self.index,
             ok: self.ok,
             errors: self.errors,
+            unfinished: self.unfinished,
             latency: crate::report::encode_histogram_bytes(&self.latency),
         }
     }
@@ -85,12 +90,15 @@ impl CompressorLink {
     }
 
     /// Hands a finished interval over; gives it back when the compressor is gone.
-    pub(crate) fn send(&self, part: IntervalPart) -> Result<(), IntervalPart> {
+    pub(crate) fn send(&self, part: IntervalPart) -> Option<IntervalPart> {
         let job = Job {
             part,
             spare: self.spare_tx.clone(),
         };
-        self.jobs.send(job).map_err(|mpsc::SendError(job)| job.part)
+        self.jobs
+            .send(job)
+            .err()
+            .map(|mpsc::SendError(job)| job.part)
     }
 }
 
@@ -149,12 +157,14 @@ pub fn merge(intervals: &[StoredInterval]) -> Vec<IntervalPart> {
             Some(last) if last.index == part.index => {
                 last.ok += part.ok;
                 last.errors += part.errors;
+                last.unfinished += part.unfinished;
                 last.latency.add(&latency).expect("same bounds");
             }
             _ => out.push(IntervalPart {
                 index: part.index,
                 ok: part.ok,
                 errors: part.errors,
+                unfinished: part.unfinished,
                 latency,
             }),
         }

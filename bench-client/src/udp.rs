@@ -3,8 +3,11 @@
 //! lost, late, duplicated and reordered replies are told apart:
 //!
 //! - a request with no reply within `--timeout` fails with `timeout`;
-//! - a reply that comes after that is `late`, and the requests that never got one are
-//!   `lost` (so `lost + late` = the `timeout` errors);
+//! - a reply that comes after that is `late` (checked on arrival against the send time, so
+//!   timer slack never turns a late reply into a success), and the requests that never
+//!   got one are `lost` (so `lost + late` = the `timeout` errors);
+//! - a send error fails that datagram (`send`; `refused` for ECONNREFUSED), and a receive
+//!   error fails the oldest datagram in flight; the socket goes on either way.
 //! - a second reply to an answered request is `duplicated`;
 //! - a reply older than one already received is `reordered` (and still succeeds).
 //!
@@ -24,9 +27,9 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::Expect;
 use crate::engine::Shared;
-use crate::pace::{Due, LocalNotify, Source, next_due};
+use crate::pace::{Due, LocalNotify, Source, Waits, next_due};
 use crate::recorder::{ErrorKind, Recorder, Timing};
-use crate::tcp::{End, account_unsent, fail_connection, run_halves};
+use crate::tcp::{End, account_unsent, close_window, fail_connection, run_halves};
 use crate::workload::{Request, describe_mismatch};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
@@ -142,24 +145,18 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
     let has_room = || sock.inflight.borrow().len() < pipeline;
     let mut datagram = vec![0u8; shared.config.size.max.as_usize()];
     let mut seq = 0;
-    let mut timer = Timer::never();
-    let mut stop = std::pin::pin!(shared.stopped());
+    let stop = std::pin::pin!(shared.stopped());
+    let mut waits = Waits::new(shared, stop);
     loop {
-        let due = next_due(
-            shared,
-            &sock.source,
-            &sock.room,
-            has_room,
-            &mut timer,
-            stop.as_mut(),
-        )
-        .await;
+        let due = next_due(shared, &sock.source, &sock.room, has_room, &mut waits).await;
         let Some(Due {
             request,
             intended,
             recorded,
+            held,
         }) = due
         else {
+            close_window(shared, sock.rec, &sock.source, waits.held);
             return Ok(());
         };
         seq = next_seq(seq);
@@ -180,6 +177,7 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
             intended,
             sent,
             recorded,
+            held,
         };
         sock.highest_sent.set(Some(request.id));
         sock.inflight.borrow_mut().push_back(InFlight {
@@ -188,18 +186,51 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
             sent_ns,
         });
         sock.work.notify();
-        {
-            let mut rec = sock.rec.borrow_mut();
-            rec.sent(&timing, request.size);
-            if recorded {
-                rec.udp.sent += 1;
+        match sock.socket.send(payload).await {
+            Ok(_) => {
+                let mut rec = sock.rec.borrow_mut();
+                rec.sent(&timing, request.size);
+                if recorded {
+                    rec.udp.sent += 1;
+                }
+            }
+            Err(e) => {
+                // The datagram fails, the socket goes on: an EPERM from a firewall or a
+                // refusal while the server restarts is one datagram's error. Yield, so a
+                // send that fails at once every time cannot starve the other tasks.
+                let failed = sock.inflight.borrow_mut().pop_back();
+                if let Some(failed) = failed {
+                    count_error(sock, &failed, &e, true);
+                }
+                future::yield_now().await;
             }
         }
-        sock.socket
-            .send(payload)
-            .await
-            .map_err(|e| End::io("sending a datagram", &e))?;
     }
+}
+
+/// Counts one datagram's send or receive error: `refused` (ECONNREFUSED, from the ICMP
+/// "port unreachable" of an earlier datagram) or `send` (any other error of `send`; a
+/// receive error other than a refusal counts by its kind, see [`ErrorKind::from_io`]).
+fn count_error(sock: &Sock<'_>, datagram: &InFlight, err: &io::Error, sending: bool) {
+    let kind = if err.kind() == io::ErrorKind::ConnectionRefused {
+        ErrorKind::Refused
+    } else if sending {
+        ErrorKind::Send
+    } else {
+        ErrorKind::from_io(err)
+    };
+    let what = if sending {
+        "sending datagram"
+    } else {
+        "datagram"
+    };
+    let seq = datagram.request.id;
+    sock.rec
+        .borrow_mut()
+        .failed(kind, 1, datagram.timing.recorded, || {
+            format!("{what} {seq}: {err}")
+        });
+    sock.room.notify();
 }
 
 async fn read_loop(sock: &Sock<'_>) -> Result<(), End> {
@@ -229,7 +260,14 @@ async fn read_loop(sock: &Sock<'_>) -> Result<(), End> {
         .await;
         match received {
             Some(Ok(n)) => reply(sock, &buf[..n], Instant::now()),
-            Some(Err(e)) => return Err(End::io("receiving a datagram", &e)),
+            Some(Err(e)) => {
+                // A pending socket error (the ICMP refusal of a datagram in flight) is
+                // that datagram's, not the socket's: the oldest in flight takes it.
+                let oldest = sock.inflight.borrow_mut().pop_front();
+                if let Some(oldest) = oldest {
+                    count_error(sock, &oldest, &e, false);
+                }
+            }
             None => {
                 expire(sock, Instant::now());
                 armed = false;
@@ -292,6 +330,22 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
     };
     let entry = sock.inflight.borrow_mut().remove(position).expect("found");
     sock.room.notify();
+    let limit = sock.shared.config.timeout;
+    if done.saturating_duration_since(entry.timing.sent) > limit.0 {
+        // Later than `--timeout`, though its timer had not fired yet: timed out and late,
+        // never ok, whatever the timer's slack.
+        let recorded = entry.timing.recorded;
+        let mut rec = sock.rec.borrow_mut();
+        rec.failed(ErrorKind::Timeout, 1, recorded, || {
+            format!("no reply to datagram {seq} within {limit}")
+        });
+        if recorded {
+            rec.udp.late += 1;
+            sock.timed_out.set(sock.timed_out.get() + 1);
+            sock.late.set(sock.late.get() + 1);
+        }
+        return;
+    }
     let mut rec = sock.rec.borrow_mut();
     if sock.highest_answered.get().is_some_and(|h| h > seq) {
         if entry.timing.recorded {

@@ -1,5 +1,7 @@
 //! Units as types: byte sizes and durations that parse and print the same way in every
-//! flag, log line and report (`64B`, `16KiB`, `1MiB`; `250ms`, `10s`, `2m`).
+//! flag, log line and report (`64B`, `16KiB`, `1MiB`; `250ms`, `10s`, `2m`). Input may
+//! carry decimals (`1.5s`, `1.5KiB`) when they come to a whole number of nanoseconds or
+//! bytes; output is always the shortest whole form (`1500ms`, `1536B`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,6 +29,12 @@ pub enum UnitError {
         /// The units accepted.
         known: &'static str,
     },
+    /// A decimal that is not a whole number of bytes (or nanoseconds).
+    #[error("{text:?} is not a whole number of bytes or nanoseconds")]
+    NotWhole {
+        /// The text given.
+        text: String,
+    },
     /// The value does not fit.
     #[error("{text:?} is too large")]
     Overflow {
@@ -38,22 +46,69 @@ pub enum UnitError {
 const SIZE_UNITS: &str = "B, KiB, MiB, GiB, kB, MB, GB";
 const DURATION_UNITS: &str = "ns, us, ms, s, m, h";
 
-fn split_number(text: &str) -> Result<(u64, &str), UnitError> {
-    let trimmed = text.trim();
-    let digits = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    if digits == 0 {
-        return Err(UnitError::NoNumber {
+/// A number as written: its whole part and the digits after a decimal point (`1.5` is
+/// `(1, "5")`).
+struct Number<'a> {
+    whole: u64,
+    fraction: &'a str,
+}
+
+impl Number<'_> {
+    /// The number times `scale`, exactly: an error when it is not a whole number of the
+    /// base unit (`1.3B`) or does not fit.
+    fn scaled(&self, scale: u64, text: &str) -> Result<u64, UnitError> {
+        let overflow = || UnitError::Overflow {
             text: text.to_owned(),
-        });
+        };
+        let whole = self.whole.checked_mul(scale).ok_or_else(overflow)?;
+        if self.fraction.is_empty() {
+            return Ok(whole);
+        }
+        // Digits past 19 cannot change a u64 result unless they are all zeros.
+        let digits = self.fraction.trim_end_matches('0');
+        if digits.len() > 19 {
+            return Err(UnitError::NotWhole {
+                text: text.to_owned(),
+            });
+        }
+        let numerator = digits.parse::<u128>().unwrap_or(0) * u128::from(scale);
+        let denominator = 10u128.pow(digits.len() as u32);
+        if !numerator.is_multiple_of(denominator) {
+            return Err(UnitError::NotWhole {
+                text: text.to_owned(),
+            });
+        }
+        let part = u64::try_from(numerator / denominator).map_err(|_| overflow())?;
+        whole.checked_add(part).ok_or_else(overflow)
     }
-    let number = trimmed[..digits]
+}
+
+fn split_number(text: &str) -> Result<(Number<'_>, &str), UnitError> {
+    let trimmed = text.trim();
+    let no_number = || UnitError::NoNumber {
+        text: text.to_owned(),
+    };
+    let digits_of = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let digits = digits_of(trimmed);
+    if digits == 0 {
+        return Err(no_number());
+    }
+    let whole = trimmed[..digits]
         .parse::<u64>()
         .map_err(|_| UnitError::Overflow {
             text: text.to_owned(),
         })?;
-    Ok((number, trimmed[digits..].trim()))
+    let mut rest = &trimmed[digits..];
+    let mut fraction = "";
+    if let Some(after) = rest.strip_prefix('.') {
+        let n = digits_of(after);
+        if n == 0 {
+            return Err(no_number());
+        }
+        fraction = &after[..n];
+        rest = &after[n..];
+    }
+    Ok((Number { whole, fraction }, rest.trim()))
 }
 
 /// A number of bytes.
@@ -96,12 +151,7 @@ impl FromStr for ByteSize {
                 });
             }
         };
-        number
-            .checked_mul(scale)
-            .map(ByteSize)
-            .ok_or_else(|| UnitError::Overflow {
-                text: text.to_owned(),
-            })
+        number.scaled(scale, text).map(ByteSize)
     }
 }
 
@@ -143,7 +193,7 @@ impl FromStr for HumanDuration {
             "s" => 1_000_000_000,
             "m" | "min" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            "" if number == 0 => 1,
+            "" if number.whole == 0 && number.fraction.bytes().all(|b| b == b'0') => 1,
             _ => {
                 return Err(UnitError::UnknownUnit {
                     text: text.to_owned(),
@@ -153,11 +203,8 @@ impl FromStr for HumanDuration {
             }
         };
         number
-            .checked_mul(nanos_per)
+            .scaled(nanos_per, text)
             .map(|ns| HumanDuration(Duration::from_nanos(ns)))
-            .ok_or_else(|| UnitError::Overflow {
-                text: text.to_owned(),
-            })
     }
 }
 
@@ -277,6 +324,35 @@ mod tests {
             "a bare non-zero number is ambiguous"
         );
         assert!("10 parsecs".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn decimals_parse_exactly_and_print_as_before() {
+        let d = |t: &str| t.parse::<HumanDuration>().unwrap();
+        assert_eq!(d("1.5s").0, Duration::from_millis(1500));
+        assert_eq!(d("1.5s").to_string(), "1500ms");
+        assert_eq!(d("0.25ms").to_string(), "250us");
+        assert_eq!(d("2.0s").to_string(), "2s");
+        assert_eq!(d("0.5m").to_string(), "30s");
+        assert_eq!(d("0.0").0, Duration::ZERO);
+        let b = |t: &str| t.parse::<ByteSize>().unwrap();
+        assert_eq!(b("1.5KiB"), ByteSize(1536));
+        assert_eq!(b("1.5KiB").to_string(), "1536B");
+        assert_eq!(b("0.5MiB").to_string(), "512KiB");
+        assert_eq!(b("2.5kB"), ByteSize(2500));
+        assert!(matches!(
+            "1.3B".parse::<ByteSize>(),
+            Err(UnitError::NotWhole { .. })
+        ));
+        assert!(matches!(
+            "1.0000000001ns".parse::<HumanDuration>(),
+            Err(UnitError::NotWhole { .. })
+        ));
+        for bad in [".5s", "1.s", "1..5s", "1.5"] {
+            assert!(bad.parse::<HumanDuration>().is_err(), "{bad}");
+        }
+        let err = "1.5q".parse::<ByteSize>().unwrap_err().to_string();
+        assert!(err.contains("\"1.5q\"") && err.contains("\"q\""), "{err}");
     }
 
     #[test]

@@ -817,10 +817,18 @@ fn target(a: &RunArgs) -> anyhow::Result<Target> {
 
 /// `--target` to an address: a name with several addresses (localhost: ::1 and
 /// 127.0.0.1) gives, for TCP, the first that accepts a connection; otherwise the first.
+/// A text that is not `host:port` is refused as such; a well-formed one whose host does not
+/// resolve says so, with the resolver's reason.
 fn resolve_target(flag: &str, text: &str, tcp: bool) -> anyhow::Result<SocketAddr> {
+    let well_formed = text
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !well_formed {
+        bail!("{flag} {text}: not a host:port address");
+    }
     let addrs: Vec<SocketAddr> = text
         .to_socket_addrs()
-        .with_context(|| format!("{flag} {text}: not a host:port address"))?
+        .map_err(|e| anyhow::anyhow!("{flag} {text}: cannot resolve host: {e}"))?
         .collect();
     let first = *addrs
         .first()

@@ -198,7 +198,12 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
         }
     }
     if report.totals.requests == 0 && !report.interrupted {
-        warn("bench-client: no request completed in the recorded part");
+        match report.schedule.as_ref().map_or(0, |s| s.unfinished) {
+            0 => warn("bench-client: no request completed in the recorded part"),
+            n => warn(&format!(
+                "bench-client: no request completed in the recorded part ({n} unfinished: the target did not answer in time)"
+            )),
+        }
     }
     written.map_err(|e| Exit(1, e))?;
     Ok(outcome_code(
@@ -219,12 +224,18 @@ fn notes(report: &Report) -> String {
     if let (Some(schedule), Some(uncorrected)) = (&report.schedule, &report.latency_uncorrected) {
         let _ = writeln!(
             text,
-            "open loop: p99 {} corrected, {} uncorrected; {} sent late (>{}), {} unsent",
+            "open loop: achieved {:.0} of {:.0} req/s ({}); p99 {} corrected, {} uncorrected; \
+             {} sent late (>{}), {} unfinished, {} unsent, {} warm-up dropped",
+            schedule.achieved_rate,
+            schedule.target_rate,
+            schedule.verdict.text(),
             suite::format_ns(report.latency.p99_ns),
             suite::format_ns(uncorrected.p99_ns),
             schedule.late,
             suite::format_ns(schedule.late_threshold_ns),
-            schedule.unsent
+            schedule.unfinished,
+            schedule.unsent,
+            schedule.warmup_dropped,
         );
     }
     if let Some(udp) = &report.udp {
@@ -302,7 +313,7 @@ fn run_matrix(
         go(stopper, &mut |cell, run| on_run(&cell.name, run))
     })?;
     let summary = &outcome.summary;
-    let table = || table(&summary.cells);
+    let table = || table(&summary.cells) + suite::interrupted_footer(summary.interrupted);
     print_outcome(
         json,
         &outcome.dir,
@@ -468,7 +479,7 @@ fn overhead(args: &cli::OverheadArgs) -> Result<u8, Exit> {
             Run::new(leg)
                 .map_err(|e| bad_input(e.into()))?
                 .preflight()
-                .map_err(|e| Exit(2, anyhow::Error::from(e).context(flag)))?;
+                .map_err(|e| Exit::from(e.for_flag(flag)))?;
         }
     }
     let outcome = with_progress(&config.out_dir, |stopper, on_run| {

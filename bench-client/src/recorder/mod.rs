@@ -3,7 +3,7 @@
 //! into HdrHistograms in nanoseconds, 1 ns to 60 s at 3 significant digits; a value above
 //! 60 s is recorded as 60 s and counted in `out_of_range`, never dropped silently.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,12 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::timeline::{CompressorHandle, CompressorLink, IntervalPart, StoredInterval};
-use crate::workload::Failure;
+
+mod kinds;
+mod live;
+
+pub use kinds::{ErrorKind, KINDS};
+pub use live::Live;
 
 /// Lowest value the histograms tell apart, in ns.
 pub const HIST_LOW_NS: u64 = 1;
@@ -27,74 +32,6 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// An empty histogram with the report's bounds.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(HIST_LOW_NS, HIST_HIGH_NS, HIST_SIGFIG).expect("valid bounds")
-}
-
-/// Why a request failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ErrorKind {
-    /// The connection (or UDP socket) could not be opened.
-    Connect,
-    /// The peer reset the connection (or refused datagrams).
-    Reset,
-    /// The peer closed the connection with requests outstanding.
-    Closed,
-    /// No whole reply within `--timeout` (UDP: lost or late).
-    Timeout,
-    /// A whole reply with the wrong content or length.
-    Mismatch,
-    /// A reply that breaks the protocol: bad frame, wrong id, error status.
-    Protocol,
-}
-
-impl ErrorKind {
-    /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 6] = [
-        ErrorKind::Connect,
-        ErrorKind::Reset,
-        ErrorKind::Closed,
-        ErrorKind::Timeout,
-        ErrorKind::Mismatch,
-        ErrorKind::Protocol,
-    ];
-
-    /// The kind's name in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Connect => "connect",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Closed => "closed",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Mismatch => "mismatch",
-            ErrorKind::Protocol => "protocol",
-        }
-    }
-
-    /// The kind of an I/O error on an open connection.
-    pub fn from_io(err: &std::io::Error) -> ErrorKind {
-        use std::io::ErrorKind as K;
-        match err.kind() {
-            K::ConnectionReset | K::ConnectionAborted | K::ConnectionRefused | K::BrokenPipe => {
-                ErrorKind::Reset
-            }
-            K::TimedOut => ErrorKind::Timeout,
-            K::UnexpectedEof | K::WriteZero => ErrorKind::Closed,
-            _ => ErrorKind::Reset,
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl From<&Failure> for ErrorKind {
-    fn from(failure: &Failure) -> ErrorKind {
-        match failure {
-            Failure::Mismatch(_) => ErrorKind::Mismatch,
-            Failure::Protocol(_) => ErrorKind::Protocol,
-        }
-    }
 }
 
 /// A histogram and the count of values above its range.
@@ -119,13 +56,19 @@ impl Latency {
     /// Records one value.
     #[inline]
     pub fn record(&mut self, value: Duration) {
+        self.record_n(value, 1);
+    }
+
+    /// Records `count` values equal to `value`.
+    #[inline]
+    pub fn record_n(&mut self, value: Duration, count: u64) {
         let ns = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
         // The histogram's buckets reach a little past 60 s; the documented range ends
         // there, so the check is ours.
         if ns > HIST_HIGH_NS {
-            self.out_of_range += 1;
+            self.out_of_range += count;
         }
-        self.hist.saturating_record(ns.min(HIST_HIGH_NS));
+        let _ = self.hist.record_n(ns.min(HIST_HIGH_NS), count);
     }
 
     /// Adds another latency's values.
@@ -163,54 +106,6 @@ impl UdpCounters {
     }
 }
 
-/// Counters the progress bar reads while the run goes on: one cache line per worker, each
-/// written only by its own worker.
-#[derive(Debug)]
-pub struct Live {
-    slots: Vec<LiveSlot>,
-}
-
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct LiveSlot {
-    ok: AtomicU64,
-    errors: AtomicU64,
-    /// Recorded requests (ok + errors after the warm-up).
-    recorded: AtomicU64,
-}
-
-impl Live {
-    /// Counters for `workers` workers.
-    pub fn new(workers: usize) -> Live {
-        Live {
-            slots: (0..workers).map(|_| LiveSlot::default()).collect(),
-        }
-    }
-
-    /// How many workers there are.
-    pub fn workers(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Recorded requests (after the warm-up) so far, all workers together.
-    pub fn recorded(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|s| s.recorded.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// Completed and failed requests so far, all workers together.
-    pub fn totals(&self) -> (u64, u64) {
-        self.slots.iter().fold((0, 0), |(ok, err), s| {
-            (
-                ok + s.ok.load(Ordering::Relaxed),
-                err + s.errors.load(Ordering::Relaxed),
-            )
-        })
-    }
-}
-
 /// What one request's life looked like.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -220,6 +115,8 @@ pub struct Timing {
     pub sent: Instant,
     /// Whether it falls in the recorded part of the run.
     pub recorded: bool,
+    /// Open loop: whether it waited for a free pipeline slot before it could go out.
+    pub held: bool,
 }
 
 /// One worker's measurements.
@@ -235,19 +132,32 @@ pub struct Recorder {
     /// Successful requests.
     pub ok: u64,
     /// Failed requests by kind ([`ErrorKind::ALL`] order).
-    pub errors: [u64; 6],
+    pub errors: [u64; KINDS],
     /// The first message of each error kind.
-    pub error_samples: [Option<String>; 6],
+    pub error_samples: [Option<String>; KINDS],
     /// Payload bytes of recorded requests sent.
     pub bytes_sent: u64,
     /// Payload bytes of recorded replies received.
     pub bytes_received: u64,
     /// Open loop: requests sent more than [`LATE_THRESHOLD`] after their intended time.
     pub late: u64,
-    /// Open loop: requests the schedule called for that never went out.
+    /// Open loop: requests the schedule called for that never went out because their
+    /// connection failed first.
     pub unsent: u64,
+    /// Open loop: requests of the recorded part still unsent when it ended (recorded in
+    /// `latency` at their lower bound, end - intended).
+    pub unfinished: u64,
+    /// Of `unfinished`: those whose connection was waiting for a free pipeline slot.
+    pub unfinished_held: u64,
+    /// Of `late`: those that had waited for a free pipeline slot.
+    pub late_held: u64,
+    /// Open loop: warm-up requests still owed when recording started, dropped.
+    pub warmup_dropped: u64,
     /// UDP reply accounting.
     pub udp: UdpCounters,
+    /// The last recorded send or reply: where the load of a count run ended (the wait for
+    /// replies that never come is not load).
+    pub last_activity: Option<Instant>,
     intervals: Vec<StoredInterval>,
     current: IntervalPart,
     /// Where the current interval starts and ends (`None`: the last interval of a
@@ -279,18 +189,24 @@ impl Recorder {
             uncorrected: open_loop.then(Latency::default),
             send_lag: open_loop.then(Latency::default),
             ok: 0,
-            errors: [0; 6],
+            errors: [0; KINDS],
             error_samples: Default::default(),
             bytes_sent: 0,
             bytes_received: 0,
             late: 0,
             unsent: 0,
+            unfinished: 0,
+            unfinished_held: 0,
+            late_held: 0,
+            warmup_dropped: 0,
             udp: UdpCounters::default(),
+            last_activity: None,
             intervals: Vec::new(),
             current: IntervalPart {
                 index: 0,
                 ok: 0,
                 errors: 0,
+                unfinished: 0,
                 latency: new_histogram(),
             },
             record_start,
@@ -332,11 +248,13 @@ impl Recorder {
             return;
         }
         self.bytes_sent += size as u64;
+        self.touch(timing.sent);
         if let (Some(intended), Some(lag)) = (timing.intended, self.send_lag.as_mut()) {
             let behind = timing.sent.saturating_duration_since(intended);
             lag.record(behind);
             if behind > LATE_THRESHOLD {
                 self.late += 1;
+                self.late_held += u64::from(timing.held);
             }
         }
     }
@@ -352,6 +270,7 @@ impl Recorder {
             return;
         }
         self.ok += 1;
+        self.touch(done);
         self.publish_recorded();
         self.bytes_received += reply_len as u64;
         let from = timing.intended.unwrap_or(timing.sent);
@@ -366,6 +285,31 @@ impl Recorder {
             .current
             .latency
             .record(latency.as_nanos().min(HIST_HIGH_NS as u128) as u64);
+    }
+
+    #[inline]
+    fn touch(&mut self, at: Instant) {
+        if self.last_activity.is_none_or(|last| at > last) {
+            self.last_activity = Some(at);
+        }
+    }
+
+    /// Open loop: a request of the recorded part was still unsent when the recorded part
+    /// ended at `until`, `lower_bound` after its intended time. It goes into the corrected
+    /// histogram (and the last interval's) at that bound: its reply could not have come
+    /// sooner, and leaving it out would hide exactly the overload it stands for.
+    /// `count` such requests whose bounds the histogram does not tell apart are recorded
+    /// at once.
+    pub fn unfinished(&mut self, lower_bound: Duration, count: u64, until: Instant, held: bool) {
+        self.unfinished += count;
+        if held {
+            self.unfinished_held += count;
+        }
+        self.latency.record_n(lower_bound, count);
+        self.interval_at(until);
+        self.current.unfinished += count;
+        let ns = lower_bound.as_nanos().min(HIST_HIGH_NS as u128) as u64;
+        let _ = self.current.latency.record_n(ns, count);
     }
 
     /// `count` requests failed with `kind` (`recorded`: they fall in the recorded part).
@@ -416,7 +360,7 @@ impl Recorder {
     }
 
     fn close_interval(&mut self, next: u64) {
-        if self.current.ok + self.current.errors > 0 {
+        if self.current.ok + self.current.errors + self.current.unfinished > 0 {
             // Compressing takes a fraction of a millisecond: the compressor thread does it,
             // so the replies waiting on this worker are not delayed by it.
             let fresh = match &self.compressor {
@@ -427,12 +371,14 @@ impl Recorder {
                 index: self.current.index,
                 ok: self.current.ok,
                 errors: self.current.errors,
+                unfinished: self.current.unfinished,
                 latency: std::mem::replace(&mut self.current.latency, fresh),
             };
             self.current.ok = 0;
             self.current.errors = 0;
+            self.current.unfinished = 0;
             let unsent = match &self.compressor {
-                Some(link) => link.send(done).err(),
+                Some(link) => link.send(done),
                 None => Some(done),
             };
             if let Some(part) = unsent {
@@ -485,7 +431,14 @@ impl Recorder {
         self.bytes_received += other.bytes_received;
         self.late += other.late;
         self.unsent += other.unsent;
+        self.unfinished += other.unfinished;
+        self.unfinished_held += other.unfinished_held;
+        self.late_held += other.late_held;
+        self.warmup_dropped += other.warmup_dropped;
         self.udp.merge(&other.udp);
+        if let Some(at) = other.last_activity {
+            self.touch(at);
+        }
         self.intervals.extend(other.intervals);
     }
 
