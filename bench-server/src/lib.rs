@@ -43,21 +43,15 @@
 #![forbid(unsafe_code)]
 
 pub mod cli_support;
-mod command;
 pub mod config;
 mod conn;
-mod echo;
 mod endpoint;
-mod exec;
-mod framed;
-mod limiter;
+mod protocol;
 pub mod proxy;
-mod quote;
 mod runtime;
 mod server;
 pub mod socket;
 pub mod stats;
-mod udp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,7 +59,7 @@ use std::thread::JoinHandle;
 
 pub use config::{Model, Proto, RequestMode, ServerConfig, Transform, WriteMode};
 pub use endpoint::{Endpoint, ServerError, bind_all, validate};
-pub use exec::EXEC_TIMEOUT;
+pub use protocol::exec::EXEC_TIMEOUT;
 pub use server::run;
 pub use socket::{SocketOptions, SocketReadback};
 pub use stats::{ErrorKind, ServerSummary, StatsSnapshot};

@@ -60,9 +60,9 @@ use std::thread::{self, JoinHandle};
 use smol::Async;
 use smol::channel::Sender;
 
-use crate::limiter::LogLimiter;
 use crate::runtime::Runtime;
 use crate::socket::{SocketOptions, bind_tcp, bind_udp};
+use crate::stats::limiter::LogLimiter;
 pub use config::{MAX_BUFFER, ProxyConfig, ProxyError, ProxyProto, Strategy};
 pub use fds::cost as descriptors_per_connection;
 pub use stats::{ProxyErrorKind, ProxyStats, ProxySummary};

@@ -21,8 +21,8 @@ use socket2::SockRef;
 
 use super::fds::FdBudget;
 use super::{Ctx, ProxyErrorKind, ProxyStats, Strategy};
-use crate::limiter::suppressed_note;
 use crate::runtime::Tracker;
+use crate::stats::limiter::suppressed_note;
 
 /// A direction yields to its executor after this many chunks in a row (see
 /// [`crate::runtime::YIELD_EVERY`]).

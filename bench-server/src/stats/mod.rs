@@ -10,7 +10,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Proto;
-use crate::limiter::LogLimiter;
+use limiter::LogLimiter;
+
+pub(crate) mod limiter;
 
 /// Why a connection ended badly or a request failed. Every variant is one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

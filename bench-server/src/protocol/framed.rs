@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use bench_proto::{Command, Decoder, RawRequest, RequestHeader, ResponseHeader, encode_header};
 
-use crate::command::{Body, Buffers, Failure, PATTERN, Reply, execute, view};
+use super::command::{Body, Buffers, Failure, PATTERN, Reply, execute, view};
 use crate::config::{LARGE_BUFFER, RequestMode, ServerConfig, WriteMode};
 use crate::conn::{Conn, Interrupt, ReadEvent};
 use crate::stats::ErrorKind;

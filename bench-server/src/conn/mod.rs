@@ -17,8 +17,10 @@ use smol::future::{self, FutureExt as _};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, Timer};
 
-use crate::limiter::suppressed_note;
-use crate::quote::{MAX_QUOTE, clip};
+use crate::stats::limiter::suppressed_note;
+use quote::{MAX_QUOTE, clip};
+
+pub(crate) mod quote;
 use crate::stats::{ErrorKind, Stats};
 
 /// Most bytes of a failure's detail in a log line: a message of ours around at most

@@ -12,7 +12,7 @@ use smol::Timer;
 
 use crate::config::{LARGE_BUFFER, ServerConfig, Transform};
 use crate::conn::Conn;
-use crate::quote::{MAX_QUOTE, clip};
+use crate::conn::quote::{MAX_QUOTE, clip};
 use crate::socket::{SocketReadback, read_back};
 use crate::stats::{ErrorKind, Stats, StatsSnapshot};
 
@@ -256,7 +256,7 @@ pub(crate) async fn execute<'a>(
         }),
         Command::Exec => {
             let scratch = &mut bufs.scratch;
-            let outcome = crate::exec::run(input, scratch, config.limits.max_body)
+            let outcome = super::exec::run(input, scratch, config.limits.max_body)
                 .await
                 .map_err(|message| Failure::quoting(ErrorKind::ExecFailed, message))?;
             Ok(Reply {

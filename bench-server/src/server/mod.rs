@@ -18,9 +18,9 @@ use socket2::SockRef;
 use crate::config::{Model, Proto, ServerConfig};
 use crate::conn::Conn;
 use crate::endpoint::{BoundSocket, Endpoint, ServerError, io_err, validate};
-use crate::limiter::suppressed_note;
 use crate::runtime::{Runtime, Tracker};
 use crate::socket::configure_accepted;
+use crate::stats::limiter::suppressed_note;
 use crate::stats::{ErrorKind, ServerSummary, Stats};
 
 /// Serves `endpoints` until `shutdown` completes, then stops gracefully and returns the
@@ -110,7 +110,13 @@ fn start_endpoint(
                 shared.runtime.spawn(async move {
                     let _tracker = tracker;
                     let transform = task_shared.config.transform;
-                    crate::udp::serve(socket, transform, stats, &task_shared.runtime).await;
+                    crate::protocol::udp_echo::serve(
+                        socket,
+                        transform,
+                        stats,
+                        &task_shared.runtime,
+                    )
+                    .await;
                 });
             }
         }
@@ -278,8 +284,8 @@ fn conn_stats(conn: &Conn) -> &Arc<Stats> {
 
 async fn serve_conn(conn: Conn, config: &ServerConfig) {
     match conn.stats().proto() {
-        Proto::TcpEcho => crate::echo::serve(conn, config.transform).await,
-        Proto::Framed => crate::framed::serve(conn, config).await,
+        Proto::TcpEcho => crate::protocol::echo::serve(conn, config.transform).await,
+        Proto::Framed => crate::protocol::framed::serve(conn, config).await,
         Proto::UdpEcho => unreachable!("UDP endpoints have no connections"),
     }
 }
