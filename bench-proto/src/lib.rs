@@ -22,14 +22,18 @@
 
 pub mod codec;
 pub mod command;
+pub mod error;
 pub mod header;
 pub mod limits;
 pub mod probe;
 pub mod units;
+pub mod write_mode;
 
-pub use codec::{DecodeError, Decoder, Frame, FrameHeader, encode_frame, encode_header};
+pub use codec::{Decoder, Frame, FrameHeader, encode_frame, encode_header};
 pub use command::{Command, CommandError, RawRequest};
+pub use error::{DecodeError, EncodeError};
 pub use header::{CommandName, RequestHeader, ResponseHeader, Status};
 pub use limits::Limits;
 pub use probe::{PROBE_LEN, ProbeError, ProbeHeader};
 pub use units::{ByteSize, HumanDuration, UnitError};
+pub use write_mode::WriteMode;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::DecodeError;
+use crate::error::DecodeError;
 
 /// The smallest valid header: `{}`.
 pub const MIN_HEADER_LEN: u32 = 2;

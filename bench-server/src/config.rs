@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bench_proto::Limits;
+pub use bench_proto::WriteMode;
 use serde::{Deserialize, Serialize};
 
 use crate::socket::SocketOptions;
@@ -64,27 +65,6 @@ pub enum RequestMode {
     Framed,
     /// Compatibility mode: the bytes of one read are one command line.
     Raw,
-}
-
-/// How a framed response goes onto the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WriteMode {
-    /// Prefix, header and body in one vectored write.
-    #[default]
-    Coalesced,
-    /// Prefix, header and body as three writes: the pattern Nagle's algorithm delays.
-    Split,
-}
-
-impl WriteMode {
-    /// The flag value and report name: `coalesced` or `split`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteMode::Coalesced => "coalesced",
-            WriteMode::Split => "split",
-        }
-    }
 }
 
 /// Everything a server run needs besides its sockets.
