@@ -53,88 +53,9 @@ mod server;
 pub mod socket;
 pub mod stats;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-
 pub use config::{Model, Proto, RequestMode, ServerConfig, Transform, WriteMode};
 pub use endpoint::{Endpoint, ServerError, bind_all, validate};
 pub use protocol::exec::EXEC_TIMEOUT;
-pub use server::run;
+pub use server::{ServerHandle, run, spawn};
 pub use socket::{SocketOptions, SocketReadback};
 pub use stats::{ErrorKind, ServerSummary, StatsSnapshot};
-
-/// A server running on a background thread; [`ServerHandle::stop`] ends it.
-#[derive(Debug)]
-pub struct ServerHandle {
-    addrs: Vec<(Proto, SocketAddr)>,
-    stats: Vec<Arc<stats::Stats>>,
-    stop: smol::channel::Sender<()>,
-    thread: Option<JoinHandle<Result<ServerSummary, ServerError>>>,
-}
-
-impl ServerHandle {
-    /// The bound address of the first endpoint speaking `proto`.
-    pub fn addr(&self, proto: Proto) -> Option<SocketAddr> {
-        self.addrs
-            .iter()
-            .find(|(p, _)| *p == proto)
-            .map(|(_, a)| *a)
-    }
-
-    /// Every endpoint and its address.
-    pub fn endpoints(&self) -> &[(Proto, SocketAddr)] {
-        &self.addrs
-    }
-
-    /// The counters so far of every endpoint (in [`ServerHandle::endpoints`] order),
-    /// while the server runs.
-    pub fn stats(&self) -> Vec<StatsSnapshot> {
-        self.stats.iter().map(|s| s.snapshot()).collect()
-    }
-
-    /// Starts the graceful stop and waits for it; returns the counters.
-    pub fn stop(mut self) -> Result<ServerSummary, ServerError> {
-        self.stop.close();
-        let thread = self.thread.take().expect("joined once");
-        thread.join().unwrap_or_else(|_| {
-            Err(ServerError::Io {
-                context: "server thread".to_owned(),
-                cause: std::io::Error::other("panicked"),
-            })
-        })
-    }
-}
-
-/// Runs [`run`] on a background thread until [`ServerHandle::stop`] (dropping the handle
-/// stops the server too, without waiting). Configuration errors are returned here.
-pub fn spawn(endpoints: Vec<Endpoint>, config: ServerConfig) -> Result<ServerHandle, ServerError> {
-    validate(&endpoints, &config)?;
-    let stats = server::endpoint_stats(&endpoints)?;
-    let addrs = stats.iter().map(|s| (s.proto(), s.addr())).collect();
-    let thread_stats = stats.clone();
-    let (stop, stopped) = smol::channel::bounded::<()>(1);
-    let thread = std::thread::Builder::new()
-        .name("bench-server".to_owned())
-        .spawn(move || {
-            server::run_counted(endpoints, &config, thread_stats, async move {
-                let _ = stopped.recv().await;
-            })
-        })
-        .map_err(|cause| ServerError::Io {
-            context: "starting the server thread".to_owned(),
-            cause,
-        })?;
-    Ok(ServerHandle {
-        addrs,
-        stats,
-        stop,
-        thread: Some(thread),
-    })
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        self.stop.close();
-    }
-}

@@ -9,14 +9,16 @@
 
 use std::future::Future;
 use std::io;
-use std::thread;
+use std::pin::Pin;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt as _;
 use smol::{Executor, Timer};
 
-use crate::conn::StopSignal;
+/// A future that completes once, when the run starts shutting down.
+pub(crate) type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// After shutdown, how long past the grace period [`Runtime::drive`] waits for tasks to
 /// notice.
@@ -65,6 +67,17 @@ impl Runtime {
     /// Completes when shutdown starts.
     pub(crate) async fn stopped(&self) {
         let _ = self.stopped.recv().await;
+    }
+
+    /// `io`'s output (`Some`), or `None` once shutdown starts first: what every loop
+    /// that waits on a socket (accept, receive) waits on.
+    pub(crate) async fn or_stopped<T>(&self, io: impl Future<Output = T>) -> Option<T> {
+        async { Some(io.await) }
+            .or(async {
+                self.stopped().await;
+                None
+            })
+            .await
     }
 
     /// Whether shutdown has started, without waiting.
@@ -148,6 +161,51 @@ impl Runtime {
             close_executor.close();
             Ok(())
         })
+    }
+}
+
+/// A run (a server or a relay) on a background thread of its own, and the channel that
+/// stops it: [`Background::stop`] stops it and waits, dropping it stops it without
+/// waiting.
+#[derive(Debug)]
+pub(crate) struct Background<T> {
+    stop: Sender<()>,
+    thread: Option<JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    /// Starts `run` on a thread named `name`, handing it the future that completes when
+    /// the run is to stop.
+    pub(crate) fn start(
+        name: &str,
+        run: impl FnOnce(StopSignal) -> T + Send + 'static,
+    ) -> io::Result<Self> {
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let thread = thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                run(Box::pin(async move {
+                    let _ = stopped.recv().await;
+                }))
+            })?;
+        Ok(Background {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Tells the run to stop and waits for it: its result, or `None` when its thread
+    /// panicked.
+    pub(crate) fn stop(mut self) -> Option<T> {
+        self.stop.close();
+        let thread = self.thread.take().expect("joined once");
+        thread.join().ok()
+    }
+}
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        self.stop.close();
     }
 }
 

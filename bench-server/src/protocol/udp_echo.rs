@@ -5,7 +5,6 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 
 use smol::Async;
-use smol::future::FutureExt as _;
 
 use crate::config::Transform;
 use crate::runtime::Runtime;
@@ -27,12 +26,7 @@ pub(crate) async fn serve(
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut turns = 0u64;
     while runtime.keep_going(&mut turns).await {
-        let received = async { Some(socket.recv_from(&mut buf).await) }
-            .or(async {
-                runtime.stopped().await;
-                None
-            })
-            .await;
+        let received = runtime.or_stopped(socket.recv_from(&mut buf)).await;
         let (n, peer) = match received {
             None => return,
             Some(Ok(got)) => got,

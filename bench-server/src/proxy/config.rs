@@ -152,6 +152,14 @@ pub enum ProxyError {
     },
 }
 
+/// Wraps an OS error with what was being done (`context`, computed only on failure).
+pub(super) fn io_err(context: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> ProxyError {
+    move |cause| ProxyError::Io {
+        context: context(),
+        cause,
+    }
+}
+
 impl ProxyConfig {
     /// Checks the settings on their own (the binary does this before binding).
     ///

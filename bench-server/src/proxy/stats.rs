@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::ProxyProto;
+use super::config::ProxyProto;
 
 /// Why a relayed connection, session or datagram failed. Every variant is one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
