@@ -34,6 +34,7 @@ impl Proto {
 
 /// What echoing servers do to the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Transform {
     /// Bytes back unchanged.
@@ -45,6 +46,7 @@ pub enum Transform {
 
 /// How TCP connections are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Model {
     /// Tasks on a multi-threaded smol executor (`threads` threads).
@@ -58,6 +60,7 @@ pub enum Model {
 
 /// How the framed server reads requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum RequestMode {
     /// Length-prefixed frames.

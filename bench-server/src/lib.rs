@@ -42,6 +42,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "cli")]
 pub mod cli_support;
 pub mod config;
 mod conn;

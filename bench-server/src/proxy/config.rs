@@ -16,6 +16,7 @@ pub const MAX_BUFFER: usize = 64 << 20;
 
 /// Which transport the relay carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyProto {
     /// One upstream connection per client connection.
@@ -36,6 +37,7 @@ impl ProxyProto {
 
 /// How TCP bytes move from one leg to the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// `read` into a user-space buffer of [`ProxyConfig::buffer`] bytes, then `write`.
