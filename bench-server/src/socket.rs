@@ -89,7 +89,7 @@ pub fn set_buffers(socket: &Socket, opts: &SocketOptions) -> io::Result<()> {
 
 /// Binds a TCP listener with SO_REUSEADDR and the buffer sizes set before `listen`
 /// (so window scaling is negotiated for them); accepted sockets inherit them.
-pub fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListener> {
+pub(crate) fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListener> {
     let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
     socket.set_reuse_address(true)?;
     set_buffers(&socket, opts)?;
@@ -101,7 +101,7 @@ pub fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListene
 
 /// Binds a UDP socket with the buffer sizes set. No SO_REUSEADDR: on Linux it would let
 /// a second server bind the same UDP port and silently take half the datagrams.
-pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket> {
+pub(crate) fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
     set_buffers(&socket, opts)?;
     socket.bind(&addr.into())?;
@@ -111,7 +111,7 @@ pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket>
 /// Applies the per-connection options to an accepted socket. Sockets accepted from a
 /// listener made by [`bind_tcp`] inherit them already; setting them again holds for
 /// listeners made elsewhere (`Endpoint::from_tcp`) and on every platform.
-pub fn configure_accepted(sock: SockRef<'_>, opts: &SocketOptions) -> io::Result<()> {
+pub(crate) fn configure_accepted(sock: SockRef<'_>, opts: &SocketOptions) -> io::Result<()> {
     sock.set_tcp_nodelay(opts.nodelay)?;
     set_buffers(&sock, opts)
 }

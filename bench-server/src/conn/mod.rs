@@ -75,7 +75,7 @@ impl Conn {
     /// its thread, and the other connections on it, its idle timer and the grace
     /// deadline would not run.
     pub(crate) async fn served_one(&mut self) {
-        self.stats.request();
+        self.stats.requests.incr();
         self.served += 1;
         if self.served.is_multiple_of(YIELD_EVERY) {
             future::yield_now().await;
@@ -140,7 +140,7 @@ impl Conn {
         .await?;
         if let ReadEvent::Data(n) = event {
             self.watch.progress();
-            self.stats.bytes_in(n);
+            self.stats.bytes_in.add(n);
         }
         Ok(event)
     }
@@ -175,7 +175,7 @@ impl Conn {
             return Err(io::ErrorKind::WriteZero.into());
         }
         self.watch.progress();
-        self.stats.bytes_out(n);
+        self.stats.bytes_out.add(n);
         Ok(())
     }
 

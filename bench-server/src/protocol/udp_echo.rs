@@ -36,15 +36,15 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        stats.bytes_in(n);
+        stats.bytes_in.add(n);
         let datagram = &mut buf[..n];
         if transform == Transform::Upper {
             datagram.make_ascii_uppercase();
         }
         match socket.send_to(datagram, peer).await {
             Ok(sent) => {
-                stats.bytes_out(sent);
-                stats.request();
+                stats.bytes_out.add(sent);
+                stats.requests.incr();
             }
             Err(e) => {
                 stats.error(ErrorKind::from_io(&e));

@@ -19,8 +19,8 @@ pub(super) async fn relay(
     buffer: usize,
     stats: &ProxyStats,
 ) -> io::Result<()> {
-    let up = copy_one_way(client, upstream, buffer, |n| stats.to_upstream(n));
-    let down = copy_one_way(upstream, client, buffer, |n| stats.to_client(n));
+    let up = copy_one_way(client, upstream, buffer, |n| stats.bytes_to_upstream.add(n));
+    let down = copy_one_way(upstream, client, buffer, |n| stats.bytes_to_client.add(n));
     future::try_zip(up, down).await.map(|_| ())
 }
 

@@ -58,7 +58,7 @@ mod stream;
 mod tcp;
 mod udp;
 
-pub use config::{MAX_BUFFER, ProxyConfig, ProxyError, ProxyProto, Strategy};
+pub use config::{MAX_BUFFER, MAX_THREADS, ProxyConfig, ProxyError, ProxyProto, Strategy};
 pub use fds::cost as descriptors_per_connection;
 pub use front::Front;
 pub use run::{ProxyHandle, run_proxy, spawn_proxy, validate};

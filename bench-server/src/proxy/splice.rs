@@ -31,8 +31,8 @@ pub(super) async fn relay(
     buffer: usize,
     stats: &ProxyStats,
 ) -> io::Result<()> {
-    let up = splice_one_way(client, upstream, buffer, |n| stats.to_upstream(n));
-    let down = splice_one_way(upstream, client, buffer, |n| stats.to_client(n));
+    let up = splice_one_way(client, upstream, buffer, |n| stats.bytes_to_upstream.add(n));
+    let down = splice_one_way(upstream, client, buffer, |n| stats.bytes_to_client.add(n));
     future::try_zip(up, down).await.map(|_| ())
 }
 

@@ -110,7 +110,7 @@ fn session_for(
         return Some(Arc::clone(session));
     }
     if sessions.len() >= ctx.config.max_sessions {
-        ctx.stats.session_refused();
+        ctx.stats.sessions_refused.incr();
         log::info!(
             "proxy-udp {client}: dropped: {} sessions open, the --max-sessions limit",
             sessions.len()
