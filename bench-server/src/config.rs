@@ -1,5 +1,7 @@
 //! Plain server configuration: what the CLI (or a test, a bench, the load generator's
-//! embedded mode) decided, validated, with no clap types in it.
+//! embedded mode) decided, validated, with no clap types in it (the `cli` feature only
+//! derives `clap::ValueEnum` on the enums). A leaf: data and defaults, no I/O; the
+//! checks that need sockets are [`crate::validate`]'s.
 
 use std::time::Duration;
 
@@ -77,11 +79,13 @@ pub struct ServerConfig {
     pub transform: Transform,
     /// How TCP connections are scheduled.
     pub model: Model,
-    /// Executor threads for the `async` model (and UDP receive loops).
+    /// Executor threads for the `async` model (and UDP receive loops); at least 1
+    /// ([`crate::ServerError::NoThreads`]). Default: the core count.
     pub threads: usize,
     /// Options for listening and accepted sockets.
     pub socket: SocketOptions,
-    /// Connections beyond this many (per endpoint) are refused; `None`: no limit.
+    /// Connections beyond this many (per endpoint) are refused (a framed client gets an
+    /// error frame first) and counted as `max_conns`; `None`: no limit.
     pub max_conns: Option<usize>,
     /// A connection with no progress for this long is closed; `None`: never.
     #[serde(with = "bench_proto::units::option_duration_text")]
@@ -137,11 +141,14 @@ impl Default for ServerConfig {
             threads: default_threads(),
             socket: SocketOptions::default(),
             max_conns: None,
+            // A minute: far longer than any pause inside a benchmark run, short enough
+            // that clients that vanished without a FIN do not pile up.
             idle_timeout: Some(Duration::from_secs(60)),
             limits: Limits::default(),
             requests: RequestMode::Framed,
             write_mode: WriteMode::Coalesced,
             allow_exec: false,
+            // Longer than any request but a long `sleep` takes; a stop stays prompt.
             grace: Duration::from_secs(5),
             max_buffered: DEFAULT_MAX_BUFFERED,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),

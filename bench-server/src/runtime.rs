@@ -1,7 +1,8 @@
 //! The executor runtime the servers ([`crate::run`]) and the relay
 //! ([`crate::proxy::run_proxy`]) share: executor threads, the stop channel, the task
-//! tracker and the graceful wait. Protocol code lives elsewhere; this module only
-//! decides when tasks run and when a run is over.
+//! tracker, the graceful wait, and the background thread of [`crate::spawn`] and
+//! [`crate::proxy::spawn_proxy`]. A leaf: it knows smol and threads, never sockets,
+//! protocols or counters; it only decides when tasks run and when a run is over.
 //!
 //! Shutdown is one closed channel: every loop and connection watches it. Each task also
 //! holds a [`Tracker`]; when the last one is dropped, [`Runtime::drive`] knows every
@@ -21,14 +22,22 @@ use smol::{Executor, Timer};
 pub(crate) type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// After shutdown, how long past the grace period [`Runtime::drive`] waits for tasks to
-/// notice.
+/// notice: a connection cut at the end of its grace period still has to run once to be
+/// counted, and 250 ms is ample for that on a loaded machine while a stop stays prompt.
 pub(crate) const STOP_MARGIN: Duration = Duration::from_millis(250);
 
 /// A loop whose I/O can stay ready yields to its executor (and looks at the stop) after
 /// this many ready operations in a row: reads and writes on sockets that are always
 /// ready never return `Pending`, so without this one busy loop would hold its thread
-/// (and the grace-period deadline with it).
+/// (and the grace-period deadline with it). 32 keeps the cost of a yield (one trip
+/// through the executor's queue) small next to the 32 operations before it, and bounds
+/// how long the other tasks on that thread wait.
 pub(crate) const YIELD_EVERY: u64 = 32;
+
+/// How long an accept loop waits after a failed accept (`EMFILE` and friends) before it
+/// tries again: long enough not to spin on a full descriptor table, short enough that
+/// accepting resumes about at once when descriptors free up.
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Held by every task of a run; [`Runtime::drive`] returns early once all are dropped.
 #[derive(Clone)]

@@ -1,9 +1,12 @@
-//! One accepted TCP connection as the protocol handlers see it: reads and writes that
-//! give up when the connection makes no progress for `idle_timeout`, that notice the
-//! server shutting down, and a lingering close that lets an error frame reach the peer.
+//! One accepted TCP connection as the protocol handlers see it ([`Conn`]): reads and
+//! writes that give up when the connection makes no progress for `idle_timeout`, that
+//! notice the server shutting down and the frame deadline (`watch`), counted bytes and
+//! requests, failures counted and logged once (quoting the peer through `quote`), and a
+//! lingering close that lets an error frame reach the peer.
 //!
-//! Protocol logic lives in [`crate::echo`] and [`crate::framed`]; scheduling (which
-//! thread runs a connection) in [`crate::server`].
+//! It must not know any protocol (that is `crate::protocol`, above it) nor how
+//! connections are scheduled (`crate::server`); it uses only the runtime's stop signal
+//! and the counters.
 
 pub(crate) mod quote;
 mod watch;
@@ -28,7 +31,9 @@ use watch::{Watch, until_idle};
 /// [`MAX_QUOTE`] bytes of the peer's text.
 const LOG_DETAIL: usize = 2 * MAX_QUOTE;
 
-/// How long a connection that got an error frame may keep sending before it is closed.
+/// How long a connection that got an error frame may keep sending before it is closed:
+/// a second lets a pipelining client's requests already in flight arrive (and be
+/// discarded) so the close is a FIN, not a reset, without holding a bad client long.
 const LINGER: Duration = Duration::from_secs(1);
 
 /// The result of [`Conn::read`].

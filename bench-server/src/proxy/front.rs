@@ -34,7 +34,8 @@ impl Front {
         })
     }
 
-    /// The transport.
+    /// Which transport this socket carries (a config's `proto` must match it, see
+    /// [`super::validate`]).
     pub fn proto(&self) -> ProxyProto {
         match self {
             Front::Tcp(_) => ProxyProto::Tcp,

@@ -2,21 +2,29 @@
 //! as a library the binary, the load generator's `overhead` command and the benches
 //! drive the same way.
 //!
+//! The wing owns everything of the relay; it must not reach into the servers' wings
+//! (`server`, `protocol`, `conn`): what it shares with them comes from below, the
+//! runtime, the socket set-up and the log limiter.
+//!
 //! # Layout
 //!
-//! - `front`: [`Front`], the bound front socket.
+//! From the top (each file uses only those below it; this file only re-exports):
+//!
 //! - `run`: [`validate`], [`run_proxy`] (on the shared runtime: executor threads,
 //!   graceful stop) and [`spawn_proxy`] / [`ProxyHandle`] (the same on a background
 //!   thread).
-//! - `ctx`: what every task of one run shares.
-//! - `config`: [`ProxyConfig`] (plain, serialisable), its checks and [`ProxyError`].
-//! - `tcp`: the accept loop, the upstream connect with its timeout, and the `copy`
-//!   relay (one buffer per direction, half-close propagated).
-//! - `fds`: the descriptor budget checked before a client is accepted.
-//! - `splice`: the Linux `splice` relay (socket -> pipe -> socket, no copy to user space).
+//! - `tcp`: the accept loop (with the descriptor budget of `fds`), the upstream connect
+//!   with its timeout, and the choice of strategy: `copy` (one user-space buffer per
+//!   direction) or `splice` (Linux: socket -> pipe -> socket, no copy to user space),
+//!   with what both do alike in `stream` (half-close, pacing between chunks).
 //! - `udp`: sessions per client address, each with its own connected upstream socket,
 //!   idle expiry and the session bound.
-//! - `stats`: [`ProxyStats`] counters and the [`ProxySummary`] written at shutdown.
+//! - `ctx`: what every task of one run shares.
+//! - `front`: [`Front`], the bound front socket.
+//! - `fds`: the descriptor budget checked before a client is accepted.
+//! - `stats`: the live counters and the [`ProxySummary`] written at shutdown.
+//! - `config` (leaf): [`ProxyConfig`] (plain, serialisable), its checks and
+//!   [`ProxyError`].
 //!
 //! # Example
 //!

@@ -32,7 +32,12 @@ pub fn validate(front: &Front, config: &ProxyConfig) -> Result<(), ProxyError> {
 
 /// Relays until `shutdown` completes, then stops gracefully (TCP connections get
 /// `grace` to finish; UDP sessions end at once) and returns the counters. Blocks the
-/// calling thread; runs `config.threads` executor threads.
+/// calling thread; runs `config.threads` executor threads. Failures of single
+/// connections or sessions are counted in the summary, never returned.
+///
+/// # Errors
+/// What [`validate`] refuses, before anything runs; [`ProxyError::Io`] when the front
+/// socket cannot be registered or an executor thread cannot start.
 pub fn run_proxy(
     front: Front,
     config: &ProxyConfig,

@@ -195,11 +195,11 @@ impl ProxyStats {
 pub struct ProxySummary {
     /// How long the relay ran, in seconds.
     pub uptime_s: f64,
-    /// TCP or UDP.
+    /// Which transport was relayed.
     pub proto: ProxyProto,
-    /// The front address.
+    /// The front address clients connected (or sent) to.
     pub addr: SocketAddr,
-    /// The upstream address.
+    /// Where every connection or session was relayed to.
     pub upstream: SocketAddr,
     /// TCP client connections accepted (including those whose upstream failed).
     pub connections: u64,

@@ -18,7 +18,7 @@ use super::config::Strategy;
 use super::ctx::Ctx;
 use super::fds::FdBudget;
 use super::stats::{ProxyErrorKind, ProxyStats};
-use crate::runtime::Tracker;
+use crate::runtime::{ACCEPT_BACKOFF, Tracker};
 use crate::stats::limiter::suppressed_note;
 
 /// Accepts client connections until shutdown; each gets its own task.
@@ -65,7 +65,7 @@ pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tra
                     let note = suppressed_note(held);
                     log::warn!("proxy-tcp {}: accept failed: {e}{note}", ctx.stats.addr());
                 }
-                Timer::after(Duration::from_millis(20)).await;
+                Timer::after(ACCEPT_BACKOFF).await;
             }
         }
     }

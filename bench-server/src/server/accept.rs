@@ -18,7 +18,7 @@ use socket2::SockRef;
 use crate::config::{Model, Proto, ServerConfig};
 use crate::conn::Conn;
 use crate::protocol::{echo, framed};
-use crate::runtime::{Runtime, Tracker};
+use crate::runtime::{ACCEPT_BACKOFF, Runtime, Tracker};
 use crate::socket::configure_accepted;
 use crate::stats::limiter::suppressed_note;
 use crate::stats::{ErrorKind, Stats};
@@ -60,7 +60,7 @@ pub(super) async fn accept_loop(
                         suppressed_note(held)
                     );
                 }
-                Timer::after(Duration::from_millis(20)).await;
+                Timer::after(ACCEPT_BACKOFF).await;
             }
         }
     }
@@ -191,7 +191,10 @@ async fn serve_conn(conn: Conn, config: &ServerConfig) {
 }
 
 /// Turns away a connection over `max_conns`: a framed client gets an error frame it can
-/// read, then the connection closes. Ends within about two seconds, or at shutdown.
+/// read, then the connection closes. Ends within about two seconds, or at shutdown: one
+/// second to write the frame and one to drain what the client still sends (so the
+/// kernel does not answer unread data with a reset that destroys the frame), after
+/// which a client that neither reads nor closes is not worth a task.
 async fn refuse(stream: Async<TcpStream>, proto: Proto, open: u64) {
     if proto == Proto::Framed {
         let mut frame = Vec::new();

@@ -16,7 +16,14 @@ use crate::runtime::{Runtime, Tracker};
 use crate::stats::{ServerSummary, Stats};
 
 /// Serves `endpoints` until `shutdown` completes, then stops gracefully and returns the
-/// counters. Blocks the calling thread; runs `config.threads` executor threads.
+/// counters. Blocks the calling thread; runs `config.threads` executor threads. A
+/// connection at a request boundary closes at once when the stop begins; one in the
+/// middle of a request gets `config.grace` to finish, then is cut (`shutdown_cut`).
+/// Failures of single connections are counted in the summary, never returned.
+///
+/// # Errors
+/// What [`crate::validate`] refuses, before anything runs; [`ServerError::Io`] when a
+/// socket cannot be registered or an executor thread cannot start.
 pub fn run(
     endpoints: Vec<Endpoint>,
     config: &ServerConfig,

@@ -1,6 +1,11 @@
-//! Server counters: one [`Stats`] per endpoint, updated with relaxed atomics (one add
-//! per request or per syscall, never a lock), read as a serialisable [`StatsSnapshot`]
-//! by the `stats` command and at shutdown.
+//! Server counters: one live set per endpoint, updated with relaxed atomics (one add
+//! per request or per syscall, never a lock; see `counter`), read as a serialisable
+//! [`StatsSnapshot`] by the `stats` command, by [`crate::ServerHandle::stats`] and at
+//! shutdown ([`ServerSummary`]); [`ErrorKind`], the counter each failure goes to; and
+//! `limiter`, the one-warning-line-per-second limit the servers and the relay share.
+//!
+//! A leaf wing: it knows the [`Proto`] of an endpoint and nothing of sockets,
+//! connections or protocols; whoever counts decides what an event is.
 
 pub(crate) mod counter;
 pub(crate) mod limiter;
@@ -253,7 +258,8 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
-    /// Errors of the kind named `name` (0 when unknown).
+    /// Errors of `kind` (0 when the snapshot lacks the counter, as one read from a report
+    /// written before the kind existed does).
     pub fn error_count(&self, kind: ErrorKind) -> u64 {
         self.errors.get(kind.as_str()).copied().unwrap_or(0)
     }
