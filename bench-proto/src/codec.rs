@@ -26,7 +26,9 @@ use crate::limits::Limits;
 /// Length of the `header_len` prefix.
 pub const PREFIX_LEN: usize = 4;
 
-/// How much free space [`Decoder::read_buf`] offers at least.
+/// How much free space [`Decoder::read_buf`] offers at least: 16 KiB takes many small
+/// frames (or a good piece of a large one) per read, and is what an idle connection's
+/// buffer shrinks back to.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Most the buffer grows ahead of the bytes that actually arrived, while a body is
