@@ -20,7 +20,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::error::{DecodeError, EncodeError};
+use crate::error::{DecodeError, EncodeError};
 use crate::limits::Limits;
 
 /// Length of the `header_len` prefix.
