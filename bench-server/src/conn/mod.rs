@@ -100,10 +100,6 @@ impl Conn {
         &self.stats
     }
 
-    pub(crate) fn stats_arc(&self) -> &Arc<Stats> {
-        &self.stats
-    }
-
     pub(crate) fn socket(&self) -> &TcpStream {
         self.stream.get_ref()
     }

@@ -151,11 +151,10 @@ fn admit(
         config.idle_timeout,
         shared.runtime.stop_signal(),
     );
-    let shared = Arc::clone(shared);
+    let (shared, stats) = (Arc::clone(shared), Arc::clone(stats));
     Some(async move {
         let _guard = guard;
         let mut deadline = shared.runtime.stop_signal();
-        let stats = Arc::clone(conn_stats(&conn));
         let serve = std::panic::AssertUnwindSafe(serve_conn(conn, &shared.config)).catch_unwind();
         let outcome = async { Some(serve.await) }
             .or(async {
@@ -176,10 +175,6 @@ fn admit(
             None => stats.error(ErrorKind::ShutdownCut),
         }
     })
-}
-
-fn conn_stats(conn: &Conn) -> &Arc<Stats> {
-    conn.stats_arc()
 }
 
 async fn serve_conn(conn: Conn, config: &ServerConfig) {
