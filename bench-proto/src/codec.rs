@@ -20,12 +20,15 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::{DecodeError, EncodeError};
 use crate::limits::Limits;
 
 /// Length of the `header_len` prefix.
 pub const PREFIX_LEN: usize = 4;
 
-/// How much free space [`Decoder::read_buf`] offers at least.
+/// How much free space [`Decoder::read_buf`] offers at least: 16 KiB takes many small
+/// frames (or a good piece of a large one) per read, and is what an idle connection's
+/// buffer shrinks back to.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Most the buffer grows ahead of the bytes that actually arrived, while a body is
@@ -51,79 +54,6 @@ pub struct Frame<'a, H> {
     pub header: H,
     /// Exactly `header.total_size()` bytes.
     pub body: &'a [u8],
-}
-
-/// Why a byte stream is not a valid sequence of frames. After any of these the stream is
-/// out of sync: answer with an error frame if you can, then close the connection.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// `header_len` below 2 (the shortest JSON object, `{}`).
-    #[error("header length {len} is below the minimum of 2 bytes")]
-    HeaderLenTooSmall {
-        /// The prefix value received.
-        len: u32,
-    },
-    /// `header_len` above `max_header`.
-    #[error("header length {len} exceeds max_header {max}")]
-    HeaderLenTooLarge {
-        /// The prefix value received.
-        len: u32,
-        /// The limit in force.
-        max: u32,
-    },
-    /// The header bytes are not valid UTF-8 JSON.
-    #[error("header is not valid JSON: {source}")]
-    InvalidJson {
-        /// serde_json's description, with line and column.
-        source: serde_json::Error,
-    },
-    /// The header is valid JSON but not an object.
-    #[error("header is JSON {found}, expected an object")]
-    HeaderNotObject {
-        /// What it was: "an array", "a string", "a number", ...
-        found: &'static str,
-    },
-    /// The header is an object, but a field is missing or has the wrong type.
-    #[error("bad header field: {source}")]
-    BadField {
-        /// The `id` field, when it could be read.
-        id: u64,
-        /// serde_json's description, naming the field.
-        source: serde_json::Error,
-    },
-    /// `total_size` above `max_body`.
-    #[error("total_size {total_size} exceeds max_body {max}")]
-    BodyTooLarge {
-        /// The request id.
-        id: u64,
-        /// The length the header announced.
-        total_size: u64,
-        /// The limit in force.
-        max: u64,
-    },
-}
-
-impl DecodeError {
-    /// The id of the offending frame, when the header was read far enough to know it.
-    pub fn id(&self) -> u64 {
-        match self {
-            DecodeError::BadField { id, .. } | DecodeError::BodyTooLarge { id, .. } => *id,
-            _ => 0,
-        }
-    }
-
-    /// A stable snake_case name for counters and logs.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            DecodeError::HeaderLenTooSmall { .. } => "header_len_too_small",
-            DecodeError::HeaderLenTooLarge { .. } => "header_len_too_large",
-            DecodeError::InvalidJson { .. } => "invalid_json",
-            DecodeError::HeaderNotObject { .. } => "header_not_object",
-            DecodeError::BadField { .. } => "bad_header_field",
-            DecodeError::BodyTooLarge { .. } => "body_too_large",
-        }
-    }
 }
 
 enum State<H> {
@@ -308,17 +238,17 @@ impl<H: FrameHeader> Decoder<H> {
 /// Parses header bytes, telling "not JSON" from "JSON but not an object" from "an object
 /// with a bad field".
 fn parse_header<H: DeserializeOwned>(bytes: &[u8]) -> Result<H, DecodeError> {
-    serde_json::from_slice(bytes).map_err(|source| {
+    serde_json::from_slice(bytes).map_err(|cause| {
         use serde_json::error::Category;
-        match source.classify() {
+        match cause.classify() {
             Category::Data => match json_kind(bytes) {
                 Some(found) => DecodeError::HeaderNotObject { found },
                 None => DecodeError::BadField {
                     id: lenient_id(bytes),
-                    source,
+                    cause,
                 },
             },
-            _ => DecodeError::InvalidJson { source },
+            _ => DecodeError::InvalidJson { cause },
         }
     })
 }
@@ -345,21 +275,6 @@ fn lenient_id(bytes: &[u8]) -> u64 {
     serde_json::from_slice::<IdOnly>(bytes).map_or(0, |h| h.id)
 }
 
-/// Why a frame could not be encoded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EncodeError {
-    /// The header serialised to more than `u32::MAX` bytes.
-    #[error("header of {len} bytes does not fit the u32 length prefix")]
-    HeaderTooLong {
-        /// Serialised header length.
-        len: usize,
-    },
-    /// The header failed to serialise.
-    #[error("header does not serialise: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
 /// Appends the length prefix and the JSON header to `out` (the body is the caller's).
 ///
 /// ```
@@ -371,7 +286,7 @@ pub enum EncodeError {
 pub fn encode_header<T: Serialize>(header: &T, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let prefix_at = out.len();
     out.extend_from_slice(&[0; PREFIX_LEN]);
-    serde_json::to_writer(&mut *out, header)?;
+    serde_json::to_writer(&mut *out, header).map_err(EncodeError::Json)?;
     let len = out.len() - prefix_at - PREFIX_LEN;
     let len_u32 = u32::try_from(len).map_err(|_| EncodeError::HeaderTooLong { len })?;
     out[prefix_at..prefix_at + PREFIX_LEN].copy_from_slice(&len_u32.to_le_bytes());

@@ -65,7 +65,7 @@ pub enum CommandError {
     SleepTooLong {
         /// Milliseconds asked for.
         ms: u64,
-        /// The limit.
+        /// The limit, [`MAX_SLEEP_MS`].
         max: u64,
     },
 }

@@ -34,7 +34,7 @@ pub enum CommandName {
 }
 
 impl CommandName {
-    /// The wire name.
+    /// The wire name (`echo`, ...; an unknown name as it was received).
     pub fn as_str(&self) -> &str {
         match self {
             CommandName::Echo => "echo",
@@ -105,7 +105,7 @@ impl<'de> Deserialize<'de> for CommandName {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestHeader {
-    /// The command to run.
+    /// The command to run (required; an unknown name is kept so the error can say it).
     pub cmd: CommandName,
     /// Chosen by the client, copied into the response.
     #[serde(default)]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::DecodeError;
+use crate::error::DecodeError;
 
 /// The smallest valid header: `{}`.
 pub const MIN_HEADER_LEN: u32 = 2;
@@ -24,6 +24,9 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// 64 KiB of header (a header is a few dozen bytes; one near the limit comes from a
+    /// broken or hostile peer) and 16 MiB of body (room for the largest messages the
+    /// benchmarks send; the server also counts large bodies against its memory budget).
     fn default() -> Self {
         Limits {
             max_header: 64 * 1024,

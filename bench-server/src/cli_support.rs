@@ -1,5 +1,6 @@
 //! Command-line conventions shared by the wirebench binaries (`bench-server`,
-//! `bench-client`): a usage error is one line on stderr and exit code 2.
+//! `bench-client`): a usage error is one line on stderr and exit code 2. Only with the
+//! `cli` feature; the rest of the library never uses clap.
 
 use std::process::ExitCode;
 

@@ -1,9 +1,12 @@
 //! Plain server configuration: what the CLI (or a test, a bench, the load generator's
-//! embedded mode) decided, validated, with no clap types in it.
+//! embedded mode) decided, validated, with no clap types in it (the `cli` feature only
+//! derives `clap::ValueEnum` on the enums). A leaf: data and defaults, no I/O; the
+//! checks that need sockets are [`crate::validate`]'s.
 
 use std::time::Duration;
 
 use bench_proto::Limits;
+pub use bench_proto::WriteMode;
 use serde::{Deserialize, Serialize};
 
 use crate::socket::SocketOptions;
@@ -33,6 +36,7 @@ impl Proto {
 
 /// What echoing servers do to the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Transform {
     /// Bytes back unchanged.
@@ -44,6 +48,7 @@ pub enum Transform {
 
 /// How TCP connections are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Model {
     /// Tasks on a multi-threaded smol executor (`threads` threads).
@@ -57,6 +62,7 @@ pub enum Model {
 
 /// How the framed server reads requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum RequestMode {
     /// Length-prefixed frames.
@@ -66,27 +72,6 @@ pub enum RequestMode {
     Raw,
 }
 
-/// How a framed response goes onto the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WriteMode {
-    /// Prefix, header and body in one vectored write.
-    #[default]
-    Coalesced,
-    /// Prefix, header and body as three writes: the pattern Nagle's algorithm delays.
-    Split,
-}
-
-impl WriteMode {
-    /// The flag value and report name: `coalesced` or `split`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteMode::Coalesced => "coalesced",
-            WriteMode::Split => "split",
-        }
-    }
-}
-
 /// Everything a server run needs besides its sockets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerConfig {
@@ -94,11 +79,13 @@ pub struct ServerConfig {
     pub transform: Transform,
     /// How TCP connections are scheduled.
     pub model: Model,
-    /// Executor threads for the `async` model (and UDP receive loops).
+    /// Executor threads for the `async` model (and UDP receive loops); at least 1
+    /// ([`crate::ServerError::NoThreads`]). Default: the core count.
     pub threads: usize,
     /// Options for listening and accepted sockets.
     pub socket: SocketOptions,
-    /// Connections beyond this many (per endpoint) are refused; `None`: no limit.
+    /// Connections beyond this many (per endpoint) are refused (a framed client gets an
+    /// error frame first) and counted as `max_conns`; `None`: no limit.
     pub max_conns: Option<usize>,
     /// A connection with no progress for this long is closed; `None`: never.
     #[serde(with = "bench_proto::units::option_duration_text")]
@@ -154,11 +141,14 @@ impl Default for ServerConfig {
             threads: default_threads(),
             socket: SocketOptions::default(),
             max_conns: None,
+            // A minute: far longer than any pause inside a benchmark run, short enough
+            // that clients that vanished without a FIN do not pile up.
             idle_timeout: Some(Duration::from_secs(60)),
             limits: Limits::default(),
             requests: RequestMode::Framed,
             write_mode: WriteMode::Coalesced,
             allow_exec: false,
+            // Longer than any request but a long `sleep` takes; a stop stays prompt.
             grace: Duration::from_secs(5),
             max_buffered: DEFAULT_MAX_BUFFERED,
             frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),

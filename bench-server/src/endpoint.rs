@@ -1,6 +1,7 @@
 //! Bound sockets: [`Endpoint`] (a socket and the protocol it will speak), binding one
 //! or all three protocols, the checks [`crate::run`] would make, and [`ServerError`].
-//! Running them is [`crate::server`]'s business.
+//! A leaf under the driver: it binds and checks, and must not run anything (running
+//! them is the `server` wing's business).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -57,6 +58,10 @@ pub(crate) enum BoundSocket {
 impl Endpoint {
     /// Binds `addr` for `proto` with `opts` (port 0 picks a free port).
     ///
+    /// # Errors
+    /// [`ServerError::Io`] naming the protocol and address (in use, no permission, an
+    /// address this host does not have).
+    ///
     /// ```
     /// use bench_server::{Endpoint, Proto, SocketOptions};
     /// let ep = Endpoint::bind(Proto::Framed, "127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
@@ -91,7 +96,7 @@ impl Endpoint {
         }
     }
 
-    /// The protocol.
+    /// The protocol this endpoint will speak.
     pub fn proto(&self) -> Proto {
         self.proto
     }
@@ -113,7 +118,12 @@ pub(crate) fn io_err(context: impl FnOnce() -> String) -> impl FnOnce(io::Error)
 }
 
 /// Binds tcp-echo, udp-echo and framed on three consecutive ports starting at `addr`'s.
-/// With port 0, a free run of three ports is searched for.
+/// With port 0, a free run of three ports is searched for (32 tries: another process
+/// may take a port between the first bind and the next).
+///
+/// # Errors
+/// The first bind that fails ([`ServerError::Io`]); with port 0, the last failure after
+/// 32 tries.
 pub fn bind_all(addr: SocketAddr, opts: &SocketOptions) -> Result<Vec<Endpoint>, ServerError> {
     const ORDER: [Proto; 3] = [Proto::TcpEcho, Proto::UdpEcho, Proto::Framed];
     let bind_run = |first: SocketAddr| -> Result<Vec<Endpoint>, ServerError> {
@@ -162,6 +172,11 @@ fn endpoints_base(
 }
 
 /// Checks what [`crate::run`] would refuse, before anything starts.
+///
+/// # Errors
+/// [`ServerError::NoThreads`], [`ServerError::UdpOnTcpListener`],
+/// [`ServerError::ExecNeedsLoopback`] (exec with a framed endpoint anyone else can
+/// reach), or [`ServerError::Io`] when a bound address cannot be read.
 pub fn validate(endpoints: &[Endpoint], config: &ServerConfig) -> Result<(), ServerError> {
     if config.threads == 0 {
         return Err(ServerError::NoThreads);

@@ -1,7 +1,8 @@
 //! The executor runtime the servers ([`crate::run`]) and the relay
 //! ([`crate::proxy::run_proxy`]) share: executor threads, the stop channel, the task
-//! tracker and the graceful wait. Protocol code lives elsewhere; this module only
-//! decides when tasks run and when a run is over.
+//! tracker, the graceful wait, and the background thread of [`crate::spawn`] and
+//! [`crate::proxy::spawn_proxy`]. A leaf: it knows smol and threads, never sockets,
+//! protocols or counters; it only decides when tasks run and when a run is over.
 //!
 //! Shutdown is one closed channel: every loop and connection watches it. Each task also
 //! holds a [`Tracker`]; when the last one is dropped, [`Runtime::drive`] knows every
@@ -9,24 +10,34 @@
 
 use std::future::Future;
 use std::io;
-use std::thread;
+use std::pin::Pin;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt as _;
 use smol::{Executor, Timer};
 
-use crate::conn::StopSignal;
+/// A future that completes once, when the run starts shutting down.
+pub(crate) type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// After shutdown, how long past the grace period [`Runtime::drive`] waits for tasks to
-/// notice.
+/// notice: a connection cut at the end of its grace period still has to run once to be
+/// counted, and 250 ms is ample for that on a loaded machine while a stop stays prompt.
 pub(crate) const STOP_MARGIN: Duration = Duration::from_millis(250);
 
 /// A loop whose I/O can stay ready yields to its executor (and looks at the stop) after
 /// this many ready operations in a row: reads and writes on sockets that are always
 /// ready never return `Pending`, so without this one busy loop would hold its thread
-/// (and the grace-period deadline with it).
+/// (and the grace-period deadline with it). 32 keeps the cost of a yield (one trip
+/// through the executor's queue) small next to the 32 operations before it, and bounds
+/// how long the other tasks on that thread wait.
 pub(crate) const YIELD_EVERY: u64 = 32;
+
+/// How long an accept loop waits after a failed accept (`EMFILE` and friends) before it
+/// tries again: long enough not to spin on a full descriptor table, short enough that
+/// accepting resumes about at once when descriptors free up.
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
 /// Held by every task of a run; [`Runtime::drive`] returns early once all are dropped.
 #[derive(Clone)]
@@ -65,6 +76,17 @@ impl Runtime {
     /// Completes when shutdown starts.
     pub(crate) async fn stopped(&self) {
         let _ = self.stopped.recv().await;
+    }
+
+    /// `io`'s output (`Some`), or `None` once shutdown starts first: what every loop
+    /// that waits on a socket (accept, receive) waits on.
+    pub(crate) async fn or_stopped<T>(&self, io: impl Future<Output = T>) -> Option<T> {
+        async { Some(io.await) }
+            .or(async {
+                self.stopped().await;
+                None
+            })
+            .await
     }
 
     /// Whether shutdown has started, without waiting.
@@ -148,6 +170,51 @@ impl Runtime {
             close_executor.close();
             Ok(())
         })
+    }
+}
+
+/// A run (a server or a relay) on a background thread of its own, and the channel that
+/// stops it: [`Background::stop`] stops it and waits, dropping it stops it without
+/// waiting.
+#[derive(Debug)]
+pub(crate) struct Background<T> {
+    stop: Sender<()>,
+    thread: Option<JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    /// Starts `run` on a thread named `name`, handing it the future that completes when
+    /// the run is to stop.
+    pub(crate) fn start(
+        name: &str,
+        run: impl FnOnce(StopSignal) -> T + Send + 'static,
+    ) -> io::Result<Self> {
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let thread = thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                run(Box::pin(async move {
+                    let _ = stopped.recv().await;
+                }))
+            })?;
+        Ok(Background {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Tells the run to stop and waits for it: its result, or `None` when its thread
+    /// panicked.
+    pub(crate) fn stop(mut self) -> Option<T> {
+        self.stop.close();
+        let thread = self.thread.take().expect("joined once");
+        thread.join().ok()
+    }
+}
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        self.stop.close();
     }
 }
 

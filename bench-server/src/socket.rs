@@ -1,6 +1,7 @@
 //! Socket set-up shared by every server (and by the load generator): binding with the
 //! chosen options, applying them to accepted connections, and reading them back from a
-//! live socket so reports show what the kernel really did.
+//! live socket so reports show what the kernel really did. A leaf: it sets options on
+//! sockets it is given or makes, and knows nothing of protocols or runs.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -46,7 +47,11 @@ pub struct SocketReadback {
     pub send_buf: usize,
 }
 
-/// Reads the options back from a live socket.
+/// Reads the options back from a live socket (`is_tcp`: also TCP_NODELAY), for the
+/// `stats` command and the load generator's report.
+///
+/// # Errors
+/// The getsockopt error (a socket that was closed meanwhile).
 ///
 /// ```
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -70,13 +75,19 @@ pub fn read_back(sock: SockRef<'_>, is_tcp: bool) -> io::Result<SocketReadback> 
 fn new_socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
     if addr.is_ipv6() {
+        // `[::]:8081` binds IPv6 only, so an IPv4 bind of the same port stays possible
+        // and each family is what the user asked for.
         socket.set_only_v6(true)?;
     }
     Ok(socket)
 }
 
 /// Sets SO_RCVBUF / SO_SNDBUF when the options ask for them (the load generator's
-/// sockets too).
+/// sockets too); Linux doubles the value for its bookkeeping and caps it at
+/// `net.core.rmem_max` / `wmem_max`, which [`read_back`] shows.
+///
+/// # Errors
+/// The setsockopt error.
 pub fn set_buffers(socket: &Socket, opts: &SocketOptions) -> io::Result<()> {
     if let Some(size) = opts.recv_buf {
         socket.set_recv_buffer_size(size)?;
@@ -87,9 +98,14 @@ pub fn set_buffers(socket: &Socket, opts: &SocketOptions) -> io::Result<()> {
     Ok(())
 }
 
-/// Binds a TCP listener with SO_REUSEADDR and the buffer sizes set before `listen`
-/// (so window scaling is negotiated for them); accepted sockets inherit them.
-pub fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListener> {
+/// Binds a TCP listener with SO_REUSEADDR (a restarted server binds while the last run's
+/// connections sit in TIME_WAIT) and the buffer sizes set before `listen` (so window
+/// scaling is negotiated for them); accepted sockets inherit them.
+///
+/// # Errors
+/// The OS error of `socket`, `setsockopt`, `bind` or `listen` (address in use, no
+/// permission for a low port, a buffer size the kernel refuses).
+pub(crate) fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListener> {
     let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
     socket.set_reuse_address(true)?;
     set_buffers(&socket, opts)?;
@@ -101,7 +117,7 @@ pub fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListene
 
 /// Binds a UDP socket with the buffer sizes set. No SO_REUSEADDR: on Linux it would let
 /// a second server bind the same UDP port and silently take half the datagrams.
-pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket> {
+pub(crate) fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
     set_buffers(&socket, opts)?;
     socket.bind(&addr.into())?;
@@ -111,7 +127,7 @@ pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket>
 /// Applies the per-connection options to an accepted socket. Sockets accepted from a
 /// listener made by [`bind_tcp`] inherit them already; setting them again holds for
 /// listeners made elsewhere (`Endpoint::from_tcp`) and on every platform.
-pub fn configure_accepted(sock: SockRef<'_>, opts: &SocketOptions) -> io::Result<()> {
+pub(crate) fn configure_accepted(sock: SockRef<'_>, opts: &SocketOptions) -> io::Result<()> {
     sock.set_tcp_nodelay(opts.nodelay)?;
     set_buffers(&sock, opts)
 }

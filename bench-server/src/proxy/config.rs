@@ -16,6 +16,7 @@ pub const MAX_BUFFER: usize = 64 << 20;
 
 /// Which transport the relay carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyProto {
     /// One upstream connection per client connection.
@@ -36,6 +37,7 @@ impl ProxyProto {
 
 /// How TCP bytes move from one leg to the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// `read` into a user-space buffer of [`ProxyConfig::buffer`] bytes, then `write`.
@@ -66,7 +68,8 @@ pub struct ProxyConfig {
     /// TCP: how bytes are moved.
     pub strategy: Strategy,
     /// TCP: bytes per read (`copy`: the size of each direction's buffer; `splice`: the
-    /// most moved per call, and the pipe size asked for).
+    /// most moved per call, and the pipe size asked for); 1 B to [`MAX_BUFFER`]
+    /// ([`ProxyError::BufferOutOfRange`]).
     pub buffer: usize,
     /// TCP_NODELAY on accepted client connections.
     pub nodelay_front: bool,
@@ -80,7 +83,7 @@ pub struct ProxyConfig {
     pub udp_session_timeout: Duration,
     /// UDP: at most this many sessions; datagrams from new clients beyond it are dropped.
     pub max_sessions: usize,
-    /// Executor threads.
+    /// Executor threads: 1 to [`MAX_THREADS`] ([`ProxyError::ThreadsOutOfRange`]).
     pub threads: usize,
     /// On shutdown, how long open TCP connections may keep relaying.
     #[serde(with = "bench_proto::units::duration_text")]
@@ -101,10 +104,13 @@ impl ProxyConfig {
             proto,
             upstream,
             strategy: Strategy::Copy,
+            // The default pipe size on Linux, so `copy` and `splice` move alike per call.
             buffer: 64 * 1024,
             nodelay_front: true,
             nodelay_back: true,
+            // Room for the first retransmitted SYN (sent after 1 s), not for a dead upstream.
             connect_timeout: Duration::from_secs(3),
+            // Linux conntrack's default for a UDP flow (`nf_conntrack_udp_timeout`).
             udp_session_timeout: Duration::from_secs(30),
             max_sessions: 1024,
             threads: crate::config::default_threads(),
@@ -150,6 +156,14 @@ pub enum ProxyError {
         /// The OS error.
         cause: io::Error,
     },
+}
+
+/// Wraps an OS error with what was being done (`context`, computed only on failure).
+pub(super) fn io_err(context: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> ProxyError {
+    move |cause| ProxyError::Io {
+        context: context(),
+        cause,
+    }
 }
 
 impl ProxyConfig {

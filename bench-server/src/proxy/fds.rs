@@ -4,7 +4,7 @@
 //! process could not open fully is refused and counted at once instead of failing in
 //! the middle (an upstream connect or a pipe hitting `EMFILE`).
 
-use super::{ProxyConfig, Strategy};
+use super::config::{ProxyConfig, Strategy};
 
 /// Descriptors left for everything else the process opens (the listener, a stats file,
 /// the executor's own), on top of those already open when the relay starts.

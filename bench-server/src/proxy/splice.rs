@@ -19,8 +19,8 @@ use rustix::pipe::{
 use smol::Async;
 use smol::future;
 
-use super::ProxyStats;
-use super::tcp::{YIELD_EVERY, shutdown_write};
+use super::stats::ProxyStats;
+use super::stream::{after_chunk, shutdown_write};
 
 const FLAGS: SpliceFlags = SpliceFlags::NONBLOCK.union(SpliceFlags::MOVE);
 
@@ -31,8 +31,8 @@ pub(super) async fn relay(
     buffer: usize,
     stats: &ProxyStats,
 ) -> io::Result<()> {
-    let up = splice_one_way(client, upstream, buffer, |n| stats.to_upstream(n));
-    let down = splice_one_way(upstream, client, buffer, |n| stats.to_client(n));
+    let up = splice_one_way(client, upstream, buffer, |n| stats.bytes_to_upstream.add(n));
+    let down = splice_one_way(upstream, client, buffer, |n| stats.bytes_to_client.add(n));
     future::try_zip(up, down).await.map(|_| ())
 }
 
@@ -80,13 +80,7 @@ async fn splice_one_way(
                 Err(e) => return Err(e.into()),
             }
         }
-        chunks += 1;
-        if chunks.is_multiple_of(YIELD_EVERY) {
-            future::yield_now().await;
-        } else if filled < capacity {
-            // A short fill drained the socket (almost surely): wait for readiness rather
-            // than splice once more only to hear EAGAIN.
-            from.readable().await?;
-        }
+        // A fill shorter than the pipe holds drained the socket (almost surely).
+        after_chunk(from, &mut chunks, filled < capacity).await?;
     }
 }

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::ProxyProto;
+use super::config::ProxyProto;
+use crate::stats::counter::Counter;
 
 /// Why a relayed connection, session or datagram failed. Every variant is one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,138 +67,124 @@ impl ProxyErrorKind {
     }
 }
 
-/// Live counters of one relay run.
+/// Live counters of one relay run. The plain counts are fields the relay adds to
+/// directly; what needs more than one add (a datagram and its bytes, a session) is a
+/// method.
 #[derive(Debug)]
-pub struct ProxyStats {
+pub(crate) struct ProxyStats {
     started: Instant,
     proto: ProxyProto,
     addr: SocketAddr,
     upstream: SocketAddr,
-    connections: AtomicU64,
-    active: AtomicU64,
-    bytes_to_upstream: AtomicU64,
-    bytes_to_client: AtomicU64,
-    sessions_opened: AtomicU64,
+    connections: Counter,
+    /// Client connections (or UDP sessions) open now.
+    active: Counter,
+    /// Bytes written to the upstream (TCP) or sent to it (UDP).
+    pub(crate) bytes_to_upstream: Counter,
+    /// Bytes written (or sent) back to a client.
+    pub(crate) bytes_to_client: Counter,
+    sessions_opened: Counter,
+    /// Release/acquire, unlike the others: see [`ProxyStats::session_expired`].
     sessions_expired: AtomicU64,
-    sessions_refused: AtomicU64,
-    datagrams_to_upstream: AtomicU64,
-    datagrams_to_client: AtomicU64,
-    errors: [AtomicU64; ProxyErrorKind::ALL.len()],
+    /// Datagrams from new clients dropped because the session table was full.
+    pub(crate) sessions_refused: Counter,
+    datagrams_to_upstream: Counter,
+    datagrams_to_client: Counter,
+    errors: [Counter; ProxyErrorKind::ALL.len()],
 }
 
 impl ProxyStats {
     /// Zeroed counters for a relay from `addr` to `upstream`; the uptime starts now.
-    pub fn new(proto: ProxyProto, addr: SocketAddr, upstream: SocketAddr) -> Self {
-        let zero = || AtomicU64::new(0);
+    pub(crate) fn new(proto: ProxyProto, addr: SocketAddr, upstream: SocketAddr) -> Self {
         ProxyStats {
             started: Instant::now(),
             proto,
             addr,
             upstream,
-            connections: zero(),
-            active: zero(),
-            bytes_to_upstream: zero(),
-            bytes_to_client: zero(),
-            sessions_opened: zero(),
-            sessions_expired: zero(),
-            sessions_refused: zero(),
-            datagrams_to_upstream: zero(),
-            datagrams_to_client: zero(),
-            errors: std::array::from_fn(|_| zero()),
+            connections: Counter::default(),
+            active: Counter::default(),
+            bytes_to_upstream: Counter::default(),
+            bytes_to_client: Counter::default(),
+            sessions_opened: Counter::default(),
+            sessions_expired: AtomicU64::new(0),
+            sessions_refused: Counter::default(),
+            datagrams_to_upstream: Counter::default(),
+            datagrams_to_client: Counter::default(),
+            errors: std::array::from_fn(|_| Counter::default()),
         }
     }
 
     /// The front address.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Counts an accepted client connection. Pair with [`ProxyStats::connection_closed`].
-    pub fn connection_opened(&self) {
-        self.connections.fetch_add(1, Relaxed);
-        self.active.fetch_add(1, Relaxed);
+    pub(crate) fn connection_opened(&self) {
+        self.connections.incr();
+        self.active.incr();
     }
 
     /// Client connections (or UDP sessions) open now.
-    pub fn active(&self) -> u64 {
-        self.active.load(Relaxed)
+    pub(crate) fn active(&self) -> u64 {
+        self.active.get()
     }
 
     /// Counts a closed client connection, or a UDP session ended by shutdown (not
     /// counted as expired).
-    pub fn connection_closed(&self) {
-        self.active.fetch_sub(1, Relaxed);
-    }
-
-    /// Counts bytes written to the upstream (TCP) or sent to it (UDP).
-    pub fn to_upstream(&self, n: usize) {
-        self.bytes_to_upstream.fetch_add(n as u64, Relaxed);
-    }
-
-    /// Counts bytes written (or sent) back to a client.
-    pub fn to_client(&self, n: usize) {
-        self.bytes_to_client.fetch_add(n as u64, Relaxed);
+    pub(crate) fn connection_closed(&self) {
+        self.active.decr();
     }
 
     /// Counts one datagram relayed to the upstream, and its bytes.
-    pub fn datagram_to_upstream(&self, n: usize) {
-        self.datagrams_to_upstream.fetch_add(1, Relaxed);
-        self.to_upstream(n);
+    pub(crate) fn datagram_to_upstream(&self, n: usize) {
+        self.datagrams_to_upstream.incr();
+        self.bytes_to_upstream.add(n);
     }
 
     /// Counts one datagram relayed back to a client, and its bytes.
-    pub fn datagram_to_client(&self, n: usize) {
-        self.datagrams_to_client.fetch_add(1, Relaxed);
-        self.to_client(n);
+    pub(crate) fn datagram_to_client(&self, n: usize) {
+        self.datagrams_to_client.incr();
+        self.bytes_to_client.add(n);
     }
 
     /// Counts a UDP session opened (and active until [`ProxyStats::session_expired`]).
-    pub fn session_opened(&self) {
-        self.sessions_opened.fetch_add(1, Relaxed);
-        self.active.fetch_add(1, Relaxed);
+    pub(crate) fn session_opened(&self) {
+        self.sessions_opened.incr();
+        self.active.incr();
     }
 
     /// Counts a UDP session closed after its idle timeout.
-    pub fn session_expired(&self) {
+    pub(crate) fn session_expired(&self) {
         // `active` first: a reader that sees the expiry also sees the session gone.
-        self.active.fetch_sub(1, Relaxed);
+        self.active.decr();
         self.sessions_expired.fetch_add(1, Release);
     }
 
-    /// Counts a datagram from a new client dropped because the session table was full.
-    pub fn session_refused(&self) {
-        self.sessions_refused.fetch_add(1, Relaxed);
-    }
-
     /// Counts one error of `kind`.
-    pub fn error(&self, kind: ProxyErrorKind) {
-        self.errors[kind as usize].fetch_add(1, Relaxed);
-    }
-
-    /// Errors of `kind` so far.
-    pub fn errors(&self, kind: ProxyErrorKind) -> u64 {
-        self.errors[kind as usize].load(Relaxed)
+    pub(crate) fn error(&self, kind: ProxyErrorKind) {
+        self.errors[kind as usize].incr();
     }
 
     /// A consistent-enough copy of the counters (each read once, relaxed).
-    pub fn summary(&self) -> ProxySummary {
+    pub(crate) fn summary(&self) -> ProxySummary {
         ProxySummary {
             uptime_s: self.started.elapsed().as_secs_f64(),
             proto: self.proto,
             addr: self.addr,
             upstream: self.upstream,
-            connections: self.connections.load(Relaxed),
-            active: self.active.load(Relaxed),
-            bytes_to_upstream: self.bytes_to_upstream.load(Relaxed),
-            bytes_to_client: self.bytes_to_client.load(Relaxed),
-            sessions_opened: self.sessions_opened.load(Relaxed),
+            connections: self.connections.get(),
+            active: self.active.get(),
+            bytes_to_upstream: self.bytes_to_upstream.get(),
+            bytes_to_client: self.bytes_to_client.get(),
+            sessions_opened: self.sessions_opened.get(),
             sessions_expired: self.sessions_expired.load(Acquire),
-            sessions_refused: self.sessions_refused.load(Relaxed),
-            datagrams_to_upstream: self.datagrams_to_upstream.load(Relaxed),
-            datagrams_to_client: self.datagrams_to_client.load(Relaxed),
+            sessions_refused: self.sessions_refused.get(),
+            datagrams_to_upstream: self.datagrams_to_upstream.get(),
+            datagrams_to_client: self.datagrams_to_client.get(),
             errors: ProxyErrorKind::ALL
                 .iter()
-                .map(|&k| (k.as_str().to_owned(), self.errors(k)))
+                .map(|&k| (k.as_str().to_owned(), self.errors[k as usize].get()))
                 .collect(),
         }
     }
@@ -208,11 +195,11 @@ impl ProxyStats {
 pub struct ProxySummary {
     /// How long the relay ran, in seconds.
     pub uptime_s: f64,
-    /// TCP or UDP.
+    /// Which transport was relayed.
     pub proto: ProxyProto,
-    /// The front address.
+    /// The front address clients connected (or sent) to.
     pub addr: SocketAddr,
-    /// The upstream address.
+    /// Where every connection or session was relayed to.
     pub upstream: SocketAddr,
     /// TCP client connections accepted (including those whose upstream failed).
     pub connections: u64,
@@ -303,7 +290,7 @@ mod tests {
         s.session_opened();
         s.session_opened();
         s.session_expired();
-        s.session_refused();
+        s.sessions_refused.incr();
         s.datagram_to_upstream(10);
         s.datagram_to_client(10);
         let summary = s.summary();

@@ -1,44 +1,32 @@
-//! The TCP relay: the accept loop, one upstream connection per client connection
-//! (connected within `connect_timeout`, or the client is closed and the failure
-//! counted), and the `copy` strategy. Both strategies propagate half-close: when one
-//! side shuts down its write half, the relay forwards every byte it read and then shuts
-//! down its write half towards the other side; the connection ends when both
-//! directions have ended.
-//!
-//! The `splice` strategy lives in [`super::splice`].
+//! The TCP relay: the accept loop (with the descriptor budget), one upstream connection
+//! per client connection (connected within `connect_timeout`, or the client is closed
+//! and the failure counted), and the choice of strategy. Both strategies (`copy`,
+//! `splice`) propagate half-close: when one side shuts down its write half, the relay
+//! forwards every byte it read and then shuts down its write half towards the other
+//! side; the connection ends when both directions have ended.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smol::future::{self, FutureExt as _};
-use std::io::Read as _;
-
-use smol::io::AsyncWriteExt as _;
+use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 use socket2::SockRef;
 
+use super::config::Strategy;
+use super::ctx::Ctx;
 use super::fds::FdBudget;
-use super::{Ctx, ProxyErrorKind, ProxyStats, Strategy};
-use crate::limiter::suppressed_note;
-use crate::runtime::Tracker;
-
-/// A direction yields to its executor after this many chunks in a row (see
-/// [`crate::runtime::YIELD_EVERY`]).
-pub(super) use crate::runtime::YIELD_EVERY;
+use super::stats::{ProxyErrorKind, ProxyStats};
+use crate::runtime::{ACCEPT_BACKOFF, Tracker};
+use crate::stats::limiter::suppressed_note;
 
 /// Accepts client connections until shutdown; each gets its own task.
 pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tracker: Tracker) {
     let fds = FdBudget::for_config(&ctx.config);
     let mut turns = 0u64;
     while ctx.keep_going(&mut turns).await {
-        let accepted = async { Some(listener.accept().await) }
-            .or(async {
-                ctx.stopped().await;
-                None
-            })
-            .await;
+        let accepted = ctx.runtime.or_stopped(listener.accept()).await;
         match accepted {
             None => return,
             // Connections are opened only here, so the count cannot grow between the
@@ -77,7 +65,7 @@ pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tra
                     let note = suppressed_note(held);
                     log::warn!("proxy-tcp {}: accept failed: {e}{note}", ctx.stats.addr());
                 }
-                Timer::after(Duration::from_millis(20)).await;
+                Timer::after(ACCEPT_BACKOFF).await;
             }
         }
     }
@@ -142,7 +130,7 @@ async fn relay(
         .map_err(|e| (ProxyErrorKind::Io, e))?;
     log::debug!("proxy-tcp {peer}: relaying to {}", config.upstream);
     let relayed = match config.strategy {
-        Strategy::Copy => relay_copy(&client, &upstream, config.buffer, &ctx.stats).await,
+        Strategy::Copy => super::copy::relay(&client, &upstream, config.buffer, &ctx.stats).await,
         #[cfg(target_os = "linux")]
         Strategy::Splice => {
             super::splice::relay(&client, &upstream, config.buffer, &ctx.stats).await
@@ -168,64 +156,4 @@ async fn connect_upstream(upstream: SocketAddr, timeout: Duration) -> io::Result
 
 fn set_nodelay(stream: &Async<TcpStream>, on: bool) -> io::Result<()> {
     SockRef::from(stream.get_ref()).set_tcp_nodelay(on)
-}
-
-/// Shuts down the write half of `to` once its direction has ended. A peer that is
-/// already gone (`NotConnected`) has nothing left to tell.
-pub(super) fn shutdown_write(to: &Async<TcpStream>) -> io::Result<()> {
-    match to.get_ref().shutdown(Shutdown::Write) {
-        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// The `copy` strategy: both directions at once, each with its own buffer.
-async fn relay_copy(
-    client: &Async<TcpStream>,
-    upstream: &Async<TcpStream>,
-    buffer: usize,
-    stats: &ProxyStats,
-) -> io::Result<()> {
-    let up = copy_one_way(client, upstream, buffer, |n| stats.to_upstream(n));
-    let down = copy_one_way(upstream, client, buffer, |n| stats.to_client(n));
-    future::try_zip(up, down).await.map(|_| ())
-}
-
-/// Copies `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half.
-///
-/// Reads are plain non-blocking reads; `EAGAIN` is answered by awaiting readiness. After
-/// a read shorter than the buffer the socket is almost surely drained, so the loop waits
-/// for readiness instead of issuing a read that would only say `EAGAIN` (and, through
-/// `AsyncRead`, poll again on every wake-up of the other direction): one `recv` per
-/// chunk instead of about four, measured with `perf stat` on the relay.
-async fn copy_one_way(
-    from: &Async<TcpStream>,
-    mut to: &Async<TcpStream>,
-    buffer: usize,
-    count: impl Fn(usize),
-) -> io::Result<()> {
-    let mut buf = vec![0u8; buffer];
-    let mut chunks = 0u64;
-    loop {
-        let n = match from.get_ref().read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                from.readable().await?;
-                continue;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            return shutdown_write(to);
-        }
-        to.write_all(&buf[..n]).await?;
-        count(n);
-        chunks += 1;
-        if chunks.is_multiple_of(YIELD_EVERY) {
-            future::yield_now().await;
-        } else if n < buf.len() {
-            from.readable().await?;
-        }
-    }
 }

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 
-use super::{Ctx, ProxyErrorKind};
+use super::ctx::Ctx;
+use super::stats::ProxyErrorKind;
 use crate::runtime::Tracker;
 
 /// Largest UDP payload over IPv4/IPv6 without jumbograms. Buffers are allocated zeroed,
@@ -65,12 +66,7 @@ pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: 
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut turns = 0u64;
     while ctx.keep_going(&mut turns).await {
-        let received = async { Some(front.recv_from(&mut buf).await) }
-            .or(async {
-                ctx.stopped().await;
-                None
-            })
-            .await;
+        let received = ctx.runtime.or_stopped(front.recv_from(&mut buf)).await;
         let (n, client) = match received {
             None => return,
             Some(Ok(got)) => got,
@@ -114,7 +110,7 @@ fn session_for(
         return Some(Arc::clone(session));
     }
     if sessions.len() >= ctx.config.max_sessions {
-        ctx.stats.session_refused();
+        ctx.stats.sessions_refused.incr();
         log::info!(
             "proxy-udp {client}: dropped: {} sessions open, the --max-sessions limit",
             sessions.len()

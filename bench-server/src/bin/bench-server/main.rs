@@ -1,17 +1,23 @@
 //! The `bench-server` binary: parses the command line into a [`bench_server::ServerConfig`]
-//! (or a [`bench_server::proxy::ProxyConfig`]), binds, prints `listening on <proto> <addr>`
-//! per endpoint, and runs [`bench_server::run`] (or [`bench_server::proxy::run_proxy`])
-//! until SIGINT or SIGTERM. Everything else lives in the library.
+//! (or a [`bench_server::proxy::ProxyConfig`]), resolves the addresses it names, binds,
+//! prints `listening on <proto> <addr>` per endpoint, and runs [`bench_server::run`] (or
+//! [`bench_server::proxy::run_proxy`]) until SIGINT or SIGTERM. Everything else lives in
+//! the library.
+//!
+//! Exit codes: 0 after a graceful stop (or for `--help`), 2 for a usage error (a flag,
+//! or an address that does not resolve), 1 when binding or running fails.
 
 mod cli;
 mod logger;
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use bench_server::Endpoint;
+use bench_server::proxy::ProxyConfig;
 use clap::Parser as _;
 use smol::stream::StreamExt as _;
 
@@ -24,19 +30,26 @@ fn main() -> ExitCode {
     };
     let invocation = match Invocation::try_from(cli) {
         Ok(inv) => inv,
-        Err(e) => {
-            eprintln!("bench-server: error: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(&e),
     };
+    // Names are resolved after parsing and before binding; a name that does not resolve
+    // is a usage error like a malformed flag.
     let outcome = match invocation {
         Invocation::Servers(servers) => {
+            let bind = match servers.bind.resolve() {
+                Ok(addr) => addr,
+                Err(e) => return usage_error(&e),
+            };
             logger::init(servers.log_level);
-            serve(servers)
+            serve(servers, bind)
         }
         Invocation::Proxy(relay) => {
+            let config = match relay.config() {
+                Ok(config) => config,
+                Err(e) => return usage_error(&e),
+            };
             logger::init(relay.log_level);
-            proxy(relay)
+            proxy(relay, &config)
         }
     };
     match outcome {
@@ -48,10 +61,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(inv: Servers) -> anyhow::Result<()> {
+/// Prints a usage error as one line; exit code 2.
+fn usage_error(e: &anyhow::Error) -> ExitCode {
+    eprintln!("bench-server: error: {e:#}");
+    ExitCode::from(2)
+}
+
+fn serve(inv: Servers, bind: SocketAddr) -> anyhow::Result<()> {
     let endpoints = match inv.proto {
-        Some(proto) => vec![Endpoint::bind(proto, inv.bind, &inv.config.socket)?],
-        None => bench_server::bind_all(inv.bind, &inv.config.socket)?,
+        Some(proto) => vec![Endpoint::bind(proto, bind, &inv.config.socket)?],
+        None => bench_server::bind_all(bind, &inv.config.socket)?,
     };
     bench_server::validate(&endpoints, &inv.config)?;
     let signals = install_signals()?;
@@ -75,20 +94,20 @@ fn serve(inv: Servers) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn proxy(inv: Relay) -> anyhow::Result<()> {
-    let front = bench_server::proxy::Front::bind(inv.config.proto, inv.bind)?;
+fn proxy(inv: Relay, config: &ProxyConfig) -> anyhow::Result<()> {
+    let front = bench_server::proxy::Front::bind(config.proto, inv.bind)?;
     let signals = install_signals()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
         "listening on {} {}",
-        inv.config.proto.as_str(),
+        config.proto.as_str(),
         front.local_addr()?
     )?;
     stdout.flush()?;
     drop(stdout);
 
-    let summary = bench_server::proxy::run_proxy(front, &inv.config, until_signalled(signals))?;
+    let summary = bench_server::proxy::run_proxy(front, config, until_signalled(signals))?;
     print!("{summary}");
     if let Some(path) = &inv.stats_json {
         write_json(path, &summary)?;

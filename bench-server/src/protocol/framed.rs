@@ -16,12 +16,13 @@ use std::time::Instant;
 
 use bench_proto::{Command, Decoder, RawRequest, RequestHeader, ResponseHeader, encode_header};
 
-use crate::command::{Body, Buffers, Failure, PATTERN, Reply, execute, view};
+use super::command::{Body, Buffers, Failure, PATTERN, Reply, execute, view};
 use crate::config::{LARGE_BUFFER, RequestMode, ServerConfig, WriteMode};
 use crate::conn::{Conn, Interrupt, ReadEvent};
 use crate::stats::ErrorKind;
 
-/// Read buffer of the raw mode: one read is one command line.
+/// Read buffer of the raw mode: one read is one command line, so this is the longest
+/// line taken whole (a longer one arrives over several reads, each read as a command).
 const RAW_READ: usize = 64 * 1024;
 
 /// Serves one framed connection in the configured request mode.
@@ -29,6 +30,7 @@ pub(crate) async fn serve(conn: Conn, config: &ServerConfig) {
     let mut session = Session {
         conn,
         config,
+        // Most response headers fit, so the first reply does not grow it.
         header_buf: Vec::with_capacity(128),
         bufs: Buffers::default(),
     };
@@ -294,6 +296,7 @@ async fn write_coalesced(conn: &mut Conn, header: &[u8], body: &Body<'_>) -> io:
 
 /// Writes `n` bytes of the `generate` pattern, several copies per vectored write.
 async fn write_pattern(conn: &mut Conn, mut n: usize) -> io::Result<()> {
+    // 16 copies: about 1 MiB per syscall, far below IOV_MAX (1024 slices).
     const COPIES: usize = 16;
     while n > 0 {
         let mut slices = [IoSlice::new(&[]); COPIES];

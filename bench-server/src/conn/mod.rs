@@ -1,46 +1,40 @@
-//! One accepted TCP connection as the protocol handlers see it: reads and writes that
-//! give up when the connection makes no progress for `idle_timeout`, that notice the
-//! server shutting down, and a lingering close that lets an error frame reach the peer.
+//! One accepted TCP connection as the protocol handlers see it ([`Conn`]): reads and
+//! writes that give up when the connection makes no progress for `idle_timeout`, that
+//! notice the server shutting down and the frame deadline (`watch`), counted bytes and
+//! requests, failures counted and logged once (quoting the peer through `quote`), and a
+//! lingering close that lets an error frame reach the peer.
 //!
-//! Protocol logic lives in [`crate::echo`] and [`crate::framed`]; scheduling (which
-//! thread runs a connection) in [`crate::server`].
+//! It must not know any protocol (that is `crate::protocol`, above it) nor how
+//! connections are scheduled (`crate::server`); it uses only the runtime's stop signal
+//! and the counters.
 
-use std::future::Future;
+pub(crate) mod quote;
+mod watch;
+
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use smol::future::{self, FutureExt as _};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, Timer};
 
-use crate::limiter::suppressed_note;
-use crate::quote::{MAX_QUOTE, clip};
+use crate::runtime::{StopSignal, YIELD_EVERY};
+use crate::stats::limiter::suppressed_note;
 use crate::stats::{ErrorKind, Stats};
+use quote::{MAX_QUOTE, clip};
+pub(crate) use watch::Interrupt;
+use watch::{Watch, until_idle};
 
 /// Most bytes of a failure's detail in a log line: a message of ours around at most
 /// [`MAX_QUOTE`] bytes of the peer's text.
 const LOG_DETAIL: usize = 2 * MAX_QUOTE;
 
-/// How long a connection that got an error frame may keep sending before it is closed.
+/// How long a connection that got an error frame may keep sending before it is closed:
+/// a second lets a pipelining client's requests already in flight arrive (and be
+/// discarded) so the close is a FIN, not a reset, without holding a bad client long.
 const LINGER: Duration = Duration::from_secs(1);
-
-/// A future that completes once, when the server starts shutting down.
-pub(crate) type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// What interrupted a read or write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Interrupt {
-    /// No progress for `idle_timeout`.
-    Idle,
-    /// The server started shutting down (reported once).
-    Stop,
-    /// The frame under way was not completed within the frame timeout.
-    SlowFrame,
-}
 
 /// The result of [`Conn::read`].
 #[derive(Debug)]
@@ -52,116 +46,6 @@ pub(crate) enum ReadEvent {
     /// See [`Interrupt`].
     Interrupted(Interrupt),
 }
-
-/// Watches for idleness and shutdown without allocating per read: one timer, re-armed
-/// only when it fires, and one stop future polled across reads.
-struct Watch {
-    idle: Option<Duration>,
-    last_progress: Instant,
-    timer: Timer,
-    /// `None` once shutdown has begun (whoever noticed it first).
-    stop: Option<StopSignal>,
-    /// The frame deadline: when the frame under way must be complete, if one is.
-    frame_due: Option<Instant>,
-    /// Armed at most once per deadline in the future, re-armed lazily when it fires (like
-    /// the idle timer), so a new frame's deadline costs no timer operation.
-    frame_timer: Timer,
-    frame_armed: bool,
-}
-
-impl Watch {
-    fn new(idle: Option<Duration>, stop: StopSignal) -> Self {
-        let now = Instant::now();
-        Watch {
-            idle,
-            last_progress: now,
-            timer: idle.map_or_else(Timer::never, |d| Timer::at(now + d)),
-            stop: Some(stop),
-            frame_due: None,
-            frame_timer: Timer::never(),
-            frame_armed: false,
-        }
-    }
-
-    fn set_frame_due(&mut self, due: Option<Instant>) {
-        self.frame_due = due;
-        if let Some(due) = due
-            && !self.frame_armed
-        {
-            self.frame_timer.set_at(due);
-            self.frame_armed = true;
-        }
-    }
-
-    /// Whether the frame deadline has passed (polled only while one may be armed).
-    fn poll_frame(&mut self, cx: &mut std::task::Context<'_>) -> bool {
-        while self.frame_armed && Pin::new(&mut self.frame_timer).poll(cx).is_ready() {
-            match self.frame_due {
-                None => self.frame_armed = false,
-                Some(due) if Instant::now() >= due => {
-                    self.frame_armed = false;
-                    self.frame_due = None;
-                    return true;
-                }
-                Some(due) => self.frame_timer.set_at(due),
-            }
-        }
-        false
-    }
-
-    fn progress(&mut self) {
-        if self.idle.is_some() {
-            self.last_progress = Instant::now();
-        }
-    }
-
-    /// Completes with the next interruption. `Stop` is reported once; after it only
-    /// idleness (and, with `frames`, the frame deadline) can interrupt (and
-    /// [`Conn::stopping`] stays true).
-    async fn interrupted(&mut self, frames: bool) -> Interrupt {
-        future::poll_fn(|cx| {
-            if let Some(stop) = self.stop.as_mut()
-                && stop.as_mut().poll(cx).is_ready()
-            {
-                self.stop = None;
-                return Poll::Ready(Interrupt::Stop);
-            }
-            if frames && self.poll_frame(cx) {
-                return Poll::Ready(Interrupt::SlowFrame);
-            }
-            while Pin::new(&mut self.timer).poll(cx).is_ready() {
-                let deadline = self.last_progress + self.idle.expect("timer armed only with idle");
-                if Instant::now() >= deadline {
-                    return Poll::Ready(Interrupt::Idle);
-                }
-                self.timer.set_at(deadline);
-            }
-            Poll::Pending
-        })
-        .await
-    }
-}
-
-/// Runs `io` until it completes or the connection has made no progress for the idle
-/// timeout (shutdown is ignored: a started write is finished).
-async fn until_idle<T>(
-    watch: &mut Watch,
-    io: impl Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    io.or(async {
-        while watch.interrupted(false).await != Interrupt::Idle {}
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "peer made no progress for the idle timeout",
-        ))
-    })
-    .await
-}
-
-/// A connection yields to its executor after this many requests in a row (see
-/// [`crate::runtime::YIELD_EVERY`]): otherwise one busy client would hold its thread,
-/// and the other connections on it, its idle timer and the grace deadline would not run.
-use crate::runtime::YIELD_EVERY;
 
 /// An accepted connection with its counters.
 pub(crate) struct Conn {
@@ -190,10 +74,13 @@ impl Conn {
         }
     }
 
-    /// Counts one answered request (endpoint stats too) and now and then yields to
-    /// the executor (see [`YIELD_EVERY`]).
+    /// Counts one answered request (endpoint stats too) and yields to the executor after
+    /// every [`YIELD_EVERY`] in a row: a client that always has its next request ready
+    /// never makes a read return `Pending`, so without it one busy connection would hold
+    /// its thread, and the other connections on it, its idle timer and the grace
+    /// deadline would not run.
     pub(crate) async fn served_one(&mut self) {
-        self.stats.request();
+        self.stats.requests.incr();
         self.served += 1;
         if self.served.is_multiple_of(YIELD_EVERY) {
             future::yield_now().await;
@@ -210,10 +97,6 @@ impl Conn {
     }
 
     pub(crate) fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    pub(crate) fn stats_arc(&self) -> &Arc<Stats> {
         &self.stats
     }
 
@@ -258,7 +141,7 @@ impl Conn {
         .await?;
         if let ReadEvent::Data(n) = event {
             self.watch.progress();
-            self.stats.bytes_in(n);
+            self.stats.bytes_in.add(n);
         }
         Ok(event)
     }
@@ -293,7 +176,7 @@ impl Conn {
             return Err(io::ErrorKind::WriteZero.into());
         }
         self.watch.progress();
-        self.stats.bytes_out(n);
+        self.stats.bytes_out.add(n);
         Ok(())
     }
 

@@ -5,7 +5,6 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 
 use smol::Async;
-use smol::future::FutureExt as _;
 
 use crate::config::Transform;
 use crate::runtime::Runtime;
@@ -27,12 +26,7 @@ pub(crate) async fn serve(
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut turns = 0u64;
     while runtime.keep_going(&mut turns).await {
-        let received = async { Some(socket.recv_from(&mut buf).await) }
-            .or(async {
-                runtime.stopped().await;
-                None
-            })
-            .await;
+        let received = runtime.or_stopped(socket.recv_from(&mut buf)).await;
         let (n, peer) = match received {
             None => return,
             Some(Ok(got)) => got,
@@ -42,15 +36,15 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        stats.bytes_in(n);
+        stats.bytes_in.add(n);
         let datagram = &mut buf[..n];
         if transform == Transform::Upper {
             datagram.make_ascii_uppercase();
         }
         match socket.send_to(datagram, peer).await {
             Ok(sent) => {
-                stats.bytes_out(sent);
-                stats.request();
+                stats.bytes_out.add(sent);
+                stats.requests.incr();
             }
             Err(e) => {
                 stats.error(ErrorKind::from_io(&e));

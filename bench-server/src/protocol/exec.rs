@@ -15,7 +15,9 @@ use smol::Timer;
 use smol::future::FutureExt as _;
 use smol::io::AsyncReadExt;
 
-/// A command still running after this long is killed and the request fails.
+/// A command still running after this long is killed (its whole process group) and the
+/// request fails with `exec_failed`: long enough for the tutorial-style commands `exec`
+/// is for, short enough that a forgotten `sleep 1000` does not hold a connection.
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a finished command produced; its output is in the caller's buffer.

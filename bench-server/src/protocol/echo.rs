@@ -5,7 +5,8 @@ use crate::config::Transform;
 use crate::conn::{Conn, Interrupt, ReadEvent};
 use crate::stats::ErrorKind;
 
-/// Size of the per-connection echo buffer.
+/// Size of the per-connection echo buffer: one read of a typical benchmark message is
+/// one syscall, and 10,000 connections still hold only 160 MiB.
 const ECHO_BUF: usize = 16 * 1024;
 
 /// Serves one tcp-echo connection until the peer closes, it idles out, the server stops,

@@ -1,6 +1,14 @@
-//! Server counters: one [`Stats`] per endpoint, updated with relaxed atomics (one add
-//! per request or per syscall, never a lock), read as a serialisable [`StatsSnapshot`]
-//! by the `stats` command and at shutdown.
+//! Server counters: one live set per endpoint, updated with relaxed atomics (one add
+//! per request or per syscall, never a lock; see `counter`), read as a serialisable
+//! [`StatsSnapshot`] by the `stats` command, by [`crate::ServerHandle::stats`] and at
+//! shutdown ([`ServerSummary`]); [`ErrorKind`], the counter each failure goes to; and
+//! `limiter`, the one-warning-line-per-second limit the servers and the relay share.
+//!
+//! A leaf wing: it knows the [`Proto`] of an endpoint and nothing of sockets,
+//! connections or protocols; whoever counts decides what an event is.
+
+pub(crate) mod counter;
+pub(crate) mod limiter;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,7 +18,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Proto;
-use crate::limiter::LogLimiter;
+use counter::Counter;
+use limiter::LogLimiter;
 
 /// Why a connection ended badly or a request failed. Every variant is one counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,17 +122,23 @@ impl ErrorKind {
     }
 }
 
-/// Live counters of one endpoint.
+/// Live counters of one endpoint. The plain counts are fields the connections add to
+/// directly; what needs more than one add (opening a connection, the budget) is a method.
 #[derive(Debug)]
-pub struct Stats {
+pub(crate) struct Stats {
     proto: Proto,
     addr: SocketAddr,
-    accepted: AtomicU64,
-    active: AtomicU64,
-    requests: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    errors: [AtomicU64; ErrorKind::ALL.len()],
+    /// TCP connections accepted, refused ones included.
+    accepted: Counter,
+    /// TCP connections open now.
+    active: Counter,
+    /// Requests answered (a framed or raw request, a tcp-echo read, a datagram echoed).
+    pub(crate) requests: Counter,
+    /// Bytes received.
+    pub(crate) bytes_in: Counter,
+    /// Bytes sent.
+    pub(crate) bytes_out: Counter,
+    errors: [Counter; ErrorKind::ALL.len()],
     /// Bytes of large requests and replies held now (the `max_buffered` budget).
     buffered: AtomicU64,
     /// Warning lines about refused or failed connections, one per second.
@@ -132,16 +147,16 @@ pub struct Stats {
 
 impl Stats {
     /// Zeroed counters for the endpoint at `addr`.
-    pub fn new(proto: Proto, addr: SocketAddr) -> Self {
+    pub(crate) fn new(proto: Proto, addr: SocketAddr) -> Self {
         Stats {
             proto,
             addr,
-            accepted: AtomicU64::new(0),
-            active: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-            errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            accepted: Counter::default(),
+            active: Counter::default(),
+            requests: Counter::default(),
+            bytes_in: Counter::default(),
+            bytes_out: Counter::default(),
+            errors: std::array::from_fn(|_| Counter::default()),
             buffered: AtomicU64::new(0),
             warnings: LogLimiter::new(Instant::now()),
         }
@@ -172,70 +187,45 @@ impl Stats {
     }
 
     /// The endpoint's protocol.
-    pub fn proto(&self) -> Proto {
+    pub(crate) fn proto(&self) -> Proto {
         self.proto
     }
 
     /// The endpoint's bound address.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Counts an accepted connection and returns how many are active now, itself
     /// included. Pair with [`Stats::connection_closed`].
-    pub fn connection_opened(&self) -> u64 {
-        self.accepted.fetch_add(1, Relaxed);
-        self.active.fetch_add(1, Relaxed) + 1
+    pub(crate) fn connection_opened(&self) -> u64 {
+        self.accepted.incr();
+        self.active.incr() + 1
     }
 
     /// Counts a closed connection.
-    pub fn connection_closed(&self) {
-        self.active.fetch_sub(1, Relaxed);
-    }
-
-    /// Connections open now.
-    pub fn active(&self) -> u64 {
-        self.active.load(Relaxed)
-    }
-
-    /// Counts one answered request (a framed or raw request, or a datagram echoed).
-    pub fn request(&self) {
-        self.requests.fetch_add(1, Relaxed);
-    }
-
-    /// Counts bytes received.
-    pub fn bytes_in(&self, n: usize) {
-        self.bytes_in.fetch_add(n as u64, Relaxed);
-    }
-
-    /// Counts bytes sent.
-    pub fn bytes_out(&self, n: usize) {
-        self.bytes_out.fetch_add(n as u64, Relaxed);
+    pub(crate) fn connection_closed(&self) {
+        self.active.decr();
     }
 
     /// Counts one error of `kind`.
-    pub fn error(&self, kind: ErrorKind) {
-        self.errors[kind as usize].fetch_add(1, Relaxed);
-    }
-
-    /// Errors of `kind` so far.
-    pub fn errors(&self, kind: ErrorKind) -> u64 {
-        self.errors[kind as usize].load(Relaxed)
+    pub(crate) fn error(&self, kind: ErrorKind) {
+        self.errors[kind as usize].incr();
     }
 
     /// A consistent-enough copy of the counters (each is read once, relaxed).
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             proto: self.proto,
             addr: self.addr,
-            accepted: self.accepted.load(Relaxed),
-            active: self.active.load(Relaxed),
-            requests: self.requests.load(Relaxed),
-            bytes_in: self.bytes_in.load(Relaxed),
-            bytes_out: self.bytes_out.load(Relaxed),
+            accepted: self.accepted.get(),
+            active: self.active.get(),
+            requests: self.requests.get(),
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
             errors: ErrorKind::ALL
                 .iter()
-                .map(|&k| (k.as_str().to_owned(), self.errors(k)))
+                .map(|&k| (k.as_str().to_owned(), self.errors[k as usize].get()))
                 .collect(),
             buffered_bytes: self.buffered.load(Relaxed),
         }
@@ -268,7 +258,8 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
-    /// Errors of the kind named `name` (0 when unknown).
+    /// Errors of `kind` (0 when the snapshot lacks the counter, as one read from a report
+    /// written before the kind existed does).
     pub fn error_count(&self, kind: ErrorKind) -> u64 {
         self.errors.get(kind.as_str()).copied().unwrap_or(0)
     }

@@ -1,15 +1,15 @@
-//! Running endpoints: the accept loops of the three server models, UDP receive loops,
-//! connection limits, and graceful shutdown, on the shared [`crate::runtime`].
-//!
-//! Connections at a request boundary close at once when the stop begins; one in the
-//! middle of a request gets `grace` to finish.
+//! What a TCP endpoint does with each accepted connection: count it, refuse it over
+//! `max_conns` (a framed client gets an error frame), apply the socket options, and
+//! serve it under the configured model (a task, a thread, or inline for `iterative`),
+//! cut at the end of the grace period. Connections at a request boundary close at once
+//! when the stop begins; one in the middle of a request gets `grace` to finish.
 
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smol::future::FutureExt as _;
 use smol::{Async, Timer};
@@ -17,108 +17,19 @@ use socket2::SockRef;
 
 use crate::config::{Model, Proto, ServerConfig};
 use crate::conn::Conn;
-use crate::endpoint::{BoundSocket, Endpoint, ServerError, io_err, validate};
-use crate::limiter::suppressed_note;
-use crate::runtime::{Runtime, Tracker};
+use crate::protocol::{echo, framed};
+use crate::runtime::{ACCEPT_BACKOFF, Runtime, Tracker};
 use crate::socket::configure_accepted;
-use crate::stats::{ErrorKind, ServerSummary, Stats};
-
-/// Serves `endpoints` until `shutdown` completes, then stops gracefully and returns the
-/// counters. Blocks the calling thread; runs `config.threads` executor threads.
-pub fn run(
-    endpoints: Vec<Endpoint>,
-    config: &ServerConfig,
-    shutdown: impl Future<Output = ()>,
-) -> Result<ServerSummary, ServerError> {
-    validate(&endpoints, config)?;
-    let stats = endpoint_stats(&endpoints)?;
-    run_counted(endpoints, config, stats, shutdown)
-}
-
-/// Fresh counters for each endpoint, in order.
-pub(crate) fn endpoint_stats(endpoints: &[Endpoint]) -> Result<Vec<Arc<Stats>>, ServerError> {
-    endpoints
-        .iter()
-        .map(|ep| {
-            let addr = ep
-                .local_addr()
-                .map_err(io_err(|| "reading bound address".to_owned()))?;
-            Ok(Arc::new(Stats::new(ep.proto(), addr)))
-        })
-        .collect()
-}
-
-/// [`run`] with counters (from [`endpoint_stats`]) the caller can also read while it
-/// runs.
-pub(crate) fn run_counted(
-    endpoints: Vec<Endpoint>,
-    config: &ServerConfig,
-    stats: Vec<Arc<Stats>>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<ServerSummary, ServerError> {
-    let started = Instant::now();
-    let (runtime, tracker) = Runtime::new();
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        runtime,
-    });
-    for (ep, stats) in endpoints.into_iter().zip(&stats) {
-        start_endpoint(ep, Arc::clone(stats), &shared, &tracker)?;
-    }
-    drop(tracker);
-    shared
-        .runtime
-        .drive(config.threads, "bench-server", config.grace, shutdown)
-        .map_err(io_err(|| "starting executor threads".to_owned()))?;
-    Ok(ServerSummary {
-        uptime_s: started.elapsed().as_secs_f64(),
-        endpoints: stats.iter().map(|s| s.snapshot()).collect(),
-    })
-}
+use crate::stats::limiter::suppressed_note;
+use crate::stats::{ErrorKind, Stats};
 
 /// State every task of one server run shares.
-struct Shared {
-    config: ServerConfig,
-    runtime: Runtime,
+pub(super) struct Shared {
+    pub(super) config: ServerConfig,
+    pub(super) runtime: Runtime,
 }
 
-fn start_endpoint(
-    ep: Endpoint,
-    stats: Arc<Stats>,
-    shared: &Arc<Shared>,
-    tracker: &Tracker,
-) -> Result<(), ServerError> {
-    let (proto, addr) = (stats.proto(), stats.addr());
-    let context = || format!("registering {} {addr}", proto.as_str());
-    match ep.socket {
-        BoundSocket::Tcp(listener) => {
-            let listener = Async::new(listener).map_err(io_err(context))?;
-            let task = accept_loop(
-                listener,
-                Arc::clone(&stats),
-                Arc::clone(shared),
-                tracker.clone(),
-            );
-            shared.runtime.spawn(task);
-        }
-        BoundSocket::Udp(socket) => {
-            let socket = Arc::new(Async::new(socket).map_err(io_err(context))?);
-            for _ in 0..shared.config.threads {
-                let (socket, stats, tracker) =
-                    (Arc::clone(&socket), Arc::clone(&stats), tracker.clone());
-                let task_shared = Arc::clone(shared);
-                shared.runtime.spawn(async move {
-                    let _tracker = tracker;
-                    let transform = task_shared.config.transform;
-                    crate::udp::serve(socket, transform, stats, &task_shared.runtime).await;
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn accept_loop(
+pub(super) async fn accept_loop(
     listener: Async<TcpListener>,
     stats: Arc<Stats>,
     shared: Arc<Shared>,
@@ -126,12 +37,7 @@ async fn accept_loop(
 ) {
     let mut turns = 0u64;
     while shared.runtime.keep_going(&mut turns).await {
-        let accepted = async { Some(listener.accept().await) }
-            .or(async {
-                shared.runtime.stopped().await;
-                None
-            })
-            .await;
+        let accepted = shared.runtime.or_stopped(listener.accept()).await;
         match accepted {
             None => return,
             Some(Ok((stream, peer))) => {
@@ -154,7 +60,7 @@ async fn accept_loop(
                         suppressed_note(held)
                     );
                 }
-                Timer::after(Duration::from_millis(20)).await;
+                Timer::after(ACCEPT_BACKOFF).await;
             }
         }
     }
@@ -245,11 +151,10 @@ fn admit(
         config.idle_timeout,
         shared.runtime.stop_signal(),
     );
-    let shared = Arc::clone(shared);
+    let (shared, stats) = (Arc::clone(shared), Arc::clone(stats));
     Some(async move {
         let _guard = guard;
         let mut deadline = shared.runtime.stop_signal();
-        let stats = Arc::clone(conn_stats(&conn));
         let serve = std::panic::AssertUnwindSafe(serve_conn(conn, &shared.config)).catch_unwind();
         let outcome = async { Some(serve.await) }
             .or(async {
@@ -272,20 +177,19 @@ fn admit(
     })
 }
 
-fn conn_stats(conn: &Conn) -> &Arc<Stats> {
-    conn.stats_arc()
-}
-
 async fn serve_conn(conn: Conn, config: &ServerConfig) {
     match conn.stats().proto() {
-        Proto::TcpEcho => crate::echo::serve(conn, config.transform).await,
-        Proto::Framed => crate::framed::serve(conn, config).await,
+        Proto::TcpEcho => echo::serve(conn, config.transform).await,
+        Proto::Framed => framed::serve(conn, config).await,
         Proto::UdpEcho => unreachable!("UDP endpoints have no connections"),
     }
 }
 
 /// Turns away a connection over `max_conns`: a framed client gets an error frame it can
-/// read, then the connection closes. Ends within about two seconds, or at shutdown.
+/// read, then the connection closes. Ends within about two seconds, or at shutdown: one
+/// second to write the frame and one to drain what the client still sends (so the
+/// kernel does not answer unread data with a reset that destroys the frame), after
+/// which a client that neither reads nor closes is not worth a task.
 async fn refuse(stream: Async<TcpStream>, proto: Proto, open: u64) {
     if proto == Proto::Framed {
         let mut frame = Vec::new();

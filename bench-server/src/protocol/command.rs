@@ -12,7 +12,7 @@ use smol::Timer;
 
 use crate::config::{LARGE_BUFFER, ServerConfig, Transform};
 use crate::conn::Conn;
-use crate::quote::{MAX_QUOTE, clip};
+use crate::conn::quote::{MAX_QUOTE, clip};
 use crate::socket::{SocketReadback, read_back};
 use crate::stats::{ErrorKind, Stats, StatsSnapshot};
 
@@ -128,7 +128,9 @@ impl Buffers {
 }
 
 /// The `generate` pattern, a whole number of periods long: any body is a run of copies
-/// of it and a prefix, so replies of any size need no buffer of their own.
+/// of it and a prefix, so replies of any size need no buffer of their own. 26 × 2520 =
+/// 65,520 bytes: whole 26-byte periods (so copies join seamlessly), just under 64 KiB,
+/// so one copy is about what a socket takes in one write.
 pub(crate) static PATTERN: LazyLock<Vec<u8>> =
     LazyLock::new(|| (0..26 * 2520).map(generate_byte).collect());
 
@@ -256,7 +258,7 @@ pub(crate) async fn execute<'a>(
         }),
         Command::Exec => {
             let scratch = &mut bufs.scratch;
-            let outcome = crate::exec::run(input, scratch, config.limits.max_body)
+            let outcome = super::exec::run(input, scratch, config.limits.max_body)
                 .await
                 .map_err(|message| Failure::quoting(ErrorKind::ExecFailed, message))?;
             Ok(Reply {
