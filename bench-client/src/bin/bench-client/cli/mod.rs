@@ -1,0 +1,82 @@
+//! The command line, parsed and validated without I/O (no name lookup, no file, no
+//! socket): clap structs parse, `TryFrom` checks what only the command line can get wrong
+//! and yields a plan whose addresses are still text. Resolving them is the caller's step
+//! (`crate::resolve`), just before the pre-flight; the plan then becomes the library's
+//! plain config. Nothing clap-typed leaves this module.
+//!
+//! One file per subcommand group; `args` holds the flag groups several share:
+//!
+//! - [`args`]: the shared `#[command(flatten)]` groups (load, client sockets, output,
+//!   input cap) and the `host:port` text.
+//! - [`run`]: `run`.
+//! - [`matrix`]: `suite` and `nagle`.
+//! - [`overhead`]: `overhead`.
+//! - [`reports`]: `compare`, `render`, `export` (they read reports, never run load).
+//! - [`server_enums`]: the bench-server enums the flags name, mirrored until bench-server
+//!   derives `ValueEnum` itself (then this file goes).
+
+pub mod args;
+pub mod matrix;
+pub mod overhead;
+pub mod reports;
+pub mod run;
+mod server_enums;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use args::{HostPort, OutputPlan};
+
+/// Load generator for wirebench: closed and open loop, HdrHistogram latency, JSON reports.
+#[derive(Debug, Parser)]
+#[command(name = "bench-client", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one workload and write its report.
+    Run(Box<run::RunArgs>),
+    /// The default matrix on the embedded server: tcp-echo and framed with nodelay on and
+    /// off, and udp-echo; one report per cell plus summary.json and report.html.
+    Suite(matrix::SuiteArgs),
+    /// The Nagle matrix: framed, client nodelay x server nodelay x write mode, with a
+    /// delayed-ACK stall verdict per cell; one report per cell plus summary.json and
+    /// report.html.
+    Nagle(matrix::NagleArgs),
+    /// Runs side by side (reports, or suite/nagle folders paired cell by cell), with
+    /// ratios to the first and optional --fail-if thresholds (exit 1 when one trips).
+    Compare(reports::CompareArgs),
+    /// A self-contained HTML page with SVG charts of reports or a suite/nagle folder.
+    Render(reports::RenderArgs),
+    /// A report in another format: --hlog, the HdrHistogram interval log.
+    Export(reports::ExportArgs),
+    /// What a proxy adds: the same workload direct and through the proxy in alternating
+    /// rounds; ratios and added latency per percentile, with their spread.
+    Overhead(overhead::OverheadArgs),
+}
+
+/// `on` / `off`: the TCP_NODELAY flags. The library has bools, so this has no library
+/// twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    /// `on` is true.
+    pub fn on(self) -> bool {
+        self == Switch::On
+    }
+}
+
+/// The flag value as typed (clap's own spelling of a value enum), for error lines that
+/// quote it back.
+pub fn value_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned())
+}
