@@ -8,9 +8,9 @@
 //!
 //! - [`args`]: the shared `#[command(flatten)]` groups (load, client sockets, output,
 //!   input cap) and the `host:port` text.
-//! - [`run`]: `run`.
+//! - [`run`]: the `run` subcommand.
 //! - [`matrix`]: `suite` and `nagle`.
-//! - [`overhead`]: `overhead`.
+//! - [`overhead`]: the `overhead` subcommand.
 //! - [`reports`]: `compare`, `render`, `export` (they read reports, never run load).
 //! - [`server_enums`]: the bench-server enums the flags name, mirrored until bench-server
 //!   derives `ValueEnum` itself (then this file goes).
