@@ -2,7 +2,9 @@
 //! flag is spelled, typed, defaulted and explained once:
 //!
 //! - [`LoadBase`] (`--connections`, `--warmup`): every command that runs load.
-//! - [`LoadArgs`] (that, plus `--pipeline`, `--rate`, `--arrival`, `--size`): `run` and
+//! - [`Recorded`] (`--duration` and the [`LoadBase`]): `suite`, `nagle`, `overhead`;
+//!   `run` has its own `--duration`, an alternative to `--requests N`.
+//! - [`LoadShape`] (`--pipeline`, `--rate`, `--arrival`, `--size`): `run` and
 //!   `overhead`, the commands that shape one workload.
 //! - [`ThreadsArg`] (`--threads`): every command that runs load.
 //! - [`SocketArgs`] (`--nodelay`, `--recv-buf`, `--send-buf`, `--timeout`): `run`;
@@ -48,11 +50,33 @@ pub struct LoadBase {
     pub warmup: HumanDuration,
 }
 
-/// The shape of one workload's load: connections, depth, pace and sizes.
+impl LoadBase {
+    /// Sets `config`'s connections and warm-up.
+    pub fn apply(&self, config: &mut RunConfig) {
+        config.connections = self.connections;
+        config.warmup = self.warmup;
+    }
+}
+
+/// A fixed recorded time, and the [`LoadBase`]: the commands that run many runs (the
+/// matrices per cell, `overhead` per leg) record each for a set time, never a count.
 #[derive(Debug, Args)]
-pub struct LoadArgs {
+pub struct Recorded {
+    /// Recorded time per cell (5 cells; each also has a 1s warm-up).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        allow_hyphen_values = true
+    )]
+    pub duration: HumanDuration,
     #[command(flatten)]
     pub base: LoadBase,
+}
+
+/// The shape of one workload's load: depth, pace and sizes.
+#[derive(Debug, Args)]
+pub struct LoadShape {
     /// Requests in flight per connection at most.
     #[arg(
         long,
@@ -77,9 +101,9 @@ pub struct LoadArgs {
     pub size: SizeRange,
 }
 
-impl LoadArgs {
-    /// Sets the load part of `config`: connections, pipeline, closed or open loop,
-    /// warm-up and sizes. Refuses `--arrival` without `--rate`.
+impl LoadShape {
+    /// Sets `config`'s pipeline, closed or open loop, and sizes. Refuses `--arrival`
+    /// without `--rate`.
     pub fn apply(&self, config: &mut RunConfig) -> anyhow::Result<()> {
         config.load = match (self.rate, self.arrival) {
             (Some(rate), arrival) => LoadModel::Open {
@@ -92,9 +116,7 @@ impl LoadArgs {
             ),
             (None, None) => LoadModel::Closed,
         };
-        config.connections = self.base.connections;
         config.pipeline = self.pipeline;
-        config.warmup = self.base.warmup;
         config.size = self.size;
         Ok(())
     }

@@ -22,7 +22,12 @@ pub mod reports;
 pub mod run;
 mod server_enums;
 
+use std::net::SocketAddr;
+
+use bench_client::{RunConfig, Target};
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::lib_paths::nagle::{self, NagleConfig};
 
 pub use args::{HostPort, OutputPlan};
 
@@ -56,6 +61,62 @@ pub enum Command {
     /// What a proxy adds: the same workload direct and through the proxy in alternating
     /// rounds; ratios and added latency per percentile, with their spread.
     Overhead(overhead::OverheadArgs),
+}
+
+/// A checked config whose address flag, if given, is still `host:port` text: parsing does
+/// no I/O, so resolving it is the caller's step, just before the pre-flight.
+#[derive(Debug)]
+pub struct Unresolved<C> {
+    /// Everything decided but the address (a stand-in target until resolved).
+    config: C,
+    /// The address flag, as text.
+    target: Option<HostPort>,
+}
+
+/// A config that takes a resolved address, and has the checks that need it.
+pub trait Targeted: Sized {
+    /// Points the config at `addr`.
+    fn set_target(&mut self, addr: SocketAddr);
+    /// The checks that need the final target.
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl<C: Targeted> Unresolved<C> {
+    fn new(config: C, target: Option<HostPort>) -> Unresolved<C> {
+        Unresolved { config, target }
+    }
+
+    /// The config, its address (if any) resolved by `resolve`, then checked.
+    pub fn into_config(
+        self,
+        resolve: impl FnOnce(&HostPort) -> anyhow::Result<SocketAddr>,
+    ) -> anyhow::Result<C> {
+        let mut config = self.config;
+        if let Some(target) = &self.target {
+            config.set_target(resolve(target)?);
+        }
+        config.check()?;
+        Ok(config)
+    }
+}
+
+impl Targeted for RunConfig {
+    fn set_target(&mut self, addr: SocketAddr) {
+        self.target = Target::External { addr };
+    }
+}
+
+impl Targeted for NagleConfig {
+    fn set_target(&mut self, addr: SocketAddr) {
+        self.target = Some(addr);
+    }
+
+    /// A matrix against a target has other cells than one on the embedded server.
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(nagle::validate(self)?)
+    }
 }
 
 /// `on` / `off`: the TCP_NODELAY flags. The library has bools, so this has no library

@@ -7,19 +7,20 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use bench_client::{RunConfig, RunLength, WorkloadKind};
-use bench_proto::{ByteSize, HumanDuration};
+use bench_proto::ByteSize;
 use bench_server::proxy::Strategy;
 use clap::Args;
 
 use crate::lib_paths::overhead::{self, OverheadConfig, Pair, RelaySettings};
 
-use super::args::{FolderArgs, HostPort, LoadArgs, NodelayArg, ThreadsArg};
+use super::args::{FolderArgs, HostPort, LoadShape, NodelayArg, Recorded, ThreadsArg};
 use super::server_enums::StrategyArg;
 use super::{Switch, value_name};
 
 /// `bench-client overhead`.
 #[derive(Debug, Args)]
 #[command(
+    mut_arg("duration", |a| a.default_value("2s").help("Recorded time of each leg in each round")),
     mut_arg("warmup", |a| a.default_value("500ms").help(
         "Warm-up of each leg (new connections each time), not recorded"
     )),
@@ -41,16 +42,10 @@ pub struct OverheadArgs {
         allow_hyphen_values = true
     )]
     rounds: usize,
-    /// Recorded time of each leg in each round.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "2s",
-        allow_hyphen_values = true
-    )]
-    duration: HumanDuration,
     #[command(flatten)]
-    load: LoadArgs,
+    recorded: Recorded,
+    #[command(flatten)]
+    shape: LoadShape,
     #[command(flatten)]
     nodelay: NodelayArg,
     /// The server, straight (with --proxied; omitted: an embedded server and relay).
@@ -192,11 +187,12 @@ impl TryFrom<&OverheadArgs> for OverheadPlan {
         };
         let mut run = RunConfig {
             workload: a.workload,
-            length: RunLength::Duration(a.duration),
+            length: RunLength::Duration(a.recorded.duration),
             threads: a.threads.count(),
             ..RunConfig::default()
         };
-        a.load.apply(&mut run)?;
+        a.recorded.base.apply(&mut run);
+        a.shape.apply(&mut run)?;
         run.socket.nodelay = a.nodelay.nodelay.on();
         Ok(OverheadPlan {
             run,

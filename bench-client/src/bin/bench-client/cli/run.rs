@@ -1,7 +1,6 @@
 //! `bench-client run`: one workload's flags, checked into a [`RunPlan`] (a full
 //! [`RunConfig`] but for `--target`, which is still text until the binary resolves it).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -13,7 +12,8 @@ use bench_proto::HumanDuration;
 use bench_server::WriteMode;
 use clap::Args;
 
-use super::args::{HostPort, LoadArgs, OutputArgs, SocketArgs, ThreadsArg};
+use super::Unresolved;
+use super::args::{HostPort, LoadBase, LoadShape, OutputArgs, SocketArgs, ThreadsArg};
 use super::server_enums::{ModelArg, WriteModeArg};
 use super::{Switch, value_name};
 
@@ -43,7 +43,9 @@ pub struct RunArgs {
     )]
     sleep: HumanDuration,
     #[command(flatten)]
-    load: LoadArgs,
+    load: LoadBase,
+    #[command(flatten)]
+    shape: LoadShape,
     /// Recorded time, after the warm-up (default 10s; or use --requests N).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     duration: Option<HumanDuration>,
@@ -122,31 +124,9 @@ impl EmbeddedArgs {
     }
 }
 
-/// A checked run whose `--target`, if given, still has to be resolved.
-#[derive(Debug)]
-pub struct RunPlan {
-    /// Everything decided; its `target` is the embedded server, replaced by the resolved
-    /// [`RunPlan::target`] in [`RunPlan::into_config`] when one is given.
-    config: RunConfig,
-    /// `--target`, as text.
-    target: Option<HostPort>,
-}
-
-impl RunPlan {
-    /// The config, `--target` (if any) resolved by `resolve`.
-    pub fn into_config(
-        self,
-        resolve: impl FnOnce(&HostPort) -> anyhow::Result<SocketAddr>,
-    ) -> anyhow::Result<RunConfig> {
-        let mut config = self.config;
-        if let Some(target) = &self.target {
-            config.target = Target::External {
-                addr: resolve(target)?,
-            };
-        }
-        Ok(config)
-    }
-}
+/// A checked run whose `--target`, if given, is still text (meanwhile its `target` is the
+/// embedded server).
+pub type RunPlan = Unresolved<RunConfig>;
 
 impl TryFrom<&RunArgs> for RunPlan {
     type Error = anyhow::Error;
@@ -167,7 +147,8 @@ impl TryFrom<&RunArgs> for RunPlan {
             label: a.label.clone(),
             ..RunConfig::default()
         };
-        a.load.apply(&mut config)?;
+        a.load.apply(&mut config);
+        a.shape.apply(&mut config)?;
         if a.workload != WorkloadKind::Framed {
             framed_only(a)?;
         }
@@ -192,7 +173,7 @@ impl TryFrom<&RunArgs> for RunPlan {
                 Some(HostPort::parse("--target", text, tcp)?)
             }
         };
-        Ok(RunPlan { config, target })
+        Ok(Unresolved::new(config, target))
     }
 }
 
