@@ -11,7 +11,7 @@ use crate::cli::matrix::{NagleArgs, NaglePlan, SuiteArgs};
 use crate::cli::overhead::{OverheadArgs, OverheadPlan};
 use crate::lib_paths::nagle;
 use crate::lib_paths::output;
-use crate::lib_paths::overhead::{self, Pair};
+use crate::lib_paths::overhead::{self, OverheadConfig, Pair};
 use crate::lib_paths::suite::{self, SuiteConfig, SummaryRow};
 use crate::{Exit, bad_input, outcome_code, progress, resolve, warn};
 
@@ -49,17 +49,7 @@ pub fn nagle(args: &NagleArgs) -> Result<u8, Exit> {
 pub fn overhead(args: &OverheadArgs) -> Result<u8, Exit> {
     let plan = OverheadPlan::try_from(args).map_err(bad_input)?;
     let config = plan.into_config(resolve::address).map_err(bad_input)?;
-    if let Pair::External { direct, proxied } = config.pair {
-        // Both ends must answer before anything is written.
-        for (addr, flag) in [(direct, "--direct"), (proxied, "--proxied")] {
-            let mut leg = config.run.clone();
-            leg.target = bench_client::Target::External { addr };
-            Run::new(leg)
-                .map_err(|e| bad_input(e.into()))?
-                .preflight()
-                .map_err(|e| Exit::from(e.for_flag(flag)))?;
-        }
-    }
+    preflight_pair(&config)?;
     let outcome = with_progress(&config.out_dir, |stopper, on_run| {
         overhead::run_overhead(&config, stopper, on_run)
     })?;
@@ -86,6 +76,22 @@ pub fn overhead(args: &OverheadArgs) -> Result<u8, Exit> {
             .iter()
             .all(|r| r.direct.requests_per_s > 0.0 && r.proxied.requests_per_s > 0.0);
     Ok(outcome_code(summary.interrupted, errors, measured))
+}
+
+/// `--direct` and `--proxied` must both answer before anything is written.
+fn preflight_pair(config: &OverheadConfig) -> Result<(), Exit> {
+    let Pair::External { direct, proxied } = config.pair else {
+        return Ok(());
+    };
+    for (addr, flag) in [(direct, "--direct"), (proxied, "--proxied")] {
+        let mut leg = config.run.clone();
+        leg.target = bench_client::Target::External { addr };
+        Run::new(leg)
+            .map_err(|e| bad_input(e.into()))?
+            .preflight()
+            .map_err(|e| Exit::from(e.for_flag(flag)))?;
+    }
+    Ok(())
 }
 
 /// The shared part of `suite` and `nagle`: signals, a progress bar per cell, the table.

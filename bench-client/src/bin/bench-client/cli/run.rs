@@ -104,6 +104,23 @@ impl EmbeddedArgs {
         server
     }
 
+    /// The embedded server, or (refusing these flags beside it) `--target`'s text; the
+    /// target stays the embedded server's default until that text is resolved.
+    fn target(
+        &self,
+        target: Option<&str>,
+        tcp: bool,
+    ) -> anyhow::Result<(Target, Option<HostPort>)> {
+        match target {
+            None => Ok((Target::Embedded(self.server()), None)),
+            Some(text) => {
+                self.refuse_beside(text)?;
+                let external = HostPort::parse("--target", text, tcp)?;
+                Ok((Target::Embedded(EmbeddedServer::default()), Some(external)))
+            }
+        }
+    }
+
     /// Refuses any of these flags next to `--target text`.
     fn refuse_beside(&self, text: &str) -> anyhow::Result<()> {
         for (given, flag) in [
@@ -162,18 +179,10 @@ impl TryFrom<&RunArgs> for RunPlan {
         {
             config.size = SizeRange::fixed(0);
         }
-        let target = match &a.target {
-            None => {
-                config.target = Target::Embedded(a.embedded.server());
-                None
-            }
-            Some(text) => {
-                a.embedded.refuse_beside(text)?;
-                let tcp = a.workload != WorkloadKind::UdpEcho;
-                Some(HostPort::parse("--target", text, tcp)?)
-            }
-        };
-        Ok(Unresolved::new(config, target))
+        let tcp = a.workload != WorkloadKind::UdpEcho;
+        let (target, external) = a.embedded.target(a.target.as_deref(), tcp)?;
+        config.target = target;
+        Ok(Unresolved::new(config, external))
     }
 }
 
