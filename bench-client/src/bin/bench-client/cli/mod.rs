@@ -141,3 +141,66 @@ pub fn value_name(value: impl ValueEnum) -> String {
         .to_possible_value()
         .map_or_else(String::new, |v| v.get_name().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use bench_client::{RunConfig, Target};
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::run::RunPlan;
+    use super::{Cli, Command, HostPort};
+
+    fn run_plan(args: &[&str]) -> anyhow::Result<RunPlan> {
+        let cli = Cli::try_parse_from(["bench-client", "run"].iter().chain(args))?;
+        let Command::Run(args) = cli.command else {
+            panic!("parsed as run")
+        };
+        RunPlan::try_from(&*args)
+    }
+
+    #[test]
+    fn every_flag_group_and_override_is_well_formed() {
+        // clap's own consistency checks: a `mut_arg` on an id no group defines, or two
+        // groups flattening the same flag, panic here rather than at a user's first run.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parsing_leaves_the_target_as_text_until_resolved() {
+        // A host that does not exist parses: looking it up is the resolve step's.
+        let plan = run_plan(&["tcp-echo", "--target", "nosuch.invalid:7001"]).unwrap();
+        let addr: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let mut asked = Vec::new();
+        let config: RunConfig = plan
+            .into_config(|target: &HostPort| {
+                asked.push((target.flag, target.text.clone(), target.tcp));
+                Ok(addr)
+            })
+            .unwrap();
+        assert_eq!(
+            asked,
+            [("--target", "nosuch.invalid:7001".to_owned(), true)]
+        );
+        assert_eq!(config.target, Target::External { addr });
+    }
+
+    #[test]
+    fn a_malformed_target_is_refused_while_parsing() {
+        let err = run_plan(&["udp-echo", "--target", "nosuch"]).unwrap_err();
+        assert_eq!(err.to_string(), "--target nosuch: not a host:port address");
+    }
+
+    #[test]
+    fn without_a_target_nothing_is_resolved() {
+        let plan = run_plan(&["framed", "--server-nodelay", "off"]).unwrap();
+        let config = plan
+            .into_config(|_: &HostPort| panic!("no address to resolve"))
+            .unwrap();
+        let Target::Embedded(server) = config.target else {
+            panic!("embedded server expected, got {:?}", config.target)
+        };
+        assert!(!server.nodelay);
+    }
+}
