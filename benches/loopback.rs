@@ -7,8 +7,9 @@
 //! per workload, so its summary page puts the Nagle settings side by side.
 //!
 //! Each group starts its servers once; each benchmark connects once, outside the timed
-//! part, and [`round_trip::Client::time_round_trips`] times `iters` verified round trips
-//! on that connection (`iter_custom`). Throughput is the payload bytes of one round trip
+//! part, and [`round_trip::Client::time_round_trips`] times `iters` round trips on that
+//! connection (`iter_custom`), each request built and each reply verified by bench-client's
+//! own workloads (`bench_client::workload`). Throughput is the payload bytes of one round trip
 //! (each way).
 //!
 //! The cells that meet Nagle's algorithm together with delayed ACKs (see [`Cell::stalls`])
@@ -18,20 +19,17 @@
 
 mod round_trip;
 
-use std::cell::Cell as OnceSlot;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Duration;
 
 use bench_proto::ByteSize;
 use bench_server::{ServerHandle, WriteMode};
-use criterion::async_executor::SmolExecutor;
 use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main,
 };
-use round_trip::{Client, Workload, nodelay_name, spawn_server};
+use round_trip::{Client, Workload, bench_client, nodelay_name, spawn_server};
 
 /// Payload sizes of every workload.
 const SIZES: [usize; 2] = [64, 16 << 10];
@@ -162,20 +160,8 @@ fn bench_cell(group: &mut BenchmarkGroup<'_, WallTime>, cell: Cell, addr: Socket
         cell.size,
     ))
     .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
-    // `iter_custom` wants a fresh future per call; the client is lent to each in turn.
-    let slot = Rc::new(OnceSlot::new(Some(client)));
     group.throughput(Throughput::Bytes(cell.size as u64));
-    group.bench_function(cell.id(), |b| {
-        b.to_async(SmolExecutor).iter_custom(|iters| {
-            let slot = slot.clone();
-            async move {
-                let mut client = slot.take().expect("one measurement at a time");
-                let elapsed = client.time_round_trips(iters).await;
-                slot.set(Some(client));
-                elapsed
-            }
-        })
-    });
+    bench_client(group, cell.id(), client);
 }
 
 fn tcp_echo(c: &mut Criterion) {

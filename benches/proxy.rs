@@ -12,16 +12,13 @@
 #[allow(dead_code)]
 mod round_trip;
 
-use std::cell::Cell as OnceSlot;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Duration;
 
 use bench_proto::ByteSize;
 use bench_server::proxy::{Front, ProxyConfig, ProxyHandle, ProxyProto, Strategy, spawn_proxy};
-use criterion::async_executor::SmolExecutor;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use round_trip::{Client, Workload, spawn_server};
+use round_trip::{Client, Workload, bench_client, spawn_server};
 
 const SIZES: [usize; 2] = [64, 16 * 1024];
 
@@ -47,20 +44,9 @@ fn proxy(c: &mut Criterion) {
         for (path, addr) in paths {
             let client = smol::block_on(Client::connect(Workload::TcpEcho, addr, true, size))
                 .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
-            let slot = Rc::new(OnceSlot::new(Some(client)));
             group.throughput(Throughput::Bytes(size as u64));
             let id = BenchmarkId::new(path, ByteSize(size as u64).to_string());
-            group.bench_function(id, |b| {
-                b.to_async(SmolExecutor).iter_custom(|iters| {
-                    let slot = slot.clone();
-                    async move {
-                        let mut client = slot.take().expect("one measurement at a time");
-                        let elapsed = client.time_round_trips(iters).await;
-                        slot.set(Some(client));
-                        elapsed
-                    }
-                })
-            });
+            bench_client(&mut group, id, client);
         }
     }
     group.finish();

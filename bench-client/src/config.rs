@@ -26,6 +26,7 @@ pub const MAX_RAW_SIZE: u64 = 32 * 1024;
 
 /// Which protocol the load speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum WorkloadKind {
     /// Raw bytes out, the same bytes back.
@@ -58,6 +59,7 @@ impl WorkloadKind {
 
 /// The framed command each request runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum FramedCmd {
     /// Body of `--size` bytes, the same body back.
@@ -95,6 +97,7 @@ impl FramedCmd {
 
 /// How replies are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Expect {
     /// Content equal to what a plain server returns.
@@ -107,6 +110,7 @@ pub enum Expect {
 
 /// How framed requests go onto the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum RequestFormat {
     /// Length-prefixed frames.
@@ -118,6 +122,7 @@ pub enum RequestFormat {
 
 /// When open-loop requests are due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Arrival {
     /// Evenly spaced.

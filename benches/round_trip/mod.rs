@@ -2,17 +2,34 @@
 //! from it so a bench that points the same client at a relay (direct vs proxied) can
 //! reuse it unchanged — everything here takes the target address as an argument.
 //!
+//! The bytes on the wire and the checks of every reply are the load generator's own:
+//! requests are encoded and replies decoded and verified by `bench_client::workload`
+//! ([`TcpEcho`], [`Framed`]; udp-echo by its [`Verifier`]), the same code a `bench-client
+//! run` drives, so the bench measures that protocol code and a broken server fails the
+//! bench instead of producing fast numbers. This file only moves bytes and time.
+//!
 //! A [`Client`] is connected (or, for UDP, bound and connected) outside the timed part;
 //! [`Client::time_round_trips`] then times `iters` request/reply round trips, one in
-//! flight, and checks every reply, so a broken server fails the bench instead of
-//! producing fast numbers. Servers come from [`spawn_server`], on 127.0.0.1:0.
+//! flight. Servers come from [`spawn_server`], on 127.0.0.1:0; [`bench_client`] hands a
+//! client to criterion.
 
+use std::cell::Cell as OnceSlot;
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bench_proto::{ByteSize, CommandName, Decoder, Limits, RequestHeader, ResponseHeader, Status};
+use bench_client::workload::{
+    Failure, Framed, Pattern, ReplyReader, Request, RequestWriter, StreamWorkload, TcpEcho,
+    Verifier, describe_mismatch,
+};
+use bench_client::{RunConfig, SizeRange, WorkloadKind};
+use bench_proto::ByteSize;
 use bench_server::{Endpoint, Proto, ServerConfig, ServerHandle, WriteMode};
+use criterion::async_executor::SmolExecutor;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId};
 use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use smol::{Async, Timer};
@@ -46,6 +63,22 @@ impl Workload {
     pub fn is_tcp(self) -> bool {
         self != Workload::UdpEcho
     }
+
+    /// The run configuration the library's workloads are built from: `size`-byte
+    /// requests (framed: `echo` bodies), replies checked exactly, and the write mode.
+    fn config(self, size: usize) -> RunConfig {
+        let (workload, write_mode) = match self {
+            Workload::TcpEcho => (WorkloadKind::TcpEcho, WriteMode::Coalesced),
+            Workload::UdpEcho => (WorkloadKind::UdpEcho, WriteMode::Coalesced),
+            Workload::Framed(mode) => (WorkloadKind::Framed, mode),
+        };
+        RunConfig {
+            workload,
+            write_mode,
+            size: SizeRange::fixed(size as u64),
+            ..RunConfig::default()
+        }
+    }
 }
 
 /// The name of a TCP_NODELAY setting in benchmark ids.
@@ -69,26 +102,50 @@ pub fn spawn_server(workload: Workload, nodelay: bool) -> (ServerHandle, SocketA
     (server, addr)
 }
 
-enum Socket {
-    Tcp(Async<TcpStream>),
-    Udp(Async<UdpSocket>),
+/// Lets criterion time round trips on `client`'s one connection, as benchmark `id`.
+pub fn bench_client(group: &mut BenchmarkGroup<'_, WallTime>, id: BenchmarkId, client: Client) {
+    // `iter_custom` wants a fresh future per call; the client is lent to each in turn.
+    let slot = Rc::new(OnceSlot::new(Some(client)));
+    group.bench_function(id, |b| {
+        b.to_async(SmolExecutor).iter_custom(|iters| {
+            let slot = slot.clone();
+            async move {
+                let mut client = slot.take().expect("one measurement at a time");
+                let elapsed = client.time_round_trips(iters).await;
+                slot.set(Some(client));
+                elapsed
+            }
+        })
+    });
+}
+
+/// The socket and the protocol state on it.
+enum Wire {
+    /// tcp-echo or framed: the library workload's two halves. Boxed, as the two workloads
+    /// have different types: a virtual call per request is nanoseconds against a
+    /// loopback round trip's tens of microseconds.
+    Stream {
+        stream: Async<TcpStream>,
+        mode: WriteMode,
+        writer: Box<dyn RequestWriter>,
+        reader: Box<dyn ReplyReader>,
+    },
+    /// udp-echo: one datagram each way, checked against what the verifier expects.
+    Datagram {
+        socket: Async<UdpSocket>,
+        verifier: Verifier,
+        /// One byte more than a reply: an oversized reply is not cut to size.
+        reply: Vec<u8>,
+    },
 }
 
 /// One connection (or connected UDP socket) that does verified round trips.
 pub struct Client {
     workload: Workload,
-    socket: Socket,
-    /// The request payload (framed: the body); its first 8 bytes carry the sequence
-    /// number, so a stale or misrouted reply does not match.
-    payload: Vec<u8>,
-    /// tcp-echo and udp-echo replies are read into this.
-    reply: Vec<u8>,
-    /// Framed: prefix + JSON header of the request being written.
-    header: Vec<u8>,
-    /// Framed: the reply decoder, reused like a real connection's.
-    decoder: Decoder<ResponseHeader>,
-    /// Sequence number (framed: request id) of the next request.
-    seq: u64,
+    wire: Wire,
+    /// The next request. Its id is the framed request id and picks where in the pattern
+    /// the payload starts, so a stale or misrouted reply does not verify.
+    next: Request,
 }
 
 impl Client {
@@ -100,27 +157,35 @@ impl Client {
         nodelay: bool,
         size: usize,
     ) -> io::Result<Client> {
-        let socket = match workload {
+        let config = workload.config(size);
+        let verifier = Verifier::new(&config, Arc::new(Pattern::new(size)));
+        let wire = match workload {
             Workload::UdpEcho => {
                 let socket = Async::<UdpSocket>::bind(([127, 0, 0, 1], 0))?;
                 socket.get_ref().connect(addr)?;
-                Socket::Udp(socket)
+                let reply = vec![0; size + 1];
+                Wire::Datagram {
+                    socket,
+                    verifier,
+                    reply,
+                }
             }
             Workload::TcpEcho | Workload::Framed(_) => {
                 let stream = Async::<TcpStream>::connect(addr).await?;
                 stream.get_ref().set_nodelay(nodelay)?;
-                Socket::Tcp(stream)
+                let (writer, reader) = halves(&config, verifier);
+                Wire::Stream {
+                    stream,
+                    mode: config.write_mode,
+                    writer,
+                    reader,
+                }
             }
         };
         Ok(Client {
             workload,
-            socket,
-            payload: (0..size).map(|i| b'a' + (i % 26) as u8).collect(),
-            // One byte more than a reply: an oversized UDP reply is not cut to size.
-            reply: vec![0; size + 1],
-            header: Vec::with_capacity(128),
-            decoder: Decoder::new(Limits::default()),
-            seq: 0,
+            wire,
+            next: Request { id: 0, size },
         })
     }
 
@@ -150,108 +215,108 @@ impl Client {
             Err(e) => panic!(
                 "{:?} {}: {e}",
                 self.workload,
-                ByteSize(self.payload.len() as u64)
+                ByteSize(self.next.size as u64)
             ),
         }
     }
 
     /// One request out, its reply in and checked.
     pub async fn round_trip(&mut self) -> io::Result<()> {
-        self.seq += 1;
-        if let Some(stamp) = self.payload.first_chunk_mut::<8>() {
-            *stamp = self.seq.to_le_bytes();
-        }
-        match (&mut self.socket, self.workload) {
-            (Socket::Udp(socket), _) => {
-                socket.send(&self.payload).await?;
-                let n = socket.recv(&mut self.reply).await?;
-                check_echo(&self.payload, &self.reply[..n])
+        let req = self.next;
+        self.next.id += 1;
+        match &mut self.wire {
+            Wire::Stream {
+                stream,
+                mode,
+                writer,
+                reader,
+            } => {
+                write_request(stream, *mode, writer.encode(&req)).await?;
+                read_reply(stream, reader.as_mut(), &req).await
             }
-            (Socket::Tcp(stream), Workload::Framed(mode)) => {
-                write_request(stream, &mut self.header, mode, self.seq, &self.payload).await?;
-                read_reply(stream, &mut self.decoder, self.seq, &self.payload).await
-            }
-            (Socket::Tcp(stream), _) => {
-                stream.write_all(&self.payload).await?;
-                let n = self.payload.len();
-                stream.read_exact(&mut self.reply[..n]).await?;
-                check_echo(&self.payload, &self.reply[..n])
+            Wire::Datagram {
+                socket,
+                verifier,
+                reply,
+            } => {
+                socket.send(verifier.pattern().payload(&req)).await?;
+                let n = socket.recv(reply).await?;
+                check_datagram(verifier, &req, &reply[..n])
             }
         }
     }
 }
 
-fn check_echo(sent: &[u8], got: &[u8]) -> io::Result<()> {
-    if sent == got {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "echo mismatch: sent {} bytes, got {} different ones",
-            sent.len(),
-            got.len()
-        )))
+/// The library workload for `config` (tcp-echo or framed), split into its halves.
+fn halves(
+    config: &RunConfig,
+    verifier: Verifier,
+) -> (Box<dyn RequestWriter>, Box<dyn ReplyReader>) {
+    fn boxed<W: StreamWorkload>(workload: W) -> (Box<dyn RequestWriter>, Box<dyn ReplyReader>) {
+        let (writer, reader) = workload.split();
+        (Box::new(writer), Box::new(reader))
+    }
+    match config.workload {
+        WorkloadKind::Framed => boxed(Framed::new(config, verifier)),
+        _ => boxed(TcpEcho::new(verifier)),
     }
 }
 
-/// Writes one framed echo request: one vectored write (coalesced) or prefix, header and
-/// body as three writes (split), the client half of the Nagle pattern.
+/// Writes a request's parts as the engine does: coalesced in one vectored write (a short
+/// write finished piece by piece), split as one write per part, the client half of the
+/// Nagle pattern.
 async fn write_request(
     stream: &mut Async<TcpStream>,
-    header: &mut Vec<u8>,
     mode: WriteMode,
-    id: u64,
-    body: &[u8],
+    parts: [&[u8]; 3],
 ) -> io::Result<()> {
-    header.clear();
-    let request = RequestHeader::new(CommandName::Echo, id, body.len() as u64);
-    bench_proto::encode_header(&request, header).map_err(io::Error::other)?;
-    match mode {
-        WriteMode::Coalesced => {
-            let n = stream
-                .write_vectored(&[IoSlice::new(header), IoSlice::new(body)])
-                .await?;
-            // A short vectored write is finished piece by piece.
-            match n.checked_sub(header.len()) {
-                Some(body_done) => stream.write_all(&body[body_done..]).await,
-                None => {
-                    stream.write_all(&header[n..]).await?;
-                    stream.write_all(body).await
-                }
-            }
+    if mode == WriteMode::Split {
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            stream.write_all(part).await?;
         }
-        WriteMode::Split => {
-            let (prefix, json) = header.split_at(bench_proto::codec::PREFIX_LEN);
-            stream.write_all(prefix).await?;
-            stream.write_all(json).await?;
-            if !body.is_empty() {
-                stream.write_all(body).await?;
-            }
-            Ok(())
-        }
+        return Ok(());
     }
+    let mut slices = parts.map(IoSlice::new);
+    let mut bufs = &mut slices[..];
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        let n = stream.write_vectored(bufs).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
 }
 
-/// Reads the reply to request `id` and checks it is an `ok` echo of `body`.
+/// Reads until the workload's reader has the whole reply to `req`, verified.
 async fn read_reply(
     stream: &mut Async<TcpStream>,
-    decoder: &mut Decoder<ResponseHeader>,
-    id: u64,
-    body: &[u8],
+    reader: &mut dyn ReplyReader,
+    req: &Request,
 ) -> io::Result<()> {
     loop {
-        if let Some(frame) = decoder.decode().map_err(io::Error::other)? {
-            if frame.header.id != id || frame.header.status != Status::Ok {
-                return Err(io::Error::other(format!(
-                    "request {id} answered by {:?}",
-                    frame.header
-                )));
+        match reader.take_reply(req) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => {}
+            Err(Failure::Mismatch(text) | Failure::Protocol(text)) => {
+                return Err(io::Error::other(text));
             }
-            return check_echo(body, frame.body);
         }
-        let n = stream.read(decoder.read_buf()).await?;
+        let n = stream.read(reader.read_buf()).await?;
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        decoder.filled(n);
+        reader.filled(n);
     }
+}
+
+/// A udp-echo reply must be the request's payload, whole.
+fn check_datagram(verifier: &Verifier, req: &Request, got: &[u8]) -> io::Result<()> {
+    let expected = verifier.expected(req);
+    let want = expected.content.expect("exact replies carry their content");
+    if got == want {
+        return Ok(());
+    }
+    Err(io::Error::other(describe_mismatch(req.id, want, got, 0)))
 }

@@ -1,0 +1,206 @@
+//! The command line, parsed and validated without I/O (no name lookup, no file, no
+//! socket): clap structs parse, `TryFrom` checks what only the command line can get wrong
+//! and yields a plan whose addresses are still text. Resolving them is the caller's step
+//! (`crate::resolve`), just before the pre-flight; the plan then becomes the library's
+//! plain config. Nothing clap-typed leaves this module.
+//!
+//! One file per subcommand group; `args` holds the flag groups several share:
+//!
+//! - [`args`]: the shared `#[command(flatten)]` groups (load, client sockets, output,
+//!   input cap) and the `host:port` text.
+//! - [`run`]: the `run` subcommand.
+//! - [`matrix`]: `suite` and `nagle`.
+//! - [`overhead`]: the `overhead` subcommand.
+//! - [`reports`]: `compare`, `render`, `export` (they read reports, never run load).
+//! - [`server_enums`]: the bench-server enums the flags name, mirrored until bench-server
+//!   derives `ValueEnum` itself (then this file goes).
+
+pub mod args;
+pub mod matrix;
+pub mod overhead;
+pub mod reports;
+pub mod run;
+mod server_enums;
+
+use std::net::SocketAddr;
+
+use bench_client::{RunConfig, Target};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::lib_paths::nagle::{self, NagleConfig};
+
+pub use args::{HostPort, OutputPlan};
+
+/// Load generator for wirebench: closed and open loop, HdrHistogram latency, JSON reports.
+#[derive(Debug, Parser)]
+#[command(name = "bench-client", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one workload and write its report.
+    Run(Box<run::RunArgs>),
+    /// The default matrix on the embedded server: tcp-echo and framed with nodelay on and
+    /// off, and udp-echo; one report per cell plus summary.json and report.html.
+    Suite(matrix::SuiteArgs),
+    /// The Nagle matrix: framed, client nodelay x server nodelay x write mode, with a
+    /// delayed-ACK stall verdict per cell; one report per cell plus summary.json and
+    /// report.html.
+    Nagle(matrix::NagleArgs),
+    /// Runs side by side (reports, or suite/nagle folders paired cell by cell), with
+    /// ratios to the first and optional --fail-if thresholds (exit 1 when one trips).
+    Compare(reports::CompareArgs),
+    /// A self-contained HTML page with SVG charts of reports or a suite/nagle folder.
+    Render(reports::RenderArgs),
+    /// A report in another format: --hlog, the HdrHistogram interval log.
+    Export(reports::ExportArgs),
+    /// What a proxy adds: the same workload direct and through the proxy in alternating
+    /// rounds; ratios and added latency per percentile, with their spread.
+    Overhead(overhead::OverheadArgs),
+}
+
+/// A checked config whose address flag, if given, is still `host:port` text: parsing does
+/// no I/O, so resolving it is the caller's step, just before the pre-flight.
+#[derive(Debug)]
+pub struct Unresolved<C> {
+    /// Everything decided but the address (a stand-in target until resolved).
+    config: C,
+    /// The address flag, as text.
+    target: Option<HostPort>,
+}
+
+/// A config that takes a resolved address, and has the checks that need it.
+pub trait Targeted: Sized {
+    /// Points the config at `addr`.
+    fn set_target(&mut self, addr: SocketAddr);
+    /// The checks that need the final target.
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl<C: Targeted> Unresolved<C> {
+    fn new(config: C, target: Option<HostPort>) -> Unresolved<C> {
+        Unresolved { config, target }
+    }
+
+    /// The config, its address (if any) resolved by `resolve`, then checked.
+    pub fn into_config(
+        self,
+        resolve: impl FnOnce(&HostPort) -> anyhow::Result<SocketAddr>,
+    ) -> anyhow::Result<C> {
+        let mut config = self.config;
+        if let Some(target) = &self.target {
+            config.set_target(resolve(target)?);
+        }
+        config.check()?;
+        Ok(config)
+    }
+}
+
+impl Targeted for RunConfig {
+    fn set_target(&mut self, addr: SocketAddr) {
+        self.target = Target::External { addr };
+    }
+}
+
+impl Targeted for NagleConfig {
+    fn set_target(&mut self, addr: SocketAddr) {
+        self.target = Some(addr);
+    }
+
+    /// A matrix against a target has other cells than one on the embedded server.
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(nagle::validate(self)?)
+    }
+}
+
+/// `on` / `off`: the TCP_NODELAY flags. The library has bools, so this has no library
+/// twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    /// `on` is true.
+    pub fn on(self) -> bool {
+        self == Switch::On
+    }
+}
+
+/// The flag value as typed (clap's own spelling of a value enum), for error lines that
+/// quote it back.
+pub fn value_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use bench_client::{RunConfig, Target};
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::run::RunPlan;
+    use super::{Cli, Command, HostPort};
+
+    fn run_plan(args: &[&str]) -> anyhow::Result<RunPlan> {
+        let cli = Cli::try_parse_from(["bench-client", "run"].iter().chain(args))?;
+        let Command::Run(args) = cli.command else {
+            panic!("parsed as run")
+        };
+        RunPlan::try_from(&*args)
+    }
+
+    #[test]
+    fn every_flag_group_and_override_is_well_formed() {
+        // clap's own consistency checks: a `mut_arg` on an id no group defines, or two
+        // groups flattening the same flag, panic here rather than at a user's first run.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parsing_leaves_the_target_as_text_until_resolved() {
+        // A host that does not exist parses: looking it up is the resolve step's.
+        let plan = run_plan(&["tcp-echo", "--target", "nosuch.invalid:7001"]).unwrap();
+        let addr: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let mut asked = Vec::new();
+        let config: RunConfig = plan
+            .into_config(|target: &HostPort| {
+                asked.push((target.flag, target.text.clone(), target.tcp));
+                Ok(addr)
+            })
+            .unwrap();
+        assert_eq!(
+            asked,
+            [("--target", "nosuch.invalid:7001".to_owned(), true)]
+        );
+        assert_eq!(config.target, Target::External { addr });
+    }
+
+    #[test]
+    fn a_malformed_target_is_refused_while_parsing() {
+        let err = run_plan(&["udp-echo", "--target", "nosuch"]).unwrap_err();
+        assert_eq!(err.to_string(), "--target nosuch: not a host:port address");
+    }
+
+    #[test]
+    fn without_a_target_nothing_is_resolved() {
+        let plan = run_plan(&["framed", "--server-nodelay", "off"]).unwrap();
+        let config = plan
+            .into_config(|_: &HostPort| panic!("no address to resolve"))
+            .unwrap();
+        let Target::Embedded(server) = config.target else {
+            panic!("embedded server expected, got {:?}", config.target)
+        };
+        assert!(!server.nodelay);
+    }
+}

@@ -1,0 +1,172 @@
+//! `bench-client suite`, `nagle` and `overhead`: the commands that run many runs into one
+//! time-stamped folder. What they share: the folder made first, signals watched, one
+//! progress bar per run, and the summary printed as JSON or as a table.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use bench_client::{Run, Stopper};
+
+use crate::cli::matrix::{NagleArgs, NaglePlan, SuiteArgs};
+use crate::cli::overhead::{OverheadArgs, OverheadPlan};
+use crate::lib_paths::nagle;
+use crate::lib_paths::output;
+use crate::lib_paths::overhead::{self, OverheadConfig, Pair};
+use crate::lib_paths::suite::{self, SuiteConfig, SummaryRow};
+use crate::{Exit, bad_input, outcome_code, progress, resolve, warn};
+
+/// `suite`: the default matrix on the embedded server.
+pub fn suite(args: &SuiteArgs) -> Result<u8, Exit> {
+    let config = SuiteConfig::try_from(args).map_err(bad_input)?;
+    run_matrix(
+        &config.out_dir,
+        args.folder.json,
+        suite::format_table,
+        |stopper, on_cell| suite::run_suite(&config, stopper, on_cell),
+    )
+}
+
+/// `nagle`: the Nagle matrix, on the embedded server or a `--target`.
+pub fn nagle(args: &NagleArgs) -> Result<u8, Exit> {
+    let plan = NaglePlan::try_from(args).map_err(bad_input)?;
+    let config = plan.into_config(resolve::address).map_err(bad_input)?;
+    if config.target.is_some() {
+        // An unreachable or non-framed target is bad input, found before any file exists.
+        let first = nagle::cells(&config).remove(0);
+        Run::new(first.config)
+            .map_err(|e| bad_input(e.into()))?
+            .preflight()?;
+    }
+    run_matrix(
+        &config.out_dir,
+        args.folder.json,
+        nagle::format_table,
+        |stopper, on_cell| nagle::run_nagle(&config, stopper, on_cell),
+    )
+}
+
+/// `overhead`: direct against proxied, in rounds.
+pub fn overhead(args: &OverheadArgs) -> Result<u8, Exit> {
+    let plan = OverheadPlan::try_from(args).map_err(bad_input)?;
+    let config = plan.into_config(resolve::address).map_err(bad_input)?;
+    preflight_pair(&config)?;
+    let outcome = with_progress(&config.out_dir, |stopper, on_run| {
+        overhead::run_overhead(&config, stopper, on_run)
+    })?;
+    let summary = &outcome.summary;
+    let table = || overhead::format_table(summary);
+    print_outcome(
+        args.folder.json,
+        &outcome.dir,
+        outcome.html_error.as_deref(),
+        summary,
+        table,
+    )?;
+    let (direct_errors, proxied_errors) = summary.errors();
+    let errors = direct_errors + proxied_errors;
+    if errors > 0 {
+        warn(&format!(
+            "bench-client: {errors} requests failed (direct {direct_errors}, proxied \
+             {proxied_errors}); see the legs' reports"
+        ));
+    }
+    let measured = !summary.rounds.is_empty()
+        && summary
+            .rounds
+            .iter()
+            .all(|r| r.direct.requests_per_s > 0.0 && r.proxied.requests_per_s > 0.0);
+    Ok(outcome_code(summary.interrupted, errors, measured))
+}
+
+/// `--direct` and `--proxied` must both answer before anything is written.
+fn preflight_pair(config: &OverheadConfig) -> Result<(), Exit> {
+    let Pair::External { direct, proxied } = config.pair else {
+        return Ok(());
+    };
+    for (addr, flag) in [(direct, "--direct"), (proxied, "--proxied")] {
+        let mut leg = config.run.clone();
+        leg.target = bench_client::Target::External { addr };
+        Run::new(leg)
+            .map_err(|e| bad_input(e.into()))?
+            .preflight()
+            .map_err(|e| Exit::from(e.for_flag(flag)))?;
+    }
+    Ok(())
+}
+
+/// The shared part of `suite` and `nagle`: signals, a progress bar per cell, the table.
+fn run_matrix(
+    out_dir: &Path,
+    json: bool,
+    table: fn(&[SummaryRow]) -> String,
+    go: impl FnOnce(
+        &Stopper,
+        &mut dyn FnMut(&suite::Cell, &Run),
+    ) -> Result<suite::SuiteOutcome, suite::SuiteError>,
+) -> Result<u8, Exit> {
+    let outcome = with_progress(out_dir, |stopper, on_run| {
+        go(stopper, &mut |cell, run| on_run(&cell.name, run))
+    })?;
+    let summary = &outcome.summary;
+    let table = || table(&summary.cells) + suite::interrupted_footer(summary.interrupted);
+    print_outcome(
+        json,
+        &outcome.dir,
+        outcome.html_error.as_deref(),
+        summary,
+        table,
+    )?;
+    let errors = summary.cells.iter().map(|c| c.errors).sum();
+    let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
+    Ok(outcome_code(summary.interrupted, errors, measured))
+}
+
+/// The output folder made first, signals watched, and one progress bar per run, named.
+fn with_progress<T, E: Into<anyhow::Error>>(
+    out_dir: &Path,
+    go: impl FnOnce(&Stopper, &mut dyn FnMut(&str, &Run)) -> Result<T, E>,
+) -> Result<T, Exit> {
+    output::create_dir(out_dir)
+        .context("--out-dir")
+        .map_err(bad_input)?;
+    let stopper = Stopper::new();
+    progress::watch_signals(stopper.clone()).map_err(|e| Exit(1, e))?;
+    let mut bar: Option<progress::Progress> = None;
+    let outcome = go(&stopper, &mut |name, run| {
+        if let Some(b) = bar.take() {
+            b.finish();
+        }
+        bar = Some(progress::Progress::start(name, run));
+    });
+    if let Some(b) = bar.take() {
+        b.finish();
+    }
+    outcome.map_err(|e| Exit(1, e.into()))
+}
+
+/// The end of a folder-writing command: the summary as JSON, or its table and where the
+/// files went; a warning when the page could not be drawn.
+fn print_outcome(
+    json: bool,
+    dir: &Path,
+    html_error: Option<&str>,
+    summary: &impl serde::Serialize,
+    table: impl FnOnce() -> String,
+) -> Result<(), Exit> {
+    if let Some(e) = html_error {
+        warn(&format!(
+            "bench-client: warning: report.html not written: {e}"
+        ));
+    }
+    if json {
+        let json = serde_json::to_string_pretty(summary).expect("summaries serialise");
+        out!("{json}\n")
+    } else {
+        out!(
+            "{}reports: {}\nhtml: {}\n",
+            table(),
+            dir.display(),
+            dir.join("report.html").display()
+        )
+    }
+}
