@@ -12,15 +12,12 @@
 //! - [`matrix`]: `suite` and `nagle`.
 //! - [`overhead`]: the `overhead` subcommand.
 //! - [`reports`]: `compare`, `render`, `export` (they read reports, never run load).
-//! - [`server_enums`]: the bench-server enums the flags name, mirrored until bench-server
-//!   derives `ValueEnum` itself (then this file goes).
 
 pub mod args;
 pub mod matrix;
 pub mod overhead;
 pub mod reports;
 pub mod run;
-mod server_enums;
 
 use std::net::SocketAddr;
 

@@ -14,7 +14,6 @@ use clap::Args;
 use crate::lib_paths::overhead::{self, OverheadConfig, Pair, RelaySettings};
 
 use super::args::{FolderArgs, HostPort, LoadShape, NodelayArg, Recorded, ThreadsArg};
-use super::server_enums::StrategyArg;
 use super::{Switch, value_name};
 
 /// `bench-client overhead`.
@@ -67,7 +66,7 @@ pub struct OverheadArgs {
 struct RelayArgs {
     /// Embedded relay: how it moves TCP bytes.
     #[arg(long, value_enum)]
-    strategy: Option<StrategyArg>,
+    strategy: Option<Strategy>,
     /// Embedded relay: TCP_NODELAY on its client-facing connections (default on).
     #[arg(long, value_enum)]
     nodelay_front: Option<Switch>,
@@ -101,7 +100,7 @@ impl RelayArgs {
     fn settings(&self, tcp: bool) -> anyhow::Result<RelaySettings> {
         let mut relay = RelaySettings::default();
         if let Some(s) = self.strategy {
-            relay.strategy = s.into();
+            relay.strategy = s;
             if !tcp && relay.strategy == Strategy::Splice {
                 bail!("--strategy splice: relays TCP, and udp-echo is UDP");
             }

@@ -14,8 +14,8 @@ use clap::Args;
 
 use super::Unresolved;
 use super::args::{HostPort, LoadBase, LoadShape, OutputArgs, SocketArgs, ThreadsArg};
-use super::server_enums::{ModelArg, WriteModeArg};
 use super::{Switch, value_name};
+use bench_server::Model;
 
 /// `bench-client run`.
 #[derive(Debug, Args)]
@@ -61,7 +61,7 @@ pub struct RunArgs {
     socket: SocketArgs,
     /// framed: prefix, header and body in one write, or as three writes.
     #[arg(long, value_enum, default_value = "coalesced")]
-    write_mode: WriteModeArg,
+    write_mode: WriteMode,
     /// How replies are checked (default: upper for --cmd upper, exact otherwise).
     #[arg(long, value_enum)]
     expect: Option<Expect>,
@@ -83,10 +83,10 @@ struct EmbeddedArgs {
     server_nodelay: Option<Switch>,
     /// Embedded server: its model (default async).
     #[arg(long, value_enum)]
-    server_model: Option<ModelArg>,
+    server_model: Option<Model>,
     /// Embedded server: how it writes framed responses (default coalesced).
     #[arg(long, value_enum)]
-    server_write_mode: Option<WriteModeArg>,
+    server_write_mode: Option<WriteMode>,
 }
 
 impl EmbeddedArgs {
@@ -96,10 +96,10 @@ impl EmbeddedArgs {
             server.nodelay = n.on();
         }
         if let Some(m) = self.server_model {
-            server.model = m.into();
+            server.model = m;
         }
         if let Some(w) = self.server_write_mode {
-            server.write_mode = w.into();
+            server.write_mode = w;
         }
         server
     }
@@ -155,7 +155,7 @@ impl TryFrom<&RunArgs> for RunPlan {
             cmd: a.cmd,
             sleep: a.sleep,
             requests: format,
-            write_mode: a.write_mode.into(),
+            write_mode: a.write_mode,
             expect: a.expect.unwrap_or(default_expect(a.workload, a.cmd)),
             length: run_length(a.duration, count)?,
             socket: a.socket.options(),
@@ -249,7 +249,7 @@ fn framed_only(a: &RunArgs) -> anyhow::Result<()> {
             a.cmd.as_str()
         );
     }
-    if matches!(a.write_mode, WriteModeArg::Split) {
+    if matches!(a.write_mode, WriteMode::Split) {
         bail!("--write-mode split: applies to the framed workload, not {workload}");
     }
     if a.request_format.is_some() || a.requests.iter().any(|r| r == "raw" || r == "framed") {
