@@ -16,8 +16,11 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
+use bench_proto::units::{format_ns, parse_ns};
+
+use crate::report::overhead::LegRow;
+use crate::report::summary::SUMMARY_SCHEMA;
 use crate::report::{Report, ReportError};
-use crate::suite::{SUMMARY_SCHEMA, format_ns};
 
 /// A summary field a comparison shows and a threshold can test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -125,6 +128,22 @@ impl Field {
             format_ns(v.max(0.0).round() as u64)
         } else {
             format!("{v:.0}")
+        }
+    }
+}
+
+impl LegRow {
+    /// The value of a field an overhead row has (NaN for the others).
+    pub fn get(&self, field: Field) -> f64 {
+        match field {
+            Field::Rps => self.requests_per_s,
+            Field::P50 => self.p50_ns as f64,
+            Field::P90 => self.p90_ns as f64,
+            Field::P99 => self.p99_ns as f64,
+            Field::P999 => self.p99_9_ns as f64,
+            Field::P9999 => self.p99_99_ns as f64,
+            Field::Max => self.max_ns as f64,
+            _ => f64::NAN,
         }
     }
 }
@@ -259,7 +278,7 @@ fn text_at(value: &Value, path: &[&str]) -> Option<String> {
 }
 
 fn on_off(v: Option<bool>) -> &'static str {
-    v.map_or("?", crate::suite::on_off)
+    v.map_or("?", crate::report::summary::on_off)
 }
 
 /// Reads one report into a view, through the same reader and checks as `render` and
@@ -597,23 +616,6 @@ pub struct Threshold {
     pub limit: Limit,
 }
 
-/// `2ms`, `150us`, `1.5s`, `800ns` in ns.
-fn parse_duration_ns(s: &str) -> Option<f64> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num.parse().ok()?;
-    let scale = match unit {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        _ => return None,
-    };
-    Some(v * scale)
-}
-
 impl FromStr for Threshold {
     type Err = String;
 
@@ -648,7 +650,7 @@ impl FromStr for Threshold {
                 _ => (None, value),
             };
             let v = if field.is_latency() && magnitude != "0" {
-                parse_duration_ns(magnitude)
+                parse_ns(magnitude)
                     .ok_or_else(|| bad("is not a duration like 2ms, 150us or 800ns"))?
             } else {
                 magnitude

@@ -6,10 +6,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::TcpStream;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bench_server::WriteMode;
@@ -17,10 +15,12 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use super::conn::{End, account_unsent, close_window, fail_connection, run_halves};
+use super::pace::{Due, LocalNotify, Next, Source, Waits, next_due};
+use super::shared::Shared;
 use crate::config::{RequestFormat, WorkloadKind};
-use crate::engine::Shared;
-use crate::pace::{Due, LocalNotify, Next, Source, Waits, next_due};
-use crate::recorder::{ErrorKind, Recorder, Timing};
+use crate::record::{Recorder, Timing};
+use crate::report::ErrorKind;
 use crate::workload::{Failure, ReplyReader, Request, RequestWriter, StreamWorkload};
 
 /// A request on the wire, waiting for its reply.
@@ -28,30 +28,6 @@ use crate::workload::{Failure, ReplyReader, Request, RequestWriter, StreamWorklo
 struct InFlight {
     request: Request,
     timing: Timing,
-}
-
-/// Why a connection ended early.
-#[derive(Debug)]
-pub(crate) struct End {
-    pub(crate) kind: ErrorKind,
-    pub(crate) message: String,
-}
-
-impl End {
-    pub(crate) fn io(what: &str, err: &io::Error) -> End {
-        End {
-            kind: ErrorKind::from_io(err),
-            message: format!("{what}: {err}"),
-        }
-    }
-}
-
-impl From<Failure> for End {
-    fn from(failure: Failure) -> End {
-        let kind = ErrorKind::from(&failure);
-        let (Failure::Mismatch(message) | Failure::Protocol(message)) = failure;
-        End { kind, message }
-    }
 }
 
 /// The state both halves of a connection share (one task, so plain cells).
@@ -79,8 +55,8 @@ pub async fn run_connection<W: StreamWorkload>(
     let stream = match connect(shared).await {
         Ok(stream) => stream,
         Err(e) => {
-            let addr = shared.addr;
-            shared.failed_connections.fetch_add(1, Ordering::Relaxed);
+            let addr = shared.addr();
+            shared.connection_failed();
             rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
                 format!("connecting to {addr}: {e}")
             });
@@ -92,7 +68,7 @@ pub async fn run_connection<W: StreamWorkload>(
         shared,
         rec,
         stream: &stream,
-        inflight: RefCell::new(VecDeque::with_capacity(shared.config.pipeline)),
+        inflight: RefCell::new(VecDeque::with_capacity(shared.config().pipeline)),
         writer_done: Cell::new(false),
         room: LocalNotify::default(),
         work: LocalNotify::default(),
@@ -108,32 +84,11 @@ pub async fn run_connection<W: StreamWorkload>(
     account_unsent(shared, rec, &pipe.source);
 }
 
-/// Runs a connection's reader and writer in this task until the reader is done or either
-/// fails. A writer that finishes first says so (`writer_done`, `work`) and leaves the
-/// reader to collect the replies still in flight.
-pub(crate) async fn run_halves(
-    read_half: impl Future<Output = Result<(), End>>,
-    write_half: impl Future<Output = Result<(), End>>,
-    writer_done: &Cell<bool>,
-    work: &LocalNotify,
-) -> Result<(), End> {
-    let write_half = async {
-        let result = write_half.await;
-        writer_done.set(true);
-        work.notify();
-        match result {
-            Ok(()) => future::pending().await,
-            Err(end) => Err(end),
-        }
-    };
-    future::or(read_half, write_half).await
-}
-
 /// Opens a connection: buffer sizes set before connecting (so the window scale fits
 /// them), TCP_NODELAY after; the first connection's options are read back for the report.
 async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
-    let addr = shared.addr;
-    let opts = &shared.config.socket;
+    let addr = shared.addr();
+    let opts = &shared.config().socket;
     let connecting = async {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         bench_server::socket::set_buffers(&socket, opts)?;
@@ -154,12 +109,12 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
         stream.get_ref().set_nodelay(opts.nodelay)?;
         Ok(stream)
     };
-    let timeout = shared.config.timeout.0;
+    let timeout = shared.config().timeout.0;
     let stream = future::or(connecting, async {
         Timer::after(timeout).await;
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("no answer within {}", shared.config.timeout),
+            format!("no answer within {}", shared.config().timeout),
         ))
     })
     .await?;
@@ -170,7 +125,7 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
 /// Sends requests while the source has them and the pipeline has room.
 async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result<(), End> {
     let shared = pipe.shared;
-    let config = &shared.config;
+    let config = &shared.config();
     let split = config.write_mode == WriteMode::Split
         && config.workload == WorkloadKind::Framed
         && config.requests == RequestFormat::Framed;
@@ -266,7 +221,7 @@ fn start(pipe: &Pipe<'_>, due: Due) {
         .borrow_mut()
         .push_back(InFlight { request, timing });
     pipe.work.notify();
-    let body = pipe.shared.verifier.request_len(&request);
+    let body = pipe.shared.verifier().request_len(&request);
     pipe.rec.borrow_mut().sent(&timing, body);
 }
 
@@ -293,7 +248,7 @@ async fn write_coalesced(mut stream: &Async<TcpStream>, parts: [&[u8]; 3]) -> io
 
 /// Reads replies until the writer is done and nothing is in flight.
 async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<(), End> {
-    let timeout = pipe.shared.config.timeout.0;
+    let timeout = pipe.shared.config().timeout.0;
     let mut timer = Timer::never();
     let mut armed = false;
     loop {
@@ -338,7 +293,7 @@ async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<()
             None if Instant::now() >= oldest + timeout => {
                 return Err(End {
                     kind: ErrorKind::Timeout,
-                    message: format!("no whole reply within {}", pipe.shared.config.timeout),
+                    message: format!("no whole reply within {}", pipe.shared.config().timeout),
                 });
             }
             None => armed = false,
@@ -373,16 +328,6 @@ fn complete_buffered<R: ReplyReader>(
     }
 }
 
-/// Counts the requests a failed connection had in flight as errors of the failure's
-/// kind: at least one, in the recorded part, even when it failed between requests or
-/// during the warm-up (a connection lost is lost for the whole run).
-pub(crate) fn fail_connection(shared: &Shared, rec: &RefCell<Recorder>, recorded: u64, end: End) {
-    shared.failed_connections.fetch_add(1, Ordering::Relaxed);
-    let End { kind, message } = end;
-    rec.borrow_mut()
-        .failed(kind, recorded.max(1), true, || message);
-}
-
 fn fail_inflight(pipe: &Pipe<'_>, end: End) {
     let recorded = pipe
         .inflight
@@ -391,37 +336,4 @@ fn fail_inflight(pipe: &Pipe<'_>, end: End) {
         .filter(|f| f.timing.recorded)
         .count() as u64;
     fail_connection(pipe.shared, pipe.rec, recorded, end);
-}
-
-/// When the recorded part ended for a writer: the end, or the stop if it came first.
-fn window_end(shared: &Shared) -> Option<Instant> {
-    let end = shared.end?;
-    Some(shared.stopped_at().map_or(end, |at| at.min(end)))
-}
-
-/// Open loop, a writer done at the end of the recorded part (or the stop): what its
-/// schedule still called for is unfinished ([`Source::close_window`]). `held`: it was
-/// waiting for a free pipeline slot.
-pub(crate) fn close_window(
-    shared: &Shared,
-    rec: &RefCell<Recorder>,
-    source: &RefCell<Source>,
-    held: bool,
-) {
-    if let Some(until) = window_end(shared) {
-        source
-            .borrow_mut()
-            .close_window(shared, until, held, &mut rec.borrow_mut());
-    }
-}
-
-/// Open loop, a connection done: what its schedule still called for in the recorded part
-/// (nothing, unless it failed before the end) is unsent, and its warm-up backlog dropped.
-pub(crate) fn account_unsent(shared: &Shared, rec: &RefCell<Recorder>, source: &RefCell<Source>) {
-    let source = source.borrow();
-    let mut rec = rec.borrow_mut();
-    rec.warmup_dropped += source.warmup_dropped;
-    if let Some(until) = window_end(shared) {
-        rec.unsent += source.unsent(shared, until);
-    }
 }

@@ -25,11 +25,12 @@ use futures_lite::future;
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use super::conn::{End, account_unsent, close_window, fail_connection, run_halves};
+use super::pace::{Due, LocalNotify, Source, Waits, next_due};
+use super::shared::Shared;
 use crate::config::Expect;
-use crate::engine::Shared;
-use crate::pace::{Due, LocalNotify, Source, Waits, next_due};
-use crate::recorder::{ErrorKind, Recorder, Timing};
-use crate::tcp::{End, account_unsent, close_window, fail_connection, run_halves};
+use crate::record::{Recorder, Timing};
+use crate::report::ErrorKind;
 use crate::workload::{Request, describe_mismatch};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
@@ -85,10 +86,8 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
     let socket = match open(shared) {
         Ok(socket) => socket,
         Err(e) => {
-            let addr = shared.addr;
-            shared
-                .failed_connections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let addr = shared.addr();
+            shared.connection_failed();
             rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
                 format!("udp socket for {addr}: {e}")
             });
@@ -100,7 +99,7 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
         shared,
         rec,
         socket: &socket,
-        inflight: RefCell::new(VecDeque::with_capacity(shared.config.pipeline)),
+        inflight: RefCell::new(VecDeque::with_capacity(shared.config().pipeline)),
         timed_out_seqs: RefCell::new(VecDeque::new()),
         highest_sent: Cell::new(None),
         highest_answered: Cell::new(None),
@@ -128,8 +127,8 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
 }
 
 fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
-    let addr = shared.addr;
-    let opts = &shared.config.socket;
+    let addr = shared.addr();
+    let opts = &shared.config().socket;
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     bench_server::socket::set_buffers(&socket, opts)?;
     socket.bind(&unspecified_for(addr).into())?;
@@ -141,9 +140,9 @@ fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
 
 async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
     let shared = sock.shared;
-    let pipeline = shared.config.pipeline;
+    let pipeline = shared.config().pipeline;
     let has_room = || sock.inflight.borrow().len() < pipeline;
-    let mut datagram = vec![0u8; shared.config.size.max.as_usize()];
+    let mut datagram = vec![0u8; shared.config().size.max.as_usize()];
     let mut seq = 0;
     let stop = std::pin::pin!(shared.stopped());
     let mut waits = Waits::new(shared, stop);
@@ -163,7 +162,7 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
         let request = Request { id: seq, ..request };
         seq += 1;
         let sent = Instant::now();
-        let sent_ns = sent.saturating_duration_since(shared.start).as_nanos() as u64;
+        let sent_ns = sent.saturating_duration_since(shared.start()).as_nanos() as u64;
         let payload = &mut datagram[..request.size];
         ProbeHeader {
             seq: request.id,
@@ -172,7 +171,7 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
         .write_to(payload)
         .expect("sizes are at least the probe length");
         payload[PROBE_LEN..]
-            .copy_from_slice(&shared.verifier.pattern().payload(&request)[PROBE_LEN..]);
+            .copy_from_slice(&shared.verifier().pattern().payload(&request)[PROBE_LEN..]);
         let timing = Timing {
             intended,
             sent,
@@ -234,7 +233,7 @@ fn count_error(sock: &Sock<'_>, datagram: &InFlight, err: &io::Error, sending: b
 }
 
 async fn read_loop(sock: &Sock<'_>) -> Result<(), End> {
-    let timeout = sock.shared.config.timeout.0;
+    let timeout = sock.shared.config().timeout.0;
     let mut buf = vec![0u8; 65_536];
     let mut timer = Timer::never();
     let mut armed = false;
@@ -278,7 +277,7 @@ async fn read_loop(sock: &Sock<'_>) -> Result<(), End> {
 
 /// Fails the requests whose timeout has passed.
 fn expire(sock: &Sock<'_>, now: Instant) {
-    let timeout = sock.shared.config.timeout.0;
+    let timeout = sock.shared.config().timeout.0;
     let mut inflight = sock.inflight.borrow_mut();
     while let Some(front) = inflight.front().copied() {
         if now < front.timing.sent + timeout {
@@ -296,7 +295,7 @@ fn expire(sock: &Sock<'_>, now: Instant) {
             sock.timed_out.set(sock.timed_out.get() + 1);
         }
         let seq = front.request.id;
-        let limit = sock.shared.config.timeout;
+        let limit = sock.shared.config().timeout;
         sock.rec
             .borrow_mut()
             .failed(ErrorKind::Timeout, 1, recorded, || {
@@ -330,7 +329,7 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
     };
     let entry = sock.inflight.borrow_mut().remove(position).expect("found");
     sock.room.notify();
-    let limit = sock.shared.config.timeout;
+    let limit = sock.shared.config().timeout;
     if done.saturating_duration_since(entry.timing.sent) > limit.0 {
         // Later than `--timeout`, though its timer had not fired yet: timed out and late,
         // never ok, whatever the timer's slack.
@@ -392,11 +391,11 @@ fn stray(sock: &Sock<'_>, seq: u64, recorded: bool) {
 
 /// Whether `at` falls in the recorded part of the run.
 fn in_window(shared: &Shared, at: Instant) -> bool {
-    at >= shared.record_start && shared.end.is_none_or(|end| at < end)
+    at >= shared.record_start() && shared.end().is_none_or(|end| at < end)
 }
 
 fn verify(sock: &Sock<'_>, entry: &InFlight, datagram: &[u8]) -> Result<(), String> {
-    let expected = sock.shared.verifier.expected(&entry.request);
+    let expected = sock.shared.verifier().expected(&entry.request);
     let id = entry.request.id;
     if datagram.len() != expected.len {
         return Err(format!(
@@ -409,7 +408,7 @@ fn verify(sock: &Sock<'_>, entry: &InFlight, datagram: &[u8]) -> Result<(), Stri
         return Ok(());
     };
     let mut stamp = entry.sent_ns.to_le_bytes();
-    if sock.shared.config.expect == Expect::Upper {
+    if sock.shared.config().expect == Expect::Upper {
         stamp.make_ascii_uppercase();
     }
     if datagram[8..PROBE_LEN] != stamp {

@@ -8,23 +8,19 @@
 //! `check` (percentiles ordered, histograms that decode, totals that add up), so every
 //! command refuses the same files with the same message.
 
-mod check;
-
 use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use bench_server::{ServerConfig, SocketReadback};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
-use crate::recorder::{ErrorKind, INTERVAL, Latency, Recorder, UdpCounters};
-pub use crate::schedule::{Schedule, ScheduleVerdict};
+
+use super::histogram::{HistogramError, Latency, decode_histogram, encode_histogram};
+use super::kinds::ErrorKind;
+use super::schedule::Schedule;
 
 /// The schema name and version every report carries.
 pub const SCHEMA: &str = "wirebench.report/v1";
@@ -204,7 +200,7 @@ impl LatencySummary {
 
     /// The histogram, decoded.
     pub fn decode(&self) -> Result<Histogram<u64>, ReportError> {
-        decode_histogram(&self.histogram)
+        Ok(decode_histogram(&self.histogram)?)
     }
 }
 
@@ -274,10 +270,47 @@ pub enum ReportError {
         /// The broken rule, naming the field.
         what: String,
     },
-    /// A histogram string that does not decode (the message says why), or another value
-    /// that cannot be used.
-    #[error("{0}")]
-    Histogram(String),
+    /// A histogram string that does not decode (the message says why).
+    #[error(transparent)]
+    Histogram(#[from] HistogramError),
+    /// `started_at` is not an RFC 3339 UTC time (the interval log needs its start).
+    #[error("started_at {value:?} is not an RFC 3339 UTC time")]
+    StartNotRfc3339 {
+        /// What the report says.
+        value: String,
+    },
+    /// `overhead.json` is not JSON of its schema.
+    #[error("{path}: not an overhead summary: {cause}")]
+    NotOverheadSummary {
+        /// The file.
+        path: PathBuf,
+        /// serde_json's description.
+        cause: serde_json::Error,
+    },
+    /// A folder's `summary.json` could not be read (or is larger than the input cap).
+    #[error("{cause} (a suite or nagle folder has one)")]
+    NoMatrixSummary {
+        /// Why (named `cause`, not `source`, so it is printed once).
+        cause: crate::input::InputError,
+    },
+    /// `summary.json` is not JSON of its schema.
+    #[error("{path}: not a suite summary: {cause}")]
+    NotMatrixSummary {
+        /// The file.
+        path: PathBuf,
+        /// serde_json's description.
+        cause: serde_json::Error,
+    },
+    /// `overhead.json` or `summary.json` of another schema version.
+    #[error("{path}: schema {found:?}, this tool reads {expected:?}")]
+    OtherSchema {
+        /// The file.
+        path: PathBuf,
+        /// What the file says.
+        found: String,
+        /// The schema this tool reads.
+        expected: &'static str,
+    },
     /// The file could not be read (or is larger than the input cap).
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
@@ -286,257 +319,27 @@ pub enum ReportError {
     Output(#[from] crate::output::OutputError),
 }
 
-/// Base64 of the V2+DEFLATE encoding of `hist`.
-pub fn encode_histogram(hist: &Histogram<u64>) -> String {
-    BASE64.encode(encode_histogram_bytes(hist))
-}
-
-/// The V2+DEFLATE encoding of `hist`.
-pub fn encode_histogram_bytes(hist: &Histogram<u64>) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(hist, &mut bytes)
-        .expect("serialising into memory");
-    bytes
-}
-
-/// Reads a V2 (or V2+DEFLATE) encoded histogram.
-pub fn decode_histogram_bytes(bytes: &[u8]) -> Result<Histogram<u64>, ReportError> {
-    check::decode_bytes(bytes).map_err(|e| ReportError::Histogram(format!("histogram: {e}")))
-}
-
-/// Reads a base64 histogram string (`HISTFAAA...`).
-pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, ReportError> {
-    check::decode(text).map_err(|e| ReportError::Histogram(format!("histogram: {e}")))
-}
-
-/// Everything besides the recorder a report needs.
-#[derive(Debug, Clone)]
-pub struct RunFacts {
-    /// The configuration that ran.
-    pub config: RunConfig,
-    /// Wall-clock start.
-    pub started_at: SystemTime,
-    /// Length of the recorded part.
-    pub recorded: Duration,
-    /// Whether the run was cut short.
-    pub interrupted: bool,
-    /// Where the load went.
-    pub target: TargetInfo,
-    /// Options read back.
-    pub socket: SocketInfo,
-}
-
-impl Report {
-    /// Builds the report from the merged recorder.
-    pub fn new(facts: RunFacts, rec: &Recorder) -> Report {
-        let secs = facts.recorded.as_secs_f64().max(1e-9);
-        let errors: BTreeMap<ErrorKind, u64> = ErrorKind::ALL
-            .iter()
-            .map(|k| (*k, rec.errors_of(*k)))
-            .collect();
-        let error_samples = ErrorKind::ALL
-            .iter()
-            .zip(&rec.error_samples)
-            .filter_map(|(k, s)| s.clone().map(|s| (*k, s)))
-            .collect();
-        let totals = Totals {
-            requests: rec.ok + rec.error_count(),
-            ok: rec.ok,
-            error_count: rec.error_count(),
-            errors,
-            error_samples,
-            bytes_sent: rec.bytes_sent,
-            bytes_received: rec.bytes_received,
-            requests_per_s: rec.ok as f64 / secs,
-            bytes_per_s: rec.bytes_received as f64 / secs,
-        };
-        let open = facts.config.is_open_loop();
-        Report {
-            schema: SCHEMA.to_owned(),
-            tool: Tool {
-                name: "wirebench".to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-            },
-            label: facts.config.label.clone(),
-            started_at: rfc3339(facts.started_at),
-            duration_s: facts.recorded.as_secs_f64(),
-            warmup_s: facts.config.warmup.0.as_secs_f64(),
-            interrupted: facts.interrupted,
-            host: Host::current(),
-            target: facts.target,
-            socket: facts.socket,
-            totals,
-            latency: LatencySummary::new(&rec.latency),
-            latency_uncorrected: rec.uncorrected.as_ref().map(LatencySummary::new),
-            send_lag: rec.send_lag.as_ref().map(LatencySummary::new),
-            schedule: open.then(|| Schedule::new(&facts.config, rec, secs)),
-            udp: (facts.config.workload == crate::config::WorkloadKind::UdpEcho).then_some(rec.udp),
-            timeline: timeline(rec, facts.recorded),
-            config: facts.config,
-        }
-    }
-
-    /// Writes the report as pretty JSON by the output rules of [`crate::output::write`]
-    /// (atomic for a file, so a reader never sees half a report; `-` is stdout).
-    pub fn write(&self, path: &Path) -> Result<(), ReportError> {
-        let json = serde_json::to_vec_pretty(self).expect("reports serialise");
-        write_atomic(path, &json)
-    }
-
-    /// Reads and validates a report: at most [`crate::input::max_input`] bytes, this
-    /// schema only, every required field, and the rules of [`Report::from_slice`].
-    pub fn read(path: &Path) -> Result<Report, ReportError> {
-        let bytes = crate::input::read_capped(path)?;
-        Report::from_slice(path, &bytes)
-    }
-
-    /// Parses and validates a report read from `path`: the schema first (so another
-    /// version is named as such), then every field, then the rules (percentiles ordered,
-    /// histograms that decode and hold `count` values, totals that add up).
-    pub fn from_slice(path: &Path, bytes: &[u8]) -> Result<Report, ReportError> {
-        #[derive(Deserialize)]
-        struct Head {
-            schema: Option<serde_json::Value>,
-        }
-        let json = |cause| ReportError::Json {
-            path: path.to_owned(),
-            cause,
-        };
-        let head: Head = serde_json::from_slice(bytes).map_err(json)?;
-        let found = head.schema.as_ref().and_then(|s| s.as_str()).unwrap_or("");
-        if found != SCHEMA {
-            return Err(ReportError::Schema {
-                path: path.to_owned(),
-                found: found.to_owned(),
-            });
-        }
-        let report: Report = serde_json::from_slice(bytes).map_err(json)?;
-        check::validate(&report).map_err(|what| ReportError::Invalid {
-            path: path.to_owned(),
-            what,
-        })?;
-        Ok(report)
-    }
-}
-
-fn timeline(rec: &Recorder, recorded: Duration) -> Vec<TimelineEntry> {
-    let step = INTERVAL.as_secs_f64();
-    let end = recorded.as_secs_f64();
-    // Replies (and timeouts) that came after the end or the stop count in the last
-    // interval of the recorded part, not in intervals past it.
-    let last = (recorded.as_nanos().saturating_sub(1) / INTERVAL.as_nanos()) as u64;
-    let mut parts = rec.timeline();
-    if let Some(cut) = parts.iter().position(|p| p.index > last) {
-        let late: Vec<_> = parts.drain(cut..).collect();
-        for part in late {
-            match parts.last_mut() {
-                Some(into) if into.index == last => {
-                    into.ok += part.ok;
-                    into.errors += part.errors;
-                    into.unfinished += part.unfinished;
-                    into.latency.add(&part.latency).expect("same bounds");
-                }
-                _ => parts.push(crate::timeline::IntervalPart {
-                    index: last,
-                    ..part
-                }),
-            }
-        }
-    }
-    parts
-        .into_iter()
-        .map(|part| {
-            let t_s = part.index as f64 * step;
-            // The last interval is as long as the run lasted into it (replies that came
-            // after the end are counted in it).
-            let duration_s = (end - t_s).clamp(1e-3, step);
-            let h = &part.latency;
-            let q = |q: f64| {
-                if h.is_empty() {
-                    0
-                } else {
-                    h.value_at_quantile(q)
-                }
-            };
-            TimelineEntry {
-                t_s,
-                duration_s,
-                ok: part.ok,
-                errors: part.errors,
-                unfinished: part.unfinished,
-                requests_per_s: part.ok as f64 / duration_s,
-                p50_ns: q(0.5),
-                p99_ns: q(0.99),
-                max_ns: if h.is_empty() { 0 } else { h.max() },
-                histogram: encode_histogram(h),
-            }
-        })
-        .collect()
-}
-
-/// Writes `bytes` to `path` by the output rules ([`crate::output::write`]): atomically
-/// for a file, through a symlink, directly into a FIFO or device, `-` for stdout. The
-/// folder must exist.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    Ok(crate::output::write(path, bytes)?)
-}
-
-/// `2026-11-25T13:45:07.123Z`.
-pub fn rfc3339(at: SystemTime) -> String {
-    let (date, secs, millis) = civil(at);
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// `2026-11-25T13-45-07Z`: a time stamp that is a valid file name everywhere.
-pub fn file_stamp(at: SystemTime) -> String {
-    let (date, secs, _) = civil(at);
-    format!(
-        "{date}T{:02}-{:02}-{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// (`YYYY-MM-DD`, seconds into the day, milliseconds), UTC.
-fn civil(at: SystemTime) -> (String, u64, u32) {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let days = (since.as_secs() / 86_400) as i64;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        since.as_secs() % 86_400,
-        since.subsec_millis(),
-    )
+/// UDP reply accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdpCounters {
+    /// Datagrams sent (recorded requests).
+    pub sent: u64,
+    /// Replies that matched an outstanding request in time.
+    pub received: u64,
+    /// Requests whose reply never came (not within the timeout, nor later in the run).
+    pub lost: u64,
+    /// Replies that came after their request had timed out.
+    pub late: u64,
+    /// Replies for a request that had already been answered.
+    pub duplicated: u64,
+    /// Replies that came after a reply to a later request.
+    pub reordered: u64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_utc_calendar_dates() {
-        let at = UNIX_EPOCH + Duration::from_millis(1_795_613_107_123);
-        assert_eq!(rfc3339(at), "2026-11-25T13:25:07.123Z");
-        assert_eq!(file_stamp(UNIX_EPOCH), "1970-01-01T00-00-00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
-    }
+    use std::time::Duration;
 
     #[test]
     fn histograms_survive_the_text_encoding() {

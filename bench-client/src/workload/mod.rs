@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bench_proto::{CommandName, Decoder, Limits, RequestHeader, ResponseHeader, Status};
 
 use crate::config::{Expect, FramedCmd, RequestFormat, RunConfig, WorkloadKind};
+use crate::report::ErrorKind;
 
 /// One request: its id (per connection, from 0) and its size in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,16 @@ pub enum Failure {
     /// The reply does not follow the protocol (bad frame, wrong id, error status). The
     /// stream can no longer be trusted, so the connection ends.
     Protocol(String),
+}
+
+/// The report's error kind of a failed reply.
+impl From<&Failure> for ErrorKind {
+    fn from(failure: &Failure) -> ErrorKind {
+        match failure {
+            Failure::Mismatch(_) => ErrorKind::Mismatch,
+            Failure::Protocol(_) => ErrorKind::Protocol,
+        }
+    }
 }
 
 /// The payload bytes: `a..z` repeated, and the same uppercased. Requests are slices of

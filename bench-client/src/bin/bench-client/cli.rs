@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use bench_client::nagle::NagleConfig;
-use bench_client::overhead::{OverheadConfig, Pair, RelaySettings};
-use bench_client::suite::SuiteConfig;
+use bench_client::matrix::nagle::NagleConfig;
+use bench_client::matrix::overhead::{OverheadConfig, Pair, RelaySettings};
+use bench_client::matrix::suite::SuiteConfig;
 use bench_client::{
     Arrival, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat, RunConfig, RunLength,
     SizeRange, Target, WorkloadKind,
@@ -226,7 +226,7 @@ impl TryFrom<&OverheadArgs> for OverheadConfig {
             pair,
             out_dir: a.out_dir.clone(),
         };
-        bench_client::overhead::validate(&config)?;
+        bench_client::matrix::overhead::validate(&config)?;
         Ok(config)
     }
 }
@@ -350,7 +350,7 @@ impl TryFrom<&NagleArgs> for NagleConfig {
             target,
             out_dir: a.out_dir.clone(),
         };
-        bench_client::nagle::validate(&config)?;
+        bench_client::matrix::nagle::validate(&config)?;
         Ok(config)
     }
 }
@@ -858,7 +858,7 @@ impl TryFrom<&SuiteArgs> for SuiteConfig {
                 .unwrap_or_else(bench_server::config::default_threads),
             out_dir: a.out_dir.clone(),
         };
-        bench_client::suite::validate(&config)?;
+        bench_client::matrix::suite::validate(&config)?;
         Ok(config)
     }
 }

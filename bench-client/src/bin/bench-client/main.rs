@@ -16,15 +16,19 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use bench_client::compare::{self, Threshold};
-use bench_client::nagle::{self, NagleConfig};
-use bench_client::overhead::{self, OverheadConfig, Pair};
+use bench_client::analysis::compare::{self, Threshold};
+use bench_client::analysis::format_overhead_table;
+use bench_client::matrix::nagle::{self, NagleConfig};
+use bench_client::matrix::overhead::{self, OverheadConfig, Pair};
+use bench_client::matrix::suite::{SuiteConfig, run_suite as run_suite_cells};
+use bench_client::matrix::{self, Cell, SuiteError, SuiteOutcome};
+use bench_client::output::file_stamp;
 use bench_client::render;
-use bench_client::report::file_stamp;
-use bench_client::suite::{self, SuiteConfig, SummaryRow};
+use bench_client::report::summary::SummaryRow;
 use bench_client::{Report, Run, RunConfig, RunError, Stopper};
 use bench_client::{input, output};
 use bench_proto::ByteSize;
+use bench_proto::units::format_ns;
 use clap::Parser as _;
 
 use cli::{Cli, Command, OutputPlan};
@@ -183,7 +187,7 @@ fn run(args: &cli::RunArgs) -> Result<u8, Exit> {
         out!("{json}\n")?;
     } else {
         let row = SummaryRow::new(&name, "", &report);
-        let mut text = suite::format_table(&[row]);
+        let mut text = matrix::format_table(&[row]);
         text.push_str(&notes(&report));
         match &path {
             Some(path) if !report_on_stdout && written.is_ok() => {
@@ -229,10 +233,10 @@ fn notes(report: &Report) -> String {
             schedule.achieved_rate,
             schedule.target_rate,
             schedule.verdict.text(),
-            suite::format_ns(report.latency.p99_ns),
-            suite::format_ns(uncorrected.p99_ns),
+            format_ns(report.latency.p99_ns),
+            format_ns(uncorrected.p99_ns),
             schedule.late,
-            suite::format_ns(schedule.late_threshold_ns),
+            format_ns(schedule.late_threshold_ns),
             schedule.unfinished,
             schedule.unsent,
             schedule.warmup_dropped,
@@ -277,8 +281,8 @@ fn run_suite(args: &cli::SuiteArgs) -> Result<u8, Exit> {
     run_matrix(
         &config.out_dir,
         args.json,
-        suite::format_table,
-        |stopper, on_cell| suite::run_suite(&config, stopper, on_cell),
+        matrix::format_table,
+        |stopper, on_cell| run_suite_cells(&config, stopper, on_cell),
     )
 }
 
@@ -304,23 +308,17 @@ fn run_matrix(
     out_dir: &Path,
     json: bool,
     table: fn(&[SummaryRow]) -> String,
-    go: impl FnOnce(
-        &Stopper,
-        &mut dyn FnMut(&suite::Cell, &Run),
-    ) -> Result<suite::SuiteOutcome, suite::SuiteError>,
+    go: impl FnOnce(&Stopper, &mut dyn FnMut(&Cell, &Run)) -> Result<SuiteOutcome, SuiteError>,
 ) -> Result<u8, Exit> {
     let outcome = with_progress(out_dir, |stopper, on_run| {
         go(stopper, &mut |cell, run| on_run(&cell.name, run))
     })?;
     let summary = &outcome.summary;
-    let table = || table(&summary.cells) + suite::interrupted_footer(summary.interrupted);
-    print_outcome(
-        json,
-        &outcome.dir,
-        outcome.html_error.as_deref(),
-        summary,
-        table,
-    )?;
+    // The library's matrix never draws: the page is drawn here, after the runs.
+    let html_error = render::write_matrix_page(&outcome.dir, summary, &outcome.reports)
+        .map_err(|e| Exit(1, e.into()))?;
+    let table = || table(&summary.cells) + matrix::interrupted_footer(summary.interrupted);
+    print_outcome(json, &outcome.dir, html_error.as_deref(), summary, table)?;
     let errors = summary.cells.iter().map(|c| c.errors).sum();
     let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
     Ok(outcome_code(summary.interrupted, errors, measured))
@@ -412,10 +410,10 @@ fn render(args: &cli::RenderArgs) -> Result<u8, Exit> {
             )));
         }
         let dir = &args.inputs[0];
-        let html = render::render_folder(dir).map_err(bad_input)?;
+        let html = render::render_folder(dir).map_err(|e| bad_input(e.into()))?;
         (html, dir.join("report.html"))
     } else {
-        let html = render::render_reports(&args.inputs).map_err(bad_input)?;
+        let html = render::render_reports(&args.inputs).map_err(|e| bad_input(e.into()))?;
         let out = match (&args.inputs[..], &args.out) {
             (_, Some(out)) => out.clone(),
             ([one], None) => one.with_extension("html"),
@@ -445,7 +443,7 @@ fn export(args: &cli::ExportArgs) -> Result<u8, Exit> {
     debug_assert!(args.hlog, "clap requires --hlog");
     apply_max_input(args.max_input)?;
     let report = Report::read(&args.report).map_err(|e| bad_input(e.into()))?;
-    let log = bench_client::hlog::interval_log(&report)
+    let log = bench_client::analysis::hlog::interval_log(&report)
         .with_context(|| args.report.display().to_string())
         .map_err(bad_input)?;
     let out = args
@@ -486,11 +484,13 @@ fn overhead(args: &cli::OverheadArgs) -> Result<u8, Exit> {
         overhead::run_overhead(&config, stopper, on_run)
     })?;
     let summary = &outcome.summary;
-    let table = || overhead::format_table(summary);
+    let html_error =
+        render::write_overhead_page(&outcome.dir, summary).map_err(|e| Exit(1, e.into()))?;
+    let table = || format_overhead_table(summary);
     print_outcome(
         args.json,
         &outcome.dir,
-        outcome.html_error.as_deref(),
+        html_error.as_deref(),
         summary,
         table,
     )?;
