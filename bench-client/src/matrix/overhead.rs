@@ -304,14 +304,11 @@ fn fields(
     if rounds.is_empty() {
         return Vec::new();
     }
-    let merged = |s: &LatencySummary, field: Field| match field {
-        Field::P50 => s.p50_ns,
-        Field::P90 => s.p90_ns,
-        Field::P99 => s.p99_ns,
-        Field::P999 => s.p99_9_ns,
-        Field::P9999 => s.p99_99_ns,
-        _ => s.max_ns,
-    } as f64;
+    let merged = |s: &LatencySummary, field: Field| {
+        field
+            .of_summary(s)
+            .expect("the overhead's latency fields are in the summary")
+    };
     FIELDS
         .iter()
         .map(|&field| {

@@ -16,8 +16,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use bench_client::analysis::compare::{self, Threshold};
-use bench_client::analysis::format_overhead_table;
+use bench_client::analysis::{self as compare, Threshold, format_overhead_table};
 use bench_client::matrix::nagle::{self, NagleConfig};
 use bench_client::matrix::overhead::{self, OverheadConfig, Pair};
 use bench_client::matrix::suite::{SuiteConfig, run_suite as run_suite_cells};
