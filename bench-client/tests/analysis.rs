@@ -650,3 +650,35 @@ fn a_stop_between_the_legs_leaves_the_round_out_of_both_legs() {
     let direct_1 = Report::read(&outcome.dir.join("direct-1.json")).unwrap();
     assert!((rps.direct - direct_1.totals.requests_per_s).abs() < 1e-6 * rps.direct);
 }
+
+#[test]
+fn a_checked_report_has_every_field_in_its_view() {
+    // The view reads the report by its JSON names: a rename in `Report` that the view
+    // does not follow shows up here as a missing field or a `?` in the key.
+    let config = RunConfig {
+        workload: WorkloadKind::Framed,
+        length: RunLength::Requests(50),
+        warmup: "0s".parse().unwrap(),
+        ..RunConfig::default()
+    };
+    let report = common::run(config);
+    let dir = common::temp_path("view");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("framed.json");
+    report.write(&path).unwrap();
+    let view = bench_client::analysis::read_view(&path, "framed".to_owned(), false).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    for field in bench_client::analysis::Field::ALL {
+        assert!(view.get(field).is_some(), "{} missing", field.name());
+    }
+    assert_eq!(view.get(bench_client::analysis::Field::Ok), Some(50.0));
+    assert_eq!(view.workload, "framed");
+    assert!(
+        view.key.starts_with("framed echo, client nodelay "),
+        "{}",
+        view.key
+    );
+    assert!(!view.key.contains('?'), "{}", view.key);
+    assert_eq!(view.load.len(), 4, "{:?}", view.load);
+    assert!(!view.interrupted);
+}

@@ -5,7 +5,7 @@
 //! that is missing or of another type reads as absent (never an error), so with
 //! `--force` a report of another schema version still compares as far as it has these
 //! fields. A report of this version is read through [`Report::read`]'s checks first and
-//! its view taken from the checked report; the test
+//! its view taken from the checked report; the test (in `tests/analysis.rs`)
 //! `a_checked_report_has_every_field_in_its_view` keeps the view's names in step with
 //! [`Report`]'s.
 //!

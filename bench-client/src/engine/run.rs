@@ -11,7 +11,9 @@ use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketRead
 use crate::config::{ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
 use crate::record::{Compressor, CompressorHandle, Live, Recorder, RunFacts};
 use crate::report::{Report, SocketInfo, TargetInfo};
-use crate::workload::{Framed, Pattern, TcpEcho, Verifier};
+use crate::workload::framed::Framed;
+use crate::workload::tcp_echo::TcpEcho;
+use crate::workload::{Pattern, Verifier};
 
 use super::error::RunError;
 use super::shared::{Shared, Stopper};

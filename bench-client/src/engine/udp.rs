@@ -20,7 +20,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
 
-use bench_proto::{PROBE_LEN, ProbeHeader};
+use bench_proto::ProbeHeader;
 use futures_lite::future;
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -28,10 +28,9 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use super::conn::{End, account_unsent, close_window, fail_connection, run_halves};
 use super::pace::{Due, LocalNotify, Source, Waits, next_due};
 use super::shared::Shared;
-use crate::config::Expect;
 use crate::record::{Recorder, Timing};
 use crate::report::ErrorKind;
-use crate::workload::{Request, describe_mismatch};
+use crate::workload::{Request, udp_echo};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
 /// duplicate (every sent number is in flight, timed out, or answered).
@@ -60,24 +59,6 @@ struct Sock<'a> {
     source: RefCell<Source>,
     timed_out: Cell<u64>,
     late: Cell<u64>,
-}
-
-/// The next sequence number at or after `seq` with no byte in `a..=z`.
-pub fn next_seq(mut seq: u64) -> u64 {
-    loop {
-        match seq
-            .to_le_bytes()
-            .iter()
-            .position(|b| b.is_ascii_lowercase())
-        {
-            None => return seq,
-            // Jump past the lowercase range in that byte; lower bytes restart at 0.
-            Some(i) => {
-                let unit = 1u64 << (8 * i);
-                seq = (seq / unit + (u64::from(b'z' + 1) - u64::from(seq.to_le_bytes()[i]))) * unit;
-            }
-        }
-    }
 }
 
 /// Runs socket `index` until its share of the run is done or it fails.
@@ -158,20 +139,13 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
             close_window(shared, sock.rec, &sock.source, waits.held);
             return Ok(());
         };
-        seq = next_seq(seq);
+        seq = udp_echo::next_seq(seq);
         let request = Request { id: seq, ..request };
         seq += 1;
         let sent = Instant::now();
         let sent_ns = sent.saturating_duration_since(shared.start()).as_nanos() as u64;
         let payload = &mut datagram[..request.size];
-        ProbeHeader {
-            seq: request.id,
-            sent_ns,
-        }
-        .write_to(payload)
-        .expect("sizes are at least the probe length");
-        payload[PROBE_LEN..]
-            .copy_from_slice(&shared.verifier().pattern().payload(&request)[PROBE_LEN..]);
+        udp_echo::fill(shared.verifier(), &request, sent_ns, payload);
         let timing = Timing {
             intended,
             sent,
@@ -369,7 +343,7 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
 fn stray(sock: &Sock<'_>, seq: u64, recorded: bool) {
     let mut rec = sock.rec.borrow_mut();
     // Numbers above the highest sent, and the ones the sequence skips, were never sent.
-    if sock.highest_sent.get().is_none_or(|h| seq > h) || next_seq(seq) != seq {
+    if sock.highest_sent.get().is_none_or(|h| seq > h) || udp_echo::next_seq(seq) != seq {
         rec.failed(ErrorKind::Protocol, 1, recorded, || {
             format!("reply with sequence number {seq}, which was never sent")
         });
@@ -395,32 +369,14 @@ fn in_window(shared: &Shared, at: Instant) -> bool {
 }
 
 fn verify(sock: &Sock<'_>, entry: &InFlight, datagram: &[u8]) -> Result<(), String> {
-    let expected = sock.shared.verifier().expected(&entry.request);
-    let id = entry.request.id;
-    if datagram.len() != expected.len {
-        return Err(format!(
-            "reply to datagram {id} is {} bytes, expected {}",
-            datagram.len(),
-            expected.len
-        ));
-    }
-    let Some(content) = expected.content else {
-        return Ok(());
-    };
-    let mut stamp = entry.sent_ns.to_le_bytes();
-    if sock.shared.config().expect == Expect::Upper {
-        stamp.make_ascii_uppercase();
-    }
-    if datagram[8..PROBE_LEN] != stamp {
-        return Err(format!(
-            "reply to datagram {id} carries a different send time"
-        ));
-    }
-    let (want, got) = (&content[PROBE_LEN..], &datagram[PROBE_LEN..]);
-    if want != got {
-        return Err(describe_mismatch(id, want, got, PROBE_LEN));
-    }
-    Ok(())
+    let expect = sock.shared.config().expect;
+    udp_echo::verify(
+        sock.shared.verifier(),
+        expect,
+        &entry.request,
+        entry.sent_ns,
+        datagram,
+    )
 }
 
 /// The address a UDP socket binds to before connecting to `target`.
@@ -428,28 +384,5 @@ pub(crate) fn unspecified_for(target: SocketAddr) -> SocketAddr {
     match target {
         SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
         SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sequence_numbers_avoid_lowercase_bytes_and_increase() {
-        let mut seq = 0;
-        let mut last = None;
-        for _ in 0..100_000 {
-            seq = next_seq(seq);
-            assert!(
-                !seq.to_le_bytes().iter().any(u8::is_ascii_lowercase),
-                "{seq:#x}"
-            );
-            assert!(last.is_none_or(|l| seq > l));
-            last = Some(seq);
-            seq += 1;
-        }
-        assert_eq!(next_seq(0x61), 0x7b);
-        assert_eq!(next_seq(0x6100), 0x7b00);
     }
 }
