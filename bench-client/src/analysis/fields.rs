@@ -56,117 +56,60 @@ struct Spec {
     summary: Option<fn(&LatencySummary) -> f64>,
 }
 
+/// A number of a report field, as the table compares it.
+trait Num {
+    fn num(self) -> f64;
+}
+
+impl Num for u64 {
+    fn num(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Num for f64 {
+    fn num(self) -> f64 {
+        self
+    }
+}
+
+/// One row per field: `Field name [aliases] latency|count view.path, leg <LegRow field>,
+/// summary <LatencySummary field>` (the last two only where those rows have it).
+macro_rules! specs {
+    ($($field:ident $name:literal [$($alias:literal),*] $kind:ident $($path:ident).+
+        $(, leg $leg:ident)? $(, summary $summary:ident)?;)*) => {
+        [$(Spec {
+            field: Field::$field,
+            name: $name,
+            aliases: &[$($alias),*],
+            latency: specs!(@$kind),
+            report: |r| r.$($path).+,
+            leg: specs!(@opt $(|l: &LegRow| l.$leg.num())?),
+            summary: specs!(@opt $(|s: &LatencySummary| s.$summary.num())?),
+        },)*]
+    };
+    (@latency) => { true };
+    (@count) => { false };
+    (@opt $read:expr) => { Some($read) };
+    (@opt) => { None };
+}
+
 /// Every field, in [`Field::ALL`] order (`spec` relies on it).
-const SPECS: [Spec; 12] = [
-    Spec {
-        field: Field::Rps,
-        name: "req/s",
-        aliases: &["rps", "requests_per_s", "throughput"],
-        latency: false,
-        report: |r| r.totals.requests_per_s,
-        leg: Some(|l| l.requests_per_s),
-        summary: None,
-    },
-    Spec {
-        field: Field::P50,
-        name: "p50",
-        aliases: &["median"],
-        latency: true,
-        report: |r| r.latency.p50_ns,
-        leg: Some(|l| l.p50_ns as f64),
-        summary: Some(|s| s.p50_ns as f64),
-    },
-    Spec {
-        field: Field::P90,
-        name: "p90",
-        aliases: &[],
-        latency: true,
-        report: |r| r.latency.p90_ns,
-        leg: Some(|l| l.p90_ns as f64),
-        summary: Some(|s| s.p90_ns as f64),
-    },
-    Spec {
-        field: Field::P99,
-        name: "p99",
-        aliases: &[],
-        latency: true,
-        report: |r| r.latency.p99_ns,
-        leg: Some(|l| l.p99_ns as f64),
-        summary: Some(|s| s.p99_ns as f64),
-    },
-    Spec {
-        field: Field::P999,
-        name: "p99.9",
-        aliases: &["p999"],
-        latency: true,
-        report: |r| r.latency.p99_9_ns,
-        leg: Some(|l| l.p99_9_ns as f64),
-        summary: Some(|s| s.p99_9_ns as f64),
-    },
-    Spec {
-        field: Field::P9999,
-        name: "p99.99",
-        aliases: &["p9999"],
-        latency: true,
-        report: |r| r.latency.p99_99_ns,
-        leg: Some(|l| l.p99_99_ns as f64),
-        summary: Some(|s| s.p99_99_ns as f64),
-    },
-    Spec {
-        field: Field::Max,
-        name: "max",
-        aliases: &[],
-        latency: true,
-        report: |r| r.latency.max_ns,
-        leg: Some(|l| l.max_ns as f64),
-        summary: Some(|s| s.max_ns as f64),
-    },
-    Spec {
-        field: Field::Min,
-        name: "min",
-        aliases: &[],
-        latency: true,
-        report: |r| r.latency.min_ns,
-        leg: None,
-        summary: Some(|s| s.min_ns as f64),
-    },
-    Spec {
-        field: Field::Mean,
-        name: "mean",
-        aliases: &[],
-        latency: true,
-        report: |r| r.latency.mean_ns,
-        leg: None,
-        summary: Some(|s| s.mean_ns),
-    },
-    Spec {
-        field: Field::Stdev,
-        name: "stdev",
-        aliases: &[],
-        latency: true,
-        report: |r| r.latency.stdev_ns,
-        leg: None,
-        summary: Some(|s| s.stdev_ns),
-    },
-    Spec {
-        field: Field::Errors,
-        name: "errors",
-        aliases: &[],
-        latency: false,
-        report: |r| r.totals.error_count,
-        leg: None,
-        summary: None,
-    },
-    Spec {
-        field: Field::Ok,
-        name: "ok",
-        aliases: &[],
-        latency: false,
-        report: |r| r.totals.ok,
-        leg: None,
-        summary: None,
-    },
-];
+const SPECS: [Spec; 12] = specs! {
+    Rps "req/s" ["rps", "requests_per_s", "throughput"] count totals.requests_per_s,
+        leg requests_per_s;
+    P50 "p50" ["median"] latency latency.p50_ns, leg p50_ns, summary p50_ns;
+    P90 "p90" [] latency latency.p90_ns, leg p90_ns, summary p90_ns;
+    P99 "p99" [] latency latency.p99_ns, leg p99_ns, summary p99_ns;
+    P999 "p99.9" ["p999"] latency latency.p99_9_ns, leg p99_9_ns, summary p99_9_ns;
+    P9999 "p99.99" ["p9999"] latency latency.p99_99_ns, leg p99_99_ns, summary p99_99_ns;
+    Max "max" [] latency latency.max_ns, leg max_ns, summary max_ns;
+    Min "min" [] latency latency.min_ns, summary min_ns;
+    Mean "mean" [] latency latency.mean_ns, summary mean_ns;
+    Stdev "stdev" [] latency latency.stdev_ns, summary stdev_ns;
+    Errors "errors" [] count totals.error_count;
+    Ok "ok" [] count totals.ok;
+};
 
 /// The columns of the comparison table.
 pub const COLUMNS: [Field; 9] = [

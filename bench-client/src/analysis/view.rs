@@ -27,39 +27,21 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
 
-/// The fields of a run report that `compare` and its gates use (schema
-/// `wirebench.report/v1`, and loosely any other version).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct ReportView {
-    /// The schema the file says it has (`""` when it says none).
-    #[serde(deserialize_with = "loose")]
-    pub schema: String,
-    /// The run was stopped early.
-    #[serde(deserialize_with = "loose")]
-    pub interrupted: bool,
-    /// What ran.
-    #[serde(deserialize_with = "loose")]
-    pub config: ConfigView,
-    /// Request counts and rates.
-    #[serde(deserialize_with = "loose")]
-    pub totals: TotalsView,
-    /// The latency summary, ns.
-    #[serde(deserialize_with = "loose")]
-    pub latency: LatencyView,
-    /// Socket options read back.
-    #[serde(deserialize_with = "loose")]
-    pub socket: SocketView,
-    /// Where the load went.
-    #[serde(deserialize_with = "loose")]
-    pub target: TargetView,
-}
-
-impl ReportView {
-    /// The view of a report read as JSON; anything but an object is an empty view.
-    pub fn of_json(value: Value) -> ReportView {
-        serde_json::from_value(value).unwrap_or_default()
-    }
+/// Declares view structs: every field `pub`, optional (`#[serde(default)]`) and read
+/// [`loose`]ly.
+macro_rules! views {
+    ($($(#[$meta:meta])* $name:ident {
+        $($(#[doc = $doc:literal])* $field:ident: $ty:ty,)*
+    })*) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+        #[serde(default)]
+        pub struct $name {
+            $($(#[doc = $doc])*
+            #[serde(deserialize_with = "loose")]
+            pub $field: $ty,)*
+        }
+    )*};
 }
 
 /// `config`: the workload and the settings that pair folder cells or are noted.
@@ -92,107 +74,98 @@ pub struct ConfigView {
     pub load: Option<Value>,
 }
 
-/// Any object with a `nodelay` flag.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct NodelayView {
-    /// TCP_NODELAY.
-    #[serde(deserialize_with = "loose")]
-    pub nodelay: Option<bool>,
+views! {
+    /// The fields of a run report that `compare` and its gates use (schema
+    /// `wirebench.report/v1`, and loosely any other version).
+    ReportView {
+        /// The schema the file says it has (`""` when it says none).
+        schema: String,
+        /// The run was stopped early.
+        interrupted: bool,
+        /// What ran.
+        config: ConfigView,
+        /// Request counts and rates.
+        totals: TotalsView,
+        /// The latency summary, ns.
+        latency: LatencyView,
+        /// Socket options read back.
+        socket: SocketView,
+        /// Where the load went.
+        target: TargetView,
+    }
+
+    /// Any object with a `nodelay` flag.
+    NodelayView {
+        /// TCP_NODELAY.
+        nodelay: Option<bool>,
+    }
+
+    /// `socket`: options read back from the client's and the server's sockets.
+    SocketView {
+        /// The client's socket.
+        client: NodelayView,
+        /// The server's socket, when it told.
+        server: NodelayView,
+    }
+
+    /// `target`: the embedded server's settings, when there was one.
+    TargetView {
+        /// The embedded server.
+        server: ServerView,
+    }
+
+    /// `target.server`.
+    ServerView {
+        /// Its socket options.
+        socket: NodelayView,
+        /// framed: how it wrote responses.
+        write_mode: Option<String>,
+    }
+
+    /// `totals`.
+    TotalsView {
+        /// Successful requests per second.
+        requests_per_s: Option<f64>,
+        /// Failed requests.
+        error_count: Option<f64>,
+        /// Successful requests.
+        ok: Option<f64>,
+    }
+
+    /// `latency`, ns.
+    #[allow(missing_docs)] // the report's own names: docs/report-schema.md
+    LatencyView {
+        p50_ns: Option<f64>,
+        p90_ns: Option<f64>,
+        p99_ns: Option<f64>,
+        p99_9_ns: Option<f64>,
+        p99_99_ns: Option<f64>,
+        max_ns: Option<f64>,
+        min_ns: Option<f64>,
+        mean_ns: Option<f64>,
+        stdev_ns: Option<f64>,
+    }
+
+    /// A matrix folder's `summary.json`, as far as `compare` reads it.
+    SummaryView {
+        /// The schema the file says it has.
+        schema: String,
+        /// The cells, each read loosely (`None`: no array of cells).
+        cells: Option<Vec<Value>>,
+    }
+
+    /// One cell of a [`SummaryView`].
+    CellView {
+        /// The cell's report, relative to the folder.
+        report: Option<String>,
+    }
 }
 
-/// `socket`: options read back from the client's and the server's sockets.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct SocketView {
-    /// The client's socket.
-    #[serde(deserialize_with = "loose")]
-    pub client: NodelayView,
-    /// The server's socket, when it told.
-    #[serde(deserialize_with = "loose")]
-    pub server: NodelayView,
-}
-
-/// `target`: the embedded server's settings, when there was one.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct TargetView {
-    /// The embedded server.
-    #[serde(deserialize_with = "loose")]
-    pub server: ServerView,
-}
-
-/// `target.server`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct ServerView {
-    /// Its socket options.
-    #[serde(deserialize_with = "loose")]
-    pub socket: NodelayView,
-    /// framed: how it wrote responses.
-    #[serde(deserialize_with = "loose")]
-    pub write_mode: Option<String>,
-}
-
-/// `totals`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct TotalsView {
-    /// Successful requests per second.
-    #[serde(deserialize_with = "loose")]
-    pub requests_per_s: Option<f64>,
-    /// Failed requests.
-    #[serde(deserialize_with = "loose")]
-    pub error_count: Option<f64>,
-    /// Successful requests.
-    #[serde(deserialize_with = "loose")]
-    pub ok: Option<f64>,
-}
-
-/// `latency`, ns.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-#[allow(missing_docs)] // the report's own names: docs/report-schema.md
-pub struct LatencyView {
-    #[serde(deserialize_with = "loose")]
-    pub p50_ns: Option<f64>,
-    #[serde(deserialize_with = "loose")]
-    pub p90_ns: Option<f64>,
-    #[serde(deserialize_with = "loose")]
-    pub p99_ns: Option<f64>,
-    #[serde(deserialize_with = "loose")]
-    pub p99_9_ns: Option<f64>,
-    #[serde(deserialize_with = "loose")]
-    pub p99_99_ns: Option<f64>,
-    #[serde(deserialize_with = "loose")]
-    pub max_ns: Option<f64>,
-    #[serde(deserialize_with = "loose")]
-    pub min_ns: Option<f64>,
-    #[serde(deserialize_with = "loose")]
-    pub mean_ns: Option<f64>,
-    #[serde(deserialize_with = "loose")]
-    pub stdev_ns: Option<f64>,
-}
-
-/// A matrix folder's `summary.json`, as far as `compare` reads it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct SummaryView {
-    /// The schema the file says it has.
-    #[serde(deserialize_with = "loose")]
-    pub schema: String,
-    /// The cells, each read loosely (`None`: no array of cells).
-    #[serde(deserialize_with = "loose")]
-    pub cells: Option<Vec<Value>>,
-}
-
-/// One cell of a [`SummaryView`].
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct CellView {
-    /// The cell's report, relative to the folder.
-    #[serde(deserialize_with = "loose")]
-    pub report: Option<String>,
+impl ReportView {
+    /// The view of a report read as JSON; anything but an object is an empty view.
+    pub fn of_json(value: Value) -> ReportView {
+        serde_json::from_value(value).unwrap_or_default()
+    }
 }
 
 impl CellView {

@@ -4,8 +4,7 @@
 //! A connection that fails ends: every request it had in flight counts as an error of the
 //! failure's kind.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::time::Instant;
@@ -15,8 +14,10 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use super::conn::{End, account_unsent, close_window, fail_connection, run_halves};
-use super::pace::{Due, LocalNotify, Next, Source, Waits, next_due};
+use super::conn::{
+    End, Link, account_unsent, fail_connection, open_failed, read_or_timeout, run_halves,
+};
+use super::pace::{Due, Next, Source, Waits};
 use super::shared::Shared;
 use crate::config::{RequestFormat, WorkloadKind};
 use crate::record::{Recorder, Timing};
@@ -32,16 +33,8 @@ struct InFlight {
 
 /// The state both halves of a connection share (one task, so plain cells).
 struct Pipe<'a> {
-    shared: &'a Shared,
-    rec: &'a RefCell<Recorder>,
+    link: Link<'a, InFlight>,
     stream: &'a Async<TcpStream>,
-    inflight: RefCell<VecDeque<InFlight>>,
-    writer_done: Cell<bool>,
-    /// Wakes the writer when a reply frees a pipeline slot.
-    room: LocalNotify,
-    /// Wakes the reader when a request goes out or the writer finishes.
-    work: LocalNotify,
-    source: RefCell<Source>,
 }
 
 /// Runs connection `index` until its share of the run is done or it fails.
@@ -56,32 +49,30 @@ pub async fn run_connection<W: StreamWorkload>(
         Ok(stream) => stream,
         Err(e) => {
             let addr = shared.addr();
-            shared.connection_failed();
-            rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
+            open_failed(shared, rec, &source, || {
                 format!("connecting to {addr}: {e}")
             });
-            account_unsent(shared, rec, &source);
             return;
         }
     };
     let pipe = Pipe {
-        shared,
-        rec,
+        link: Link::new(shared, rec, source),
         stream: &stream,
-        inflight: RefCell::new(VecDeque::with_capacity(shared.config().pipeline)),
-        writer_done: Cell::new(false),
-        room: LocalNotify::default(),
-        work: LocalNotify::default(),
-        source,
     };
     let (mut writer, mut reader) = workload.split();
     let read_half = read_loop(&pipe, &mut reader);
     let write_half = write_loop(&pipe, &mut writer);
-    let result = run_halves(read_half, write_half, &pipe.writer_done, &pipe.work).await;
+    let result = run_halves(
+        read_half,
+        write_half,
+        &pipe.link.writer_done,
+        &pipe.link.work,
+    )
+    .await;
     if let Err(end) = result {
         fail_inflight(&pipe, end);
     }
-    account_unsent(shared, rec, &pipe.source);
+    account_unsent(shared, rec, &pipe.link.source);
 }
 
 /// Opens a connection: buffer sizes set before connecting (so the window scale fits
@@ -124,21 +115,18 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
 
 /// Sends requests while the source has them and the pipeline has room.
 async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result<(), End> {
-    let shared = pipe.shared;
+    let shared = pipe.link.shared;
     let config = &shared.config();
     let split = config.write_mode == WriteMode::Split
         && config.workload == WorkloadKind::Framed
         && config.requests == RequestFormat::Framed;
-    let pipeline = config.pipeline;
-    let has_room = || pipe.inflight.borrow().len() < pipeline;
+    let has_room = || pipe.link.has_room();
     let mut batch = Vec::new();
     // One set of timers and one stop future for every wait of this connection.
     let stop = std::pin::pin!(shared.stopped());
     let mut waits = Waits::new(shared, stop);
     loop {
-        let due = next_due(shared, &pipe.source, &pipe.room, has_room, &mut waits).await;
-        let Some(due) = due else {
-            close_window(shared, pipe.rec, &pipe.source, waits.held);
+        let Some(due) = pipe.link.next_request(&mut waits).await else {
             return Ok(());
         };
         let request = due.request;
@@ -177,9 +165,10 @@ async fn gather_and_write<W: RequestWriter>(
     let mut stream = pipe.stream;
     while has_room() && batch.len() < BATCH_BYTES {
         let next = pipe
+            .link
             .source
             .borrow_mut()
-            .next(pipe.shared, Instant::now(), false);
+            .next(pipe.link.shared, Instant::now(), false);
         let Next::Send(due) = next else { break };
         start(pipe, Due { held, ..due });
         let parts = writer.encode(&due.request);
@@ -217,12 +206,13 @@ fn start(pipe: &Pipe<'_>, due: Due) {
         recorded,
         held,
     };
-    pipe.inflight
+    pipe.link
+        .inflight
         .borrow_mut()
         .push_back(InFlight { request, timing });
-    pipe.work.notify();
-    let body = pipe.shared.verifier().request_len(&request);
-    pipe.rec.borrow_mut().sent(&timing, body);
+    pipe.link.work.notify();
+    let body = pipe.link.shared.verifier().request_len(&request);
+    pipe.link.rec.borrow_mut().sent(&timing, body);
 }
 
 async fn write_split(mut stream: &Async<TcpStream>, parts: &[&[u8]; 3]) -> io::Result<()> {
@@ -248,36 +238,25 @@ async fn write_coalesced(mut stream: &Async<TcpStream>, parts: [&[u8]; 3]) -> io
 
 /// Reads replies until the writer is done and nothing is in flight.
 async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<(), End> {
-    let timeout = pipe.shared.config().timeout.0;
+    let timeout = pipe.link.shared.config().timeout.0;
     let mut timer = Timer::never();
     let mut armed = false;
     loop {
-        let oldest = pipe.inflight.borrow().front().map(|f| f.timing.sent);
-        let Some(oldest) = oldest else {
-            if pipe.writer_done.get() {
-                return Ok(());
-            }
-            pipe.work
-                .wait_until(|| !pipe.inflight.borrow().is_empty() || pipe.writer_done.get())
-                .await;
-            continue;
+        let stream = pipe.stream;
+        let sent = |f: &InFlight| f.timing.sent;
+        let into = &mut *reader;
+        // The future owns the stream handle and the buffer's borrow for as long as it runs.
+        let read = move || async move {
+            let mut stream = stream;
+            stream.read(into.read_buf()).await
         };
-        // The timer is re-armed only when it fires: replies normally come long before the
-        // timeout, so arming it per request would cost a timer-wheel update each time.
-        if !armed {
-            timer.set_at(oldest + timeout);
-            armed = true;
-        }
-        let mut stream = pipe.stream;
-        let buf = reader.read_buf();
-        let read = future::or(async { Some(stream.read(buf).await) }, async {
-            (&mut timer).await;
-            None
-        })
-        .await;
+        let next = read_or_timeout(&pipe.link, sent, &mut timer, &mut armed, read).await;
+        let Some((oldest, read)) = next else {
+            return Ok(());
+        };
         match read {
             Some(Ok(0)) => {
-                let outstanding = pipe.inflight.borrow().len();
+                let outstanding = pipe.link.inflight.borrow().len();
                 return Err(End {
                     kind: ErrorKind::Closed,
                     message: format!(
@@ -293,7 +272,10 @@ async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<()
             None if Instant::now() >= oldest + timeout => {
                 return Err(End {
                     kind: ErrorKind::Timeout,
-                    message: format!("no whole reply within {}", pipe.shared.config().timeout),
+                    message: format!(
+                        "no whole reply within {}",
+                        pipe.link.shared.config().timeout
+                    ),
                 });
             }
             None => armed = false,
@@ -309,7 +291,7 @@ fn complete_buffered<R: ReplyReader>(
     done: Instant,
 ) -> Result<(), End> {
     loop {
-        let Some(front) = pipe.inflight.borrow().front().copied() else {
+        let Some(front) = pipe.link.inflight.borrow().front().copied() else {
             return Ok(());
         };
         let outcome = match reader.take_reply(&front.request) {
@@ -318,9 +300,9 @@ fn complete_buffered<R: ReplyReader>(
             Err(Failure::Mismatch(message)) => Err(message),
             Err(failure) => return Err(End::from(failure)),
         };
-        pipe.inflight.borrow_mut().pop_front();
-        pipe.room.notify();
-        let mut rec = pipe.rec.borrow_mut();
+        pipe.link.inflight.borrow_mut().pop_front();
+        pipe.link.room.notify();
+        let mut rec = pipe.link.rec.borrow_mut();
         match outcome {
             Ok(len) => rec.ok(&front.timing, done, len),
             Err(message) => rec.failed(ErrorKind::Mismatch, 1, front.timing.recorded, || message),
@@ -330,10 +312,11 @@ fn complete_buffered<R: ReplyReader>(
 
 fn fail_inflight(pipe: &Pipe<'_>, end: End) {
     let recorded = pipe
+        .link
         .inflight
         .borrow()
         .iter()
         .filter(|f| f.timing.recorded)
         .count() as u64;
-    fail_connection(pipe.shared, pipe.rec, recorded, end);
+    fail_connection(pipe.link.shared, pipe.link.rec, recorded, end);
 }

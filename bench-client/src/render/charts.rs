@@ -97,6 +97,31 @@ pub(super) struct Chart<'a> {
     pub(super) y_label: &'a dyn Fn(&f64) -> String,
 }
 
+/// An axis: its description and how its ticks are labelled.
+pub(super) type Axis<'a> = (&'a str, &'a dyn Fn(&f64) -> String);
+
+impl<'a> Chart<'a> {
+    /// A chart with linear axes and plotters' choice of x ticks; `x_range`: `None` for
+    /// the data's extent.
+    pub(super) fn linear(
+        title: &'a str,
+        (x_desc, x_label): Axis<'a>,
+        (y_desc, y_label): Axis<'a>,
+        x_range: Option<(f64, f64)>,
+    ) -> Chart<'a> {
+        Chart {
+            title,
+            x_desc,
+            y_desc,
+            log_y: false,
+            x_range,
+            x_ticks: None,
+            x_label,
+            y_label,
+        }
+    }
+}
+
 impl Chart<'_> {
     pub(super) fn draw(&self, series: &[Series]) -> Result<String, RenderError> {
         let fail = draw_err(self.title);
@@ -262,16 +287,12 @@ pub fn latency_chart(name: &str, report: &Report) -> Result<String, RenderError>
         line("p99", |e| e.p99_ns),
         line("max", |e| e.max_ns),
     ];
-    Chart {
-        title: &format!("{name}: latency over time"),
-        x_desc: "time",
-        y_desc: "latency",
-        log_y: false,
-        x_range: Some(time_range(report)),
-        x_ticks: None,
-        x_label: &seconds_label,
-        y_label: &ns_label,
-    }
+    Chart::linear(
+        &format!("{name}: latency over time"),
+        ("time", &seconds_label),
+        ("latency", &ns_label),
+        Some(time_range(report)),
+    )
     .draw(&series)
 }
 
@@ -295,16 +316,12 @@ pub fn throughput_chart(name: &str, report: &Report) -> Result<String, RenderErr
             .map(|e| (e.t_s + e.duration_s / 2.0, e.requests_per_s))
             .collect(),
     }];
-    Chart {
-        title: &format!("{name}: throughput over time"),
-        x_desc: "time",
-        y_desc: "requests/s",
-        log_y: false,
-        x_range: Some(time_range(report)),
-        x_ticks: None,
-        x_label: &seconds_label,
-        y_label: &rate_label,
-    }
+    Chart::linear(
+        &format!("{name}: throughput over time"),
+        ("time", &seconds_label),
+        ("requests/s", &rate_label),
+        Some(time_range(report)),
+    )
     .draw(&series)
 }
 

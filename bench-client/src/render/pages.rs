@@ -177,16 +177,12 @@ pub fn render_overhead(summary: &OverheadSummary) -> Result<String, RenderError>
             String::new()
         }
     };
-    let svg = Chart {
-        title: "Latency per round",
-        x_desc: "round",
-        y_desc: "latency",
-        log_y: false,
-        x_range: range,
-        x_ticks: None,
-        x_label: &round_label,
-        y_label: &ns_label,
-    }
+    let svg = Chart::linear(
+        "Latency per round",
+        ("round", &round_label),
+        ("latency", &ns_label),
+        range,
+    )
     .draw(&latency)?;
     figure(&mut out, "latency-per-round", None, &svg);
     let throughput = [
@@ -199,16 +195,12 @@ pub fn render_overhead(summary: &OverheadSummary) -> Result<String, RenderError>
             points: per_round(|l| l.requests_per_s, proxied),
         },
     ];
-    let svg = Chart {
-        title: "Throughput per round",
-        x_desc: "round",
-        y_desc: "requests/s",
-        log_y: false,
-        x_range: range,
-        x_ticks: None,
-        x_label: &round_label,
-        y_label: &rate_label,
-    }
+    let svg = Chart::linear(
+        "Throughput per round",
+        ("round", &round_label),
+        ("requests/s", &rate_label),
+        range,
+    )
     .draw(&throughput)?;
     figure(&mut out, "throughput-per-round", None, &svg);
     out.push_str("</body>\n</html>\n");

@@ -2,9 +2,12 @@
 //! schema only, then the rules of `check`) and one out ([`Report::write`], by the output
 //! rules), so every command refuses the same files with the same message.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::input::InputError;
 
 use super::check;
 use super::run::{Report, ReportError, SCHEMA};
@@ -58,4 +61,29 @@ impl Report {
 /// folder must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     Ok(crate::output::write(path, bytes)?)
+}
+
+/// Reads a folder summary (`summary.json`, `overhead.json`): at most the input cap, then
+/// JSON of `T` (`not_json` names that failure), then `schema_of(&T)` must be `expected`.
+pub(super) fn read_summary_file<T: DeserializeOwned>(
+    path: PathBuf,
+    unreadable: impl FnOnce(InputError) -> ReportError,
+    not_json: impl FnOnce(PathBuf, serde_json::Error) -> ReportError,
+    schema_of: impl FnOnce(&T) -> &str,
+    expected: &'static str,
+) -> Result<T, ReportError> {
+    let bytes = crate::input::read_capped(&path).map_err(unreadable)?;
+    let summary: T = match serde_json::from_slice(&bytes) {
+        Ok(summary) => summary,
+        Err(cause) => return Err(not_json(path, cause)),
+    };
+    let found = schema_of(&summary);
+    if found != expected {
+        return Err(ReportError::OtherSchema {
+            found: found.to_owned(),
+            path,
+            expected,
+        });
+    }
+    Ok(summary)
 }

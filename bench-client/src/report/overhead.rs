@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::WorkloadKind;
 
+use super::io::read_summary_file;
 use super::run::{LatencySummary, Report, ReportError};
 
 /// The schema of `overhead.json`.
@@ -180,21 +181,13 @@ impl OverheadSummary {
 
 /// Reads `overhead.json` from a folder: at most the input cap, this schema only.
 pub fn read_summary(dir: &Path) -> Result<OverheadSummary, ReportError> {
-    let path = dir.join("overhead.json");
-    let bytes = crate::input::read_capped(&path)?;
-    let summary: OverheadSummary =
-        serde_json::from_slice(&bytes).map_err(|cause| ReportError::NotOverheadSummary {
-            path: path.clone(),
-            cause,
-        })?;
-    if summary.schema != OVERHEAD_SCHEMA {
-        return Err(ReportError::OtherSchema {
-            path,
-            found: summary.schema,
-            expected: OVERHEAD_SCHEMA,
-        });
-    }
-    Ok(summary)
+    read_summary_file(
+        dir.join("overhead.json"),
+        ReportError::Input,
+        |path, cause| ReportError::NotOverheadSummary { path, cause },
+        |s: &OverheadSummary| &s.schema,
+        OVERHEAD_SCHEMA,
+    )
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::WorkloadKind;
 
+use super::io::read_summary_file;
 use super::run::{Report, ReportError};
 use super::stall::Verdict;
 
@@ -121,20 +122,11 @@ pub(crate) fn on_off(flag: bool) -> &'static str {
 /// Reads a suite or nagle folder's `summary.json`: at most the input cap, this schema
 /// only. The cells' reports are read by the caller ([`Report::read`]).
 pub fn read_matrix_summary(dir: &Path) -> Result<Summary, ReportError> {
-    let path = dir.join("summary.json");
-    let bytes =
-        crate::input::read_capped(&path).map_err(|cause| ReportError::NoMatrixSummary { cause })?;
-    let summary: Summary =
-        serde_json::from_slice(&bytes).map_err(|cause| ReportError::NotMatrixSummary {
-            path: path.clone(),
-            cause,
-        })?;
-    if summary.schema != SUMMARY_SCHEMA {
-        return Err(ReportError::OtherSchema {
-            path,
-            found: summary.schema,
-            expected: SUMMARY_SCHEMA,
-        });
-    }
-    Ok(summary)
+    read_summary_file(
+        dir.join("summary.json"),
+        |cause| ReportError::NoMatrixSummary { cause },
+        |path, cause| ReportError::NotMatrixSummary { path, cause },
+        |s: &Summary| &s.schema,
+        SUMMARY_SCHEMA,
+    )
 }
