@@ -40,7 +40,7 @@
 
 pub mod analysis;
 pub mod config;
-pub mod engine;
+mod engine;
 pub mod input;
 pub mod matrix;
 pub mod output;

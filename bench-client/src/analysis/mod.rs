@@ -3,16 +3,16 @@
 //! HdrHistogram interval log ([`hlog`]).
 //!
 //! Owns: the one [`Field`] table (what a comparison, a gate and the overhead summary can
-//! show, and how each reads it: [`fields`]), the typed report views ([`view`]), pairing
+//! show, and how each reads it: `fields`), the typed report views (`view`), pairing
 //! and ratios. Must not touch: sockets or runs (`engine`, `matrix`), pages (`render` uses
 //! this wing, not the other way).
 
 pub mod compare;
-pub mod fields;
+mod fields;
 pub mod gate;
 pub mod hlog;
 mod table;
-pub mod view;
+mod view;
 
 pub use compare::{CompareError, Comparison, Group, RunView, load, ratio, read_view};
 pub use fields::{COLUMNS, Field};

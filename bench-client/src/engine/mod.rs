@@ -21,6 +21,6 @@ mod tcp;
 mod udp;
 
 pub use error::RunError;
-pub(crate) use run::start_embedded;
-pub use run::{Run, embedded_server_config};
+pub use run::Run;
+pub(crate) use run::{embedded_server_config, start_embedded};
 pub use shared::Stopper;

@@ -166,7 +166,7 @@ fn recorded_time(
 }
 
 /// The embedded server's configuration for a run.
-pub fn embedded_server_config(config: &RunConfig) -> Option<ServerConfig> {
+pub(crate) fn embedded_server_config(config: &RunConfig) -> Option<ServerConfig> {
     let Target::Embedded(settings) = config.target else {
         return None;
     };

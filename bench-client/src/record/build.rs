@@ -34,7 +34,7 @@ pub struct RunFacts {
 
 impl Report {
     /// Builds the report from the merged recorder.
-    pub fn new(facts: RunFacts, rec: &Recorder) -> Report {
+    pub(crate) fn new(facts: RunFacts, rec: &Recorder) -> Report {
         let secs = facts.recorded.as_secs_f64().max(1e-9);
         let errors: BTreeMap<ErrorKind, u64> = ErrorKind::ALL
             .iter()

@@ -12,7 +12,7 @@ mod live;
 mod recorder;
 mod timeline;
 
-pub use build::RunFacts;
+pub(crate) use build::RunFacts;
 pub use live::Live;
-pub use recorder::{INTERVAL, LATE_THRESHOLD, Recorder, Timing};
+pub(crate) use recorder::{Recorder, Timing};
 pub(crate) use timeline::{Compressor, CompressorHandle};

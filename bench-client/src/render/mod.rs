@@ -24,11 +24,8 @@ use crate::report::overhead::{OverheadSummary, read_summary};
 use crate::report::summary::{Summary, read_matrix_summary};
 use crate::report::{Report, ReportError, write_atomic};
 
-pub use charts::{
-    RenderError, SPECTRUM_POINTS, latency_chart, spectrum, spectrum_chart, throughput_chart,
-};
-pub use html::escape;
-pub use pages::{Page, render_overhead, render_page};
+pub use charts::{RenderError, SPECTRUM_POINTS};
+use pages::{Page, render_overhead, render_page};
 
 /// Why a page for files on disk could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +42,7 @@ pub enum PageError {
 /// Writes a folder's `report.html`. A page that could not be drawn comes back as the
 /// reason, for a warning: the measurements it would show are on disk already. Errors:
 /// the page could not be written.
-pub fn write_page(
+fn write_page(
     dir: &Path,
     page: Result<String, RenderError>,
 ) -> Result<Option<String>, ReportError> {
