@@ -28,8 +28,6 @@ pub struct Run {
     checked: OnceLock<Option<SocketReadback>>,
 }
 
-/// What every connection of a run shares (read-only, apart from counters).
-
 impl Run {
     /// Validates the configuration.
     pub fn new(config: RunConfig) -> Result<Run, ConfigError> {
@@ -277,7 +275,7 @@ async fn connection(shared: &Shared, index: usize, rec: &RefCell<Recorder>) {
             super::tcp::run_connection(shared, index, rec, &TcpEcho::new(verifier)).await
         }
         WorkloadKind::Framed => {
-            let workload = Framed::new(&shared.config(), verifier);
+            let workload = Framed::new(shared.config(), verifier);
             super::tcp::run_connection(shared, index, rec, &workload).await
         }
     }

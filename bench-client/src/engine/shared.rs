@@ -60,8 +60,6 @@ impl Stopper {
     }
 }
 
-/// A run that has been configured but not started.
-
 /// What every connection of a run shares (read-only, apart from counters).
 #[derive(Debug)]
 pub(crate) struct Shared {

@@ -106,10 +106,9 @@ pub struct SuiteOutcome {
     pub reports: Vec<Report>,
 }
 
-/// Runs the suite's cells one after the other; `on_cell` sees each run before it starts
 /// Runs `cells` one after the other into a new time-stamped folder under `out_dir`: one
 /// report per cell as soon as it ends, then `summary.json` (of `kind`). The page is the
-/// caller's: [`crate::render::write_folder_page`] with the outcome's summary and reports.
+/// caller's: [`crate::render::write_matrix_page`] with the outcome's summary and reports.
 pub fn run_matrix(
     kind: &str,
     cells: Vec<Cell>,

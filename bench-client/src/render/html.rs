@@ -52,8 +52,6 @@ pub(super) fn page_head(out: &mut String, title: &str) {
     );
 }
 
-/// The page of an overhead measurement: both legs' spectra (merged over the rounds), the
-
 #[cfg(test)]
 mod tests {
     use super::*;

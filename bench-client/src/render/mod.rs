@@ -123,9 +123,6 @@ pub fn render_reports(paths: &[PathBuf]) -> Result<String, PageError> {
 
 /// The page for a folder: an overhead measurement (`overhead.json`), or a suite or nagle
 /// matrix (`summary.json` and the cells' reports).
-
-/// The page for a folder: an overhead measurement (`overhead.json`), or a suite or nagle
-/// matrix (`summary.json` and the cells' reports).
 pub fn render_folder(dir: &Path) -> Result<String, PageError> {
     if dir.join("overhead.json").is_file() {
         let summary = read_summary(dir)?;
