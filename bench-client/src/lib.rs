@@ -8,7 +8,7 @@
 //!
 //! - [`matrix`]: many runs into one folder: the suite, the Nagle matrix, the proxy
 //!   overhead measurement; never draws pages (the binary does, through [`render`]).
-//! - [`engine`]: [`Run`]: embedded server, pre-flight check, worker threads, pacing,
+//! - `engine`: [`Run`]: embedded server, pre-flight check, worker threads, pacing,
 //!   TCP connections and UDP sockets; the only wing that knows smol and sockets.
 //! - [`workload`]: sans-IO protocols: the [`StreamWorkload`](workload::StreamWorkload)
 //!   trait (encode a request, decode and verify its reply), tcp-echo, framed, udp-echo.

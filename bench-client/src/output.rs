@@ -98,7 +98,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     }
 }
 
-/// Checks, before a long run, that [`write`] will be able to write `path`: the folder
+/// Checks, before a long run, that [`write()`] will be able to write `path`: the folder
 /// exists and takes a new file (a probe, removed at once), or the path is stdout or a
 /// non-regular file (a FIFO is not opened here: that would wait for its reader).
 pub fn check_writable(path: &Path) -> Result<(), OutputError> {
@@ -227,7 +227,7 @@ fn numbered(stem: &str, n: u32, ext: &str) -> String {
 
 /// Takes the first free name of `dir/stem.ext`, `dir/stem-2.ext`, ... by creating it
 /// empty with `O_EXCL`, so two processes never get the same name; the caller then
-/// [`write`]s over it (or removes it if it has nothing to write). `dir` must exist.
+/// [`write()`]s over it (or removes it if it has nothing to write). `dir` must exist.
 pub fn reserve_unique(dir: &Path, stem: &str, ext: &str) -> Result<PathBuf, OutputError> {
     for n in 1..=MAX_SUFFIX {
         let path = dir.join(numbered(stem, n, ext));

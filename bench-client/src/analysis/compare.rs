@@ -6,7 +6,7 @@
 //! and settings (command, client and server TCP_NODELAY, write modes), so a suite folder
 //! and a nagle folder pair where their cells agree.
 //!
-//! Reports are read through a typed view of the fields compared ([`ReportView`]), so with
+//! Reports are read through a typed view of the fields compared (`view::ReportView`), so with
 //! `force` a report of another schema version still compares as long as it has those
 //! fields.
 

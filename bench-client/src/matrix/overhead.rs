@@ -10,7 +10,7 @@
 //! anything else (haproxy, nginx `stream`, a relay elsewhere) given the two addresses.
 //!
 //! The folder: `direct-<n>.json` and `proxied-<n>.json` per round, `overhead.json`
-//! (schema [`OVERHEAD_SCHEMA`](crate::report::overhead::OVERHEAD_SCHEMA)) and `report.html`.
+//! (schema [`OVERHEAD_SCHEMA`]) and `report.html`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

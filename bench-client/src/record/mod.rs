@@ -1,7 +1,7 @@
-//! Recording a run: each worker thread owns one [`Recorder`] (histograms of ns, error
+//! Recording a run: each worker thread owns one `Recorder` (histograms of ns, error
 //! counts, the timeline's intervals), the [`Live`] counters a progress display reads, the
 //! timeline's compressor thread, and building the [`Report`](crate::report::Report) from
-//! the merged recorder ([`RunFacts`] is the rest of what it needs).
+//! the merged recorder (`RunFacts` is the rest of what it needs).
 //!
 //! Owns: measurement state and its merge. Must not touch: sockets or the clock of the
 //! run (the engine hands it instants), rendering; it uses `report`'s types, and `report`
