@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use bench_proto::units::format_ns;
+use bench_proto::units::{format_ns, format_rate};
 use plotters::prelude::*;
 
 use crate::report::{LatencySummary, Report, TimelineEntry};
@@ -223,13 +223,7 @@ pub(super) fn seconds_label(v: &f64) -> String {
 }
 
 pub(super) fn rate_label(v: &f64) -> String {
-    if *v >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if *v >= 1e3 {
-        format!("{:.0}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
+    format_rate(*v)
 }
 
 /// The latency histograms of runs, decoded, with their names.
