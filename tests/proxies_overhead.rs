@@ -13,7 +13,8 @@ mod support;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use bench_client::overhead::{OverheadConfig, OverheadSummary, Pair, run_overhead};
+use bench_client::matrix::overhead::{OverheadConfig, Pair, run_overhead};
+use bench_client::report::overhead::OverheadSummary;
 use bench_client::{RunConfig, RunLength, Stopper, WorkloadKind};
 use bench_server::{Endpoint, Proto, ServerConfig, ServerHandle};
 use support::{free_tcp, free_udp, temp_dir};
@@ -47,7 +48,7 @@ fn overhead(
         pair: Pair::External { direct, proxied },
         out_dir: dir.to_owned(),
     };
-    bench_client::overhead::validate(&config).unwrap();
+    bench_client::matrix::overhead::validate(&config).unwrap();
     let outcome = run_overhead(&config, &Stopper::new(), |_, _| {}).unwrap();
     let summary = outcome.summary;
     assert!(!summary.interrupted);

@@ -3,26 +3,23 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: plain [`RunConfig`] (no CLI types) and its validation.
-//! - [`workload`]: the [`StreamWorkload`](workload::StreamWorkload) trait (encode a
-//!   request, decode and verify its reply) and its tcp-echo and framed implementations.
-//! - [`engine`]: [`Run`]: embedded server, pre-flight check, worker threads, report.
-//! - `tcp`, `udp`: one connection (or UDP socket): writer and reader halves in one task.
-//! - [`pace`]: closed-loop and open-loop (uniform, Poisson) request pacing.
-//! - [`recorder`]: per-worker HdrHistograms and error counts.
-//! - [`timeline`]: one histogram per second, compressed off the hot path.
-//! - [`report`]: the `wirebench.report/v1` JSON report.
-//! - [`schedule`]: the report's open-loop part: unfinished, achieved rate, verdict.
-//! - [`suite`]: the default matrix on the embedded server, and the folder layout every
-//!   matrix (suite, [`nagle`]) shares.
-//! - [`nagle`]: client x server TCP_NODELAY x write mode, with [`stall`] verdicts.
-//! - [`compare`]: runs (or matrix folders) side by side, with `--fail-if` thresholds.
-//! - [`render`]: a self-contained HTML page with SVG charts.
-//! - [`hlog`]: the timeline as an HdrHistogram interval log.
-//! - [`output`]: every file written and stdout: `-`, symlinks, FIFOs and devices,
-//!   atomic replacement, unique names, a quiet end on a broken pipe (a leaf).
-//! - [`input`]: every file read, through one size cap (a leaf).
-//! - [`overhead`]: direct against proxied in alternating rounds.
+//! Wings, from the top; a wing uses the ones below it, never one above (`analysis` and
+//! `render` sit beside the run path and only read `report`):
+//!
+//! - [`matrix`]: many runs into one folder: the suite, the Nagle matrix, the proxy
+//!   overhead measurement; never draws pages (the binary does, through [`render`]).
+//! - `engine`: [`Run`]: embedded server, pre-flight check, worker threads, pacing,
+//!   TCP connections and UDP sockets; the only wing that knows smol and sockets.
+//! - [`workload`]: sans-IO protocols: the [`StreamWorkload`](workload::StreamWorkload)
+//!   trait (encode a request, decode and verify its reply), tcp-echo, framed, udp-echo.
+//! - [`record`]: per-worker recorders, the timeline, and building the [`Report`].
+//! - [`report`]: every on-disk schema, typed, read and written: run report, matrix
+//!   summary, overhead summary, the histogram codec, the stall verdict.
+//! - [`analysis`]: reads reports, never runs: compare, `--fail-if` gates, tables, hlog.
+//! - [`render`]: a self-contained HTML page with SVG charts, from `report` types only.
+//! - [`config`] (leaf): plain [`RunConfig`] (no CLI types) and its validation.
+//! - [`output`] (leaf): every file written and stdout, atomic replacement, unique names,
+//!   time stamps. [`input`] (leaf): every file read, through one size cap.
 //!
 //! # Example
 //!
@@ -41,25 +38,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod compare;
+pub mod analysis;
 pub mod config;
-pub mod engine;
-pub mod hlog;
+mod engine;
 pub mod input;
-pub mod nagle;
+pub mod matrix;
 pub mod output;
-pub mod overhead;
-pub mod pace;
-mod preflight;
-pub mod recorder;
+pub mod record;
 pub mod render;
 pub mod report;
-pub mod schedule;
-pub mod stall;
-pub mod suite;
-mod tcp;
-pub mod timeline;
-mod udp;
 pub mod workload;
 
 pub use config::{
@@ -67,8 +54,7 @@ pub use config::{
     RunLength, SizeRange, Target, WorkloadKind,
 };
 pub use engine::{Run, RunError, Stopper};
-pub use recorder::ErrorKind;
-pub use report::{Report, ReportError};
+pub use report::{ErrorKind, Report, ReportError};
 
 /// The server library the load generator embeds (`--target` omitted).
 pub use bench_server as server;

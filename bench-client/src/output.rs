@@ -1,5 +1,6 @@
-//! Every file the tool writes, and stdout, go through here (a leaf: it knows paths and
-//! bytes, not reports). The rules, documented in `docs/output.md`:
+//! Every file the tool writes, and stdout, go through here, and the time stamps they
+//! carry (a leaf: it knows paths, bytes and the calendar, not reports). The rules,
+//! documented in `docs/output.md`:
 //!
 //! - `-` is stdout, for every output flag.
 //! - A symlink is written through: its target is replaced atomically, the link stays.
@@ -20,6 +21,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many symlinks a path may go through (the kernel's own limit).
 const MAX_LINKS: usize = 40;
@@ -96,7 +98,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     }
 }
 
-/// Checks, before a long run, that [`write`] will be able to write `path`: the folder
+/// Checks, before a long run, that [`write()`] will be able to write `path`: the folder
 /// exists and takes a new file (a probe, removed at once), or the path is stdout or a
 /// non-regular file (a FIFO is not opened here: that would wait for its reader).
 pub fn check_writable(path: &Path) -> Result<(), OutputError> {
@@ -225,7 +227,7 @@ fn numbered(stem: &str, n: u32, ext: &str) -> String {
 
 /// Takes the first free name of `dir/stem.ext`, `dir/stem-2.ext`, ... by creating it
 /// empty with `O_EXCL`, so two processes never get the same name; the caller then
-/// [`write`]s over it (or removes it if it has nothing to write). `dir` must exist.
+/// [`write()`]s over it (or removes it if it has nothing to write). `dir` must exist.
 pub fn reserve_unique(dir: &Path, stem: &str, ext: &str) -> Result<PathBuf, OutputError> {
     for n in 1..=MAX_SUFFIX {
         let path = dir.join(numbered(stem, n, ext));
@@ -304,6 +306,50 @@ pub fn stdout_closed() -> bool {
     STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
+// Time stamps: in reports (`started_at`) and in folder names.
+/// `2026-11-25T13:45:07.123Z`.
+pub fn rfc3339(at: SystemTime) -> String {
+    let (date, secs, millis) = civil(at);
+    format!(
+        "{date}T{:02}:{:02}:{:02}.{millis:03}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// `2026-11-25T13-45-07Z`: a time stamp that is a valid file name everywhere.
+pub fn file_stamp(at: SystemTime) -> String {
+    let (date, secs, _) = civil(at);
+    format!(
+        "{date}T{:02}-{:02}-{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// (`YYYY-MM-DD`, seconds into the day, milliseconds), UTC.
+fn civil(at: SystemTime) -> (String, u64, u32) {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let days = (since.as_secs() / 86_400) as i64;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        since.as_secs() % 86_400,
+        since.subsec_millis(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +360,16 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = UNIX_EPOCH + Duration::from_millis(1_795_613_107_123);
+        assert_eq!(rfc3339(at), "2026-11-25T13:25:07.123Z");
+        assert_eq!(file_stamp(UNIX_EPOCH), "1970-01-01T00-00-00Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

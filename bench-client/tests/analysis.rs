@@ -9,8 +9,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use bench_client::config::{EmbeddedServer, RunLength, Target, WorkloadKind};
-use bench_client::stall::Verdict;
-use bench_client::suite::Summary;
+use bench_client::report::stall::Verdict;
+use bench_client::report::summary::Summary;
 use bench_client::{Report, RunConfig};
 use bench_server::WriteMode;
 use common::{client_bin, run, temp_path};
@@ -253,10 +253,12 @@ fn folder(dir: &Path, cells: &[(&str, &Report)]) {
     for (name, report) in cells {
         let file = format!("{name}.json");
         report.write(&dir.join(&file)).unwrap();
-        rows.push(bench_client::suite::SummaryRow::new(name, &file, report));
+        rows.push(bench_client::report::summary::SummaryRow::new(
+            name, &file, report,
+        ));
     }
     let summary = Summary {
-        schema: bench_client::suite::SUMMARY_SCHEMA.to_owned(),
+        schema: bench_client::report::summary::SUMMARY_SCHEMA.to_owned(),
         kind: "suite".to_owned(),
         started_at: "2026-11-25T00:00:00.000Z".to_owned(),
         interrupted: false,
@@ -434,7 +436,7 @@ fn the_interval_log_reads_back_as_the_report_timeline() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let log = std::fs::read(dir.join("run.hlog")).unwrap();
 
-    let started = bench_client::hlog::parse_rfc3339(&report.started_at).unwrap();
+    let started = bench_client::analysis::hlog::parse_rfc3339(&report.started_at).unwrap();
     let mut intervals = Vec::new();
     let (mut start_time, mut base_time) = (None, None);
     for entry in IntervalLogIterator::new(&log) {
@@ -493,7 +495,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .unwrap()
 }
 
-fn overhead_dir(args: &[&str], name: &str) -> (PathBuf, bench_client::overhead::OverheadSummary) {
+fn overhead_dir(
+    args: &[&str],
+    name: &str,
+) -> (PathBuf, bench_client::report::overhead::OverheadSummary) {
     let out_dir = temp_path(name);
     let out = client_bin()
         .arg("overhead")
@@ -505,7 +510,7 @@ fn overhead_dir(args: &[&str], name: &str) -> (PathBuf, bench_client::overhead::
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let dir = only_dir(&out_dir);
-    let summary = bench_client::overhead::read_summary(&dir).unwrap();
+    let summary = bench_client::report::overhead::read_summary(&dir).unwrap();
     (dir, summary)
 }
 
@@ -551,7 +556,9 @@ fn overhead_on_the_embedded_pair_shows_the_relay_costing_something_and_renders()
         }
     }
     // The merged histograms hold every recorded request of their leg.
-    let ok = |pick: fn(&bench_client::overhead::Round) -> &bench_client::overhead::LegRow| {
+    let ok = |pick: fn(
+        &bench_client::report::overhead::Round,
+    ) -> &bench_client::report::overhead::LegRow| {
         summary
             .rounds
             .iter()
@@ -609,7 +616,7 @@ fn overhead_measures_an_external_pair_and_udp_through_the_relay() {
 
 #[test]
 fn a_stop_between_the_legs_leaves_the_round_out_of_both_legs() {
-    use bench_client::overhead::{OverheadConfig, Pair, RelaySettings, run_overhead};
+    use bench_client::matrix::overhead::{OverheadConfig, Pair, RelaySettings, run_overhead};
     let out_dir = temp_path("overhead-stop");
     let stopper = bench_client::Stopper::new();
     let config = OverheadConfig {
@@ -642,4 +649,36 @@ fn a_stop_between_the_legs_leaves_the_round_out_of_both_legs() {
     let rps = summary.fields.iter().find(|f| f.field == "req/s").unwrap();
     let direct_1 = Report::read(&outcome.dir.join("direct-1.json")).unwrap();
     assert!((rps.direct - direct_1.totals.requests_per_s).abs() < 1e-6 * rps.direct);
+}
+
+#[test]
+fn a_checked_report_has_every_field_in_its_view() {
+    // The view reads the report by its JSON names: a rename in `Report` that the view
+    // does not follow shows up here as a missing field or a `?` in the key.
+    let config = RunConfig {
+        workload: WorkloadKind::Framed,
+        length: RunLength::Requests(50),
+        warmup: "0s".parse().unwrap(),
+        ..RunConfig::default()
+    };
+    let report = common::run(config);
+    let dir = common::temp_path("view");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("framed.json");
+    report.write(&path).unwrap();
+    let view = bench_client::analysis::read_view(&path, "framed".to_owned(), false).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    for field in bench_client::analysis::Field::ALL {
+        assert!(view.get(field).is_some(), "{} missing", field.name());
+    }
+    assert_eq!(view.get(bench_client::analysis::Field::Ok), Some(50.0));
+    assert_eq!(view.workload, "framed");
+    assert!(
+        view.key.starts_with("framed echo, client nodelay "),
+        "{}",
+        view.key
+    );
+    assert!(!view.key.contains('?'), "{}", view.key);
+    assert_eq!(view.load.len(), 4, "{:?}", view.load);
+    assert!(!view.interrupted);
 }

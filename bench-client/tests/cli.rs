@@ -414,7 +414,7 @@ fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
             "udp-echo.json"
         ]
     );
-    let summary: bench_client::suite::Summary =
+    let summary: bench_client::report::summary::Summary =
         serde_json::from_slice(&std::fs::read(dirs[0].join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary.cells.len(), 5);
     for cell in &summary.cells {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bench_client::schedule::ScheduleVerdict;
+use bench_client::report::ScheduleVerdict;
 use bench_client::{
     Arrival, ErrorKind, FramedCmd, LoadModel, Run, RunConfig, RunLength, WorkloadKind,
 };

@@ -257,7 +257,7 @@ fn runs_in_the_same_second_never_overwrite_each_other() {
     // Take the plain name of every second this test can run in: the run must pick -2.
     let now = SystemTime::now();
     for s in 0..120 {
-        let stamp = bench_client::report::file_stamp(now + Duration::from_secs(s));
+        let stamp = bench_client::output::file_stamp(now + Duration::from_secs(s));
         std::fs::write(dir.join(format!("{stamp}-tcp-echo-same.json")), b"keep").unwrap();
     }
     for _ in 0..2 {
@@ -423,11 +423,11 @@ fn matrix_errors_print_each_cause_once() {
         })
     };
     let errors = [
-        anyhow::Error::from(bench_client::suite::SuiteError::Run {
+        anyhow::Error::from(bench_client::matrix::SuiteError::Run {
             cell: "tcp-echo".to_owned(),
             source: cause(),
         }),
-        anyhow::Error::from(bench_client::overhead::OverheadError::Run {
+        anyhow::Error::from(bench_client::matrix::overhead::OverheadError::Run {
             round: 1,
             leg: "direct",
             source: cause(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use bench_client::recorder::Latency;
+use bench_client::report::Latency;
 use bench_client::report::{LatencySummary, SCHEMA};
 use bench_client::{Arrival, LoadModel, Report, RunConfig, RunLength, WorkloadKind};
 use common::{quick, run, temp_path};
@@ -58,7 +58,7 @@ fn the_timeline_adds_up_to_the_totals() {
     );
     let ok: u64 = report.timeline.iter().map(|t| t.ok).sum();
     assert_eq!(ok, report.totals.ok);
-    let mut merged = bench_client::recorder::new_histogram();
+    let mut merged = bench_client::report::new_histogram();
     for entry in &report.timeline {
         let hist = bench_client::report::decode_histogram(&entry.histogram).unwrap();
         assert_eq!(hist.len(), entry.ok + entry.unfinished);

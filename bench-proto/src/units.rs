@@ -2,6 +2,10 @@
 //! flag, log line and report (`64B`, `16KiB`, `1MiB`; `250ms`, `10s`, `2m`). Input may
 //! carry decimals (`1.5s`, `1.5KiB`) when they come to a whole number of nanoseconds or
 //! bytes; output is always the shortest whole form (`1500ms`, `1536B`).
+//!
+//! Tables, pages and `--fail-if` use the shorter forms here too: [`format_ns`] (a
+//! latency in three figures, `43.1us`), [`parse_ns`] (a latency limit, `1.5ms`) and
+//! [`format_rate`] (`12k`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -230,6 +234,52 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+/// A latency for tables and pages, three significant figures at most: `850ns`,
+/// `52.3us`, `41.2ms`, `1.50s` (not [`HumanDuration`]'s exact form: a p99 of
+/// 41_234_567 ns reads better as `41.2ms`).
+pub fn format_ns(ns: u64) -> String {
+    let v = ns as f64;
+    if ns < 1_000 {
+        format!("{ns}ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1}us", v / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.1}ms", v / 1e6)
+    } else {
+        format!("{:.2}s", v / 1e9)
+    }
+}
+
+/// A rate (per second) for chart axes, short: `850`, `12k`, `1.25M`.
+pub fn format_rate(per_s: f64) -> String {
+    if per_s >= 1e6 {
+        format!("{:.2}M", per_s / 1e6)
+    } else if per_s >= 1e3 {
+        format!("{:.0}k", per_s / 1e3)
+    } else {
+        format!("{per_s:.0}")
+    }
+}
+
+/// A latency limit in ns, as `--fail-if` takes it: a decimal number and `ns`, `us`
+/// (`µs`), `ms` or `s` (`1.5ms` is 1_500_000.0). Fractions of a nanosecond are kept
+/// (a limit need not be a whole duration); `None` for anything else.
+pub fn parse_ns(text: &str) -> Option<f64> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let scale = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return None,
+    };
+    Some(v * scale)
+}
+
 macro_rules! serde_as_string {
     ($ty:ty) => {
         impl Serialize for $ty {
@@ -283,6 +333,22 @@ pub mod option_duration_text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latencies_print_with_three_figures_and_limits_parse_with_decimals() {
+        assert_eq!(format_ns(850), "850ns");
+        assert_eq!(format_ns(43_100), "43.1us");
+        assert_eq!(format_ns(4_200_000), "4.2ms");
+        assert_eq!(format_ns(1_500_000_000), "1.50s");
+        assert_eq!(format_rate(850.4), "850");
+        assert_eq!(format_rate(12_345.0), "12k");
+        assert_eq!(format_rate(1_250_000.0), "1.25M");
+        assert_eq!(parse_ns("1.5ms"), Some(1_500_000.0));
+        assert_eq!(parse_ns("20us"), Some(20_000.0));
+        assert_eq!(parse_ns("2µs"), Some(2_000.0));
+        assert_eq!(parse_ns("3m"), None);
+        assert_eq!(parse_ns("ms"), None);
+    }
 
     #[test]
     fn sizes_round_trip_through_text() {

@@ -20,9 +20,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bench_client::workload::framed::Framed;
+use bench_client::workload::tcp_echo::TcpEcho;
 use bench_client::workload::{
-    Failure, Framed, Pattern, ReplyReader, Request, RequestWriter, StreamWorkload, TcpEcho,
-    Verifier, describe_mismatch,
+    Failure, Pattern, ReplyReader, Request, RequestWriter, StreamWorkload, Verifier,
+    describe_mismatch,
 };
 use bench_client::{RunConfig, SizeRange, WorkloadKind};
 use bench_proto::ByteSize;

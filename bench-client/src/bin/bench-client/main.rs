@@ -7,7 +7,6 @@
 //!
 //! - `main.rs`: dispatch, the exit code, and the two ways out (stdout, stderr).
 //! - `cli/`: clap structs and their checks, one file per subcommand group.
-//! - `lib_paths`: every path into the library's modules (beyond its root), in one place.
 //! - `resolve`: `host:port` to an address, the one network step before a pre-flight.
 //! - `run`: `run` (one report, its output location, the table and its notes).
 //! - `matrix`: `suite`, `nagle`, `overhead` (folders, a progress bar per run).
@@ -32,7 +31,6 @@ macro_rules! out {
 }
 
 mod cli;
-mod lib_paths;
 mod matrix;
 mod progress;
 mod reports;
@@ -58,7 +56,7 @@ fn bad_input(e: anyhow::Error) -> Exit {
 /// Prints on stdout: a reader that has gone ends the output quietly (this returns `Ok`),
 /// any other failure (`> /dev/full`) is a one-line error, exit 1.
 fn emit(text: &str) -> Result<(), Exit> {
-    lib_paths::output::write_stdout(text.as_bytes()).map_err(|e| Exit(1, e.into()))
+    bench_client::output::write_stdout(text.as_bytes()).map_err(|e| Exit(1, e.into()))
 }
 
 /// Text on stderr as it is; a stderr that cannot be written is not worth a panic.

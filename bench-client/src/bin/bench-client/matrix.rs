@@ -9,11 +9,13 @@ use bench_client::{Run, Stopper};
 
 use crate::cli::matrix::{NagleArgs, NaglePlan, SuiteArgs};
 use crate::cli::overhead::{OverheadArgs, OverheadPlan};
-use crate::lib_paths::nagle;
-use crate::lib_paths::output;
-use crate::lib_paths::overhead::{self, OverheadConfig, Pair};
-use crate::lib_paths::suite::{self, SuiteConfig, SummaryRow};
 use crate::{Exit, bad_input, outcome_code, progress, resolve, warn};
+use bench_client::analysis::format_overhead_table;
+use bench_client::matrix::overhead::{self, OverheadConfig, Pair};
+use bench_client::matrix::suite::{self, SuiteConfig};
+use bench_client::matrix::{self, Cell, SuiteError, SuiteOutcome, nagle};
+use bench_client::report::summary::SummaryRow;
+use bench_client::{output, render};
 
 /// `suite`: the default matrix on the embedded server.
 pub fn suite(args: &SuiteArgs) -> Result<u8, Exit> {
@@ -21,7 +23,7 @@ pub fn suite(args: &SuiteArgs) -> Result<u8, Exit> {
     run_matrix(
         &config.out_dir,
         args.folder.json,
-        suite::format_table,
+        matrix::format_table,
         |stopper, on_cell| suite::run_suite(&config, stopper, on_cell),
     )
 }
@@ -54,11 +56,13 @@ pub fn overhead(args: &OverheadArgs) -> Result<u8, Exit> {
         overhead::run_overhead(&config, stopper, on_run)
     })?;
     let summary = &outcome.summary;
-    let table = || overhead::format_table(summary);
+    let html_error =
+        render::write_overhead_page(&outcome.dir, summary).map_err(|e| Exit(1, e.into()))?;
+    let table = || format_overhead_table(summary);
     print_outcome(
         args.folder.json,
         &outcome.dir,
-        outcome.html_error.as_deref(),
+        html_error.as_deref(),
         summary,
         table,
     )?;
@@ -99,23 +103,17 @@ fn run_matrix(
     out_dir: &Path,
     json: bool,
     table: fn(&[SummaryRow]) -> String,
-    go: impl FnOnce(
-        &Stopper,
-        &mut dyn FnMut(&suite::Cell, &Run),
-    ) -> Result<suite::SuiteOutcome, suite::SuiteError>,
+    go: impl FnOnce(&Stopper, &mut dyn FnMut(&Cell, &Run)) -> Result<SuiteOutcome, SuiteError>,
 ) -> Result<u8, Exit> {
     let outcome = with_progress(out_dir, |stopper, on_run| {
         go(stopper, &mut |cell, run| on_run(&cell.name, run))
     })?;
     let summary = &outcome.summary;
-    let table = || table(&summary.cells) + suite::interrupted_footer(summary.interrupted);
-    print_outcome(
-        json,
-        &outcome.dir,
-        outcome.html_error.as_deref(),
-        summary,
-        table,
-    )?;
+    // The library's matrix never draws: the page is drawn here, after the runs.
+    let html_error = render::write_matrix_page(&outcome.dir, summary, &outcome.reports)
+        .map_err(|e| Exit(1, e.into()))?;
+    let table = || table(&summary.cells) + matrix::interrupted_footer(summary.interrupted);
+    print_outcome(json, &outcome.dir, html_error.as_deref(), summary, table)?;
     let errors = summary.cells.iter().map(|c| c.errors).sum();
     let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
     Ok(outcome_code(summary.interrupted, errors, measured))

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::lib_paths::recorder::Live;
+use bench_client::record::Live;
 use bench_client::{Run, RunLength, Stopper};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smol::stream::StreamExt as _;

@@ -10,9 +10,9 @@ use bench_proto::ByteSize;
 
 use crate::cli::args::InputArgs;
 use crate::cli::reports::{CompareArgs, ExportArgs, RenderArgs};
-use crate::lib_paths::compare::{self, Threshold};
-use crate::lib_paths::{hlog, input, output, render};
 use crate::{Exit, bad_input, emit};
+use bench_client::analysis::{self as compare, Threshold, hlog};
+use bench_client::{input, output, render};
 
 /// `compare`: the table, the gates' verdicts; exit 1 when a gate trips.
 pub fn compare(args: &CompareArgs) -> Result<u8, Exit> {
@@ -51,10 +51,10 @@ pub fn render(args: &RenderArgs) -> Result<u8, Exit> {
             )));
         }
         let dir = &args.inputs[0];
-        let html = render::render_folder(dir).map_err(bad_input)?;
+        let html = render::render_folder(dir).map_err(|e| bad_input(e.into()))?;
         (html, dir.join("report.html"))
     } else {
-        let html = render::render_reports(&args.inputs).map_err(bad_input)?;
+        let html = render::render_reports(&args.inputs).map_err(|e| bad_input(e.into()))?;
         let out = match (&args.inputs[..], &args.out) {
             (_, Some(out)) => out.clone(),
             ([one], None) => one.with_extension("html"),

@@ -10,10 +10,11 @@ use bench_client::{Report, Run, RunConfig, Stopper};
 
 use crate::cli::OutputPlan;
 use crate::cli::run::{RunArgs, RunPlan};
-use crate::lib_paths::output;
-use crate::lib_paths::report::file_stamp;
-use crate::lib_paths::suite::{self, SummaryRow};
 use crate::{Exit, bad_input, emit, outcome_code, progress, resolve, to_stderr, warn};
+use bench_client::matrix;
+use bench_client::output::{self, file_stamp};
+use bench_client::report::summary::SummaryRow;
+use bench_proto::units::format_ns;
 
 /// Parse, resolve, pre-flight, reserve the output, run, write, print.
 pub fn run(args: &RunArgs) -> Result<u8, Exit> {
@@ -112,7 +113,7 @@ fn print_table(
     destination: &Destination,
     written: bool,
 ) -> Result<(), Exit> {
-    let mut text = suite::format_table(&[SummaryRow::new(name, "", report)]);
+    let mut text = matrix::format_table(&[SummaryRow::new(name, "", report)]);
     text.push_str(&notes(report));
     let on_stdout = destination.is_stdout();
     match &destination.path {
@@ -158,10 +159,10 @@ fn notes(report: &Report) -> String {
             schedule.achieved_rate,
             schedule.target_rate,
             schedule.verdict.text(),
-            suite::format_ns(report.latency.p99_ns),
-            suite::format_ns(uncorrected.p99_ns),
+            format_ns(report.latency.p99_ns),
+            format_ns(uncorrected.p99_ns),
             schedule.late,
-            suite::format_ns(schedule.late_threshold_ns),
+            format_ns(schedule.late_threshold_ns),
             schedule.unfinished,
             schedule.unsent,
             schedule.warmup_dropped,

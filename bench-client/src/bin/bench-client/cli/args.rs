@@ -210,7 +210,7 @@ pub enum OutputPlan {
 impl OutputArgs {
     /// Where the report goes; refuses --out with --out-dir.
     pub fn plan(&self) -> anyhow::Result<OutputPlan> {
-        let is_stdout = crate::lib_paths::output::is_stdout;
+        let is_stdout = bench_client::output::is_stdout;
         Ok(match (&self.out, &self.out_dir) {
             (Some(out), Some(dir)) => bail!(
                 "--out {} and --out-dir {}: give one or the other",

@@ -4,8 +4,8 @@
 use bench_proto::ByteSize;
 use clap::Args;
 
-use crate::lib_paths::nagle::NagleConfig;
-use crate::lib_paths::suite::{self, SuiteConfig};
+use bench_client::matrix::nagle::NagleConfig;
+use bench_client::matrix::suite::{self, SuiteConfig};
 
 use super::Unresolved;
 use super::args::{FolderArgs, HostPort, Recorded, ThreadsArg};

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use bench_client::{RunConfig, Target};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::lib_paths::nagle::{self, NagleConfig};
+use bench_client::matrix::nagle::{self, NagleConfig};
 
 pub use args::{HostPort, OutputPlan};
 

@@ -11,7 +11,7 @@ use bench_proto::ByteSize;
 use bench_server::proxy::Strategy;
 use clap::Args;
 
-use crate::lib_paths::overhead::{self, OverheadConfig, Pair, RelaySettings};
+use bench_client::matrix::overhead::{self, OverheadConfig, Pair, RelaySettings};
 
 use super::args::{FolderArgs, HostPort, LoadShape, NodelayArg, Recorded, ThreadsArg};
 use super::{Switch, value_name};

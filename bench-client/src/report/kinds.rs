@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::workload::Failure;
-
 /// How many [`ErrorKind`]s there are.
 pub const KINDS: usize = 8;
 
@@ -71,16 +69,7 @@ impl ErrorKind {
         }
     }
 
-    pub(super) fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
-    }
-}
-
-impl From<&Failure> for ErrorKind {
-    fn from(failure: &Failure) -> ErrorKind {
-        match failure {
-            Failure::Mismatch(_) => ErrorKind::Mismatch,
-            Failure::Protocol(_) => ErrorKind::Protocol,
-        }
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bench_proto::{CommandName, Decoder, Limits, RequestHeader, ResponseHeader};
 use bench_server::SocketReadback;
 
+use super::error::RunError;
 use crate::config::{ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
-use crate::engine::RunError;
 
 /// How long a UDP target may stay silent before it counts as reachable anyway (a server
 /// that drops datagrams is still a server).
@@ -102,7 +102,7 @@ pub fn check(config: &RunConfig, addr: SocketAddr) -> Result<Option<SocketReadba
 }
 
 fn probe_udp(addr: SocketAddr) -> io::Result<()> {
-    let socket = UdpSocket::bind(crate::udp::unspecified_for(addr))?;
+    let socket = UdpSocket::bind(super::udp::unspecified_for(addr))?;
     socket.connect(addr)?;
     socket.set_read_timeout(Some(UDP_PROBE_WAIT))?;
     socket.send(&[])?;

@@ -7,93 +7,16 @@ use std::sync::atomic::Ordering;
 
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
+use crate::report::{ErrorKind, HIST_HIGH_NS, KINDS, Latency, UdpCounters, new_histogram};
 
-use crate::timeline::{CompressorHandle, CompressorLink, IntervalPart, StoredInterval};
+use super::live::Live;
 
-mod kinds;
-mod live;
+use super::timeline::{CompressorHandle, CompressorLink, IntervalPart, StoredInterval};
 
-pub use kinds::{ErrorKind, KINDS};
-pub use live::Live;
-
-/// Lowest value the histograms tell apart, in ns.
-pub const HIST_LOW_NS: u64 = 1;
-/// Highest value the histograms hold, in ns (60 s).
-pub const HIST_HIGH_NS: u64 = 60_000_000_000;
-/// Significant decimal digits the histograms keep.
-pub const HIST_SIGFIG: u8 = 3;
 /// An open-loop request sent more than this after its intended time counts as late.
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(1);
 /// Length of one timeline interval.
 pub const INTERVAL: Duration = Duration::from_secs(1);
-
-/// An empty histogram with the report's bounds.
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(HIST_LOW_NS, HIST_HIGH_NS, HIST_SIGFIG).expect("valid bounds")
-}
-
-/// A histogram and the count of values above its range.
-#[derive(Debug, Clone)]
-pub struct Latency {
-    /// Values in ns.
-    pub hist: Histogram<u64>,
-    /// Values above 60 s (recorded as 60 s).
-    pub out_of_range: u64,
-}
-
-impl Default for Latency {
-    fn default() -> Self {
-        Latency {
-            hist: new_histogram(),
-            out_of_range: 0,
-        }
-    }
-}
-
-impl Latency {
-    /// Records one value.
-    #[inline]
-    pub fn record(&mut self, value: Duration) {
-        self.record_n(value, 1);
-    }
-
-    /// Records `count` values equal to `value`.
-    #[inline]
-    pub fn record_n(&mut self, value: Duration, count: u64) {
-        let ns = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
-        // The histogram's buckets reach a little past 60 s; the documented range ends
-        // there, so the check is ours.
-        if ns > HIST_HIGH_NS {
-            self.out_of_range += count;
-        }
-        let _ = self.hist.record_n(ns.min(HIST_HIGH_NS), count);
-    }
-
-    /// Adds another latency's values.
-    pub fn merge(&mut self, other: &Latency) {
-        self.hist.add(&other.hist).expect("same bounds");
-        self.out_of_range += other.out_of_range;
-    }
-}
-
-/// UDP reply accounting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UdpCounters {
-    /// Datagrams sent (recorded requests).
-    pub sent: u64,
-    /// Replies that matched an outstanding request in time.
-    pub received: u64,
-    /// Requests whose reply never came (not within the timeout, nor later in the run).
-    pub lost: u64,
-    /// Replies that came after their request had timed out.
-    pub late: u64,
-    /// Replies for a request that had already been answered.
-    pub duplicated: u64,
-    /// Replies that came after a reply to a later request.
-    pub reordered: u64,
-}
 
 impl UdpCounters {
     fn merge(&mut self, o: &UdpCounters) {
@@ -444,7 +367,7 @@ impl Recorder {
 
     /// The timeline: worker parts of the same interval merged, in interval order.
     pub fn timeline(&self) -> Vec<IntervalPart> {
-        crate::timeline::merge(&self.intervals)
+        super::timeline::merge(&self.intervals)
     }
 }
 

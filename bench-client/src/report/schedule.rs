@@ -1,12 +1,9 @@
 //! The open-loop part of a report: how well the schedule was kept, what it still owed when
 //! the recorded part ended, the rate asked for and the rate achieved, and the verdict on
-//! who could not keep up. Built from the merged [`Recorder`]; the rest of the report is
+//! who could not keep up. Built from the merged recorder (`record::build`); the rest of the report is
 //! [`crate::report`]'s.
 
 use serde::{Deserialize, Serialize};
-
-use crate::config::{LoadModel, RunConfig};
-use crate::recorder::{LATE_THRESHOLD, Recorder};
 
 /// How well an open-loop schedule was kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,33 +71,6 @@ impl ScheduleVerdict {
             ScheduleVerdict::Ok => "schedule kept",
             ScheduleVerdict::TargetBehind => "target could not keep up",
             ScheduleVerdict::GeneratorBehind => "generator could not keep up",
-        }
-    }
-}
-
-impl Schedule {
-    /// The schedule's figures for a run of `config` recorded by `rec` over `secs`.
-    pub fn new(config: &RunConfig, rec: &Recorder, secs: f64) -> Schedule {
-        let completed = rec.ok + rec.error_count();
-        let held = rec.late_held + rec.unfinished_held;
-        let target_rate = match config.load {
-            LoadModel::Open { rate, .. } => rate,
-            LoadModel::Closed => 0.0,
-        };
-        Schedule {
-            late: rec.late,
-            late_threshold_ns: LATE_THRESHOLD.as_nanos() as u64,
-            unsent: rec.unsent,
-            unfinished: rec.unfinished,
-            warmup_dropped: rec.warmup_dropped,
-            target_rate,
-            achieved_rate: completed as f64 / secs,
-            verdict: ScheduleVerdict::judge(
-                rec.late,
-                rec.unfinished,
-                held,
-                completed + rec.unfinished,
-            ),
         }
     }
 }

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use futures_lite::future;
 use smol::Timer;
 
+use super::shared::Shared;
 use crate::config::{Arrival, LoadModel, RunLength};
-use crate::engine::Shared;
-use crate::recorder::Recorder;
+use crate::record::Recorder;
 use crate::workload::Request;
 
 /// An open-loop schedule for one connection.
@@ -120,11 +120,11 @@ impl Schedule {
         if self.arrival == Arrival::Poisson {
             return 1;
         }
-        let hist = BUCKETS.get_or_init(crate::recorder::new_histogram);
+        let hist = BUCKETS.get_or_init(crate::report::new_histogram);
         let gap = self.gap_ns;
         let bound = u64::try_from(until.duration_since(self.next).as_nanos()).unwrap_or(u64::MAX);
         let remaining = bound.div_ceil(gap);
-        let high = crate::recorder::HIST_HIGH_NS;
+        let high = crate::report::HIST_HIGH_NS;
         let span = if bound > high {
             // Every value above the range is recorded at its top (and counted).
             bound - high - 1
@@ -206,14 +206,14 @@ pub struct Source {
 impl Source {
     /// The source for connection `index`.
     pub fn new(shared: &Shared, index: usize) -> Source {
-        let schedule = match shared.config.load {
+        let schedule = match shared.config().load {
             LoadModel::Closed => None,
             LoadModel::Open { rate, arrival } => Some(Schedule::new(
-                shared.start,
+                shared.start(),
                 rate,
                 arrival,
                 index,
-                shared.config.connections,
+                shared.config().connections,
             )),
         };
         Source {
@@ -237,14 +237,14 @@ impl Source {
                 // The warm-up's backlog: requests it still owed when recording started
                 // are dropped (counted), so the recorded part starts on its own schedule
                 // instead of spending itself on unrecorded warm-up requests.
-                if s.next() < shared.record_start && now >= shared.record_start {
-                    self.warmup_dropped += s.skip_to(shared.record_start);
+                if s.next() < shared.record_start() && now >= shared.record_start() {
+                    self.warmup_dropped += s.skip_to(shared.record_start());
                 }
                 s.next()
             }
             None => now,
         };
-        if let Some(end) = shared.end
+        if let Some(end) = shared.end()
             && (due >= end || (now >= end && !on_time))
         {
             return Next::Done;
@@ -252,14 +252,14 @@ impl Source {
         if due > now {
             return Next::WaitUntil(due);
         }
-        let recorded = due >= shared.record_start;
+        let recorded = due >= shared.record_start();
         if recorded && !shared.claim() {
             return Next::Done;
         }
         if let Some(s) = &mut self.schedule {
             s.advance();
         }
-        let size = shared.config.size;
+        let size = shared.config().size;
         let size = if size.min == size.max {
             size.min.as_usize()
         } else {
@@ -292,11 +292,11 @@ impl Source {
         held: bool,
         rec: &mut Recorder,
     ) {
-        let (Some(s), RunLength::Duration(_)) = (&mut self.schedule, shared.config.length) else {
+        let (Some(s), RunLength::Duration(_)) = (&mut self.schedule, shared.config().length) else {
             return;
         };
-        if until > shared.record_start {
-            self.warmup_dropped += s.skip_to(shared.record_start);
+        if until > shared.record_start() {
+            self.warmup_dropped += s.skip_to(shared.record_start());
         }
         s.drain_until(until, |bound, n| rec.unfinished(bound, n, until, held));
     }
@@ -304,8 +304,8 @@ impl Source {
     /// Open loop, duration runs: requests of the recorded part the schedule still calls
     /// for before `until`; they will never be sent.
     pub fn unsent(&self, shared: &Shared, until: Instant) -> u64 {
-        match (&self.schedule, shared.config.length) {
-            (Some(s), RunLength::Duration(_)) => s.count_due(shared.record_start, until),
+        match (&self.schedule, shared.config().length) {
+            (Some(s), RunLength::Duration(_)) => s.count_due(shared.record_start(), until),
             _ => 0,
         }
     }
@@ -390,7 +390,7 @@ impl<'a, F: Future<Output = ()>> Waits<'a, F> {
     pub fn new(shared: &Shared, stop: Pin<&'a mut F>) -> Self {
         Waits {
             timer: Timer::never(),
-            end: shared.end.map_or_else(Timer::never, Timer::at),
+            end: shared.end().map_or_else(Timer::never, Timer::at),
             stop,
             held: false,
         }
@@ -514,7 +514,7 @@ mod tests {
 
     #[test]
     fn a_backlog_drained_a_bucket_at_a_time_records_the_same_histogram() {
-        use crate::recorder::Latency;
+        use crate::report::Latency;
         let start = Instant::now();
         // Long enough to pass the 60 s top of the range: those are counted, as one by one.
         for (rate, until_s) in [(300_000.0, 3), (50.0, 70), (7.0, 1)] {

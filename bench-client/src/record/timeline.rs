@@ -86,7 +86,7 @@ impl CompressorLink {
     pub(crate) fn fresh_histogram(&self) -> Histogram<u64> {
         self.spare_rx
             .try_recv()
-            .unwrap_or_else(|_| crate::recorder::new_histogram())
+            .unwrap_or_else(|_| crate::report::new_histogram())
     }
 
     /// Hands a finished interval over; gives it back when the compressor is gone.

@@ -12,24 +12,22 @@
 //! The folder: `direct-<n>.json` and `proxied-<n>.json` per round, `overhead.json`
 //! (schema [`OVERHEAD_SCHEMA`]) and `report.html`.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
-use bench_server::ServerConfig;
-use bench_server::proxy::{Front, ProxyConfig, ProxyProto, ProxySummary, Strategy, spawn_proxy};
-use serde::{Deserialize, Serialize};
+use bench_server::proxy::{Front, ProxyConfig, ProxyProto, Strategy, spawn_proxy};
 
-use crate::compare::Field;
+use crate::analysis::Field;
 use crate::config::{ConfigError, RunConfig, Target, WorkloadKind};
 use crate::engine::{Run, RunError, Stopper};
-use crate::recorder::Latency;
-use crate::report::{LatencySummary, Report, ReportError, file_stamp, rfc3339, write_atomic};
-use crate::suite::{format_ns, unique_dir};
+use crate::output::{file_stamp, rfc3339};
+use crate::report::overhead::{
+    FieldOverhead, Leg, LegRow, OVERHEAD_SCHEMA, OverheadSummary, Round, Spread,
+};
+use crate::report::{Latency, LatencySummary, ReportError, write_atomic};
 
-/// The schema of `overhead.json`.
-pub const OVERHEAD_SCHEMA: &str = "wirebench.overhead/v1";
+use super::unique_dir;
 
 /// The embedded relay's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,174 +115,6 @@ pub fn validate(config: &OverheadConfig) -> Result<(), ConfigError> {
     run.validate()
 }
 
-/// Which leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Leg {
-    /// Straight to the server.
-    Direct,
-    /// Through the proxy.
-    Proxied,
-}
-
-impl Leg {
-    /// `direct` / `proxied`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Leg::Direct => "direct",
-            Leg::Proxied => "proxied",
-        }
-    }
-}
-
-/// One leg of one round, as summarised in `overhead.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LegRow {
-    /// The leg's report, relative to the folder.
-    pub report: String,
-    /// Successful requests per second.
-    pub requests_per_s: f64,
-    /// Percentiles, ns.
-    pub p50_ns: u64,
-    /// 90th percentile, ns.
-    pub p90_ns: u64,
-    /// 99th percentile, ns.
-    pub p99_ns: u64,
-    /// 99.9th percentile, ns.
-    pub p99_9_ns: u64,
-    /// 99.99th percentile, ns.
-    pub p99_99_ns: u64,
-    /// Largest, ns.
-    pub max_ns: u64,
-    /// Failed requests.
-    pub errors: u64,
-}
-
-impl LegRow {
-    fn new(file: &str, report: &Report) -> LegRow {
-        let l = &report.latency;
-        LegRow {
-            report: file.to_owned(),
-            requests_per_s: report.totals.requests_per_s,
-            p50_ns: l.p50_ns,
-            p90_ns: l.p90_ns,
-            p99_ns: l.p99_ns,
-            p99_9_ns: l.p99_9_ns,
-            p99_99_ns: l.p99_99_ns,
-            max_ns: l.max_ns,
-            errors: report.totals.error_count,
-        }
-    }
-
-    /// The value of one of [`FIELDS`] (NaN for the others).
-    pub fn get(&self, field: Field) -> f64 {
-        match field {
-            Field::Rps => self.requests_per_s,
-            Field::P50 => self.p50_ns as f64,
-            Field::P90 => self.p90_ns as f64,
-            Field::P99 => self.p99_ns as f64,
-            Field::P999 => self.p99_9_ns as f64,
-            Field::P9999 => self.p99_99_ns as f64,
-            Field::Max => self.max_ns as f64,
-            _ => f64::NAN,
-        }
-    }
-}
-
-/// One round: the direct leg, then the proxied one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Round {
-    /// 1-based.
-    pub round: usize,
-    /// Straight to the server.
-    pub direct: LegRow,
-    /// Through the proxy.
-    pub proxied: LegRow,
-}
-
-/// A median with the range around it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Spread {
-    /// Median over the rounds.
-    pub median: f64,
-    /// Smallest.
-    pub min: f64,
-    /// Largest.
-    pub max: f64,
-}
-
-impl Spread {
-    /// Of the given values (at least one).
-    pub fn of(values: &[f64]) -> Spread {
-        let mut v = values.to_vec();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Spread {
-            median,
-            min: v[0],
-            max: v[n - 1],
-        }
-    }
-}
-
-/// What the proxy does to one field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FieldOverhead {
-    /// `req/s`, `p50`, `p90`, `p99`, `p99.9`, `p99.99` or `max`.
-    pub field: String,
-    /// Direct, over all rounds (latencies from the merged histogram; req/s: all
-    /// successful requests over all recorded time).
-    pub direct: f64,
-    /// Proxied, the same way.
-    pub proxied: f64,
-    /// proxied / direct of the merged values (`None` when direct is 0).
-    pub ratio: Option<f64>,
-    /// proxied / direct per round, over the rounds where both legs completed requests
-    /// (`None` when none did).
-    pub ratio_rounds: Option<Spread>,
-    /// Latencies: proxied - direct per round, ns, over the same rounds (`None` for req/s,
-    /// or when no round qualifies).
-    pub added_ns_rounds: Option<Spread>,
-}
-
-/// `overhead.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OverheadSummary {
-    /// Always [`OVERHEAD_SCHEMA`].
-    pub schema: String,
-    /// When the measurement started, RFC 3339 UTC.
-    pub started_at: String,
-    /// True when it was stopped early (the rounds that finished are summarised).
-    pub interrupted: bool,
-    /// The workload.
-    pub workload: WorkloadKind,
-    /// The direct address.
-    pub direct_addr: String,
-    /// The proxy's address.
-    pub proxied_addr: String,
-    /// True when server and relay were embedded.
-    pub embedded: bool,
-    /// The embedded server's settings.
-    pub server: Option<ServerConfig>,
-    /// The embedded relay's settings.
-    pub relay: Option<ProxyConfig>,
-    /// The embedded relay's counters at the end.
-    pub relay_stats: Option<ProxySummary>,
-    /// Every complete round.
-    pub rounds: Vec<Round>,
-    /// The direct leg's latency over all rounds.
-    pub direct: LatencySummary,
-    /// The proxied leg's latency over all rounds.
-    pub proxied: LatencySummary,
-    /// Per field: merged values, ratios and added latency with their spread.
-    pub fields: Vec<FieldOverhead>,
-}
-
 /// The fields summarised, in order.
 pub const FIELDS: [Field; 7] = [
     Field::Rps,
@@ -317,6 +147,11 @@ pub enum OverheadError {
     /// The embedded server could not start.
     #[error("embedded server: {0}")]
     Server(RunError),
+    /// [`Pair::Embedded`] with a run whose target is external: the pair's server is the
+    /// run's embedded one, so the run must not name a target (a caller's bug: the CLI
+    /// never builds this).
+    #[error("an embedded pair needs an embedded target")]
+    EmbeddedPairWithExternalTarget,
     /// A file could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -327,10 +162,8 @@ pub enum OverheadError {
 pub struct OverheadOutcome {
     /// The time-stamped folder.
     pub dir: PathBuf,
-    /// `overhead.json`.
+    /// `overhead.json`; the page is the caller's ([`crate::render::write_overhead_page`]).
     pub summary: OverheadSummary,
-    /// Why `report.html` could not be drawn (the measurement itself is complete).
-    pub html_error: Option<String>,
 }
 
 /// Runs the rounds; `on_leg` sees each leg's run before it starts (for a progress
@@ -350,13 +183,7 @@ pub fn run_overhead(
         Pair::Embedded(settings) => {
             let (handle, _) = crate::engine::start_embedded(&config.run)
                 .map_err(OverheadError::Server)?
-                .ok_or_else(|| {
-                    OverheadError::Server(RunError::Config(ConfigError {
-                        flag: "--direct",
-                        value: String::new(),
-                        reason: "an embedded pair needs an embedded target".to_owned(),
-                    }))
-                })?;
+                .ok_or(OverheadError::EmbeddedPairWithExternalTarget)?;
             let upstream = handle
                 .addr(config.run.workload.proto())
                 .expect("the embedded server bound its endpoint");
@@ -464,12 +291,7 @@ pub fn run_overhead(
     };
     let json = serde_json::to_vec_pretty(&summary).expect("summaries serialise");
     write_atomic(&dir.join("overhead.json"), &json)?;
-    let html_error = crate::render::write_page(&dir, crate::render::render_overhead(&summary))?;
-    Ok(OverheadOutcome {
-        dir,
-        summary,
-        html_error,
-    })
+    Ok(OverheadOutcome { dir, summary })
 }
 
 fn fields(
@@ -482,14 +304,11 @@ fn fields(
     if rounds.is_empty() {
         return Vec::new();
     }
-    let merged = |s: &LatencySummary, field: Field| match field {
-        Field::P50 => s.p50_ns,
-        Field::P90 => s.p90_ns,
-        Field::P99 => s.p99_ns,
-        Field::P999 => s.p99_9_ns,
-        Field::P9999 => s.p99_99_ns,
-        _ => s.max_ns,
-    } as f64;
+    let merged = |s: &LatencySummary, field: Field| {
+        field
+            .of_summary(s)
+            .expect("the overhead's latency fields are in the summary")
+    };
     FIELDS
         .iter()
         .map(|&field| {
@@ -504,7 +323,7 @@ fn fields(
                 .filter(|r| r.direct.requests_per_s > 0.0 && r.proxied.requests_per_s > 0.0);
             let ratios: Vec<f64> = comparable
                 .clone()
-                .map(|r| crate::compare::ratio(r.proxied.get(field), r.direct.get(field)))
+                .map(|r| crate::analysis::ratio(r.proxied.get(field), r.direct.get(field)))
                 .filter(|v| v.is_finite())
                 .collect();
             let added: Vec<f64> = comparable
@@ -514,7 +333,7 @@ fn fields(
                 field: field.name().to_owned(),
                 direct: d,
                 proxied: p,
-                ratio: Some(crate::compare::ratio(p, d)).filter(|v| v.is_finite()),
+                ratio: Some(crate::analysis::ratio(p, d)).filter(|v| v.is_finite()),
                 ratio_rounds: (!ratios.is_empty()).then(|| Spread::of(&ratios)),
                 added_ns_rounds: (field.is_latency() && !added.is_empty())
                     .then(|| Spread::of(&added)),
@@ -523,122 +342,9 @@ fn fields(
         .collect()
 }
 
-fn signed_ns(v: f64) -> String {
-    let sign = if v < 0.0 { "-" } else { "+" };
-    format!("{sign}{}", format_ns(v.abs().round() as u64))
-}
-
-impl FieldOverhead {
-    /// The row as text, for the table and the HTML page: direct, proxied, ratio, ratio
-    /// per round (median and range), added latency per round (median and range).
-    pub fn cells(&self) -> [String; 5] {
-        let show = |v: f64| match self.field.parse::<Field>() {
-            Ok(field) => field.show(v),
-            Err(_) => format!("{v}"),
-        };
-        [
-            show(self.direct),
-            show(self.proxied),
-            self.ratio
-                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
-            self.ratio_rounds.map_or_else(
-                || "-".to_owned(),
-                |r| format!("{:.2}x ({:.2}..{:.2})", r.median, r.min, r.max),
-            ),
-            self.added_ns_rounds.map_or_else(
-                || "-".to_owned(),
-                |a| {
-                    format!(
-                        "{} ({}..{})",
-                        signed_ns(a.median),
-                        signed_ns(a.min),
-                        signed_ns(a.max)
-                    )
-                },
-            ),
-        ]
-    }
-}
-
-/// The overhead table: per field, direct and proxied over all rounds, the ratio (median
-/// and range over rounds) and the added latency (median and range).
-pub fn format_table(summary: &OverheadSummary) -> String {
-    let mut out = String::new();
-    let (direct_errors, proxied_errors) = summary.errors();
-    let _ = writeln!(
-        out,
-        "{} rounds, direct {} vs proxied {}; errors: direct {direct_errors}, proxied \
-         {proxied_errors}",
-        summary.rounds.len(),
-        summary.direct_addr,
-        summary.proxied_addr
-    );
-    let _ = writeln!(
-        out,
-        "{:<7} {:>10} {:>10} {:>7}  {:<22} added per round",
-        "field", "direct", "proxied", "ratio", "ratio per round"
-    );
-    for f in &summary.fields {
-        let [direct, proxied, ratio, ratio_rounds, added] = f.cells();
-        let _ = writeln!(
-            out,
-            "{:<7} {direct:>10} {proxied:>10} {ratio:>7}  {ratio_rounds:<22} {added}",
-            f.field,
-        );
-    }
-    if summary.interrupted {
-        let _ = writeln!(
-            out,
-            "interrupted: stopped early; the rounds that finished are summarised"
-        );
-    }
-    out
-}
-
-impl OverheadSummary {
-    /// Failed requests over the summarised rounds: (direct, proxied).
-    pub fn errors(&self) -> (u64, u64) {
-        self.rounds.iter().fold((0, 0), |(d, p), r| {
-            (d + r.direct.errors, p + r.proxied.errors)
-        })
-    }
-}
-
-/// Reads `overhead.json` from a folder.
-pub fn read_summary(dir: &Path) -> anyhow::Result<OverheadSummary> {
-    use anyhow::Context as _;
-    let path = dir.join("overhead.json");
-    let bytes = crate::input::read_capped(&path)?;
-    let summary: OverheadSummary = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not an overhead summary", path.display()))?;
-    if summary.schema != OVERHEAD_SCHEMA {
-        anyhow::bail!(
-            "{}: schema {:?}, this tool reads {OVERHEAD_SCHEMA:?}",
-            path.display(),
-            summary.schema
-        );
-    }
-    Ok(summary)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spreads_are_median_and_range() {
-        assert_eq!(
-            Spread::of(&[3.0, 1.0, 2.0]),
-            Spread {
-                median: 2.0,
-                min: 1.0,
-                max: 3.0
-            }
-        );
-        assert_eq!(Spread::of(&[4.0, 1.0]).median, 2.5);
-        assert_eq!(signed_ns(-1500.0), "-1.5us");
-        assert_eq!(signed_ns(20_000.0), "+20.0us");
-    }
 
     #[test]
     fn bad_pairs_and_round_counts_are_refused() {

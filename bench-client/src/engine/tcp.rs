@@ -4,12 +4,9 @@
 //! A connection that fails ends: every request it had in flight counts as an error of the
 //! failure's kind.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::Future;
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::net::TcpStream;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bench_server::WriteMode;
@@ -17,10 +14,14 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use super::conn::{
+    End, Link, account_unsent, fail_connection, open_failed, read_or_timeout, run_halves,
+};
+use super::pace::{Due, Next, Source, Waits};
+use super::shared::Shared;
 use crate::config::{RequestFormat, WorkloadKind};
-use crate::engine::Shared;
-use crate::pace::{Due, LocalNotify, Next, Source, Waits, next_due};
-use crate::recorder::{ErrorKind, Recorder, Timing};
+use crate::record::{Recorder, Timing};
+use crate::report::ErrorKind;
 use crate::workload::{Failure, ReplyReader, Request, RequestWriter, StreamWorkload};
 
 /// A request on the wire, waiting for its reply.
@@ -30,42 +31,10 @@ struct InFlight {
     timing: Timing,
 }
 
-/// Why a connection ended early.
-#[derive(Debug)]
-pub(crate) struct End {
-    pub(crate) kind: ErrorKind,
-    pub(crate) message: String,
-}
-
-impl End {
-    pub(crate) fn io(what: &str, err: &io::Error) -> End {
-        End {
-            kind: ErrorKind::from_io(err),
-            message: format!("{what}: {err}"),
-        }
-    }
-}
-
-impl From<Failure> for End {
-    fn from(failure: Failure) -> End {
-        let kind = ErrorKind::from(&failure);
-        let (Failure::Mismatch(message) | Failure::Protocol(message)) = failure;
-        End { kind, message }
-    }
-}
-
 /// The state both halves of a connection share (one task, so plain cells).
 struct Pipe<'a> {
-    shared: &'a Shared,
-    rec: &'a RefCell<Recorder>,
+    link: Link<'a, InFlight>,
     stream: &'a Async<TcpStream>,
-    inflight: RefCell<VecDeque<InFlight>>,
-    writer_done: Cell<bool>,
-    /// Wakes the writer when a reply frees a pipeline slot.
-    room: LocalNotify,
-    /// Wakes the reader when a request goes out or the writer finishes.
-    work: LocalNotify,
-    source: RefCell<Source>,
 }
 
 /// Runs connection `index` until its share of the run is done or it fails.
@@ -79,61 +48,38 @@ pub async fn run_connection<W: StreamWorkload>(
     let stream = match connect(shared).await {
         Ok(stream) => stream,
         Err(e) => {
-            let addr = shared.addr;
-            shared.failed_connections.fetch_add(1, Ordering::Relaxed);
-            rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
+            let addr = shared.addr();
+            open_failed(shared, rec, &source, || {
                 format!("connecting to {addr}: {e}")
             });
-            account_unsent(shared, rec, &source);
             return;
         }
     };
     let pipe = Pipe {
-        shared,
-        rec,
+        link: Link::new(shared, rec, source),
         stream: &stream,
-        inflight: RefCell::new(VecDeque::with_capacity(shared.config.pipeline)),
-        writer_done: Cell::new(false),
-        room: LocalNotify::default(),
-        work: LocalNotify::default(),
-        source,
     };
     let (mut writer, mut reader) = workload.split();
     let read_half = read_loop(&pipe, &mut reader);
     let write_half = write_loop(&pipe, &mut writer);
-    let result = run_halves(read_half, write_half, &pipe.writer_done, &pipe.work).await;
+    let result = run_halves(
+        read_half,
+        write_half,
+        &pipe.link.writer_done,
+        &pipe.link.work,
+    )
+    .await;
     if let Err(end) = result {
         fail_inflight(&pipe, end);
     }
-    account_unsent(shared, rec, &pipe.source);
-}
-
-/// Runs a connection's reader and writer in this task until the reader is done or either
-/// fails. A writer that finishes first says so (`writer_done`, `work`) and leaves the
-/// reader to collect the replies still in flight.
-pub(crate) async fn run_halves(
-    read_half: impl Future<Output = Result<(), End>>,
-    write_half: impl Future<Output = Result<(), End>>,
-    writer_done: &Cell<bool>,
-    work: &LocalNotify,
-) -> Result<(), End> {
-    let write_half = async {
-        let result = write_half.await;
-        writer_done.set(true);
-        work.notify();
-        match result {
-            Ok(()) => future::pending().await,
-            Err(end) => Err(end),
-        }
-    };
-    future::or(read_half, write_half).await
+    account_unsent(shared, rec, &pipe.link.source);
 }
 
 /// Opens a connection: buffer sizes set before connecting (so the window scale fits
 /// them), TCP_NODELAY after; the first connection's options are read back for the report.
 async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
-    let addr = shared.addr;
-    let opts = &shared.config.socket;
+    let addr = shared.addr();
+    let opts = &shared.config().socket;
     let connecting = async {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         bench_server::socket::set_buffers(&socket, opts)?;
@@ -154,12 +100,12 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
         stream.get_ref().set_nodelay(opts.nodelay)?;
         Ok(stream)
     };
-    let timeout = shared.config.timeout.0;
+    let timeout = shared.config().timeout.0;
     let stream = future::or(connecting, async {
         Timer::after(timeout).await;
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("no answer within {}", shared.config.timeout),
+            format!("no answer within {}", shared.config().timeout),
         ))
     })
     .await?;
@@ -169,21 +115,18 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
 
 /// Sends requests while the source has them and the pipeline has room.
 async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result<(), End> {
-    let shared = pipe.shared;
-    let config = &shared.config;
+    let shared = pipe.link.shared;
+    let config = &shared.config();
     let split = config.write_mode == WriteMode::Split
         && config.workload == WorkloadKind::Framed
         && config.requests == RequestFormat::Framed;
-    let pipeline = config.pipeline;
-    let has_room = || pipe.inflight.borrow().len() < pipeline;
+    let has_room = || pipe.link.has_room();
     let mut batch = Vec::new();
     // One set of timers and one stop future for every wait of this connection.
     let stop = std::pin::pin!(shared.stopped());
     let mut waits = Waits::new(shared, stop);
     loop {
-        let due = next_due(shared, &pipe.source, &pipe.room, has_room, &mut waits).await;
-        let Some(due) = due else {
-            close_window(shared, pipe.rec, &pipe.source, waits.held);
+        let Some(due) = pipe.link.next_request(&mut waits).await else {
             return Ok(());
         };
         let request = due.request;
@@ -222,9 +165,10 @@ async fn gather_and_write<W: RequestWriter>(
     let mut stream = pipe.stream;
     while has_room() && batch.len() < BATCH_BYTES {
         let next = pipe
+            .link
             .source
             .borrow_mut()
-            .next(pipe.shared, Instant::now(), false);
+            .next(pipe.link.shared, Instant::now(), false);
         let Next::Send(due) = next else { break };
         start(pipe, Due { held, ..due });
         let parts = writer.encode(&due.request);
@@ -262,12 +206,13 @@ fn start(pipe: &Pipe<'_>, due: Due) {
         recorded,
         held,
     };
-    pipe.inflight
+    pipe.link
+        .inflight
         .borrow_mut()
         .push_back(InFlight { request, timing });
-    pipe.work.notify();
-    let body = pipe.shared.verifier.request_len(&request);
-    pipe.rec.borrow_mut().sent(&timing, body);
+    pipe.link.work.notify();
+    let body = pipe.link.shared.verifier().request_len(&request);
+    pipe.link.rec.borrow_mut().sent(&timing, body);
 }
 
 async fn write_split(mut stream: &Async<TcpStream>, parts: &[&[u8]; 3]) -> io::Result<()> {
@@ -293,36 +238,25 @@ async fn write_coalesced(mut stream: &Async<TcpStream>, parts: [&[u8]; 3]) -> io
 
 /// Reads replies until the writer is done and nothing is in flight.
 async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<(), End> {
-    let timeout = pipe.shared.config.timeout.0;
+    let timeout = pipe.link.shared.config().timeout.0;
     let mut timer = Timer::never();
     let mut armed = false;
     loop {
-        let oldest = pipe.inflight.borrow().front().map(|f| f.timing.sent);
-        let Some(oldest) = oldest else {
-            if pipe.writer_done.get() {
-                return Ok(());
-            }
-            pipe.work
-                .wait_until(|| !pipe.inflight.borrow().is_empty() || pipe.writer_done.get())
-                .await;
-            continue;
+        let stream = pipe.stream;
+        let sent = |f: &InFlight| f.timing.sent;
+        let into = &mut *reader;
+        // The future owns the stream handle and the buffer's borrow for as long as it runs.
+        let read = move || async move {
+            let mut stream = stream;
+            stream.read(into.read_buf()).await
         };
-        // The timer is re-armed only when it fires: replies normally come long before the
-        // timeout, so arming it per request would cost a timer-wheel update each time.
-        if !armed {
-            timer.set_at(oldest + timeout);
-            armed = true;
-        }
-        let mut stream = pipe.stream;
-        let buf = reader.read_buf();
-        let read = future::or(async { Some(stream.read(buf).await) }, async {
-            (&mut timer).await;
-            None
-        })
-        .await;
+        let next = read_or_timeout(&pipe.link, sent, &mut timer, &mut armed, read).await;
+        let Some((oldest, read)) = next else {
+            return Ok(());
+        };
         match read {
             Some(Ok(0)) => {
-                let outstanding = pipe.inflight.borrow().len();
+                let outstanding = pipe.link.inflight.borrow().len();
                 return Err(End {
                     kind: ErrorKind::Closed,
                     message: format!(
@@ -338,7 +272,10 @@ async fn read_loop<R: ReplyReader>(pipe: &Pipe<'_>, reader: &mut R) -> Result<()
             None if Instant::now() >= oldest + timeout => {
                 return Err(End {
                     kind: ErrorKind::Timeout,
-                    message: format!("no whole reply within {}", pipe.shared.config.timeout),
+                    message: format!(
+                        "no whole reply within {}",
+                        pipe.link.shared.config().timeout
+                    ),
                 });
             }
             None => armed = false,
@@ -354,7 +291,7 @@ fn complete_buffered<R: ReplyReader>(
     done: Instant,
 ) -> Result<(), End> {
     loop {
-        let Some(front) = pipe.inflight.borrow().front().copied() else {
+        let Some(front) = pipe.link.inflight.borrow().front().copied() else {
             return Ok(());
         };
         let outcome = match reader.take_reply(&front.request) {
@@ -363,9 +300,9 @@ fn complete_buffered<R: ReplyReader>(
             Err(Failure::Mismatch(message)) => Err(message),
             Err(failure) => return Err(End::from(failure)),
         };
-        pipe.inflight.borrow_mut().pop_front();
-        pipe.room.notify();
-        let mut rec = pipe.rec.borrow_mut();
+        pipe.link.inflight.borrow_mut().pop_front();
+        pipe.link.room.notify();
+        let mut rec = pipe.link.rec.borrow_mut();
         match outcome {
             Ok(len) => rec.ok(&front.timing, done, len),
             Err(message) => rec.failed(ErrorKind::Mismatch, 1, front.timing.recorded, || message),
@@ -373,55 +310,13 @@ fn complete_buffered<R: ReplyReader>(
     }
 }
 
-/// Counts the requests a failed connection had in flight as errors of the failure's
-/// kind: at least one, in the recorded part, even when it failed between requests or
-/// during the warm-up (a connection lost is lost for the whole run).
-pub(crate) fn fail_connection(shared: &Shared, rec: &RefCell<Recorder>, recorded: u64, end: End) {
-    shared.failed_connections.fetch_add(1, Ordering::Relaxed);
-    let End { kind, message } = end;
-    rec.borrow_mut()
-        .failed(kind, recorded.max(1), true, || message);
-}
-
 fn fail_inflight(pipe: &Pipe<'_>, end: End) {
     let recorded = pipe
+        .link
         .inflight
         .borrow()
         .iter()
         .filter(|f| f.timing.recorded)
         .count() as u64;
-    fail_connection(pipe.shared, pipe.rec, recorded, end);
-}
-
-/// When the recorded part ended for a writer: the end, or the stop if it came first.
-fn window_end(shared: &Shared) -> Option<Instant> {
-    let end = shared.end?;
-    Some(shared.stopped_at().map_or(end, |at| at.min(end)))
-}
-
-/// Open loop, a writer done at the end of the recorded part (or the stop): what its
-/// schedule still called for is unfinished ([`Source::close_window`]). `held`: it was
-/// waiting for a free pipeline slot.
-pub(crate) fn close_window(
-    shared: &Shared,
-    rec: &RefCell<Recorder>,
-    source: &RefCell<Source>,
-    held: bool,
-) {
-    if let Some(until) = window_end(shared) {
-        source
-            .borrow_mut()
-            .close_window(shared, until, held, &mut rec.borrow_mut());
-    }
-}
-
-/// Open loop, a connection done: what its schedule still called for in the recorded part
-/// (nothing, unless it failed before the end) is unsent, and its warm-up backlog dropped.
-pub(crate) fn account_unsent(shared: &Shared, rec: &RefCell<Recorder>, source: &RefCell<Source>) {
-    let source = source.borrow();
-    let mut rec = rec.borrow_mut();
-    rec.warmup_dropped += source.warmup_dropped;
-    if let Some(until) = window_end(shared) {
-        rec.unsent += source.unsent(shared, until);
-    }
+    fail_connection(pipe.link.shared, pipe.link.rec, recorded, end);
 }

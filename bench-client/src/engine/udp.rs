@@ -20,17 +20,19 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
 
-use bench_proto::{PROBE_LEN, ProbeHeader};
+use bench_proto::ProbeHeader;
 use futures_lite::future;
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::config::Expect;
-use crate::engine::Shared;
-use crate::pace::{Due, LocalNotify, Source, Waits, next_due};
-use crate::recorder::{ErrorKind, Recorder, Timing};
-use crate::tcp::{End, account_unsent, close_window, fail_connection, run_halves};
-use crate::workload::{Request, describe_mismatch};
+use super::conn::{
+    End, Link, account_unsent, fail_connection, open_failed, read_or_timeout, run_halves,
+};
+use super::pace::{Due, Source, Waits};
+use super::shared::Shared;
+use crate::record::{Recorder, Timing};
+use crate::report::ErrorKind;
+use crate::workload::{Request, udp_echo};
 
 /// How many timed-out sequence numbers are remembered, to tell a late reply from a
 /// duplicate (every sent number is in flight, timed out, or answered).
@@ -44,39 +46,15 @@ struct InFlight {
 }
 
 struct Sock<'a> {
-    shared: &'a Shared,
-    rec: &'a RefCell<Recorder>,
+    link: Link<'a, InFlight>,
     socket: &'a Async<UdpSocket>,
-    inflight: RefCell<VecDeque<InFlight>>,
     /// Timed-out requests: (sequence number, recorded).
     timed_out_seqs: RefCell<VecDeque<(u64, bool)>>,
     /// The highest sequence number sent so far.
     highest_sent: Cell<Option<u64>>,
     highest_answered: Cell<Option<u64>>,
-    writer_done: Cell<bool>,
-    room: LocalNotify,
-    work: LocalNotify,
-    source: RefCell<Source>,
     timed_out: Cell<u64>,
     late: Cell<u64>,
-}
-
-/// The next sequence number at or after `seq` with no byte in `a..=z`.
-pub fn next_seq(mut seq: u64) -> u64 {
-    loop {
-        match seq
-            .to_le_bytes()
-            .iter()
-            .position(|b| b.is_ascii_lowercase())
-        {
-            None => return seq,
-            // Jump past the lowercase range in that byte; lower bytes restart at 0.
-            Some(i) => {
-                let unit = 1u64 << (8 * i);
-                seq = (seq / unit + (u64::from(b'z' + 1) - u64::from(seq.to_le_bytes()[i]))) * unit;
-            }
-        }
-    }
 }
 
 /// Runs socket `index` until its share of the run is done or it fails.
@@ -85,51 +63,41 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
     let socket = match open(shared) {
         Ok(socket) => socket,
         Err(e) => {
-            let addr = shared.addr;
-            shared
-                .failed_connections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            rec.borrow_mut().failed(ErrorKind::Connect, 1, true, || {
+            let addr = shared.addr();
+            open_failed(shared, rec, &source, || {
                 format!("udp socket for {addr}: {e}")
             });
-            account_unsent(shared, rec, &source);
             return;
         }
     };
     let sock = Sock {
-        shared,
-        rec,
+        link: Link::new(shared, rec, source),
         socket: &socket,
-        inflight: RefCell::new(VecDeque::with_capacity(shared.config.pipeline)),
         timed_out_seqs: RefCell::new(VecDeque::new()),
         highest_sent: Cell::new(None),
         highest_answered: Cell::new(None),
-        writer_done: Cell::new(false),
-        room: LocalNotify::default(),
-        work: LocalNotify::default(),
-        source,
         timed_out: Cell::new(0),
         late: Cell::new(0),
     };
     let halves = run_halves(
         read_loop(&sock),
         write_loop(&sock),
-        &sock.writer_done,
-        &sock.work,
+        &sock.link.writer_done,
+        &sock.link.work,
     );
     let result = halves.await;
     if let Err(end) = result {
-        let inflight = sock.inflight.borrow();
+        let inflight = sock.link.inflight.borrow();
         let recorded = inflight.iter().filter(|f| f.timing.recorded).count() as u64;
         fail_connection(shared, rec, recorded, end);
     }
     rec.borrow_mut().udp.lost += sock.timed_out.get().saturating_sub(sock.late.get());
-    account_unsent(shared, rec, &sock.source);
+    account_unsent(shared, rec, &sock.link.source);
 }
 
 fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
-    let addr = shared.addr;
-    let opts = &shared.config.socket;
+    let addr = shared.addr();
+    let opts = &shared.config().socket;
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     bench_server::socket::set_buffers(&socket, opts)?;
     socket.bind(&unspecified_for(addr).into())?;
@@ -140,39 +108,28 @@ fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
 }
 
 async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
-    let shared = sock.shared;
-    let pipeline = shared.config.pipeline;
-    let has_room = || sock.inflight.borrow().len() < pipeline;
-    let mut datagram = vec![0u8; shared.config.size.max.as_usize()];
+    let shared = sock.link.shared;
+    let mut datagram = vec![0u8; shared.config().size.max.as_usize()];
     let mut seq = 0;
     let stop = std::pin::pin!(shared.stopped());
     let mut waits = Waits::new(shared, stop);
     loop {
-        let due = next_due(shared, &sock.source, &sock.room, has_room, &mut waits).await;
         let Some(Due {
             request,
             intended,
             recorded,
             held,
-        }) = due
+        }) = sock.link.next_request(&mut waits).await
         else {
-            close_window(shared, sock.rec, &sock.source, waits.held);
             return Ok(());
         };
-        seq = next_seq(seq);
+        seq = udp_echo::next_seq(seq);
         let request = Request { id: seq, ..request };
         seq += 1;
         let sent = Instant::now();
-        let sent_ns = sent.saturating_duration_since(shared.start).as_nanos() as u64;
+        let sent_ns = sent.saturating_duration_since(shared.start()).as_nanos() as u64;
         let payload = &mut datagram[..request.size];
-        ProbeHeader {
-            seq: request.id,
-            sent_ns,
-        }
-        .write_to(payload)
-        .expect("sizes are at least the probe length");
-        payload[PROBE_LEN..]
-            .copy_from_slice(&shared.verifier.pattern().payload(&request)[PROBE_LEN..]);
+        udp_echo::fill(shared.verifier(), &request, sent_ns, payload);
         let timing = Timing {
             intended,
             sent,
@@ -180,15 +137,15 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
             held,
         };
         sock.highest_sent.set(Some(request.id));
-        sock.inflight.borrow_mut().push_back(InFlight {
+        sock.link.inflight.borrow_mut().push_back(InFlight {
             request,
             timing,
             sent_ns,
         });
-        sock.work.notify();
+        sock.link.work.notify();
         match sock.socket.send(payload).await {
             Ok(_) => {
-                let mut rec = sock.rec.borrow_mut();
+                let mut rec = sock.link.rec.borrow_mut();
                 rec.sent(&timing, request.size);
                 if recorded {
                     rec.udp.sent += 1;
@@ -198,7 +155,7 @@ async fn write_loop(sock: &Sock<'_>) -> Result<(), End> {
                 // The datagram fails, the socket goes on: an EPERM from a firewall or a
                 // refusal while the server restarts is one datagram's error. Yield, so a
                 // send that fails at once every time cannot starve the other tasks.
-                let failed = sock.inflight.borrow_mut().pop_back();
+                let failed = sock.link.inflight.borrow_mut().pop_back();
                 if let Some(failed) = failed {
                     count_error(sock, &failed, &e, true);
                 }
@@ -225,45 +182,36 @@ fn count_error(sock: &Sock<'_>, datagram: &InFlight, err: &io::Error, sending: b
         "datagram"
     };
     let seq = datagram.request.id;
-    sock.rec
+    sock.link
+        .rec
         .borrow_mut()
         .failed(kind, 1, datagram.timing.recorded, || {
             format!("{what} {seq}: {err}")
         });
-    sock.room.notify();
+    sock.link.room.notify();
 }
 
 async fn read_loop(sock: &Sock<'_>) -> Result<(), End> {
-    let timeout = sock.shared.config.timeout.0;
     let mut buf = vec![0u8; 65_536];
     let mut timer = Timer::never();
     let mut armed = false;
     loop {
-        let oldest = sock.inflight.borrow().front().map(|f| f.timing.sent);
-        let Some(oldest) = oldest else {
-            if sock.writer_done.get() {
-                return Ok(());
-            }
-            sock.work
-                .wait_until(|| !sock.inflight.borrow().is_empty() || sock.writer_done.get())
-                .await;
-            continue;
+        let sent = |f: &InFlight| f.timing.sent;
+        let into = &mut buf;
+        let recv = move || {
+            let into = into;
+            sock.socket.recv(into)
         };
-        if !armed {
-            timer.set_at(oldest + timeout);
-            armed = true;
-        }
-        let received = future::or(async { Some(sock.socket.recv(&mut buf).await) }, async {
-            (&mut timer).await;
-            None
-        })
-        .await;
+        let next = read_or_timeout(&sock.link, sent, &mut timer, &mut armed, recv).await;
+        let Some((_, received)) = next else {
+            return Ok(());
+        };
         match received {
             Some(Ok(n)) => reply(sock, &buf[..n], Instant::now()),
             Some(Err(e)) => {
                 // A pending socket error (the ICMP refusal of a datagram in flight) is
                 // that datagram's, not the socket's: the oldest in flight takes it.
-                let oldest = sock.inflight.borrow_mut().pop_front();
+                let oldest = sock.link.inflight.borrow_mut().pop_front();
                 if let Some(oldest) = oldest {
                     count_error(sock, &oldest, &e, false);
                 }
@@ -278,8 +226,8 @@ async fn read_loop(sock: &Sock<'_>) -> Result<(), End> {
 
 /// Fails the requests whose timeout has passed.
 fn expire(sock: &Sock<'_>, now: Instant) {
-    let timeout = sock.shared.config.timeout.0;
-    let mut inflight = sock.inflight.borrow_mut();
+    let timeout = sock.link.shared.config().timeout.0;
+    let mut inflight = sock.link.inflight.borrow_mut();
     while let Some(front) = inflight.front().copied() {
         if now < front.timing.sent + timeout {
             break;
@@ -296,13 +244,14 @@ fn expire(sock: &Sock<'_>, now: Instant) {
             sock.timed_out.set(sock.timed_out.get() + 1);
         }
         let seq = front.request.id;
-        let limit = sock.shared.config.timeout;
-        sock.rec
+        let limit = sock.link.shared.config().timeout;
+        sock.link
+            .rec
             .borrow_mut()
             .failed(ErrorKind::Timeout, 1, recorded, || {
                 format!("no reply to datagram {seq} within {limit}")
             });
-        sock.room.notify();
+        sock.link.room.notify();
     }
 }
 
@@ -310,8 +259,9 @@ fn expire(sock: &Sock<'_>, now: Instant) {
 fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
     let Ok(probe) = ProbeHeader::read_from(datagram) else {
         let len = datagram.len();
-        let recorded = in_window(sock.shared, done);
-        sock.rec
+        let recorded = in_window(sock.link.shared, done);
+        sock.link
+            .rec
             .borrow_mut()
             .failed(ErrorKind::Protocol, 1, recorded, || {
                 format!("reply of {len} bytes has no probe header")
@@ -320,22 +270,28 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
     };
     let seq = probe.seq;
     let position = sock
+        .link
         .inflight
         .borrow()
         .iter()
         .position(|f| f.request.id == seq);
     let Some(position) = position else {
-        stray(sock, seq, in_window(sock.shared, done));
+        stray(sock, seq, in_window(sock.link.shared, done));
         return;
     };
-    let entry = sock.inflight.borrow_mut().remove(position).expect("found");
-    sock.room.notify();
-    let limit = sock.shared.config.timeout;
+    let entry = sock
+        .link
+        .inflight
+        .borrow_mut()
+        .remove(position)
+        .expect("found");
+    sock.link.room.notify();
+    let limit = sock.link.shared.config().timeout;
     if done.saturating_duration_since(entry.timing.sent) > limit.0 {
         // Later than `--timeout`, though its timer had not fired yet: timed out and late,
         // never ok, whatever the timer's slack.
         let recorded = entry.timing.recorded;
-        let mut rec = sock.rec.borrow_mut();
+        let mut rec = sock.link.rec.borrow_mut();
         rec.failed(ErrorKind::Timeout, 1, recorded, || {
             format!("no reply to datagram {seq} within {limit}")
         });
@@ -346,7 +302,7 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
         }
         return;
     }
-    let mut rec = sock.rec.borrow_mut();
+    let mut rec = sock.link.rec.borrow_mut();
     if sock.highest_answered.get().is_some_and(|h| h > seq) {
         if entry.timing.recorded {
             rec.udp.reordered += 1;
@@ -368,9 +324,9 @@ fn reply(sock: &Sock<'_>, datagram: &[u8], done: Instant) {
 /// A reply to nothing in flight: late (its request timed out), duplicated (its request
 /// was answered), or never sent.
 fn stray(sock: &Sock<'_>, seq: u64, recorded: bool) {
-    let mut rec = sock.rec.borrow_mut();
+    let mut rec = sock.link.rec.borrow_mut();
     // Numbers above the highest sent, and the ones the sequence skips, were never sent.
-    if sock.highest_sent.get().is_none_or(|h| seq > h) || next_seq(seq) != seq {
+    if sock.highest_sent.get().is_none_or(|h| seq > h) || udp_echo::next_seq(seq) != seq {
         rec.failed(ErrorKind::Protocol, 1, recorded, || {
             format!("reply with sequence number {seq}, which was never sent")
         });
@@ -392,36 +348,18 @@ fn stray(sock: &Sock<'_>, seq: u64, recorded: bool) {
 
 /// Whether `at` falls in the recorded part of the run.
 fn in_window(shared: &Shared, at: Instant) -> bool {
-    at >= shared.record_start && shared.end.is_none_or(|end| at < end)
+    at >= shared.record_start() && shared.end().is_none_or(|end| at < end)
 }
 
 fn verify(sock: &Sock<'_>, entry: &InFlight, datagram: &[u8]) -> Result<(), String> {
-    let expected = sock.shared.verifier.expected(&entry.request);
-    let id = entry.request.id;
-    if datagram.len() != expected.len {
-        return Err(format!(
-            "reply to datagram {id} is {} bytes, expected {}",
-            datagram.len(),
-            expected.len
-        ));
-    }
-    let Some(content) = expected.content else {
-        return Ok(());
-    };
-    let mut stamp = entry.sent_ns.to_le_bytes();
-    if sock.shared.config.expect == Expect::Upper {
-        stamp.make_ascii_uppercase();
-    }
-    if datagram[8..PROBE_LEN] != stamp {
-        return Err(format!(
-            "reply to datagram {id} carries a different send time"
-        ));
-    }
-    let (want, got) = (&content[PROBE_LEN..], &datagram[PROBE_LEN..]);
-    if want != got {
-        return Err(describe_mismatch(id, want, got, PROBE_LEN));
-    }
-    Ok(())
+    let expect = sock.link.shared.config().expect;
+    udp_echo::verify(
+        sock.link.shared.verifier(),
+        expect,
+        &entry.request,
+        entry.sent_ns,
+        datagram,
+    )
 }
 
 /// The address a UDP socket binds to before connecting to `target`.
@@ -429,28 +367,5 @@ pub(crate) fn unspecified_for(target: SocketAddr) -> SocketAddr {
     match target {
         SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
         SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sequence_numbers_avoid_lowercase_bytes_and_increase() {
-        let mut seq = 0;
-        let mut last = None;
-        for _ in 0..100_000 {
-            seq = next_seq(seq);
-            assert!(
-                !seq.to_le_bytes().iter().any(u8::is_ascii_lowercase),
-                "{seq:#x}"
-            );
-            assert!(last.is_none_or(|l| seq > l));
-            last = Some(seq);
-            seq += 1;
-        }
-        assert_eq!(next_seq(0x61), 0x7b);
-        assert_eq!(next_seq(0x6100), 0x7b00);
     }
 }

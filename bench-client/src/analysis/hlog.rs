@@ -43,12 +43,10 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
 
 /// The interval log of `report`'s timeline.
 pub fn interval_log(report: &Report) -> Result<String, ReportError> {
-    let started = parse_rfc3339(&report.started_at).ok_or_else(|| {
-        ReportError::Histogram(format!(
-            "started_at {:?} is not an RFC 3339 UTC time",
-            report.started_at
-        ))
-    })?;
+    let started =
+        parse_rfc3339(&report.started_at).ok_or_else(|| ReportError::StartNotRfc3339 {
+            value: report.started_at.clone(),
+        })?;
     let base = started + report.warmup_s;
     let mut out = String::new();
     let _ = writeln!(
@@ -92,7 +90,7 @@ pub fn interval_log(report: &Report) -> Result<String, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::rfc3339;
+    use crate::output::rfc3339;
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]

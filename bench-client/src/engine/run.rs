@@ -1,123 +1,22 @@
-//! The engine: starts the embedded server when there is no target, checks that the target
-//! answers, runs the connections on `--threads` worker threads (each a smol
-//! `LocalExecutor` with its own [`Recorder`], so recording takes no locks), merges the
-//! recorders and builds the [`Report`].
+//! [`Run`]: one run, from the embedded server and the pre-flight check to the merged
+//! recorder and the report.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketReadback};
 
-use crate::config::{ConfigError, RequestFormat, RunConfig, RunLength, Target, WorkloadKind};
-use crate::recorder::{Live, Recorder};
-use crate::report::{Report, RunFacts, SocketInfo, TargetInfo};
-use crate::timeline::{Compressor, CompressorHandle};
-use crate::workload::{Framed, Pattern, TcpEcho, Verifier};
+use crate::config::{ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
+use crate::record::{Compressor, CompressorHandle, Live, Recorder, RunFacts};
+use crate::report::{Report, SocketInfo, TargetInfo};
+use crate::workload::framed::Framed;
+use crate::workload::tcp_echo::TcpEcho;
+use crate::workload::{Pattern, Verifier};
 
-/// Why a run could not start (once started, a run always ends with a report).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RunError {
-    /// The configuration is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The target does not answer.
-    #[error("{flag} {addr}: {reason}")]
-    Unreachable {
-        /// The flag that named it, as the user typed it (`--target`, `--direct`, ...).
-        flag: &'static str,
-        /// The target.
-        addr: SocketAddr,
-        /// What happened.
-        reason: String,
-    },
-    /// The embedded server did not start.
-    // No `#[from]`: a source would make `{:#}` print the server's error a second time.
-    #[error("embedded server: {0}")]
-    Server(bench_server::ServerError),
-    /// Something else in setting up.
-    #[error("{context}: {cause}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// What failed (named `cause`, not `source`, so it is printed once).
-        cause: std::io::Error,
-    },
-}
-
-impl From<bench_server::ServerError> for RunError {
-    fn from(e: bench_server::ServerError) -> Self {
-        RunError::Server(e)
-    }
-}
-
-impl RunError {
-    /// Whether the error is the user's input (exit code 2) rather than the environment.
-    pub fn is_bad_input(&self) -> bool {
-        matches!(self, RunError::Config(_) | RunError::Unreachable { .. })
-    }
-
-    /// The same error, naming `flag` as the one that gave the target (a run's target
-    /// is `--target` unless a caller such as `overhead --direct` says otherwise).
-    pub fn for_flag(self, flag: &'static str) -> RunError {
-        match self {
-            RunError::Unreachable { addr, reason, .. } => {
-                RunError::Unreachable { flag, addr, reason }
-            }
-            other => other,
-        }
-    }
-}
-
-/// Ends a run early (from a signal handler thread, a test, another run).
-#[derive(Debug, Clone)]
-pub struct Stopper {
-    flag: Arc<AtomicBool>,
-    at: Arc<OnceLock<Instant>>,
-    tx: smol::channel::Sender<()>,
-    rx: smol::channel::Receiver<()>,
-}
-
-impl Default for Stopper {
-    fn default() -> Self {
-        Stopper::new()
-    }
-}
-
-impl Stopper {
-    /// A stopper not yet triggered. One stopper can serve several runs (a suite): once
-    /// triggered, every run given it stops, including runs started later.
-    pub fn new() -> Stopper {
-        let (tx, rx) = smol::channel::bounded(1);
-        Stopper {
-            flag: Arc::new(AtomicBool::new(false)),
-            at: Arc::new(OnceLock::new()),
-            tx,
-            rx,
-        }
-    }
-
-    /// Whether [`Stopper::stop`] was called.
-    pub fn is_stopped(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    /// Asks the run to stop: no new requests, replies in flight are awaited (up to the
-    /// timeout), and the report is marked interrupted.
-    pub fn stop(&self) {
-        let _ = self.at.set(Instant::now());
-        self.flag.store(true, Ordering::SeqCst);
-        self.tx.close();
-    }
-
-    /// When [`Stopper::stop`] was first called.
-    pub fn stopped_at(&self) -> Option<Instant> {
-        self.at.get().copied()
-    }
-}
+use super::error::RunError;
+use super::shared::{Shared, Stopper};
 
 /// A run that has been configured but not started.
 #[derive(Debug)]
@@ -129,83 +28,6 @@ pub struct Run {
     checked: OnceLock<Option<SocketReadback>>,
 }
 
-/// What every connection of a run shares (read-only, apart from counters).
-#[derive(Debug)]
-pub struct Shared {
-    /// The configuration.
-    pub config: RunConfig,
-    /// Where to connect.
-    pub addr: SocketAddr,
-    /// When the load (warm-up included) starts.
-    pub start: Instant,
-    /// When recording starts (after the warm-up).
-    pub record_start: Instant,
-    /// Duration runs: when the last request may go out.
-    pub end: Option<Instant>,
-    /// Request-count runs: requests still to claim.
-    remaining: Option<AtomicU64>,
-    /// Replies are checked against this.
-    pub verifier: Verifier,
-    /// Options read back from the first connected client socket.
-    pub client_socket: OnceLock<SocketReadback>,
-    /// Connections that ended with an error.
-    pub failed_connections: AtomicU64,
-    stopper: Stopper,
-}
-
-impl Shared {
-    /// Whether a stop was asked for.
-    #[inline]
-    pub fn stop_requested(&self) -> bool {
-        self.stopper.flag.load(Ordering::Relaxed)
-    }
-
-    /// When the stop was asked for.
-    pub fn stopped_at(&self) -> Option<Instant> {
-        self.stopper.stopped_at()
-    }
-
-    /// Resolves when a stop is asked for.
-    pub async fn stopped(&self) {
-        let _ = self.stopper.rx.recv().await;
-    }
-
-    /// Request-count runs: whether the budget is spent.
-    pub fn budget_spent(&self) -> bool {
-        self.remaining
-            .as_ref()
-            .is_some_and(|left| left.load(Ordering::Relaxed) == 0)
-    }
-
-    /// Request-count runs: takes one request of the budget (false: none left).
-    #[inline]
-    pub fn claim(&self) -> bool {
-        match &self.remaining {
-            None => true,
-            Some(left) => left
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                .is_ok(),
-        }
-    }
-
-    /// Keeps the options of the first connected client socket, read back with getsockopt,
-    /// for the report.
-    pub fn note_client_socket(&self, socket: socket2::SockRef<'_>, is_tcp: bool) {
-        if self.client_socket.get().is_none()
-            && let Ok(back) = bench_server::socket::read_back(socket, is_tcp)
-        {
-            let _ = self.client_socket.set(back);
-        }
-    }
-
-    /// Request-count runs: requests never claimed.
-    pub fn unclaimed(&self) -> u64 {
-        self.remaining
-            .as_ref()
-            .map_or(0, |left| left.load(Ordering::Relaxed))
-    }
-}
-
 impl Run {
     /// Validates the configuration.
     pub fn new(config: RunConfig) -> Result<Run, ConfigError> {
@@ -215,7 +37,7 @@ impl Run {
     /// Validates the configuration; `stopper` ends the run early.
     pub fn with_stopper(config: RunConfig, stopper: Stopper) -> Result<Run, ConfigError> {
         config.validate()?;
-        crate::preflight::check_descriptors(&config)?;
+        super::preflight::check_descriptors(&config)?;
         let workers = config.threads.min(config.connections);
         Ok(Run {
             live: Arc::new(Live::new(workers)),
@@ -254,7 +76,7 @@ impl Run {
         if let Some(done) = self.checked.get() {
             return Ok(*done);
         }
-        let server = crate::preflight::check(&self.config, addr)?;
+        let server = super::preflight::check(&self.config, addr)?;
         let _ = self.checked.set(server);
         Ok(server)
     }
@@ -271,25 +93,14 @@ impl Run {
         let server_socket = self.check(addr)?;
         let started_at = SystemTime::now();
         let start = Instant::now();
-        let record_start = start + config.warmup.0;
-        let shared = Arc::new(Shared {
+        let verifier = Verifier::new(config, Arc::new(Pattern::new(config.size.max.as_usize())));
+        let shared = Arc::new(Shared::new(
+            config.clone(),
             addr,
             start,
-            record_start,
-            end: match config.length {
-                RunLength::Duration(d) => Some(record_start + d.0),
-                RunLength::Requests(_) => None,
-            },
-            remaining: match config.length {
-                RunLength::Requests(n) => Some(AtomicU64::new(n)),
-                RunLength::Duration(_) => None,
-            },
-            verifier: Verifier::new(config, Arc::new(Pattern::new(config.size.max.as_usize()))),
-            client_socket: OnceLock::new(),
-            failed_connections: AtomicU64::new(0),
-            stopper: self.stopper.clone(),
-            config: config.clone(),
-        });
+            verifier,
+            self.stopper.clone(),
+        ));
         let mut rec = run_workers(&shared, &self.live)?;
         let finished = Instant::now();
         let interrupted = shared.stop_requested();
@@ -316,7 +127,7 @@ impl Run {
                 server: server_config,
             },
             socket: SocketInfo {
-                client: shared.client_socket.get().copied(),
+                client: shared.client_socket(),
                 server: server_socket,
             },
         };
@@ -335,28 +146,25 @@ fn recorded_time(
     finished: Instant,
     interrupted: bool,
 ) -> Duration {
-    let until = match shared.end {
+    let until = match shared.end() {
         None => {
             let last = rec.last_activity.map_or(finished, |at| at.min(finished));
-            match shared.stopper.stopped_at() {
+            match shared.stopped_at() {
                 Some(at) if interrupted => last.max(at.min(finished)),
                 _ => last,
             }
         }
-        Some(end) if interrupted => shared.stopper.stopped_at().map_or(end, |at| at.min(end)),
-        Some(end)
-            if shared.failed_connections.load(Ordering::Relaxed)
-                >= shared.config.connections as u64 =>
-        {
+        Some(end) if interrupted => shared.stopped_at().map_or(end, |at| at.min(end)),
+        Some(end) if shared.failed_connections() >= shared.config().connections as u64 => {
             finished.min(end)
         }
         Some(end) => end,
     };
-    until.saturating_duration_since(shared.record_start)
+    until.saturating_duration_since(shared.record_start())
 }
 
 /// The embedded server's configuration for a run.
-pub fn embedded_server_config(config: &RunConfig) -> Option<ServerConfig> {
+pub(crate) fn embedded_server_config(config: &RunConfig) -> Option<ServerConfig> {
     let Target::Embedded(settings) = config.target else {
         return None;
     };
@@ -406,7 +214,7 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
             Ok(thread) => thread,
             Err(e) => {
                 // Stop the workers already loading the target before giving up.
-                shared.stopper.stop();
+                shared.stop();
                 for t in threads.drain(..) {
                     let _ = t.join();
                 }
@@ -436,14 +244,14 @@ fn run_worker(
     live: Arc<Live>,
     compressor: CompressorHandle,
 ) -> Recorder {
-    let open = shared.config.is_open_loop();
+    let open = shared.config().is_open_loop();
     let rec = RefCell::new(
-        Recorder::new(open, shared.record_start, shared.end, live, worker)
+        Recorder::new(open, shared.record_start(), shared.end(), live, worker)
             .with_compressor(compressor),
     );
     {
         let ex = smol::LocalExecutor::new();
-        let indices = (worker..shared.config.connections).step_by(workers);
+        let indices = (worker..shared.config().connections).step_by(workers);
         smol::block_on(ex.run(async {
             let tasks: Vec<_> = indices
                 .map(|index| ex.spawn(connection(shared, index, &rec)))
@@ -460,15 +268,15 @@ fn run_worker(
 
 /// One connection (or UDP socket) of the run, whichever workload it speaks.
 async fn connection(shared: &Shared, index: usize, rec: &RefCell<Recorder>) {
-    let verifier = shared.verifier.clone();
-    match shared.config.workload {
-        WorkloadKind::UdpEcho => crate::udp::run_socket(shared, index, rec).await,
+    let verifier = shared.verifier().clone();
+    match shared.config().workload {
+        WorkloadKind::UdpEcho => super::udp::run_socket(shared, index, rec).await,
         WorkloadKind::TcpEcho => {
-            crate::tcp::run_connection(shared, index, rec, &TcpEcho::new(verifier)).await
+            super::tcp::run_connection(shared, index, rec, &TcpEcho::new(verifier)).await
         }
         WorkloadKind::Framed => {
-            let workload = Framed::new(&shared.config, verifier);
-            crate::tcp::run_connection(shared, index, rec, &workload).await
+            let workload = Framed::new(shared.config(), verifier);
+            super::tcp::run_connection(shared, index, rec, &workload).await
         }
     }
 }

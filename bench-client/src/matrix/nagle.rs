@@ -1,7 +1,7 @@
 //! The Nagle matrix: the framed workload with small requests over client TCP_NODELAY
 //! on/off x server TCP_NODELAY on/off x write mode coalesced/split (client and embedded
 //! server use the same write mode), one report per cell, a summary with a
-//! [`Verdict`](crate::stall::Verdict) per cell, and `report.html`.
+//! [`Verdict`](crate::report::stall::Verdict) per cell, and `report.html`.
 //!
 //! With `target`, the server is somebody else's: its settings cannot be varied, so the
 //! matrix is client nodelay x client write mode, and the server's TCP_NODELAY is read
@@ -18,7 +18,11 @@ use bench_server::WriteMode;
 use crate::config::{ConfigError, EmbeddedServer, RunConfig, RunLength, SizeRange, Target};
 use crate::config::{FramedCmd, WorkloadKind};
 use crate::engine::{Run, Stopper};
-use crate::suite::{Cell, SuiteError, SuiteOutcome, SummaryRow, format_ns, on_off, run_matrix};
+use bench_proto::units::format_ns;
+
+use crate::report::summary::{SummaryRow, on_off};
+
+use super::{Cell, SuiteError, SuiteOutcome, run_matrix};
 
 /// What a Nagle matrix run varies and keeps.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +141,7 @@ pub fn format_table(rows: &[SummaryRow]) -> String {
             row.requests_per_s,
             row.errors,
         );
-        crate::suite::mark_interrupted(&mut out, row.interrupted);
+        super::mark_interrupted(&mut out, row.interrupted);
     }
     out
 }

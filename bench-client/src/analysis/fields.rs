@@ -1,0 +1,220 @@
+//! The one table of fields that `compare`, `--fail-if` gates and the overhead summary
+//! share: each [`Field`]'s name (and the other spellings a threshold accepts), how to
+//! read it from a [`ReportView`], from an overhead [`LegRow`] and from a
+//! [`LatencySummary`], and how to show a value of it. A new field is one row here.
+
+use std::str::FromStr;
+
+use bench_proto::units::format_ns;
+
+use crate::report::LatencySummary;
+use crate::report::overhead::LegRow;
+
+use super::view::ReportView;
+
+/// A summary field a comparison shows and a threshold can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    /// Successful requests per second.
+    Rps,
+    /// Median latency.
+    P50,
+    /// 90th percentile.
+    P90,
+    /// 99th percentile.
+    P99,
+    /// 99.9th percentile.
+    P999,
+    /// 99.99th percentile.
+    P9999,
+    /// Largest latency.
+    Max,
+    /// Smallest latency.
+    Min,
+    /// Mean latency.
+    Mean,
+    /// Standard deviation of the latency.
+    Stdev,
+    /// Failed requests.
+    Errors,
+    /// Successful requests.
+    Ok,
+}
+
+/// One row of the table.
+struct Spec {
+    field: Field,
+    /// In tables and thresholds.
+    name: &'static str,
+    /// Other spellings a threshold accepts.
+    aliases: &'static [&'static str],
+    /// Values in ns, thresholds with a time unit.
+    latency: bool,
+    report: fn(&ReportView) -> Option<f64>,
+    /// The overhead summary keeps req/s and the percentiles up to max only.
+    leg: Option<fn(&LegRow) -> f64>,
+    summary: Option<fn(&LatencySummary) -> f64>,
+}
+
+/// A number of a report field, as the table compares it.
+trait Num {
+    fn num(self) -> f64;
+}
+
+impl Num for u64 {
+    fn num(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Num for f64 {
+    fn num(self) -> f64 {
+        self
+    }
+}
+
+/// One row per field: `Field name [aliases] latency|count view.path, leg <LegRow field>,
+/// summary <LatencySummary field>` (the last two only where those rows have it).
+macro_rules! specs {
+    ($($field:ident $name:literal [$($alias:literal),*] $kind:ident $($path:ident).+
+        $(, leg $leg:ident)? $(, summary $summary:ident)?;)*) => {
+        [$(Spec {
+            field: Field::$field,
+            name: $name,
+            aliases: &[$($alias),*],
+            latency: specs!(@$kind),
+            report: |r| r.$($path).+,
+            leg: specs!(@opt $(|l: &LegRow| l.$leg.num())?),
+            summary: specs!(@opt $(|s: &LatencySummary| s.$summary.num())?),
+        },)*]
+    };
+    (@latency) => { true };
+    (@count) => { false };
+    (@opt $read:expr) => { Some($read) };
+    (@opt) => { None };
+}
+
+/// Every field, in [`Field::ALL`] order (`spec` relies on it).
+const SPECS: [Spec; 12] = specs! {
+    Rps "req/s" ["rps", "requests_per_s", "throughput"] count totals.requests_per_s,
+        leg requests_per_s;
+    P50 "p50" ["median"] latency latency.p50_ns, leg p50_ns, summary p50_ns;
+    P90 "p90" [] latency latency.p90_ns, leg p90_ns, summary p90_ns;
+    P99 "p99" [] latency latency.p99_ns, leg p99_ns, summary p99_ns;
+    P999 "p99.9" ["p999"] latency latency.p99_9_ns, leg p99_9_ns, summary p99_9_ns;
+    P9999 "p99.99" ["p9999"] latency latency.p99_99_ns, leg p99_99_ns, summary p99_99_ns;
+    Max "max" [] latency latency.max_ns, leg max_ns, summary max_ns;
+    Min "min" [] latency latency.min_ns, summary min_ns;
+    Mean "mean" [] latency latency.mean_ns, summary mean_ns;
+    Stdev "stdev" [] latency latency.stdev_ns, summary stdev_ns;
+    Errors "errors" [] count totals.error_count;
+    Ok "ok" [] count totals.ok;
+};
+
+/// The columns of the comparison table.
+pub const COLUMNS: [Field; 9] = [
+    Field::Rps,
+    Field::P50,
+    Field::P90,
+    Field::P99,
+    Field::P999,
+    Field::P9999,
+    Field::Max,
+    Field::Errors,
+    Field::Ok,
+];
+
+impl Field {
+    /// Every field.
+    pub const ALL: [Field; 12] = [
+        Field::Rps,
+        Field::P50,
+        Field::P90,
+        Field::P99,
+        Field::P999,
+        Field::P9999,
+        Field::Max,
+        Field::Min,
+        Field::Mean,
+        Field::Stdev,
+        Field::Errors,
+        Field::Ok,
+    ];
+
+    fn spec(self) -> &'static Spec {
+        let spec = &SPECS[self as usize];
+        debug_assert_eq!(spec.field, self, "SPECS is in Field order");
+        spec
+    }
+
+    /// Its name in tables and thresholds (`req/s`, `p99.9`, ...).
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// True for latencies (values in ns, thresholds with a time unit).
+    pub fn is_latency(self) -> bool {
+        self.spec().latency
+    }
+
+    /// A value of this field for a table: `52.3us` (latencies, ns in), `80123`.
+    pub fn show(self, v: f64) -> String {
+        if self.is_latency() {
+            format_ns(v.max(0.0).round() as u64)
+        } else {
+            format!("{v:.0}")
+        }
+    }
+
+    /// Its value in a report view (`None`: the report does not have it).
+    pub fn of_report(self, view: &ReportView) -> Option<f64> {
+        (self.spec().report)(view)
+    }
+
+    /// Its value in a latency summary (`None`: not a latency).
+    pub fn of_summary(self, summary: &LatencySummary) -> Option<f64> {
+        self.spec().summary.map(|read| read(summary))
+    }
+}
+
+impl LegRow {
+    /// The value of a field an overhead row has (NaN for the others).
+    pub fn get(&self, field: Field) -> f64 {
+        field.spec().leg.map_or(f64::NAN, |read| read(self))
+    }
+}
+
+impl FromStr for Field {
+    type Err = String;
+
+    /// A field by its name or another spelling; the error lists the names.
+    fn from_str(s: &str) -> Result<Field, String> {
+        SPECS
+            .iter()
+            .find(|spec| spec.name == s || spec.aliases.contains(&s))
+            .map(|spec| spec.field)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SPECS.iter().map(|spec| spec.name).collect();
+                format!("unknown field {s:?} ({})", names.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_field_order_and_names_parse_back() {
+        for (spec, field) in SPECS.iter().zip(Field::ALL) {
+            assert_eq!(spec.field, field);
+            assert_eq!(spec.name.parse::<Field>(), Ok(field));
+        }
+        assert_eq!("median".parse::<Field>(), Ok(Field::P50));
+        assert_eq!(
+            "p42".parse::<Field>().unwrap_err(),
+            "unknown field \"p42\" (req/s, p50, p90, p99, p99.9, p99.99, max, min, mean, \
+             stdev, errors, ok)"
+        );
+    }
+}

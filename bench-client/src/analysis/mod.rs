@@ -1,0 +1,20 @@
+//! Analysis: reads reports, never runs. Comparing runs or matrix folders side by side
+//! ([`compare`]), `--fail-if` gates ([`gate`]), the text tables, and the timeline as an
+//! HdrHistogram interval log ([`hlog`]).
+//!
+//! Owns: the one [`Field`] table (what a comparison, a gate and the overhead summary can
+//! show, and how each reads it: `fields`), the typed report views (`view`), pairing
+//! and ratios. Must not touch: sockets or runs (`engine`, `matrix`), pages (`render` uses
+//! this wing, not the other way).
+
+pub mod compare;
+mod fields;
+pub mod gate;
+pub mod hlog;
+mod table;
+mod view;
+
+pub use compare::{CompareError, Comparison, Group, RunView, load, ratio, read_view};
+pub use fields::{COLUMNS, Field};
+pub use gate::{Limit, Op, Threshold, Violation, check};
+pub use table::{format, format_overhead_table};

@@ -1,0 +1,144 @@
+//! Text tables of what analysis computed or read: the comparison (one table per group of
+//! runs) and the overhead table (and each [`FieldOverhead`] row as text, shared with the
+//! overhead page).
+
+use std::fmt::Write as _;
+
+use bench_proto::units::format_ns;
+
+use crate::report::overhead::{FieldOverhead, OverheadSummary};
+
+use super::compare::{Comparison, ratio};
+use super::fields::{COLUMNS, Field};
+
+/// The comparison as text tables, one per group.
+pub fn format(comparison: &Comparison) -> String {
+    let mut out = String::new();
+    for (i, group) in comparison.groups.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "== {}", group.key);
+        let width = group
+            .runs
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(3)
+            .max(3);
+        let _ = write!(out, "{:<width$}", "run");
+        for field in COLUMNS {
+            let _ = write!(out, " {:>16}", field.name());
+        }
+        out.push('\n');
+        let base = &group.runs[0];
+        for (n, run) in group.runs.iter().enumerate() {
+            let _ = write!(out, "{:<width$}", run.name);
+            for field in COLUMNS {
+                let cell = match (run.get(field), base.get(field)) {
+                    (Some(v), Some(b)) if n > 0 => {
+                        format!("{} {:.2}x", field.show(v), ratio(v, b))
+                    }
+                    (Some(v), _) => field.show(v),
+                    (None, _) => "-".to_owned(),
+                };
+                let _ = write!(out, " {cell:>16}");
+            }
+            out.push('\n');
+        }
+    }
+    for note in &comparison.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if !comparison.unpaired.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nnot compared (no cell with the same settings in every folder): {}",
+            comparison.unpaired.join(", ")
+        );
+    }
+    out
+}
+
+fn signed_ns(v: f64) -> String {
+    let sign = if v < 0.0 { "-" } else { "+" };
+    format!("{sign}{}", format_ns(v.abs().round() as u64))
+}
+
+impl FieldOverhead {
+    /// The row as text, for the table and the HTML page: direct, proxied, ratio, ratio
+    /// per round (median and range), added latency per round (median and range).
+    pub fn cells(&self) -> [String; 5] {
+        let show = |v: f64| match self.field.parse::<Field>() {
+            Ok(field) => field.show(v),
+            Err(_) => format!("{v}"),
+        };
+        [
+            show(self.direct),
+            show(self.proxied),
+            self.ratio
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
+            self.ratio_rounds.map_or_else(
+                || "-".to_owned(),
+                |r| format!("{:.2}x ({:.2}..{:.2})", r.median, r.min, r.max),
+            ),
+            self.added_ns_rounds.map_or_else(
+                || "-".to_owned(),
+                |a| {
+                    format!(
+                        "{} ({}..{})",
+                        signed_ns(a.median),
+                        signed_ns(a.min),
+                        signed_ns(a.max)
+                    )
+                },
+            ),
+        ]
+    }
+}
+
+/// The overhead table: per field, direct and proxied over all rounds, the ratio (median
+/// and range over rounds) and the added latency (median and range).
+pub fn format_overhead_table(summary: &OverheadSummary) -> String {
+    let mut out = String::new();
+    let (direct_errors, proxied_errors) = summary.errors();
+    let _ = writeln!(
+        out,
+        "{} rounds, direct {} vs proxied {}; errors: direct {direct_errors}, proxied \
+         {proxied_errors}",
+        summary.rounds.len(),
+        summary.direct_addr,
+        summary.proxied_addr
+    );
+    let _ = writeln!(
+        out,
+        "{:<7} {:>10} {:>10} {:>7}  {:<22} added per round",
+        "field", "direct", "proxied", "ratio", "ratio per round"
+    );
+    for f in &summary.fields {
+        let [direct, proxied, ratio, ratio_rounds, added] = f.cells();
+        let _ = writeln!(
+            out,
+            "{:<7} {direct:>10} {proxied:>10} {ratio:>7}  {ratio_rounds:<22} {added}",
+            f.field,
+        );
+    }
+    if summary.interrupted {
+        let _ = writeln!(
+            out,
+            "interrupted: stopped early; the rounds that finished are summarised"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_latency_carries_its_sign() {
+        assert_eq!(signed_ns(-1500.0), "-1.5us");
+        assert_eq!(signed_ns(20_000.0), "+20.0us");
+    }
+}

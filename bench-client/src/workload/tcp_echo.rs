@@ -1,0 +1,104 @@
+//! tcp-echo: raw bytes out, the same bytes back; replies are cut by length, so any
+//! split or merge of the stream is fine.
+
+use super::{
+    Failure, ReplyReader, Request, RequestWriter, StreamWorkload, Verifier, describe_mismatch,
+};
+
+/// Raw bytes out, the same bytes back; replies are cut by length.
+#[derive(Debug, Clone)]
+pub struct TcpEcho {
+    verifier: Verifier,
+}
+
+impl TcpEcho {
+    /// tcp-echo replies checked by `verifier`.
+    pub fn new(verifier: Verifier) -> TcpEcho {
+        TcpEcho { verifier }
+    }
+}
+
+/// tcp-echo's sending half.
+#[derive(Debug)]
+pub struct TcpEchoWriter {
+    verifier: Verifier,
+}
+
+/// tcp-echo's receiving half: verifies replies as they stream in, so a reply of any size
+/// needs only the fixed receive buffer.
+#[derive(Debug)]
+pub struct TcpEchoReader {
+    verifier: Verifier,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes of the current reply already consumed.
+    done: usize,
+    /// First difference in the current reply.
+    mismatch: Option<String>,
+}
+
+const RECV_BUF: usize = 16 * 1024;
+
+impl StreamWorkload for TcpEcho {
+    type Writer = TcpEchoWriter;
+    type Reader = TcpEchoReader;
+
+    fn split(&self) -> (TcpEchoWriter, TcpEchoReader) {
+        (
+            TcpEchoWriter {
+                verifier: self.verifier.clone(),
+            },
+            TcpEchoReader {
+                verifier: self.verifier.clone(),
+                buf: vec![0; RECV_BUF],
+                start: 0,
+                end: 0,
+                done: 0,
+                mismatch: None,
+            },
+        )
+    }
+}
+
+impl RequestWriter for TcpEchoWriter {
+    fn encode(&mut self, req: &Request) -> [&[u8]; 3] {
+        [self.verifier.pattern().payload(req), &[], &[]]
+    }
+}
+
+impl ReplyReader for TcpEchoReader {
+    fn read_buf(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        &mut self.buf[self.end..]
+    }
+
+    fn filled(&mut self, n: usize) {
+        self.end += n;
+    }
+
+    fn take_reply(&mut self, req: &Request) -> Result<Option<usize>, Failure> {
+        let expected = self.verifier.expected(req);
+        let take = (self.end - self.start).min(expected.len - self.done);
+        let got = &self.buf[self.start..self.start + take];
+        if let Some(content) = expected.content {
+            let want = &content[self.done..self.done + take];
+            if self.mismatch.is_none() && want != got {
+                self.mismatch = Some(describe_mismatch(req.id, want, got, self.done));
+            }
+        }
+        self.start += take;
+        self.done += take;
+        if self.done < expected.len {
+            return Ok(None);
+        }
+        self.done = 0;
+        match self.mismatch.take() {
+            Some(text) => Err(Failure::Mismatch(text)),
+            None => Ok(Some(expected.len)),
+        }
+    }
+}
