@@ -65,6 +65,10 @@ fn overhead(
         (p50.ratio.unwrap() - p50.proxied / p50.direct).abs() < 1e-9,
         "{p50:?}"
     );
+    // The library's matrix never draws; the page is drawn from the summary afterwards,
+    // as the binary does.
+    let page_error = bench_client::render::write_overhead_page(&outcome.dir, &summary).unwrap();
+    assert_eq!(page_error, None);
     assert!(outcome.dir.join("report.html").is_file());
     summary
 }
