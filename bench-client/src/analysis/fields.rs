@@ -171,6 +171,12 @@ impl Field {
         (self.spec().report)(view)
     }
 
+    /// Whether an overhead leg row ([`LegRow`]) carries it: req/s and the percentiles up
+    /// to max, the fields `overhead` summarises.
+    pub fn in_leg_row(self) -> bool {
+        self.spec().leg.is_some()
+    }
+
     /// Its value in a latency summary (`None`: not a latency).
     pub fn of_summary(self, summary: &LatencySummary) -> Option<f64> {
         self.spec().summary.map(|read| read(summary))

@@ -115,17 +115,6 @@ pub fn validate(config: &OverheadConfig) -> Result<(), ConfigError> {
     run.validate()
 }
 
-/// The fields summarised, in order.
-pub const FIELDS: [Field; 7] = [
-    Field::Rps,
-    Field::P50,
-    Field::P90,
-    Field::P99,
-    Field::P999,
-    Field::P9999,
-    Field::Max,
-];
-
 /// Why an overhead measurement could not finish.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -309,9 +298,11 @@ fn fields(
             .of_summary(s)
             .expect("the overhead's latency fields are in the summary")
     };
-    FIELDS
-        .iter()
-        .map(|&field| {
+    // The fields a leg row carries, in the table's order.
+    Field::ALL
+        .into_iter()
+        .filter(|f| f.in_leg_row())
+        .map(|field| {
             let (d, p) = if field == Field::Rps {
                 (direct_rps, proxied_rps)
             } else {
