@@ -70,6 +70,8 @@ mod protocol;
 pub mod proxy;
 mod runtime;
 mod server;
+#[allow(dead_code)] // the drivers are being moved onto the sessions
+mod session;
 pub mod socket;
 pub mod stats;
 
