@@ -8,8 +8,13 @@
 //! connections are scheduled (`crate::server`); it uses only the runtime's stop signal
 //! and the counters.
 
+mod fail;
+mod guard;
 pub(crate) mod quote;
 mod watch;
+
+pub(crate) use fail::{fail, fail_session, io_failure, warn_io};
+pub(crate) use guard::ConnGuard;
 
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -1,7 +1,6 @@
 //! The protocols an endpoint speaks, one file each: what a connection (or a datagram)
 //! says and what it gets back.
 //!
-//! - `echo`: tcp-echo, every byte back (or uppercased).
 //! - `udp_echo`: one datagram in, the same datagram back, on the shared socket.
 //! - `framed`: the framed command protocol (and the raw one-line-per-read mode):
 //!   reading requests, the frame deadline, the memory budget, writing replies.
@@ -14,7 +13,6 @@
 //! socket from the server driver).
 
 pub(crate) mod command;
-pub(crate) mod echo;
 pub(crate) mod exec;
 pub(crate) mod framed;
 pub(crate) mod udp_echo;

@@ -9,8 +9,12 @@
 //! - `handle`: [`spawn`] and [`ServerHandle`], the same run on a background thread.
 
 mod accept;
+mod admit;
+mod blocking;
+mod drive_async;
 mod handle;
 mod run;
+mod serve;
 
 pub use handle::{ServerHandle, spawn};
 pub use run::run;

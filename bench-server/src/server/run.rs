@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use smol::Async;
 
-use super::accept::{Shared, accept_loop};
-use crate::config::ServerConfig;
+use super::accept::accept_loop;
+use super::admit::Shared;
+use super::blocking;
+use crate::config::{Model, ServerConfig};
 use crate::endpoint::{BoundSocket, Endpoint, ServerError, io_err, validate};
 use crate::protocol::udp_echo;
 use crate::runtime::{Runtime, Tracker};
@@ -84,6 +86,10 @@ fn start_endpoint(
     let (proto, addr) = (stats.proto(), stats.addr());
     let context = || format!("registering {} {addr}", proto.as_str());
     match ep.socket {
+        BoundSocket::Tcp(listener) if shared.config.model != Model::Async => {
+            blocking::start(listener, stats, Arc::clone(shared), tracker.clone())
+                .map_err(io_err(context))?;
+        }
         BoundSocket::Tcp(listener) => {
             let listener = Async::new(listener).map_err(io_err(context))?;
             let task = accept_loop(

@@ -1,0 +1,109 @@
+//! What every session driver (`async`, `threads`, `iterative`) does around a
+//! [`Session`] besides moving bytes and time: the connection's context ([`ConnCtx`]),
+//! counting bytes and requests in the endpoint's counters, carrying out the actions
+//! that need no waiting (`stats`, `shutdown(Write)`, a close, counted and logged), and
+//! the cut at the end of the grace period. How bytes move and how an `exec` runs is
+//! each driver's own.
+
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Instant;
+
+use socket2::SockRef;
+
+use super::admit::Shared;
+use crate::conn::fail_session;
+use crate::session::{Action, Session, StatsInfo};
+use crate::socket::read_back;
+use crate::stats::{ErrorKind, Stats};
+
+/// One connection as a driver serves it: the endpoint's counters, the peer, the run.
+pub(super) struct ConnCtx<'a> {
+    pub(super) stats: &'a Stats,
+    pub(super) peer: SocketAddr,
+    pub(super) shared: &'a Shared,
+}
+
+/// What a driver does after [`ConnCtx::take_actions`].
+pub(super) enum Next {
+    /// Keep driving.
+    Go,
+    /// Run this `exec` (the driver's way), then [`Session::exec_done`].
+    Exec {
+        line: Vec<u8>,
+        output: Vec<u8>,
+        max_output: u64,
+    },
+    /// The connection is over (counted and logged already): drop it.
+    Close,
+}
+
+impl ConnCtx<'_> {
+    /// `n` bytes were read.
+    pub(super) fn read(&self, n: usize) {
+        self.stats.bytes_in.add(n);
+    }
+
+    /// `n` bytes were written.
+    pub(super) fn wrote(&self, n: usize) {
+        self.stats.bytes_out.add(n);
+    }
+
+    /// Adds the requests the session answered since the last call.
+    pub(super) fn count_served(&self, session: &mut impl Session) {
+        let served = session.take_served();
+        if served > 0 {
+            self.stats.requests.add(served as usize);
+        }
+    }
+
+    /// Takes the session's actions and carries out those that need no waiting, until
+    /// there are none or one is for the driver (an `exec`, the close).
+    pub(super) fn take_actions(
+        &self,
+        session: &mut impl Session,
+        stream: &TcpStream,
+        now: Instant,
+    ) -> Next {
+        while let Some(action) = session.poll_action() {
+            match action {
+                Action::ShutdownWrite => {
+                    // A peer that is gone already makes this fail; the close follows.
+                    let _ = stream.shutdown(Shutdown::Write);
+                }
+                Action::Stats => {
+                    let info = StatsInfo {
+                        endpoint: self.stats.snapshot(),
+                        socket: read_back(SockRef::from(stream), true).ok(),
+                    };
+                    session.stats_done(info, now);
+                }
+                Action::Exec {
+                    line,
+                    output,
+                    max_output,
+                } => {
+                    return Next::Exec {
+                        line,
+                        output,
+                        max_output,
+                    };
+                }
+                Action::Close(failure) => {
+                    if let Some(failure) = failure {
+                        fail_session(self.stats, self.peer, &failure);
+                    }
+                    return Next::Close;
+                }
+            }
+        }
+        Next::Go
+    }
+
+    /// The grace period is over and the session still open: a connection in the
+    /// middle of a request is counted as cut.
+    pub(super) fn cut(&self, session: &impl Session) {
+        if !session.at_boundary() {
+            self.stats.error(ErrorKind::ShutdownCut);
+        }
+    }
+}
