@@ -1,15 +1,18 @@
-//! The three server models (`async`, `threads`, `iterative`) serve the same tcp-echo and
-//! framed traffic byte-exact with 50 concurrent clients; `iterative` serves them one
+//! Every server model serves the same tcp-echo and framed traffic byte-exact with 50
+//! concurrent clients and keeps the same rules (idle timeout, the stop at a request
+//! boundary, the grace cut, `max_conns` refusals): [`every_model!`] writes one test per
+//! model and rule, from one list of the models. `iterative` serves connections one
 //! after another, which the last tests make visible.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use bench_proto::Status;
-use bench_server::{ErrorKind, Model, Proto, StatsSnapshot};
+use bench_server::{ErrorKind, Model, Proto, ServerHandle, StatsSnapshot};
 use common::*;
 use serde_json::json;
 
@@ -100,36 +103,6 @@ fn framed_with(model: Model) {
     assert!(stats.bytes_out > expected_bytes());
 }
 
-#[test]
-fn async_model_tcp_echo_50_clients() {
-    tcp_echo_with(Model::Async);
-}
-
-#[test]
-fn threads_model_tcp_echo_50_clients() {
-    tcp_echo_with(Model::Threads);
-}
-
-#[test]
-fn iterative_model_tcp_echo_50_clients() {
-    tcp_echo_with(Model::Iterative);
-}
-
-#[test]
-fn async_model_framed_50_clients() {
-    framed_with(Model::Async);
-}
-
-#[test]
-fn threads_model_framed_50_clients() {
-    framed_with(Model::Threads);
-}
-
-#[test]
-fn iterative_model_framed_50_clients() {
-    framed_with(Model::Iterative);
-}
-
 /// Sends a tcp-echo message on `s` and says whether the echo came back within `wait`.
 fn echoed_within(s: &mut std::net::TcpStream, msg: &[u8], wait: Duration) -> bool {
     s.write_all(msg).unwrap();
@@ -184,24 +157,6 @@ fn iterative_model_serves_one_connection_at_a_time() {
 }
 
 #[test]
-fn async_and_threads_models_serve_connections_side_by_side() {
-    for model in [Model::Async, Model::Threads] {
-        let server = start_with(Proto::TcpEcho, |c| c.model = model);
-        let addr = server.addr(Proto::TcpEcho).unwrap();
-        let mut a = connect(addr);
-        assert!(echoed_within(&mut a, b"first", IO_TIMEOUT));
-        let mut b = connect(addr);
-        assert!(
-            echoed_within(&mut b, b"second", IO_TIMEOUT),
-            "{model:?}: B was not served while A was open"
-        );
-        drop((a, b));
-        let stats = stop(server);
-        assert_eq!(stats.accepted, 2, "{model:?}");
-    }
-}
-
-#[test]
 fn iterative_model_frees_the_slot_when_the_idle_timeout_fires() {
     let server = start_with(Proto::TcpEcho, |c| {
         c.model = Model::Iterative;
@@ -217,4 +172,278 @@ fn iterative_model_frees_the_slot_when_the_idle_timeout_fires() {
     drop(b);
     let stats = stop(server);
     assert!(stats.error_count(ErrorKind::IdleTimeout) >= 1);
+}
+
+/// Writes, for each `module: model` pair, a module of tests that hold for every model.
+macro_rules! every_model {
+    ($($module:ident: $model:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn tcp_echo_50_clients() {
+                tcp_echo_with($model);
+            }
+
+            #[test]
+            fn framed_50_clients() {
+                framed_with($model);
+            }
+
+            #[test]
+            fn upper_transform_uppercases_the_echo() {
+                upper_with($model);
+            }
+
+            #[test]
+            fn a_silent_connection_is_closed_at_the_idle_timeout() {
+                idle_with($model);
+            }
+
+            #[test]
+            fn an_idle_connection_closes_at_once_at_the_stop() {
+                idle_at_stop_with($model);
+            }
+
+            #[test]
+            fn a_request_in_progress_finishes_within_the_grace_period() {
+                grace_with($model);
+            }
+
+            #[test]
+            fn a_request_outlasting_the_grace_period_is_cut_and_counted() {
+                cut_with($model);
+            }
+
+            #[test]
+            fn a_pipelining_client_is_closed_at_a_request_boundary() {
+                pipelining_stop_with($model);
+            }
+        }
+    )*};
+}
+
+/// The same, for the rules that need connections served side by side (`iterative`
+/// keeps the second connection in the backlog, so it never sees it refused).
+macro_rules! concurrent_models {
+    ($($module:ident: $model:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn connections_are_served_side_by_side() {
+                side_by_side_with($model);
+            }
+
+            #[test]
+            fn a_connection_over_max_conns_gets_an_error_frame_and_is_counted() {
+                max_conns_with($model);
+            }
+        }
+    )*};
+}
+
+// The one list of models. Per-core joins both lists once wt-percore is merged into
+// main: add `per_core: Model::PerCore,` to each.
+every_model! {
+    async_model: Model::Async,
+    threads_model: Model::Threads,
+    iterative_model: Model::Iterative,
+}
+
+concurrent_models! {
+    async_concurrent: Model::Async,
+    threads_concurrent: Model::Threads,
+}
+
+fn upper_with(model: Model) {
+    let server = start_with(Proto::TcpEcho, |c| {
+        c.model = model;
+        c.transform = bench_server::Transform::Upper;
+    });
+    let mut s = connect(server.addr(Proto::TcpEcho).unwrap());
+    s.write_all(b"shout, please").unwrap();
+    let mut got = [0u8; 13];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"SHOUT, PLEASE", "{model:?}");
+    drop(s);
+    assert_eq!(stop(server).requests, 1, "{model:?}");
+}
+
+fn idle_with(model: Model) {
+    let server = start_with(Proto::TcpEcho, |c| {
+        c.model = model;
+        c.idle_timeout = Some(Duration::from_millis(300));
+    });
+    let mut s = connect(server.addr(Proto::TcpEcho).unwrap());
+    assert_tcp_echo(&mut s, b"once");
+    assert_eq!(read_until_closed(&mut s), Ending::Closed(0), "{model:?}");
+    let stats = stop(server);
+    assert_eq!(stats.error_count(ErrorKind::IdleTimeout), 1, "{model:?}");
+    assert_eq!(stats.active, 0, "{model:?}");
+}
+
+/// Stops `server` on another thread; the join gives its stats and how long it took.
+fn stop_in_background(server: ServerHandle) -> JoinHandle<(StatsSnapshot, Duration)> {
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let stats = stop(server);
+        (stats, started.elapsed())
+    })
+}
+
+fn idle_at_stop_with(model: Model) {
+    for proto in [Proto::TcpEcho, Proto::Framed] {
+        let server = start_with(proto, |c| {
+            c.model = model;
+            c.grace = Duration::from_secs(5);
+        });
+        let mut s = connect(server.addr(proto).unwrap());
+        assert_serves(proto, &mut s, 1);
+        let (stats, took) = stop_in_background(server).join().unwrap();
+        assert!(
+            took < Duration::from_secs(3),
+            "{model:?} {proto:?}: stop took {took:?} with an idle connection (grace 5s)"
+        );
+        assert_eq!(
+            read_until_closed(&mut s),
+            Ending::Closed(0),
+            "{model:?} {proto:?}"
+        );
+        assert_eq!(
+            stats.error_count(ErrorKind::ShutdownCut),
+            0,
+            "{model:?} {proto:?}"
+        );
+        assert_eq!(stats.active, 0, "{model:?} {proto:?}");
+    }
+}
+
+/// Sends a framed `sleep` of `ms` and waits until the server has read all of it.
+fn start_sleep(server: &ServerHandle, s: &mut std::net::TcpStream, id: u64, ms: u64) {
+    let request = frame(
+        json!({"cmd": "sleep", "id": id, "ms": ms, "total_size": 0}),
+        b"",
+    );
+    let before = server.stats()[0].bytes_in;
+    s.write_all(&request).unwrap();
+    let want = before + request.len() as u64;
+    assert!(
+        eventually(Duration::from_secs(30), || server.stats()[0].bytes_in
+            >= want),
+        "the server never read the sleep request"
+    );
+}
+
+fn grace_with(model: Model) {
+    let server = start_with(Proto::Framed, |c| {
+        c.model = model;
+        c.grace = Duration::from_secs(5);
+    });
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    start_sleep(&server, &mut s, 9, 300);
+    let stopping = stop_in_background(server);
+    let (h, _) = read_response(&mut s).unwrap().expect("the sleep's reply");
+    assert_eq!((h.id, h.status), (9, Status::Ok), "{model:?}");
+    assert_eq!(read_until_closed(&mut s), Ending::Closed(0), "{model:?}");
+    let (stats, took) = stopping.join().unwrap();
+    assert!(
+        took < Duration::from_secs(3),
+        "{model:?}: stop took {took:?}"
+    );
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0, "{model:?}");
+    assert_eq!(stats.requests, 1, "{model:?}");
+}
+
+fn cut_with(model: Model) {
+    let server = start_with(Proto::Framed, |c| {
+        c.model = model;
+        c.grace = Duration::from_millis(200);
+    });
+    let mut s = connect(server.addr(Proto::Framed).unwrap());
+    start_sleep(&server, &mut s, 1, 3000);
+    let (stats, took) = stop_in_background(server).join().unwrap();
+    assert!(
+        took < Duration::from_secs(2),
+        "{model:?}: stop took {took:?}: the 3 s sleep was not cut at the 200 ms grace"
+    );
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 1, "{model:?}");
+    assert!(matches!(
+        read_until_closed(&mut s),
+        Ending::Closed(0) | Ending::Reset
+    ));
+}
+
+fn pipelining_stop_with(model: Model) {
+    let server = start_with(Proto::TcpEcho, |c| {
+        c.model = model;
+        c.grace = Duration::from_secs(5);
+    });
+    let s = connect(server.addr(Proto::TcpEcho).unwrap());
+    // A client that never lets the connection go quiet: a writer thread keeps sending
+    // while this thread reads the echoes. Bounded by a deadline.
+    let mut writer = s.try_clone().unwrap();
+    let writing = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let batch = [b'p'; 1024];
+        while Instant::now() < deadline && writer.write_all(&batch).is_ok() {}
+    });
+    let mut reader = s;
+    let mut buf = [0u8; 4096];
+    let mut got = 0;
+    while got < 64 * 1024 {
+        got += reader.read(&mut buf).unwrap();
+    }
+    let draining =
+        std::thread::spawn(move || while matches!(reader.read(&mut buf), Ok(n) if n > 0) {});
+    let (stats, took) = stop_in_background(server).join().unwrap();
+    assert!(
+        took < Duration::from_secs(3),
+        "{model:?}: stop took {took:?} (grace 5s): the busy connection was not closed"
+    );
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 0, "{model:?}");
+    draining.join().unwrap();
+    writing.join().unwrap();
+}
+
+fn side_by_side_with(model: Model) {
+    let server = start_with(Proto::TcpEcho, |c| c.model = model);
+    let addr = server.addr(Proto::TcpEcho).unwrap();
+    let mut a = connect(addr);
+    assert!(echoed_within(&mut a, b"first", IO_TIMEOUT));
+    let mut b = connect(addr);
+    assert!(
+        echoed_within(&mut b, b"second", IO_TIMEOUT),
+        "{model:?}: B was not served while A was open"
+    );
+    drop((a, b));
+    let stats = stop(server);
+    assert_eq!(stats.accepted, 2, "{model:?}");
+}
+
+fn max_conns_with(model: Model) {
+    let server = start_with(Proto::Framed, |c| {
+        c.model = model;
+        c.max_conns = Some(1);
+    });
+    let addr = server.addr(Proto::Framed).unwrap();
+    let mut first = connect(addr);
+    assert_echo_works(&mut first, 1);
+    let mut extra = connect(addr);
+    let (h, _) = read_response(&mut extra).unwrap().expect("an error frame");
+    assert_eq!(h.status, Status::Error, "{model:?}");
+    assert!(
+        h.error.unwrap_or_default().contains("--max-conns"),
+        "{model:?}"
+    );
+    assert_eq!(
+        read_until_closed(&mut extra),
+        Ending::Closed(0),
+        "{model:?}"
+    );
+    assert_echo_works(&mut first, 2);
+    drop(first);
+    let stats = stop(server);
+    assert_eq!(stats.error_count(ErrorKind::MaxConns), 1, "{model:?}");
+    assert_eq!(stats.accepted, 2, "{model:?}");
 }
