@@ -1,5 +1,10 @@
 //! The udp-echo protocol: one datagram in, the same datagram (or its uppercase) back to
 //! the sender. The probe header at the start of the payload is the client's business.
+//!
+//! This is the `async`, `threads` and `iterative` models' udp-echo: `--threads` receive
+//! loops share one socket, so a datagram wakes every loop waiting on it and all but one
+//! find nothing (issue 14's "N UDP loops on one socket wake each other"). The per-core
+//! model avoids that with one `SO_REUSEPORT` socket per loop; here it stays as it was.
 
 use std::net::UdpSocket;
 use std::sync::Arc;

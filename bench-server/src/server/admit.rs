@@ -22,7 +22,8 @@ use crate::stats::{ErrorKind, Stats};
 
 /// State every task and thread of one server run shares.
 pub(crate) struct Shared {
-    pub(crate) config: ServerConfig,
+    /// Shared with each framed session too.
+    pub(crate) config: Arc<ServerConfig>,
     pub(crate) runtime: Runtime,
 }
 

@@ -1,11 +1,15 @@
-//! The server driver: runs [`crate::endpoint::Endpoint`]s on the shared runtime, the
-//! accept loops of the three models (`async`, `threads`, `iterative`), the UDP receive
-//! loops, connection limits and the graceful stop. What a connection says is
-//! [`crate::protocol`]'s business; binding is [`crate::endpoint`]'s. Nothing below this
-//! wing imports it.
+//! The server drivers: run [`crate::endpoint::Endpoint`]s on the shared runtime, the
+//! accept loops and session drivers of the models (`async`, `threads`, `iterative`),
+//! the UDP receive loops, connection limits and the graceful stop. What a connection
+//! says is [`crate::session`]'s business (the drivers only move its bytes and time);
+//! binding is [`crate::endpoint`]'s. Nothing below this wing imports it.
 //!
 //! - `run`: [`run`], one run to its summary on the calling thread.
-//! - `accept`: what happens to each accepted connection.
+//! - `admit`: counting an accepted connection, `max_conns` refusals, socket options.
+//! - `serve`: what every session driver does besides moving bytes (actions, counts,
+//!   the grace cut).
+//! - `accept` and `drive_async`: the `async` model, a task per connection.
+//! - `blocking`: the `threads` and `iterative` models, blocking sockets, no reactor.
 //! - `handle`: [`spawn`] and [`ServerHandle`], the same run on a background thread.
 
 mod accept;

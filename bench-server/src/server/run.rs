@@ -1,6 +1,7 @@
 //! One server run: fresh counters per endpoint, the shared [`Runtime`], an accept loop
-//! per TCP endpoint and `threads` receive loops per UDP endpoint, then the graceful
-//! stop. What happens to an accepted connection is [`super::accept`]'s business.
+//! per TCP endpoint (a task for `async`, see [`super::accept`]; a thread for `threads`
+//! and `iterative`, see [`super::blocking`]) and `threads` receive loops per UDP
+//! endpoint, then the graceful stop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ pub(super) fn run_counted(
     let started = Instant::now();
     let (runtime, tracker) = Runtime::new();
     let shared = Arc::new(Shared {
-        config: config.clone(),
+        config: Arc::new(config.clone()),
         runtime,
     });
     for (ep, stats) in endpoints.into_iter().zip(&stats) {
