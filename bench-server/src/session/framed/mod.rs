@@ -136,7 +136,8 @@ impl FramedSession {
             served_at_stop: None,
             served_total: 0,
             served: 0,
-            actions: VecDeque::with_capacity(2),
+            // Allocated on the first action (most connections have only their close).
+            actions: VecDeque::new(),
             sink: Vec::new(),
         }
     }
