@@ -8,8 +8,8 @@ use std::fmt::Display;
 use std::io;
 use std::net::SocketAddr;
 
-use super::quote::{MAX_QUOTE, clip};
 use crate::session::Failure;
+use crate::session::quote::{MAX_QUOTE, clip};
 use crate::stats::limiter::suppressed_note;
 use crate::stats::{ErrorKind, Stats};
 

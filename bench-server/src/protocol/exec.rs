@@ -49,7 +49,6 @@ impl Drop for Group {
 
 /// [`run`] on the calling thread, blocking it until the command ends (for a driver
 /// with a thread of its own for the connection, or a helper thread).
-#[allow(dead_code)] // the blocking drivers are being moved onto the sessions
 pub(crate) fn run_blocking(
     line: &[u8],
     out: &mut Vec<u8>,

@@ -1,18 +1,17 @@
-//! The protocols an endpoint speaks, one file each: what a connection (or a datagram)
-//! says and what it gets back.
+//! The protocols' helpers below the sessions, and udp-echo:
 //!
-//! - `udp_echo`: one datagram in, the same datagram back, on the shared socket.
-//! - `framed`: the framed command protocol (and the raw one-line-per-read mode):
-//!   reading requests, the frame deadline, the memory budget, writing replies.
-//! - `command`: running one command, its reply, reused buffers and budget share.
-//! - `exec`: the `exec` command's shell, process group and timeout.
+//! - `command`: running one framed (or raw) command into its reply, the reused
+//!   buffers and the share of the memory budget; used by `crate::session::framed`.
+//! - `exec`: the `exec` command's shell, process group and timeout ([`exec::run`] for
+//!   the `async` driver, [`exec::run_blocking`] for a thread of the connection's own).
+//! - `udp_echo`: one datagram in, the same datagram back, on the shared socket (the
+//!   `async`, `threads` and `iterative` models' receive loop).
 //!
-//! The wire formats are `bench_proto`'s (sans-IO); this wing drives them over a
-//! [`crate::conn::Conn`]. It must not accept, schedule or stop connections (that is
-//! `crate::server`) nor touch sockets other than through `Conn` (udp-echo gets its
+//! The wire formats are `bench_proto`'s (sans-IO); the TCP protocols themselves are
+//! `crate::session`'s state machines. This wing must not accept, schedule or stop
+//! connections (that is `crate::server`) nor touch a TCP socket (udp-echo gets its
 //! socket from the server driver).
 
 pub(crate) mod command;
 pub(crate) mod exec;
-pub(crate) mod framed;
 pub(crate) mod udp_echo;

@@ -12,12 +12,10 @@ use smol::{Async, Timer};
 
 use super::admit::{NotAdmitted, Shared, admit, panicked, spawn_refusal};
 use super::drive_async::drive;
-use super::serve::ConnCtx;
-use crate::config::Proto;
+use super::serve::{AnySession, ConnCtx};
 use crate::conn::{ConnGuard, warn_io};
 use crate::runtime::{ACCEPT_BACKOFF, Tracker};
-use crate::session::echo::EchoSession;
-use crate::stats::{ErrorKind, Stats};
+use crate::stats::Stats;
 
 /// Accepts on `listener` until the stop, spawning a task per admitted connection.
 pub(super) async fn accept_loop(
@@ -60,16 +58,10 @@ async fn serve(stream: Async<TcpStream>, peer: SocketAddr, guard: ConnGuard, sha
         peer,
         shared: &shared,
     };
-    let config = &shared.config;
     let served = std::panic::AssertUnwindSafe(async {
-        match stats.proto() {
-            Proto::TcpEcho => {
-                let session =
-                    EchoSession::new(config.transform, config.idle_timeout, Instant::now());
-                drive(stream, session, &ctx).await;
-            }
-            Proto::Framed => legacy_framed(stream, peer, &stats, &shared).await,
-            Proto::UdpEcho => unreachable!("UDP endpoints have no connections"),
+        match ctx.session(&stats, Instant::now()) {
+            AnySession::Echo(session) => drive(stream, session, &ctx).await,
+            AnySession::Framed(session) => drive(stream, session, &ctx).await,
         }
     })
     .catch_unwind()
@@ -78,35 +70,4 @@ async fn serve(stream: Async<TcpStream>, peer: SocketAddr, guard: ConnGuard, sha
         panicked(&stats, peer);
     }
     drop(guard);
-}
-
-/// The framed protocol on today's `Conn` handlers, cut at the end of the grace period
-/// (until the framed session replaces them).
-pub(super) async fn legacy_framed(
-    stream: Async<TcpStream>,
-    peer: SocketAddr,
-    stats: &Arc<Stats>,
-    shared: &Shared,
-) {
-    let conn = crate::conn::Conn::new(
-        stream,
-        peer,
-        Arc::clone(stats),
-        shared.config.idle_timeout,
-        shared.runtime.stop_signal(),
-    );
-    let mut deadline = shared.runtime.stop_signal();
-    let finished = async {
-        crate::protocol::framed::serve(conn, &shared.config).await;
-        true
-    }
-    .or(async {
-        deadline.as_mut().await;
-        Timer::after(shared.config.grace).await;
-        false
-    })
-    .await;
-    if !finished {
-        stats.error(ErrorKind::ShutdownCut);
-    }
 }

@@ -18,14 +18,12 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
-use super::accept::legacy_framed;
 use super::admit::{NotAdmitted, Shared, admit, panicked, spawn_blocking_refusal};
-use super::serve::{ConnCtx, Next};
-use crate::config::{Model, Proto};
+use super::serve::{AnySession, ConnCtx, Next};
+use crate::config::Model;
 use crate::conn::{ConnGuard, fail_session, io_failure, warn_io};
 use crate::protocol::exec;
 use crate::runtime::{ACCEPT_BACKOFF, Tracker};
-use crate::session::echo::EchoSession;
 use crate::session::{ExecResult, Session, earliest};
 use crate::stats::Stats;
 
@@ -120,20 +118,11 @@ fn serve(stream: TcpStream, peer: SocketAddr, guard: ConnGuard, shared: &Shared)
         peer,
         shared,
     };
-    let config = &shared.config;
-    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match stats.proto() {
-        Proto::TcpEcho => {
-            let session = EchoSession::new(config.transform, config.idle_timeout, Instant::now());
-            drive(stream, session, &ctx);
+    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match ctx.session(stats, Instant::now()) {
+            AnySession::Echo(session) => drive(stream, session, &ctx),
+            AnySession::Framed(session) => drive(stream, session, &ctx),
         }
-        Proto::Framed => match stream
-            .set_nonblocking(true)
-            .and_then(|()| smol::Async::new(stream))
-        {
-            Ok(stream) => smol::block_on(legacy_framed(stream, peer, stats, shared)),
-            Err(e) => fail_session(stats, peer, &io_failure(&e)),
-        },
-        Proto::UdpEcho => unreachable!("UDP endpoints have no connections"),
     }));
     if served.is_err() {
         panicked(stats, peer);
@@ -178,7 +167,7 @@ pub(super) fn drive<S: Session>(stream: TcpStream, mut session: S, ctx: &ConnCtx
                 mut output,
                 max_output,
             } => {
-                let outcome = run_exec(&line, &mut output, max_output);
+                let outcome = exec::run_blocking(&line, &mut output, max_output);
                 session.exec_done(ExecResult { output, outcome }, Instant::now());
                 continue;
             }
@@ -197,15 +186,6 @@ pub(super) fn drive<S: Session>(stream: TcpStream, mut session: S, ctx: &ConnCtx
             thread::sleep(wait);
         }
     }
-}
-
-/// Runs an `exec` on this thread.
-fn run_exec(
-    line: &[u8],
-    output: &mut Vec<u8>,
-    max_output: u64,
-) -> Result<exec::ExecOutcome, String> {
-    smol::block_on(exec::run(line, output, max_output))
 }
 
 impl Blocking {

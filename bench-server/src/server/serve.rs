@@ -1,17 +1,22 @@
 //! What every session driver (`async`, `threads`, `iterative`) does around a
 //! [`Session`] besides moving bytes and time: the connection's context ([`ConnCtx`]),
 //! counting bytes and requests in the endpoint's counters, carrying out the actions
-//! that need no waiting (`stats`, `shutdown(Write)`, a close, counted and logged), and
-//! the cut at the end of the grace period. How bytes move and how an `exec` runs is
+//! that need no waiting (`stats`, `shutdown(Write)`, a failure or a close, counted and
+//! logged), making the session of an endpoint's protocol, and the cut at the end of
+//! the grace period. How bytes move and how an `exec` runs is
 //! each driver's own.
 
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Instant;
 
 use socket2::SockRef;
 
 use super::admit::Shared;
+use crate::config::Proto;
 use crate::conn::fail_session;
+use crate::session::echo::EchoSession;
+use crate::session::framed::FramedSession;
 use crate::session::{Action, Session, StatsInfo};
 use crate::socket::read_back;
 use crate::stats::{ErrorKind, Stats};
@@ -37,7 +42,35 @@ pub(super) enum Next {
     Close,
 }
 
+/// The session of a connection to a TCP endpoint, by its protocol. An enum, not a
+/// `dyn`: each driver is generic over [`Session`], and this picks the instance.
+// Made and matched at once (the session moves into its driver), never stored: the
+// size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum AnySession {
+    Echo(EchoSession),
+    Framed(FramedSession),
+}
+
 impl ConnCtx<'_> {
+    /// A fresh session for this connection, accepted at `now`, in the endpoint's
+    /// protocol.
+    pub(super) fn session(&self, stats: &Arc<Stats>, now: Instant) -> AnySession {
+        let config = &self.shared.config;
+        match stats.proto() {
+            Proto::TcpEcho => {
+                AnySession::Echo(EchoSession::new(config.transform, config.idle_timeout, now))
+            }
+            Proto::Framed => AnySession::Framed(FramedSession::new(
+                Arc::clone(config),
+                Arc::clone(stats),
+                self.peer,
+                now,
+            )),
+            Proto::UdpEcho => unreachable!("UDP endpoints have no connections"),
+        }
+    }
+
     /// `n` bytes were read.
     pub(super) fn read(&self, n: usize) {
         self.stats.bytes_in.add(n);
@@ -88,6 +121,7 @@ impl ConnCtx<'_> {
                         max_output,
                     };
                 }
+                Action::Fail(failure) => fail_session(self.stats, self.peer, &failure),
                 Action::Close(failure) => {
                     if let Some(failure) = failure {
                         fail_session(self.stats, self.peer, &failure);
