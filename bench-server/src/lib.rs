@@ -9,17 +9,17 @@
 //! From the top; a wing uses only the wings below it, and each says in its own `//!`
 //! what it owns and what it leaves alone.
 //!
-//! - `server/` (the driver): [`run`], [`spawn`] and [`ServerHandle`]; the accept loops of
-//!   the `async`, `threads` and `iterative` models, the UDP receive loops, `max_conns`
-//!   refusals, the grace period.
+//! - `server/` (the drivers): [`run`], [`spawn`] and [`ServerHandle`]; the accept
+//!   loops and session drivers of the `async` (a task per connection) and `threads` /
+//!   `iterative` (blocking sockets, no reactor) models, the UDP receive loops,
+//!   `max_conns` refusals, the grace period.
 //! - [`proxy`]/ (the relay, `bench-server proxy`): its own config, front socket, TCP
 //!   (`copy`, `splice`) and UDP relays, counters and handle. Shares only the runtime,
 //!   the socket set-up and the log limiter with the servers.
-//! - `protocol/`: what a connection or datagram says and gets back: tcp-echo, udp-echo,
-//!   the framed command protocol, its commands and `exec`.
-//! - `conn/`: one accepted TCP connection as the protocols see it: reads and writes
-//!   watched for idleness, shutdown and the frame deadline; the lingering close; quoting
-//!   untrusted text in logs.
+//! - `conn/`: what every connection driver shares: a failure counted and logged once
+//!   (rate-limited, the peer's text clipped) and the guard an admitted connection holds.
+//! - `protocol/`: the helpers below the sessions (a framed command's reply, the
+//!   budget, `exec`) and udp-echo's receive loop.
 //! - `endpoint` (leaf): [`Endpoint`] (a bound socket and its protocol), [`bind_all`],
 //!   [`validate`] and [`ServerError`].
 //! - `runtime` (leaf): the executor threads, stop channel, task tracker, grace wait and
