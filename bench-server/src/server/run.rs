@@ -87,7 +87,9 @@ fn start_endpoint(
     let (proto, addr) = (stats.proto(), stats.addr());
     let context = || format!("registering {} {addr}", proto.as_str());
     match ep.socket {
-        BoundSocket::Tcp(listener) if shared.config.model != Model::Async => {
+        BoundSocket::Tcp(listener)
+            if matches!(shared.config.model, Model::Threads | Model::Iterative) =>
+        {
             blocking::start(listener, stats, Arc::clone(shared), tracker.clone())
                 .map_err(io_err(context))?;
         }
