@@ -7,10 +7,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
-use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 
-use super::admit::{NotAdmitted, Shared, admit, panicked, spawn_refusal};
+use super::admit::{NotAdmitted, Shared, admit, spawn_refusal};
 use super::drive_async::drive;
 use super::serve::{AnySession, ConnCtx};
 use crate::conn::{ConnGuard, warn_io};
@@ -58,16 +57,12 @@ async fn serve(stream: Async<TcpStream>, peer: SocketAddr, guard: ConnGuard, sha
         peer,
         shared: &shared,
     };
-    let served = std::panic::AssertUnwindSafe(async {
+    ctx.unless_panics_async(async {
         match ctx.session(&stats, Instant::now()) {
             AnySession::Echo(session) => drive(stream, session, &ctx).await,
             AnySession::Framed(session) => drive(stream, session, &ctx).await,
         }
     })
-    .catch_unwind()
     .await;
-    if served.is_err() {
-        panicked(&stats, peer);
-    }
     drop(guard);
 }

@@ -14,7 +14,7 @@ use smol::{Async, Timer};
 use socket2::SockRef;
 
 use crate::config::{Proto, ServerConfig};
-use crate::conn::{ConnGuard, fail, warn_io};
+use crate::conn::{ConnGuard, warn_io};
 use crate::runtime::{Runtime, Tracker};
 use crate::socket::configure_accepted;
 use crate::stats::limiter::suppressed_note;
@@ -103,11 +103,6 @@ pub(super) fn spawn_blocking_refusal(
         // The refusal is counted already; without its frame the close still refuses.
         Err(e) => log::debug!("{}: refusal without an error frame: {e}", stats.addr()),
     }
-}
-
-/// Logs and counts a connection whose handler panicked (as `io`).
-pub(super) fn panicked(stats: &Stats, peer: SocketAddr) {
-    fail(stats, peer, ErrorKind::Io, &"connection handler panicked");
 }
 
 /// Turns away a connection over `max_conns`: a framed client gets an error frame it can

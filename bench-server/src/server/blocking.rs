@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
-use super::admit::{NotAdmitted, Shared, admit, panicked, spawn_blocking_refusal};
+use super::admit::{NotAdmitted, Shared, admit, spawn_blocking_refusal};
 use super::serve::{AnySession, ConnCtx, Next};
 use crate::config::Model;
 use crate::conn::{ConnGuard, fail_session, io_failure, warn_io};
@@ -118,15 +118,10 @@ fn serve(stream: TcpStream, peer: SocketAddr, guard: ConnGuard, shared: &Shared)
         peer,
         shared,
     };
-    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        match ctx.session(stats, Instant::now()) {
-            AnySession::Echo(session) => drive(stream, session, &ctx),
-            AnySession::Framed(session) => drive(stream, session, &ctx),
-        }
-    }));
-    if served.is_err() {
-        panicked(stats, peer);
-    }
+    ctx.unless_panics(|| match ctx.session(stats, Instant::now()) {
+        AnySession::Echo(session) => drive(stream, session, &ctx),
+        AnySession::Framed(session) => drive(stream, session, &ctx),
+    });
 }
 
 /// The blocking socket of one connection.

@@ -22,3 +22,6 @@ mod serve;
 
 pub use handle::{ServerHandle, spawn};
 pub use run::run;
+
+#[cfg(test)]
+mod tests;

@@ -6,15 +6,18 @@
 //! the grace period. How bytes move and how an `exec` runs is
 //! each driver's own.
 
+use std::future::Future;
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use smol::future::FutureExt as _;
 use socket2::SockRef;
 
 use super::admit::Shared;
 use crate::config::Proto;
-use crate::conn::fail_session;
+use crate::conn::{fail, fail_session};
 use crate::session::echo::EchoSession;
 use crate::session::framed::FramedSession;
 use crate::session::{Action, Session, StatsInfo};
@@ -131,6 +134,30 @@ impl ConnCtx<'_> {
             }
         }
         Next::Go
+    }
+
+    /// Runs `serve` (a blocking driver), counting a panic in it as `io`: a bug in one
+    /// connection's handling ends that connection, not its thread's others or the run.
+    pub(super) fn unless_panics(&self, serve: impl FnOnce()) {
+        if std::panic::catch_unwind(AssertUnwindSafe(serve)).is_err() {
+            self.panicked();
+        }
+    }
+
+    /// [`ConnCtx::unless_panics`] for a driver's future.
+    pub(super) async fn unless_panics_async(&self, serve: impl Future<Output = ()>) {
+        if AssertUnwindSafe(serve).catch_unwind().await.is_err() {
+            self.panicked();
+        }
+    }
+
+    fn panicked(&self) {
+        fail(
+            self.stats,
+            self.peer,
+            ErrorKind::Io,
+            &"connection handler panicked",
+        );
     }
 
     /// The grace period is over and the session still open: a connection in the
