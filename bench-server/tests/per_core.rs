@@ -1,0 +1,157 @@
+//! The `per-core` model's own behaviour: connections spread over its loops are all
+//! answered, a udp-echo flood is answered on every loop's socket, the stop closes idle
+//! connections at once and cuts one stuck mid-echo after the grace period, and
+//! `max_conns` refuses without holding up the loop.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bench_server::{ErrorKind, Model, Proto, ServerConfig, ServerHandle};
+use common::*;
+
+/// [`test_config`] on the per-core model with `threads` loops.
+fn per_core(threads: usize) -> impl FnOnce(&mut ServerConfig) {
+    move |c| {
+        c.model = Model::PerCore;
+        c.threads = threads;
+    }
+}
+
+fn start(proto: Proto, threads: usize, change: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
+    start_with(proto, |c| {
+        per_core(threads)(c);
+        change(c);
+    })
+}
+
+#[test]
+fn many_connections_over_two_loops_are_all_answered() {
+    const CONNS: usize = 64;
+    let server = start(Proto::TcpEcho, 2, |_| {});
+    let addr = server.addr(Proto::TcpEcho).unwrap();
+    // All open at once, served in turns: with two SO_REUSEPORT listeners the kernel
+    // hands some to each loop, and every one must be answered, whichever it is.
+    let mut conns: Vec<_> = (0..CONNS).map(|_| connect(addr)).collect();
+    for round in 0..5 {
+        for (i, s) in conns.iter_mut().enumerate() {
+            assert_tcp_echo(s, format!("conn {i} round {round}").as_bytes());
+        }
+    }
+    drop(conns);
+    let stats = stop(server);
+    assert_eq!(stats.accepted, CONNS as u64);
+    assert_eq!(stats.requests, 5 * CONNS as u64);
+    assert_eq!(stats.errors.values().sum::<u64>(), 0, "{:?}", stats.errors);
+}
+
+#[test]
+fn a_udp_flood_from_many_peers_is_answered_on_every_loops_socket() {
+    // The kernel spreads peers over the two SO_REUSEPORT sockets by address hash: with
+    // 32 peers, both sockets get some (all on one: odds of 2 in 4 billion), so a loop
+    // that did not serve its socket leaves about half the peers unanswered.
+    const PEERS: usize = 32;
+    const EACH: usize = 40;
+    let server = start(Proto::UdpEcho, 2, |_| {});
+    let addr = server.addr(Proto::UdpEcho).unwrap();
+    let peers: Vec<_> = (0..PEERS)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let s = udp_client(addr);
+                let mut buf = [0u8; 64];
+                for m in 0..EACH {
+                    let msg = format!("peer {p} datagram {m}");
+                    s.send(msg.as_bytes()).unwrap();
+                    let n = s.recv(&mut buf).unwrap_or_else(|e| {
+                        panic!("peer {p} datagram {m}: no echo: {e}");
+                    });
+                    assert_eq!(&buf[..n], msg.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for p in peers {
+        p.join().expect("a peer went unanswered");
+    }
+    let stats = stop(server);
+    assert_eq!(stats.requests, (PEERS * EACH) as u64);
+    assert_eq!(stats.errors.values().sum::<u64>(), 0, "{:?}", stats.errors);
+}
+
+/// Starts a client on `addr` that writes far more than the buffers hold and never
+/// reads, so the server's echo stalls mid-write. Waits until it has: bytes are read
+/// but not all written back, and the count stays put from one look to the next.
+fn stall_an_echo(server: &ServerHandle, addr: SocketAddr) -> std::net::TcpStream {
+    let s = connect(addr);
+    let mut writer = s.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        // Ends with an error when the server cuts the connection, or at the timeout.
+        for _ in 0..1024 {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut last_out = u64::MAX;
+    let stalled = eventually(Duration::from_secs(30), || {
+        let st = &server.stats()[0];
+        let stuck = st.bytes_in > st.bytes_out && st.bytes_out == last_out;
+        last_out = st.bytes_out;
+        stuck
+    });
+    assert!(stalled, "the echo never stalled: {:?}", server.stats());
+    s
+}
+
+#[test]
+fn the_stop_closes_idle_connections_at_once_and_cuts_a_stalled_echo_at_the_grace() {
+    let server = start(Proto::TcpEcho, 1, |c| {
+        c.grace = Duration::from_millis(300);
+        // Small buffers: the stall comes after a few KiB, not megabytes.
+        c.socket.send_buf = Some(16 * 1024);
+        c.socket.recv_buf = Some(16 * 1024);
+    });
+    let addr = server.addr(Proto::TcpEcho).unwrap();
+    let mut idle = connect(addr);
+    assert_tcp_echo(&mut idle, b"hello");
+    let _stalled = stall_an_echo(&server, addr);
+    let stats = stop(server);
+    assert_eq!(read_until_closed(&mut idle), Ending::Closed(0));
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 1, "{stats:?}");
+    assert_eq!(stats.active, 0);
+}
+
+#[test]
+fn max_conns_refuses_the_next_connection_while_the_open_one_keeps_working() {
+    let server = start(Proto::TcpEcho, 1, |c| c.max_conns = Some(1));
+    let addr = server.addr(Proto::TcpEcho).unwrap();
+    let mut a = connect(addr);
+    assert_tcp_echo(&mut a, b"first");
+    let mut b = connect(addr);
+    let _ = b.write_all(b"refused?");
+    let mut buf = [0u8; 16];
+    let refused = match b.read(&mut buf) {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    };
+    assert!(
+        refused,
+        "the second connection was served past --max-conns 1"
+    );
+    assert_tcp_echo(&mut a, b"still here");
+    drop((a, b));
+    // Once A is gone its slot is free again.
+    assert!(eventually(Duration::from_secs(30), || server.stats()[0]
+        .active
+        == 0));
+    let mut c = connect(addr);
+    assert_tcp_echo(&mut c, b"third");
+    drop(c);
+    let stats = stop(server);
+    assert_eq!(stats.error_count(ErrorKind::MaxConns), 1);
+    assert_eq!(stats.accepted, 3);
+}
