@@ -52,9 +52,11 @@ pub enum Transform {
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Model {
-    /// `threads` event loops, one per thread, each with its own SO_REUSEPORT listener
-    /// (and UDP socket), epoll instance, timers and connections: nothing shared per
-    /// request. Linux only; elsewhere it runs as `async`.
+    /// One event loop per thread (`threads`), each with its own SO_REUSEPORT
+    /// listener, epoll and connections (Linux; elsewhere it runs as `async`).
+    //
+    // Each loop also owns its UDP socket, timer heap and counter lane: nothing is
+    // shared per request.
     #[cfg_attr(target_os = "linux", default)]
     #[serde(rename = "per-core")]
     PerCore,

@@ -155,3 +155,47 @@ fn max_conns_refuses_the_next_connection_while_the_open_one_keeps_working() {
     assert_eq!(stats.error_count(ErrorKind::MaxConns), 1);
     assert_eq!(stats.accepted, 3);
 }
+
+#[test]
+fn a_listener_bound_elsewhere_is_shared_by_every_loop() {
+    // No SO_REUSEPORT on it: the loops cannot bind siblings, so each takes from this
+    // one (a try_clone each), and every connection is answered whichever loop wins.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = test_config();
+    per_core(2)(&mut config);
+    let ep = bench_server::Endpoint::from_tcp(Proto::TcpEcho, listener);
+    let server = bench_server::spawn(vec![ep], config).unwrap();
+    let mut conns: Vec<_> = (0..32).map(|_| connect(addr)).collect();
+    for (i, s) in conns.iter_mut().enumerate() {
+        assert_tcp_echo(s, format!("shared {i}").as_bytes());
+    }
+    drop(conns);
+    let stats = stop(server);
+    assert_eq!(stats.accepted, 32);
+    assert_eq!(stats.errors.values().sum::<u64>(), 0, "{:?}", stats.errors);
+    // Closed at the stop by every loop: nothing listens any more.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn a_udp_socket_bound_elsewhere_is_shared_by_every_loop() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let mut config = test_config();
+    per_core(2)(&mut config);
+    let server =
+        bench_server::spawn(vec![bench_server::Endpoint::from_udp(socket)], config).unwrap();
+    for p in 0..8 {
+        let s = udp_client(addr);
+        let mut buf = [0u8; 32];
+        for m in 0..10 {
+            let msg = format!("peer {p} msg {m}");
+            s.send(msg.as_bytes()).unwrap();
+            let n = s.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], msg.as_bytes());
+        }
+    }
+    let stats = stop(server);
+    assert_eq!(stats.requests, 80);
+}
