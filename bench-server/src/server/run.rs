@@ -56,16 +56,6 @@ pub(super) fn endpoint_stats(
         .collect()
 }
 
-/// Whether this run goes to the per-core driver: the `per-core` model, on Linux, with
-/// every endpoint's protocol served there (otherwise it runs as `async`).
-#[cfg(target_os = "linux")]
-fn per_core(endpoints: &[Endpoint], config: &ServerConfig) -> bool {
-    config.model == Model::PerCore
-        && endpoints
-            .iter()
-            .all(|ep| super::per_core::serves(ep.proto()))
-}
-
 /// [`run`] with counters (from [`endpoint_stats`]) the caller can also read while it
 /// runs.
 pub(super) fn run_counted(
@@ -75,7 +65,7 @@ pub(super) fn run_counted(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServerSummary, ServerError> {
     #[cfg(target_os = "linux")]
-    if per_core(&endpoints, config) {
+    if config.model == Model::PerCore {
         return super::per_core::run(endpoints, config, stats, shutdown);
     }
     let started = Instant::now();

@@ -153,6 +153,13 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// Zeroed counters for the endpoint at `addr`, with one lane (tests, and drivers
+    /// that only add with `fetch_add`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn new(proto: Proto, addr: SocketAddr) -> Self {
+        Self::with_lanes(proto, addr, 1)
+    }
+
     /// Zeroed counters with `lanes` lanes (one per loop thread; at least one).
     pub(crate) fn with_lanes(proto: Proto, addr: SocketAddr, lanes: usize) -> Self {
         Stats {

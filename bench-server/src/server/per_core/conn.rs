@@ -138,6 +138,7 @@ impl Conn {
                             max_output,
                         };
                     }
+                    Action::Fail(f) => super::log_failure(stats, self.peer, f.kind, &f.message),
                     Action::Close(failure) => return Outcome::Close(failure),
                 }
             }

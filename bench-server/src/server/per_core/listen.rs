@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 
 use socket2::SockRef;
 
@@ -17,6 +18,7 @@ use super::sockets::LoopSocket;
 use crate::config::Proto;
 use crate::runtime::ACCEPT_BACKOFF;
 use crate::session::echo::EchoSession;
+use crate::session::framed::FramedSession;
 use crate::session::{Failure, Session};
 use crate::socket::configure_accepted;
 use crate::stats::limiter::suppressed_note;
@@ -127,22 +129,27 @@ impl Loop {
             warn_setup(stats, peer, &e);
             return;
         }
-        let session = self.new_session(ctx.proto);
+        let session = self.new_session(ep, peer);
         self.insert(Conn::new(stream, session, ep, peer, true));
     }
 
-    /// The session for a new connection of `proto`.
-    fn new_session(&self, proto: Proto) -> Box<dyn Session + Send> {
+    /// The session for a new connection of endpoint `ep`.
+    fn new_session(&self, ep: usize, peer: SocketAddr) -> Box<dyn Session + Send> {
         let config = &self.config;
-        match proto {
+        let ctx = &self.ctx[ep];
+        match ctx.proto {
             Proto::TcpEcho => Box::new(EchoSession::new(
                 config.transform,
                 config.idle_timeout,
                 self.now,
             )),
-            Proto::Framed | Proto::UdpEcho => {
-                unreachable!("the per-core driver only gets endpoints it serves")
-            }
+            Proto::Framed => Box::new(FramedSession::new(
+                Arc::clone(config),
+                Arc::clone(&ctx.stats),
+                peer,
+                self.now,
+            )),
+            Proto::UdpEcho => unreachable!("UDP endpoints have no connections"),
         }
     }
 

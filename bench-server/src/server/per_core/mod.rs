@@ -37,15 +37,6 @@ use crate::stats::limiter::suppressed_note;
 use crate::stats::{ErrorKind, ServerSummary, Stats};
 use event_loop::Loop;
 
-/// Whether the per-core driver serves `proto` (every protocol does once the framed
-/// session exists; until then the run falls back to the `async` model).
-pub(super) fn serves(proto: Proto) -> bool {
-    match proto {
-        Proto::TcpEcho | Proto::UdpEcho => true,
-        Proto::Framed => false,
-    }
-}
-
 /// What every loop knows of one endpoint.
 pub(super) struct EndpointCtx {
     pub(super) proto: Proto,
