@@ -1,16 +1,22 @@
 //! The `per-core` model's own behaviour: connections spread over its loops are all
 //! answered, a udp-echo flood is answered on every loop's socket, the stop closes idle
 //! connections at once and cuts one stuck mid-echo after the grace period, and
-//! `max_conns` refuses without holding up the loop.
+//! `max_conns` refuses without holding up the loop (framed clients get an error
+//! frame), a frame half-received at the stop is finished or cut at the grace, and a
+//! `sleep` or `exec` on one connection does not hold up the others on its loop.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
 
+use bench_proto::Status;
 use bench_server::{ErrorKind, Model, Proto, ServerConfig, ServerHandle};
 use common::*;
+use serde_json::json;
 
 /// [`test_config`] on the per-core model with `threads` loops.
 fn per_core(threads: usize) -> impl FnOnce(&mut ServerConfig) {
@@ -198,4 +204,130 @@ fn a_udp_socket_bound_elsewhere_is_shared_by_every_loop() {
     }
     let stats = stop(server);
     assert_eq!(stats.requests, 80);
+}
+
+/// Sends `request` (a long `sleep` or `exec`) on a connection of `server` and waits
+/// until the server has read it; then 20 echoes on `other`, a connection on the same
+/// (only) loop, must all be answered while that reply is still due (a reader blocked
+/// on it has seen nothing). A loop that waited for the command would answer none of
+/// them (the client's reads time out first). Then the stop, with a short grace, cuts
+/// the long command.
+fn others_are_served_while(server: ServerHandle, request: serde_json::Value, body: &[u8]) {
+    let addr = server.addr(Proto::Framed).unwrap();
+    let mut other = connect(addr);
+    assert_echo_works(&mut other, 0);
+    let mut slow = connect(addr);
+    let sent = frame(request, body);
+    let before = server.stats()[0].bytes_in;
+    slow.write_all(&sent).unwrap();
+    assert!(eventually(Duration::from_secs(30), || {
+        server.stats()[0].bytes_in >= before + sent.len() as u64
+    }));
+    let replied = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&replied);
+    let reader = std::thread::spawn(move || {
+        let ending = read_until_closed(&mut slow);
+        flag.store(true, SeqCst);
+        ending
+    });
+    for id in 1..=20 {
+        assert_echo_works(&mut other, id);
+    }
+    assert!(
+        !replied.load(SeqCst),
+        "the long command ended before the echoes"
+    );
+    drop(other);
+    let stats = stop(server);
+    // Cut at the grace's end without a reply (no bytes before the close).
+    assert!(matches!(
+        reader.join().unwrap(),
+        Ending::Closed(0) | Ending::Reset
+    ));
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 1, "{stats:?}");
+    assert_eq!(stats.requests, 21, "the echoes, and not the long command");
+}
+
+#[test]
+fn a_sleep_on_one_connection_does_not_hold_up_another_on_the_same_loop() {
+    let server = start(Proto::Framed, 1, |c| c.grace = Duration::from_millis(100));
+    let request = json!({"cmd": "sleep", "id": 77, "ms": 20_000, "total_size": 0});
+    others_are_served_while(server, request, b"");
+}
+
+#[test]
+fn an_exec_on_one_connection_does_not_hold_up_another_on_the_same_loop() {
+    let server = start(Proto::Framed, 1, |c| {
+        c.allow_exec = true;
+        c.grace = Duration::from_millis(100);
+    });
+    // Cut with its connection: the shell's process group is killed, not left to run.
+    let cmd = b"sleep 20; echo done";
+    let request = json!({"cmd": "exec", "id": 78, "total_size": cmd.len()});
+    others_are_served_while(server, request, cmd);
+}
+
+#[test]
+fn a_framed_connection_over_max_conns_gets_an_error_frame() {
+    let server = start(Proto::Framed, 2, |c| c.max_conns = Some(1));
+    let addr = server.addr(Proto::Framed).unwrap();
+    let mut a = connect(addr);
+    assert_echo_works(&mut a, 1);
+    let mut b = connect(addr);
+    let (h, _) = read_response(&mut b).unwrap().expect("an error frame");
+    assert_eq!(h.status, Status::Error);
+    let message = h.error.unwrap_or_default();
+    assert!(message.contains("--max-conns"), "{message}");
+    assert_eq!(read_until_closed(&mut b), Ending::Closed(0));
+    assert_echo_works(&mut a, 2);
+    drop(a);
+    let stats = stop(server);
+    assert_eq!(stats.error_count(ErrorKind::MaxConns), 1);
+    assert_eq!(stats.active, 0);
+}
+
+#[test]
+fn the_stats_command_sums_every_loop() {
+    let server = start(Proto::Framed, 2, |_| {});
+    let addr = server.addr(Proto::Framed).unwrap();
+    let mut conns: Vec<_> = (0..16).map(|_| connect(addr)).collect();
+    for (i, s) in conns.iter_mut().enumerate() {
+        assert_echo_works(s, i as u64);
+    }
+    // 16 echoes, on whichever loops (each counts a reply just after writing it, so
+    // wait for the last count), and this stats request is not counted yet.
+    assert!(eventually(Duration::from_secs(30), || server.stats()[0]
+        .requests
+        == 16));
+    let stats = server_stats(&mut conns[0]);
+    assert_eq!(stats["endpoint"]["requests"].as_u64(), Some(16), "{stats}");
+    assert_eq!(stats["endpoint"]["accepted"].as_u64(), Some(16));
+    drop(conns);
+    stop(server);
+}
+
+#[test]
+fn a_frame_cut_off_mid_way_at_the_stop_counts_as_shutdown_cut() {
+    let server = start(Proto::Framed, 1, |c| c.grace = Duration::from_millis(200));
+    let addr = server.addr(Proto::Framed).unwrap();
+    let mut idle = connect(addr);
+    assert_echo_works(&mut idle, 1);
+    let mut half = connect(addr);
+    let whole = frame(
+        json!({"cmd": "echo", "id": 2, "total_size": 100}),
+        &[b'z'; 100],
+    );
+    let before = server.stats()[0].bytes_in;
+    half.write_all(&whole[..whole.len() / 2]).unwrap();
+    assert!(eventually(Duration::from_secs(30), || {
+        server.stats()[0].bytes_in >= before + (whole.len() / 2) as u64
+    }));
+    // The rest never comes: the frame is still under way when the grace ends.
+    let stats = stop(server);
+    assert_eq!(read_until_closed(&mut idle), Ending::Closed(0));
+    assert!(matches!(
+        read_until_closed(&mut half),
+        Ending::Closed(0) | Ending::Reset
+    ));
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 1, "{stats:?}");
 }

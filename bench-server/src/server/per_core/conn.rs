@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use socket2::SockRef;
 
+use super::exec::ExecCancel;
 use crate::session::{Action, Failure, Session, StatsInfo};
 use crate::socket::read_back;
 use crate::stats::lane::Lane;
@@ -47,6 +48,8 @@ pub(super) struct Conn {
     pub(super) queued: bool,
     /// Holds one of the endpoint's active slots (a `max_conns` refusal does not).
     pub(super) counted: bool,
+    /// The `exec` under way, cancelled when this is dropped (with the connection).
+    pub(super) exec_cancel: Option<ExecCancel>,
 }
 
 /// What driving a connection came to.
@@ -88,6 +91,7 @@ impl Conn {
             scheduled: None,
             queued: false,
             counted,
+            exec_cancel: None,
         }
     }
 
@@ -96,11 +100,16 @@ impl Conn {
     /// (this loop's, owned); `stats` answers the `stats` command.
     pub(super) fn drive(&mut self, lane: &Lane, stats: &Stats, now: Instant) -> Outcome {
         let outcome = self.steps(lane, stats, now);
+        self.count_served(lane);
+        outcome
+    }
+
+    /// Adds the requests the session has answered to the lane.
+    fn count_served(&mut self, lane: &Lane) {
         let served = self.session.take_served();
         if served > 0 {
             lane.owner_add_requests(served);
         }
-        outcome
     }
 
     fn steps(&mut self, lane: &Lane, stats: &Stats, now: Instant) -> Outcome {
@@ -207,6 +216,9 @@ impl Conn {
                     }
                     lane.owner_add_bytes_out(n);
                     self.session.wrote(n, now);
+                    // Counted as soon as written: a `stats` right after the reply
+                    // (on another loop, say) finds it.
+                    self.count_served(lane);
                     wrote = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::EndpointCtx;
 use super::conn::{Conn, Outcome};
+use super::exec::ExecDone;
 use super::listen::Listener;
 use super::log_failure;
 use super::sockets::LoopSockets;
@@ -23,7 +24,7 @@ use crate::engine::slab::{Key, Slab, tag_of, tagged, untag};
 use crate::engine::threads::StopFlag;
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
-use crate::session::{ExecResult, Failure};
+use crate::session::Failure;
 use crate::stats::ErrorKind;
 
 /// Token tags of a loop's own sockets (tag 0 is a connection key).
@@ -53,18 +54,12 @@ pub(super) enum Ready {
     Udp(usize),
 }
 
-/// A finished `exec`, sent back from its helper thread.
-struct ExecDone {
-    key: Key,
-    result: ExecResult,
-}
-
 /// One event loop and everything it owns.
 pub(super) struct Loop {
     /// The loop's index: its counter lane.
     pub(super) index: usize,
     pub(super) poller: Poller,
-    waker: Waker,
+    pub(super) waker: Waker,
     stop: StopFlag,
     pub(super) timers: Timers<Deadline>,
     pub(super) conns: Slab<Conn>,
@@ -75,8 +70,8 @@ pub(super) struct Loop {
     pub(super) udp: Vec<UdpPort>,
     pub(super) ctx: Arc<[EndpointCtx]>,
     pub(super) config: Arc<ServerConfig>,
-    exec_tx: Sender<ExecDone>,
-    exec_rx: Receiver<ExecDone>,
+    pub(super) exec_tx: Sender<ExecDone>,
+    pub(super) exec_rx: Receiver<ExecDone>,
     /// Set at the stop: when the grace period ends.
     grace_end: Option<Instant>,
     /// The time of this turn (read once after each wait).
@@ -288,46 +283,6 @@ impl Loop {
         }
         // Dropping the socket closes it, which also takes it out of the poller (it
         // was never duplicated).
-    }
-
-    /// Runs `exec` on a helper thread; its result comes back through the channel and
-    /// the waker, off the hot path.
-    fn start_exec(&mut self, key: Key, line: Vec<u8>, output: Vec<u8>, max_output: u64) {
-        let (done, waker) = (self.exec_tx.clone(), self.waker.clone());
-        let spawned = std::thread::Builder::new()
-            .name("bench-server-exec".to_owned())
-            .spawn(move || {
-                let mut output = output;
-                let outcome =
-                    smol::block_on(crate::protocol::exec::run(&line, &mut output, max_output));
-                let _ = done.send(ExecDone {
-                    key,
-                    result: ExecResult { output, outcome },
-                });
-                waker.wake();
-            });
-        if let Err(e) = spawned {
-            let result = ExecResult {
-                output: Vec::new(),
-                outcome: Err(format!("exec: cannot start a thread: {e}")),
-            };
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.session.exec_done(result, self.now);
-                self.run_conn(key);
-            }
-        }
-    }
-
-    /// The waker fired: hand every finished `exec` to its session (one whose
-    /// connection closed meanwhile is dropped).
-    fn exec_finished(&mut self) {
-        self.waker.reset();
-        while let Ok(done) = self.exec_rx.try_recv() {
-            if let Some(conn) = self.conns.get_mut(done.key) {
-                conn.session.exec_done(done.result, self.now);
-                self.run_conn(done.key);
-            }
-        }
     }
 
     /// The stop: no more accepts or datagrams; every session finishes its request

@@ -11,6 +11,7 @@
 //!   starts.
 //! - `event_loop`: the loop itself: events, deadlines, the ready list, the stop.
 //! - `conn`: one connection: its socket, session and readiness flags, driven in steps.
+//! - `exec`: `exec` on helper threads, cancelled with their connection.
 //! - `listen`: accepting, `max_conns` refusals (`refuse`: the framed error frame as a
 //!   tiny session), accept back-off.
 //! - `udp`: udp-echo on a loop's socket.
@@ -20,6 +21,7 @@
 
 mod conn;
 mod event_loop;
+mod exec;
 mod listen;
 mod refuse;
 mod sockets;
