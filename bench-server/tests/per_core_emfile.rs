@@ -44,7 +44,7 @@ fn a_full_descriptor_table_delays_accepts_without_stopping_the_loop() {
 
     let saved = getrlimit(Resource::Nofile);
     let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
-    let mut low = saved.clone();
+    let mut low = saved;
     low.current = Some(open_now + 8);
     setrlimit(Resource::Nofile, low).unwrap();
     let held = fill_the_table();
