@@ -13,19 +13,27 @@
 //!   loops and session drivers of the `async` (a task per connection) and `threads` /
 //!   `iterative` (blocking sockets, no reactor) models, the UDP receive loops,
 //!   `max_conns` refusals, the grace period.
+//! - `server/per_core/` (Linux): the `per-core` model (the default there): one event
+//!   loop per thread, each with its own SO_REUSEPORT listener, epoll, timers,
+//!   connections and counter lane, driving the sans-IO sessions.
 //! - [`proxy`]/ (the relay, `bench-server proxy`): its own config, front socket, TCP
 //!   (`copy`, `splice`) and UDP relays, counters and handle. Shares only the runtime,
 //!   the socket set-up and the log limiter with the servers.
+//! - `engine/` (Linux): the per-core toolkit: epoll poller, eventfd waker, timer heap,
+//!   slab with generation-checked tokens, loop threads and their stop flag. No
+//!   protocols; the per-core driver and the relay build their loops from it.
 //! - `conn/`: what every connection driver shares: a failure counted and logged once
 //!   (rate-limited, the peer's text clipped) and the guard an admitted connection holds.
+//! - `session/`: sans-IO connection state machines (tcp-echo, framed): bytes and time
+//!   in, bytes, actions and deadlines out; every driver moves bytes for them.
 //! - `protocol/`: the helpers below the sessions (a framed command's reply, the
 //!   budget, `exec`) and udp-echo's receive loop.
 //! - `endpoint` (leaf): [`Endpoint`] (a bound socket and its protocol), [`bind_all`],
 //!   [`validate`] and [`ServerError`].
 //! - `runtime` (leaf): the executor threads, stop channel, task tracker, grace wait and
 //!   background thread that the servers and the relay share.
-//! - [`stats`]/: per-endpoint counters ([`StatsSnapshot`], [`ErrorKind`]), the shutdown
-//!   [`ServerSummary`], and the one-line-per-second warning limit.
+//! - [`stats`]/: per-endpoint counters ([`StatsSnapshot`], [`ErrorKind`]) with per-loop
+//!   lanes, the shutdown [`ServerSummary`], and the one-line-per-second warning limit.
 //! - [`socket`] (leaf): binding with [`SocketOptions`], applying them to accepted
 //!   connections, reading them back with getsockopt ([`SocketReadback`]).
 //! - [`config`] (leaf): the plain [`ServerConfig`] (no CLI types) and its enums.
@@ -66,6 +74,9 @@ pub mod cli_support;
 pub mod config;
 mod conn;
 mod endpoint;
+#[cfg(target_os = "linux")]
+#[allow(dead_code)] // a toolkit: the per-core driver and the relay use parts of it
+mod engine;
 mod protocol;
 pub mod proxy;
 mod runtime;

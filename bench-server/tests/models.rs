@@ -263,15 +263,16 @@ macro_rules! concurrent_models {
     )*};
 }
 
-// The one list of models. Per-core joins both lists once wt-percore is merged into
-// main: add `per_core: Model::PerCore,` to each.
+// The one list of models (a new model joins both lists).
 every_model! {
+    per_core_model: Model::PerCore,
     async_model: Model::Async,
     threads_model: Model::Threads,
     iterative_model: Model::Iterative,
 }
 
 concurrent_models! {
+    per_core_concurrent: Model::PerCore,
     async_concurrent: Model::Async,
     threads_concurrent: Model::Threads,
 }

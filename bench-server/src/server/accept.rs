@@ -1,6 +1,7 @@
-//! The `async` model's accept loop: every accepted connection is admitted (see
-//! `admit`) and served by a task on the shared runtime, its session driven by
-//! `drive_async`; a handler that panics is counted as `io`. The `threads` and
+//! The `async` model's accept loop (and the `per-core` model's where the per-core
+//! engine is not built): every accepted connection is admitted (see `admit`) and
+//! served by a task on the shared runtime, its session driven by `drive_async`; a
+//! handler that panics is counted as `io`. The `threads` and
 //! `iterative` models accept on threads of their own (`blocking`).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
