@@ -234,6 +234,11 @@ macro_rules! every_model {
             fn a_trickling_client_is_closed_at_the_frame_deadline() {
                 trickle_with($model);
             }
+
+            #[test]
+            fn an_exec_outlasting_the_grace_period_is_cut_and_counted() {
+                exec_cut_with($model);
+            }
         }
     )*};
 }
@@ -579,9 +584,9 @@ fn exec_beside_with(model: Model) {
     assert_eq!(stop(server).requests, 6, "{model:?}");
 }
 
-#[test]
-fn async_model_cuts_an_exec_at_the_end_of_the_grace_period() {
+fn exec_cut_with(model: Model) {
     let server = start_with(Proto::Framed, |c| {
+        c.model = model;
         c.allow_exec = true;
         c.grace = Duration::from_millis(200);
     });
@@ -599,7 +604,7 @@ fn async_model_cuts_an_exec_at_the_end_of_the_grace_period() {
     let (stats, took) = stop_in_background(server).join().unwrap();
     assert!(
         took < Duration::from_secs(5),
-        "stop took {took:?}: the exec was not cut at the 200 ms grace"
+        "{model:?}: stop took {took:?}: the exec was not cut at the 200 ms grace"
     );
-    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 1);
+    assert_eq!(stats.error_count(ErrorKind::ShutdownCut), 1, "{model:?}");
 }

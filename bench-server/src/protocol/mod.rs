@@ -2,8 +2,9 @@
 //!
 //! - `command`: running one framed (or raw) command into its reply, the reused
 //!   buffers and the share of the memory budget; used by `crate::session::framed`.
-//! - `exec`: the `exec` command's shell, process group and timeout ([`exec::run`] for
-//!   the `async` driver, [`exec::run_blocking`] for a thread of the connection's own).
+//! - `exec`: the `exec` command's shell, process group and timeout ([`exec::run`], a
+//!   future every driver runs: beside the connection, on a helper thread, or on the
+//!   connection's own thread raced against the grace cut).
 //! - `udp_echo`: one datagram in, the same datagram back, on the shared socket (the
 //!   `async`, `threads` and `iterative` models' receive loop).
 //!

@@ -8,7 +8,7 @@
 //! is the time to the session's next deadline (at most [`POLL_STOP`], so the thread
 //! sees the stop), blocking writes with a [`POLL_STOP`] timeout (a peer that does not
 //! read is then the session's idle rule), and `exec` run inline (the thread is the
-//! connection's own).
+//! connection's own) but raced against the stop, so it is cut at the grace end too.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,6 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use smol::Timer;
+use smol::future::FutureExt as _;
 
 use super::admit::{NotAdmitted, Shared, admit, spawn_blocking_refusal};
 use super::serve::{AnySession, ConnCtx, Next};
@@ -162,7 +164,9 @@ pub(super) fn drive<S: Session>(stream: TcpStream, mut session: S, ctx: &ConnCtx
                 mut output,
                 max_output,
             } => {
-                let outcome = exec::run_blocking(&line, &mut output, max_output);
+                let Some(outcome) = b.exec(&line, &mut output, max_output, ctx) else {
+                    return ctx.cut(&session);
+                };
                 session.exec_done(ExecResult { output, outcome }, Instant::now());
                 continue;
             }
@@ -198,6 +202,33 @@ impl Blocking {
             session.handle_timeout(now);
         }
         true
+    }
+
+    /// Runs an `exec` on this thread, still watching the stop: `None` when the grace
+    /// period ran out first (the command is killed).
+    fn exec(
+        &self,
+        line: &[u8],
+        output: &mut Vec<u8>,
+        max_output: u64,
+        ctx: &ConnCtx<'_>,
+    ) -> Option<Result<exec::ExecOutcome, String>> {
+        let mut stop = ctx.shared.runtime.stop_signal();
+        let (grace, grace_end) = (ctx.shared.config.grace, self.grace_end);
+        smol::block_on(
+            async { Some(exec::run(line, output, max_output).await) }.or(async {
+                match grace_end {
+                    Some(end) => {
+                        Timer::at(end).await;
+                    }
+                    None => {
+                        stop.as_mut().await;
+                        Timer::after(grace).await;
+                    }
+                }
+                None
+            }),
+        )
     }
 
     /// Writes what the session has, until it has nothing or a write times out.
