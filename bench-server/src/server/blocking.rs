@@ -135,6 +135,16 @@ struct Blocking {
     grace_end: Option<Instant>,
 }
 
+/// How [`drive`] ended.
+enum End {
+    /// The session closed (counted already).
+    Closed,
+    /// The grace period ran out.
+    Cut,
+    /// An I/O error, to be counted.
+    Failed(io::Error),
+}
+
 /// Serves one connection with `session` on this thread until the session closes, an
 /// I/O error ends it, or the grace period after the stop runs out.
 pub(super) fn drive<S: Session>(stream: TcpStream, mut session: S, ctx: &ConnCtx<'_>) {
@@ -144,50 +154,61 @@ pub(super) fn drive<S: Session>(stream: TcpStream, mut session: S, ctx: &ConnCtx
         eof: false,
         grace_end: None,
     };
-    if let Err(e) = b.stream.set_write_timeout(Some(POLL_STOP)) {
-        return fail_session(ctx.stats, ctx.peer, &io_failure(&e));
+    let end = match b.stream.set_write_timeout(Some(POLL_STOP)) {
+        Err(e) => End::Failed(e),
+        Ok(()) => loop {
+            if let Some(end) = b.turn(&mut session, ctx) {
+                break end;
+            }
+        },
+    };
+    match end {
+        End::Closed => {}
+        End::Cut => ctx.cut(&session),
+        End::Failed(e) => fail_session(ctx.stats, ctx.peer, &io_failure(&e)),
     }
-    loop {
+}
+
+impl Blocking {
+    /// One turn of the session loop: the clock and the stop, writes, actions, then
+    /// one read (or a sleep to the next deadline); `Some` when the connection is over.
+    fn turn(&mut self, session: &mut impl Session, ctx: &ConnCtx<'_>) -> Option<End> {
         let now = Instant::now();
-        if !b.keep_time(&mut session, ctx, now) {
-            return ctx.cut(&session);
+        if !self.keep_time(session, ctx, now) {
+            return Some(End::Cut);
         }
-        if let Err(e) = b.write(&mut session, ctx, now) {
-            return fail_session(ctx.stats, ctx.peer, &io_failure(&e));
+        if let Err(e) = self.write(session, ctx, now) {
+            return Some(End::Failed(e));
         }
-        ctx.count_served(&mut session);
-        match ctx.take_actions(&mut session, &b.stream, now) {
+        ctx.count_served(session);
+        match ctx.take_actions(session, &self.stream, now) {
             Next::Go => {}
-            Next::Close => return,
+            Next::Close => return Some(End::Closed),
             Next::Exec {
                 line,
                 mut output,
                 max_output,
             } => {
-                let Some(outcome) = b.exec(&line, &mut output, max_output, ctx) else {
-                    return ctx.cut(&session);
+                let Some(outcome) = self.exec(&line, &mut output, max_output, ctx) else {
+                    return Some(End::Cut);
                 };
                 session.exec_done(ExecResult { output, outcome }, Instant::now());
-                continue;
+                return None;
             }
         }
         if !session.outgoing().is_empty() {
             // A write timed out: look at the clock and the stop, then write on.
-            continue;
+            return None;
         }
-        let wait = b.wait_time(&session, now);
-        if session.wants_read() && !b.eof {
-            if let Err(e) = b.read(&mut session, ctx, wait) {
-                return fail_session(ctx.stats, ctx.peer, &io_failure(&e));
-            }
-        } else {
-            // A `sleep` under way, or a linger: nothing to do until the deadline.
-            thread::sleep(wait);
+        let wait = self.wait_time(session, now);
+        if session.wants_read() && !self.eof {
+            return self.read(session, ctx, wait).err().map(End::Failed);
         }
+        // A `sleep` under way, or a linger: nothing to do until the deadline.
+        thread::sleep(wait);
+        None
     }
-}
 
-impl Blocking {
     /// Notices the stop and the session's deadlines at `now`; false when the grace
     /// period is over.
     fn keep_time(&mut self, session: &mut impl Session, ctx: &ConnCtx<'_>, now: Instant) -> bool {

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::io::{self, Read as _, Write as _};
 use std::net::TcpStream;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use smol::{Async, Timer, future};
@@ -62,18 +62,7 @@ struct Driver {
 /// Serves one connection with `session` until the session closes, an I/O error ends
 /// it, or the grace period after the stop runs out. Counts everything in `ctx.stats`.
 pub(super) async fn drive<S: Session>(stream: Async<TcpStream>, mut session: S, ctx: &ConnCtx<'_>) {
-    let mut d = Driver {
-        stream,
-        readable: true,
-        writable: true,
-        eof: false,
-        timer: Timer::never(),
-        armed: None,
-        stop: Some(ctx.shared.runtime.stop_signal()),
-        grace_end: None,
-        exec: None,
-        turns: 0,
-    };
+    let mut d = Driver::new(stream, ctx);
     loop {
         let now = Instant::now();
         if let Err(e) = d.move_bytes(&mut session, ctx, now) {
@@ -90,21 +79,9 @@ pub(super) async fn drive<S: Session>(stream: Async<TcpStream>, mut session: S, 
             } => d.exec = Some(start_exec(line, output, max_output)),
         }
         d.arm(&session);
-        match d.wait(&session).await {
-            Wake::Io => {}
-            Wake::Exec(result) => session.exec_done(result, Instant::now()),
-            Wake::Stop => {
-                let now = Instant::now();
-                d.grace_end = Some(now + ctx.shared.config.grace);
-                session.stop(now);
-            }
-            Wake::Timer => {
-                let now = Instant::now();
-                if d.grace_end.is_some_and(|end| now >= end) {
-                    return ctx.cut(&session);
-                }
-                session.handle_timeout(now);
-            }
+        let wake = d.wait(&session).await;
+        if !d.woke(wake, &mut session, ctx) {
+            return ctx.cut(&session);
         }
     }
 }
@@ -118,6 +95,37 @@ fn start_exec(line: Vec<u8>, mut output: Vec<u8>, max_output: u64) -> ExecTask {
 }
 
 impl Driver {
+    fn new(stream: Async<TcpStream>, ctx: &ConnCtx<'_>) -> Self {
+        Driver {
+            stream,
+            readable: true,
+            writable: true,
+            eof: false,
+            timer: Timer::never(),
+            armed: None,
+            stop: Some(ctx.shared.runtime.stop_signal()),
+            grace_end: None,
+            exec: None,
+            turns: 0,
+        }
+    }
+
+    /// Hands what ended a wait to the session; false when the grace period is over.
+    fn woke(&mut self, wake: Wake, session: &mut impl Session, ctx: &ConnCtx<'_>) -> bool {
+        let now = Instant::now();
+        match wake {
+            Wake::Io => {}
+            Wake::Exec(result) => session.exec_done(result, now),
+            Wake::Stop => {
+                self.grace_end = Some(now + ctx.shared.config.grace);
+                session.stop(now);
+            }
+            Wake::Timer if self.grace_end.is_some_and(|end| now >= end) => return false,
+            Wake::Timer => session.handle_timeout(now),
+        }
+        true
+    }
+
     /// One read when the session wants bytes and the socket may have some, then writes
     /// until the session has nothing to write or the socket takes no more.
     fn move_bytes(
@@ -214,39 +222,48 @@ impl Driver {
         }
         let want_read = session.wants_read() && !self.eof && !self.readable;
         let want_write = !self.writable && !session.outgoing().is_empty();
-        future::poll_fn(|cx| {
-            if let Some(stop) = self.stop.as_mut()
-                && stop.as_mut().poll(cx).is_ready()
-            {
-                self.stop = None;
-                return Poll::Ready(Wake::Stop);
-            }
-            if let Some(exec) = self.exec.as_mut()
-                && let Poll::Ready(result) = exec.as_mut().poll(cx)
-            {
-                self.exec = None;
-                return Poll::Ready(Wake::Exec(result));
-            }
-            if self.armed.is_some() && Pin::new(&mut self.timer).poll(cx).is_ready() {
-                self.armed = None;
-                return Poll::Ready(Wake::Timer);
-            }
-            let mut woke = ready;
-            // An error is readiness too: the next read or write reports it.
-            if want_read && self.stream.poll_readable(cx).is_ready() {
-                self.readable = true;
-                woke = true;
-            }
-            if want_write && self.stream.poll_writable(cx).is_ready() {
-                self.writable = true;
-                woke = true;
-            }
-            if woke {
-                Poll::Ready(Wake::Io)
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        future::poll_fn(|cx| self.poll_wake(cx, ready, want_read, want_write)).await
+    }
+
+    /// One look at everything a connection waits on, in order: the stop, the `exec`,
+    /// the timer, then the socket's readiness in the directions wanted.
+    fn poll_wake(
+        &mut self,
+        cx: &mut Context<'_>,
+        ready: bool,
+        want_read: bool,
+        want_write: bool,
+    ) -> Poll<Wake> {
+        if let Some(stop) = self.stop.as_mut()
+            && stop.as_mut().poll(cx).is_ready()
+        {
+            self.stop = None;
+            return Poll::Ready(Wake::Stop);
+        }
+        if let Some(exec) = self.exec.as_mut()
+            && let Poll::Ready(result) = exec.as_mut().poll(cx)
+        {
+            self.exec = None;
+            return Poll::Ready(Wake::Exec(result));
+        }
+        if self.armed.is_some() && Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.armed = None;
+            return Poll::Ready(Wake::Timer);
+        }
+        let mut woke = ready;
+        // An error is readiness too: the next read or write reports it.
+        if want_read && self.stream.poll_readable(cx).is_ready() {
+            self.readable = true;
+            woke = true;
+        }
+        if want_write && self.stream.poll_writable(cx).is_ready() {
+            self.writable = true;
+            woke = true;
+        }
+        if woke {
+            Poll::Ready(Wake::Io)
+        } else {
+            Poll::Pending
+        }
     }
 }
