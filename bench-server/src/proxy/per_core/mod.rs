@@ -1,0 +1,250 @@
+//! The `per-core` relay model (Linux): `threads` event loops, each on its own thread
+//! with its own front socket (SO_REUSEPORT, or the one shared listener), epoll
+//! instance, connections or sessions, timers and counters. Sockets are registered once,
+//! edge-triggered, and never re-armed; nothing is locked or shared per chunk or
+//! datagram. The engine toolkit gives the poller, waker, timers and slab; this wing
+//! owns what a relay does with them and must not reach into the servers' wings.
+//!
+//! # Layout
+//!
+//! - this file: [`prepare`] (split the front, set the loops up), [`Loops::run`]
+//!   (start them, stop them), the tokens.
+//! - `tcp`: the TCP loop (accept with the descriptor budget, connect timeouts, the
+//!   ready-again list, the graceful stop and grace cut); `conn`: one relayed
+//!   connection; `pump`: one direction's state machine and the `copy` mover;
+//!   `splice`: the `splice` mover.
+//! - `udp`: the UDP loop (sessions per client address, idle expiry, the bound).
+
+mod conn;
+mod pump;
+mod shim;
+#[cfg(target_os = "linux")]
+mod splice;
+mod tcp;
+mod udp;
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use self::shim::{Key, StopFlag, Waker};
+use super::config::{ProxyConfig, ProxyError, io_err};
+use super::front::{Front, bind_reuse_port, has_reuse_port};
+use super::stats::ProxyStats;
+use crate::stats::limiter::LogLimiter;
+
+/// Reads (or datagrams) one socket gets per turn before the others get theirs.
+const BUDGET: u32 = 32;
+
+/// What every loop of one run shares; nothing in it is touched per chunk or datagram
+/// (the counters each loop writes are its own shard of `stats`).
+struct Shared {
+    config: ProxyConfig,
+    stats: Arc<ProxyStats>,
+    /// Warning lines about refused or failed connections, one per second.
+    warnings: LogLimiter,
+    stop: StopFlag,
+}
+
+/// Token tags (top byte): what a readiness event is for.
+mod token {
+    use super::Key;
+
+    const SHIFT: u32 = 56;
+    /// The loop's waker.
+    pub(super) const WAKER: u64 = 0;
+    /// The loop's front socket (listener or UDP socket).
+    pub(super) const FRONT: u64 = 1 << SHIFT;
+    /// A connection's client socket, or a UDP session's upstream socket.
+    pub(super) const CLIENT: u64 = 2 << SHIFT;
+    /// A connection's upstream socket.
+    pub(super) const UPSTREAM: u64 = 3 << SHIFT;
+
+    /// The token of `key`'s socket of kind `tag`.
+    pub(super) fn of(tag: u64, key: Key) -> u64 {
+        tag | key.token()
+    }
+
+    /// The tag and key of a token.
+    pub(super) fn split(token: u64) -> (u64, Key) {
+        let tag = token & !((1 << SHIFT) - 1);
+        (tag, Key::from_token(token & ((1 << SHIFT) - 1)))
+    }
+}
+
+/// One loop, ready to run on its thread.
+enum Loop {
+    Tcp(tcp::TcpLoop),
+    Udp(udp::UdpLoop),
+}
+
+impl Loop {
+    fn waker(&self) -> Waker {
+        match self {
+            Loop::Tcp(l) => l.waker(),
+            Loop::Udp(l) => l.waker(),
+        }
+    }
+
+    fn run(self) {
+        match self {
+            Loop::Tcp(l) => l.run(),
+            Loop::Udp(l) => l.run(),
+        }
+    }
+}
+
+/// The loops of one run, set up (front sockets bound, pollers made) but not started:
+/// made before the relay is announced, so a client's first datagram already meets the
+/// whole SO_REUSEPORT group (and keeps meeting the same socket of it).
+pub(super) struct Loops {
+    shared: Arc<Shared>,
+    loops: Vec<Loop>,
+}
+
+/// Splits `front` into one socket per loop and sets the loops up.
+///
+/// # Errors
+/// [`ProxyError::Io`] when a front socket or poller cannot be made.
+pub(super) fn prepare(
+    front: Front,
+    config: &ProxyConfig,
+    stats: Arc<ProxyStats>,
+) -> Result<Loops, ProxyError> {
+    let addr = stats.addr();
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        stats,
+        warnings: LogLimiter::new(Instant::now()),
+        stop: StopFlag::new(),
+    });
+    let context = || format!("setting up the {} loops on {addr}", config.proto.as_str());
+    let loops = build_loops(front, &shared).map_err(io_err(context))?;
+    Ok(Loops { shared, loops })
+}
+
+impl Loops {
+    /// Relays on every loop until `shutdown` completes, then stops them gracefully
+    /// (TCP connections get `grace`; UDP sessions end at once) and waits.
+    ///
+    /// # Errors
+    /// [`ProxyError::Io`] when a loop thread cannot start (those started are stopped
+    /// first), or a loop panicked.
+    pub(super) fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
+        let Loops { shared, loops } = self;
+        let wakers: Vec<Waker> = loops.iter().map(Loop::waker).collect();
+        let started = start(loops, &shared, &wakers);
+        if started.is_ok() {
+            smol::block_on(shutdown);
+        }
+        stop(&shared, &wakers);
+        let (handles, failed) = match started {
+            Ok(handles) => (handles, None),
+            Err((handles, e)) => (handles, Some(e)),
+        };
+        let panicked = handles.into_iter().filter_map(|h| h.join().err()).count();
+        if let Some(e) = failed {
+            return Err(io_err(|| "starting the proxy loops".to_owned())(e));
+        }
+        if panicked > 0 {
+            return Err(ProxyError::Io {
+                context: format!("{panicked} proxy loops"),
+                cause: io::Error::other("panicked"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Tells every loop to stop.
+fn stop(shared: &Shared, wakers: &[Waker]) {
+    shared.stop.set();
+    wakers.iter().for_each(Waker::wake);
+}
+
+/// Starts one thread per loop; on a failure, the threads started so far and the error
+/// (the caller stops and joins them).
+#[allow(clippy::type_complexity)]
+fn start(
+    loops: Vec<Loop>,
+    shared: &Shared,
+    wakers: &[Waker],
+) -> Result<Vec<JoinHandle<()>>, (Vec<JoinHandle<()>>, io::Error)> {
+    let mut handles = Vec::with_capacity(loops.len());
+    for (i, l) in loops.into_iter().enumerate() {
+        let name = format!("bench-proxy-{i}");
+        match std::thread::Builder::new()
+            .name(name)
+            .spawn(move || l.run())
+        {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                stop(shared, wakers);
+                return Err((handles, e));
+            }
+        }
+    }
+    Ok(handles)
+}
+
+/// The loops of a run, each with its front socket.
+fn build_loops(front: Front, shared: &Arc<Shared>) -> io::Result<Vec<Loop>> {
+    let loops = shared.config.threads;
+    let mut built = Vec::with_capacity(loops);
+    match front {
+        Front::Tcp(listener) => {
+            for (i, l) in tcp_fronts(listener, loops)?.into_iter().enumerate() {
+                built.push(Loop::Tcp(tcp::TcpLoop::new(i, l, Arc::clone(shared))?));
+            }
+        }
+        Front::Udp(socket) => {
+            for (i, s) in udp_fronts(socket, loops)?.into_iter().enumerate() {
+                built.push(Loop::Udp(udp::UdpLoop::new(i, s, Arc::clone(shared))?));
+            }
+        }
+    }
+    Ok(built)
+}
+
+/// One listener per loop: the given one and `loops - 1` more in its SO_REUSEPORT
+/// group (the kernel spreads connections over them), or, for a listener without
+/// SO_REUSEPORT, the one listener shared by every loop.
+fn tcp_fronts(listener: TcpListener, loops: usize) -> io::Result<Vec<TcpListener>> {
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let reuse = has_reuse_port(&listener);
+    let mut fronts = Vec::with_capacity(loops);
+    for _ in 1..loops {
+        let more = if reuse {
+            bind_reuse_port(addr, socket2::Type::STREAM)?.into()
+        } else {
+            listener.try_clone()?
+        };
+        let more: TcpListener = more;
+        more.set_nonblocking(true)?;
+        fronts.push(more);
+    }
+    fronts.insert(0, listener);
+    Ok(fronts)
+}
+
+/// One UDP socket per loop in the given socket's SO_REUSEPORT group (the kernel sends
+/// one client's datagrams to one socket, so its session lives in one loop); a socket
+/// without SO_REUSEPORT is served by one loop, so that a client's datagrams are not
+/// spread over several loops' sessions.
+fn udp_fronts(socket: UdpSocket, loops: usize) -> io::Result<Vec<UdpSocket>> {
+    socket.set_nonblocking(true)?;
+    let addr: SocketAddr = socket.local_addr()?;
+    let mut fronts = vec![socket];
+    if has_reuse_port(&fronts[0]) {
+        for _ in 1..loops {
+            let more: UdpSocket = bind_reuse_port(addr, socket2::Type::DGRAM)?.into();
+            more.set_nonblocking(true)?;
+            fronts.push(more);
+        }
+    }
+    Ok(fronts)
+}
