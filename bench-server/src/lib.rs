@@ -66,6 +66,9 @@ pub mod cli_support;
 pub mod config;
 mod conn;
 mod endpoint;
+#[cfg(target_os = "linux")]
+#[allow(dead_code)] // a toolkit: the per-core driver and the relay use parts of it
+mod engine;
 mod protocol;
 pub mod proxy;
 mod runtime;
