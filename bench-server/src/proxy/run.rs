@@ -64,15 +64,15 @@ fn new_stats(config: &ProxyConfig, addr: SocketAddr) -> ProxyStats {
 
 /// A relay set up by its model, ready to run.
 enum Engine {
-    /// The per-core loops, their sockets bound and pollers made.
+    /// The per-core loops, running already.
     #[cfg(target_os = "linux")]
     PerCore(super::per_core::Loops),
     /// The front socket, for tasks on the shared runtime.
     Async(Front),
 }
 
-/// What the model sets up before the relay is announced (the `per-core` loops' sockets
-/// and pollers), with counters the caller can also read while it runs.
+/// What the model sets up before the relay is announced (the `per-core` loops start
+/// here), with counters the caller can also read while it runs.
 fn prepare(
     front: Front,
     config: &ProxyConfig,
@@ -80,7 +80,7 @@ fn prepare(
 ) -> Result<Engine, ProxyError> {
     match config.model {
         #[cfg(target_os = "linux")]
-        ProxyModel::PerCore => Ok(Engine::PerCore(super::per_core::prepare(
+        ProxyModel::PerCore => Ok(Engine::PerCore(super::per_core::start(
             front,
             config,
             Arc::clone(stats),

@@ -7,8 +7,8 @@
 //!
 //! # Layout
 //!
-//! - this file: [`prepare`] (split the front, set the loops up), [`Loops::run`]
-//!   (start them, stop them), the tokens.
+//! - this file: [`start`] (split the front, set the loops up, start them),
+//!   [`Loops::run`] (wait for the shutdown, stop them), the tokens.
 //! - `tcp`: the TCP loop (accept with the descriptor budget, connect timeouts, the
 //!   ready-again list, the graceful stop and grace cut); `conn`: one relayed
 //!   connection; `pump`: one direction's state machine and the `copy` mover;
@@ -17,7 +17,6 @@
 
 mod conn;
 mod pump;
-mod shim;
 #[cfg(target_os = "linux")]
 mod splice;
 mod tcp;
@@ -27,13 +26,14 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
-use self::shim::{Key, StopFlag, Waker};
 use super::config::{ProxyConfig, ProxyError, io_err};
 use super::front::{Front, bind_reuse_port, has_reuse_port};
 use super::stats::ProxyStats;
+use crate::engine::slab::Key;
+use crate::engine::threads::{self, StopFlag};
+use crate::engine::waker::Waker;
 use crate::stats::limiter::LogLimiter;
 
 /// Reads (or datagrams) one socket gets per turn before the others get theirs.
@@ -49,29 +49,34 @@ struct Shared {
     stop: StopFlag,
 }
 
-/// Token tags (top byte): what a readiness event is for.
+/// The tokens a loop registers its sockets under: a tag (the engine's top byte) and,
+/// for a connection's or session's socket, its slab key.
 mod token {
     use super::Key;
+    use crate::engine::slab::{tag_of, tagged, untag};
 
-    const SHIFT: u32 = 56;
     /// The loop's waker.
-    pub(super) const WAKER: u64 = 0;
+    pub(super) const WAKER: u8 = 1;
     /// The loop's front socket (listener or UDP socket).
-    pub(super) const FRONT: u64 = 1 << SHIFT;
+    pub(super) const FRONT: u8 = 2;
     /// A connection's client socket, or a UDP session's upstream socket.
-    pub(super) const CLIENT: u64 = 2 << SHIFT;
+    pub(super) const CLIENT: u8 = 3;
     /// A connection's upstream socket.
-    pub(super) const UPSTREAM: u64 = 3 << SHIFT;
+    pub(super) const UPSTREAM: u8 = 4;
+
+    /// The token of a loop's own socket of kind `tag`.
+    pub(super) fn own(tag: u8) -> u64 {
+        tagged(tag, 0)
+    }
 
     /// The token of `key`'s socket of kind `tag`.
-    pub(super) fn of(tag: u64, key: Key) -> u64 {
-        tag | key.token()
+    pub(super) fn of(tag: u8, key: Key) -> u64 {
+        tagged(tag, key.token())
     }
 
     /// The tag and key of a token.
-    pub(super) fn split(token: u64) -> (u64, Key) {
-        let tag = token & !((1 << SHIFT) - 1);
-        (tag, Key::from_token(token & ((1 << SHIFT) - 1)))
+    pub(super) fn split(token: u64) -> (u8, Key) {
+        (tag_of(token), Key::from_token(untag(token)))
     }
 }
 
@@ -97,58 +102,60 @@ impl Loop {
     }
 }
 
-/// The loops of one run, set up (front sockets bound, pollers made) but not started:
-/// made before the relay is announced, so a client's first datagram already meets the
-/// whole SO_REUSEPORT group (and keeps meeting the same socket of it).
+/// The loops of one run, started before the relay is announced, so a client's first
+/// datagram already meets the whole SO_REUSEPORT group (and keeps meeting the same
+/// socket of it).
 pub(super) struct Loops {
-    shared: Arc<Shared>,
-    loops: Vec<Loop>,
+    running: threads::Loops<()>,
 }
 
-/// Splits `front` into one socket per loop and sets the loops up.
+/// Splits `front` into one socket per loop, sets the loops up and starts them.
 ///
 /// # Errors
-/// [`ProxyError::Io`] when a front socket or poller cannot be made.
-pub(super) fn prepare(
+/// [`ProxyError::Io`] when a front socket, poller or thread cannot be made (loops
+/// already started are stopped and joined first).
+pub(super) fn start(
     front: Front,
     config: &ProxyConfig,
     stats: Arc<ProxyStats>,
 ) -> Result<Loops, ProxyError> {
     let addr = stats.addr();
+    let stop = StopFlag::new();
     let shared = Arc::new(Shared {
         config: config.clone(),
         stats,
         warnings: LogLimiter::new(Instant::now()),
-        stop: StopFlag::new(),
+        stop: stop.clone(),
     });
     let context = || format!("setting up the {} loops on {addr}", config.proto.as_str());
-    let loops = build_loops(front, &shared).map_err(io_err(context))?;
-    Ok(Loops { shared, loops })
+    let mut built = build_loops(front, &shared)
+        .map_err(io_err(context))?
+        .into_iter();
+    let running = threads::spawn_loops(
+        "bench-proxy",
+        built.len(),
+        &stop,
+        |_| {
+            let l = built.next().expect("one built loop per thread");
+            let waker = l.waker();
+            Ok((l, waker))
+        },
+        |_, l: Loop| l.run(),
+    )
+    .map_err(io_err(|| "starting the proxy loops".to_owned()))?;
+    Ok(Loops { running })
 }
 
 impl Loops {
-    /// Relays on every loop until `shutdown` completes, then stops them gracefully
-    /// (TCP connections get `grace`; UDP sessions end at once) and waits.
+    /// Relays until `shutdown` completes, then stops the loops gracefully (TCP
+    /// connections get `grace`; UDP sessions end at once) and waits for them.
     ///
     /// # Errors
-    /// [`ProxyError::Io`] when a loop thread cannot start (those started are stopped
-    /// first), or a loop panicked.
+    /// [`ProxyError::Io`] when a loop panicked.
     pub(super) fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
-        let Loops { shared, loops } = self;
-        let wakers: Vec<Waker> = loops.iter().map(Loop::waker).collect();
-        let started = start(loops, &shared, &wakers);
-        if started.is_ok() {
-            smol::block_on(shutdown);
-        }
-        stop(&shared, &wakers);
-        let (handles, failed) = match started {
-            Ok(handles) => (handles, None),
-            Err((handles, e)) => (handles, Some(e)),
-        };
-        let panicked = handles.into_iter().filter_map(|h| h.join().err()).count();
-        if let Some(e) = failed {
-            return Err(io_err(|| "starting the proxy loops".to_owned())(e));
-        }
+        smol::block_on(shutdown);
+        self.running.stop();
+        let panicked = self.running.join().iter().filter(|r| r.is_err()).count();
         if panicked > 0 {
             return Err(ProxyError::Io {
                 context: format!("{panicked} proxy loops"),
@@ -157,37 +164,6 @@ impl Loops {
         }
         Ok(())
     }
-}
-
-/// Tells every loop to stop.
-fn stop(shared: &Shared, wakers: &[Waker]) {
-    shared.stop.set();
-    wakers.iter().for_each(Waker::wake);
-}
-
-/// Starts one thread per loop; on a failure, the threads started so far and the error
-/// (the caller stops and joins them).
-#[allow(clippy::type_complexity)]
-fn start(
-    loops: Vec<Loop>,
-    shared: &Shared,
-    wakers: &[Waker],
-) -> Result<Vec<JoinHandle<()>>, (Vec<JoinHandle<()>>, io::Error)> {
-    let mut handles = Vec::with_capacity(loops.len());
-    for (i, l) in loops.into_iter().enumerate() {
-        let name = format!("bench-proxy-{i}");
-        match std::thread::Builder::new()
-            .name(name)
-            .spawn(move || l.run())
-        {
-            Ok(h) => handles.push(h),
-            Err(e) => {
-                stop(shared, wakers);
-                return Err((handles, e));
-            }
-        }
-    }
-    Ok(handles)
 }
 
 /// The loops of a run, each with its front socket.

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Failure, Progress, Side, connect_failure};
 use super::pump::Moved;
-use super::shim::{Events, Key, Poller, Slab, Timers, Waker};
 use super::{BUDGET, Shared, token};
+use crate::engine::poller::{Events, Poller};
+use crate::engine::slab::{Key, Slab};
+use crate::engine::timers::Timers;
+use crate::engine::waker::Waker;
 use crate::proxy::fds::FdBudget;
 use crate::proxy::stats::{ProxyErrorKind, Way};
 use crate::runtime::ACCEPT_BACKOFF;
@@ -52,8 +55,8 @@ impl TcpLoop {
         shared: Arc<Shared>,
     ) -> io::Result<Self> {
         let poller = Poller::new()?;
-        let waker = Waker::new(&poller, token::WAKER)?;
-        poller.add_readable(&listener, token::FRONT)?;
+        let waker = Waker::new(&poller, token::own(token::WAKER))?;
+        poller.add_readable(&listener, token::own(token::FRONT))?;
         Ok(TcpLoop {
             index,
             fds: FdBudget::for_config(&shared.config),
@@ -307,7 +310,7 @@ impl TcpLoop {
                 let _ = self.poller.delete(&listener);
             }
         }
-        if self.conns.len() == 0 {
+        if self.conns.is_empty() {
             return true;
         }
         if self.grace_until.is_some_and(|until| now >= until) {

@@ -10,8 +10,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::shim::{Events, Key, Poller, Slab, Timers, Waker};
 use super::{BUDGET, Shared, token};
+use crate::engine::poller::{Events, Poller};
+use crate::engine::slab::{Key, Slab};
+use crate::engine::timers::Timers;
+use crate::engine::waker::Waker;
 use crate::proxy::stats::{ProxyErrorKind, Way};
 use crate::proxy::udp::{MAX_DATAGRAM, open_upstream};
 
@@ -55,8 +58,8 @@ impl UdpLoop {
     /// Loop `index` with its `front` socket (nonblocking), registered in a new poller.
     pub(super) fn new(index: usize, front: UdpSocket, shared: Arc<Shared>) -> io::Result<Self> {
         let poller = Poller::new()?;
-        let waker = Waker::new(&poller, token::WAKER)?;
-        poller.add_readable(&front, token::FRONT)?;
+        let waker = Waker::new(&poller, token::own(token::WAKER))?;
+        poller.add_readable(&front, token::own(token::FRONT))?;
         Ok(UdpLoop {
             index,
             shared,
