@@ -54,6 +54,7 @@ on_both_models!(
     binary_relays_udp_and_stops_on_sigint,
     an_upstream_that_never_answers_times_out_and_is_counted,
     a_udp_upstream_with_nothing_listening_is_counted_not_fatal,
+    the_stop_lets_open_connections_relay_for_the_grace_period_then_cuts_them,
 );
 
 /// A relay config for tests on `model`: two threads, a short grace period, a 16 KiB
@@ -318,6 +319,33 @@ fn a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers(model: Pr
         assert_eq!(summary.error_count(ProxyErrorKind::UpstreamConnect), 3);
         stop(server);
     }
+}
+
+fn the_stop_lets_open_connections_relay_for_the_grace_period_then_cuts_them(model: ProxyModel) {
+    let server = start_server(Proto::TcpEcho, test_config());
+    let mut config = relay_config(ProxyProto::Tcp, server.addr(Proto::TcpEcho).unwrap(), model);
+    config.grace = Duration::from_secs(2);
+    let proxy = start_proxy(config);
+    let addr = proxy.addr();
+    let mut held = connect(addr);
+    assert_tcp_echo(&mut held, b"before the stop");
+
+    let stopping = thread::spawn(move || proxy.stop().unwrap());
+    // The stop has begun once the front refuses new clients.
+    assert!(
+        eventually(IO_TIMEOUT, || TcpStream::connect(addr).is_err()),
+        "the front still accepts"
+    );
+    assert_tcp_echo(&mut held, b"still relayed during the grace period");
+    let ending = read_until_closed(&mut held);
+    assert!(
+        matches!(ending, Ending::Closed(0) | Ending::Reset),
+        "{ending:?}"
+    );
+    let summary = stopping.join().unwrap();
+    assert_eq!(summary.error_count(ProxyErrorKind::ShutdownCut), 1);
+    assert_eq!(summary.active, 0);
+    stop(server);
 }
 
 /// A UDP relay on `model` in front of a udp-echo server, with `change` applied to its

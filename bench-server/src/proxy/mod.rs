@@ -23,7 +23,8 @@
 //! - `ctx`: what every task of one run shares.
 //! - `front`: [`Front`], the bound front socket.
 //! - `fds`: the descriptor budget checked before a client is accepted.
-//! - `stats`: the live counters and the [`ProxySummary`] written at shutdown.
+//! - `stats`: the live counters and the [`ProxySummary`] written at shutdown; `shard`
+//!   (leaf): one per-core loop's own share of them.
 //! - `config` (leaf): [`ProxyConfig`] (plain, serialisable), its checks and
 //!   [`ProxyError`].
 //!
@@ -62,6 +63,7 @@ mod front;
 #[cfg(target_os = "linux")]
 mod per_core;
 mod run;
+mod shard;
 #[cfg(target_os = "linux")]
 mod splice;
 mod stats;

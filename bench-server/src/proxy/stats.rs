@@ -13,6 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::config::ProxyProto;
+pub(crate) use super::shard::{LoopCounters, Way};
 use crate::stats::counter::Counter;
 
 /// Why a relayed connection, session or datagram failed. Every variant is one counter.
@@ -67,46 +68,6 @@ impl ProxyErrorKind {
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ProxyErrorKind::Reset,
             _ => ProxyErrorKind::Io,
         }
-    }
-}
-
-/// Which way bytes went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Way {
-    /// Client -> upstream.
-    ToUpstream = 0,
-    /// Upstream -> client.
-    ToClient = 1,
-}
-
-/// One `per-core` loop's own counts. Written by that loop's thread only, so an update is
-/// a relaxed load and store (no locked instruction, no lost update); read by any thread
-/// for a summary. Aligned so two loops never write the same cache line.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct LoopCounters {
-    bytes: [AtomicU64; 2],
-    chunks: [AtomicU64; 2],
-    datagrams: [AtomicU64; 2],
-}
-
-/// Adds `n` to a counter only one thread writes.
-fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-}
-
-impl LoopCounters {
-    /// `chunks` read from a leg (a chunk is counted once however many writes it
-    /// takes) and `bytes` written to the other.
-    pub(crate) fn moved(&self, way: Way, chunks: u64, bytes: u64) {
-        bump(&self.chunks[way as usize], chunks);
-        bump(&self.bytes[way as usize], bytes);
-    }
-
-    /// One datagram of `n` bytes relayed.
-    pub(crate) fn datagram(&self, way: Way, n: usize) {
-        bump(&self.datagrams[way as usize], 1);
-        bump(&self.bytes[way as usize], n as u64);
     }
 }
 
@@ -280,15 +241,13 @@ impl ProxyStats {
     }
 
     /// A shared count plus every loop's share of it.
-    fn total(&self, shared: &Counter, of_loop: impl Fn(&LoopCounters) -> &AtomicU64) -> u64 {
-        let loops: u64 = self.loops.iter().map(|l| of_loop(l).load(Relaxed)).sum();
+    fn total(&self, shared: &Counter, of_loop: impl Fn(&LoopCounters) -> u64) -> u64 {
+        let loops: u64 = self.loops.iter().map(of_loop).sum();
         shared.get().wrapping_add(loops)
     }
 
     /// A consistent-enough copy of the counters (each read once, relaxed).
     pub(crate) fn summary(&self) -> ProxySummary {
-        let up = Way::ToUpstream as usize;
-        let down = Way::ToClient as usize;
         ProxySummary {
             uptime_s: self.started.elapsed().as_secs_f64(),
             proto: self.proto,
@@ -296,15 +255,18 @@ impl ProxyStats {
             upstream: self.upstream,
             connections: self.connections.get(),
             active: self.active(),
-            bytes_to_upstream: self.total(&self.bytes_to_upstream, |l| &l.bytes[up]),
-            bytes_to_client: self.total(&self.bytes_to_client, |l| &l.bytes[down]),
-            chunks_to_upstream: self.total(&self.chunks_to_upstream, |l| &l.chunks[up]),
-            chunks_to_client: self.total(&self.chunks_to_client, |l| &l.chunks[down]),
+            bytes_to_upstream: self.total(&self.bytes_to_upstream, |l| l.bytes(Way::ToUpstream)),
+            bytes_to_client: self.total(&self.bytes_to_client, |l| l.bytes(Way::ToClient)),
+            chunks_to_upstream: self.total(&self.chunks_to_upstream, |l| l.chunks(Way::ToUpstream)),
+            chunks_to_client: self.total(&self.chunks_to_client, |l| l.chunks(Way::ToClient)),
             sessions_opened: self.sessions_opened.get(),
             sessions_expired: self.sessions_expired.load(Acquire),
             sessions_refused: self.sessions_refused.get(),
-            datagrams_to_upstream: self.total(&self.datagrams_to_upstream, |l| &l.datagrams[up]),
-            datagrams_to_client: self.total(&self.datagrams_to_client, |l| &l.datagrams[down]),
+            datagrams_to_upstream: self.total(&self.datagrams_to_upstream, |l| {
+                l.datagrams(Way::ToUpstream)
+            }),
+            datagrams_to_client: self
+                .total(&self.datagrams_to_client, |l| l.datagrams(Way::ToClient)),
             errors: ProxyErrorKind::ALL
                 .iter()
                 .map(|&k| (k.as_str().to_owned(), self.errors[k as usize].get()))
