@@ -13,8 +13,9 @@
 //!   the `async`, `threads` and `iterative` models, the UDP receive loops, `max_conns`
 //!   refusals, the grace period.
 //! - [`proxy`]/ (the relay, `bench-server proxy`): its own config, front socket, TCP
-//!   (`copy`, `splice`) and UDP relays, counters and handle. Shares only the runtime,
-//!   the socket set-up and the log limiter with the servers.
+//!   (`copy`, `splice`) and UDP relays on two models (`per-core` loops on the engine
+//!   toolkit, the default on Linux; `async` tasks on the runtime), counters and handle.
+//!   Shares only the engine, the runtime and the log limiter with the servers.
 //! - `protocol/`: what a connection or datagram says and gets back: tcp-echo, udp-echo,
 //!   the framed command protocol, its commands and `exec`.
 //! - `conn/`: one accepted TCP connection as the protocols see it: reads and writes
@@ -36,7 +37,7 @@
 //!
 //! `cli` (default): clap, `clap::ValueEnum` on the enums the binary takes as flag values
 //! ([`Model`], [`Transform`], [`RequestMode`], [`WriteMode`], [`proxy::ProxyProto`],
-//! [`proxy::Strategy`]), `cli_support`, and the binary. Without it the library has no
+//! [`proxy::ProxyModel`], [`proxy::Strategy`]), `cli_support`, and the binary. Without it the library has no
 //! clap in its dependency tree.
 //!
 //! # Example

@@ -199,7 +199,10 @@ impl TcpLoop {
         }
         let conn = match Conn::open(client, peer, &self.shared.config) {
             Ok(conn) => conn,
-            Err(failure) => return self.report(peer, failure, now),
+            Err(failure) => {
+                stats.connection_closed();
+                return self.report(peer, failure, now);
+            }
         };
         let key = self.conns.insert(conn);
         let Some(conn) = self.conns.get_mut(key) else {
