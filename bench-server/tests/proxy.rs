@@ -55,6 +55,7 @@ on_both_models!(
     an_upstream_that_never_answers_times_out_and_is_counted,
     a_udp_upstream_with_nothing_listening_is_counted_not_fatal,
     the_stop_lets_open_connections_relay_for_the_grace_period_then_cuts_them,
+    a_front_listener_made_elsewhere_is_served_by_every_loop,
 );
 
 /// A relay config for tests on `model`: two threads, a short grace period, a 16 KiB
@@ -319,6 +320,25 @@ fn a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers(model: Pr
         assert_eq!(summary.error_count(ProxyErrorKind::UpstreamConnect), 3);
         stop(server);
     }
+}
+
+fn a_front_listener_made_elsewhere_is_served_by_every_loop(model: ProxyModel) {
+    let server = start_server(Proto::TcpEcho, test_config());
+    let config = relay_config(ProxyProto::Tcp, server.addr(Proto::TcpEcho).unwrap(), model);
+    // No SO_REUSEPORT: the loops share this one listener.
+    let front = Front::from(TcpListener::bind("127.0.0.1:0").unwrap());
+    let proxy = spawn_proxy(front, config).unwrap();
+    let addr = proxy.addr();
+    thread::scope(|scope| {
+        for i in 0..10 {
+            scope.spawn(move || assert_tcp_echo(&mut connect(addr), &payload(5000, i)));
+        }
+    });
+    let summary = proxy.stop().unwrap();
+    assert_eq!((summary.connections, summary.active), (10, 0));
+    assert_eq!(summary.bytes_to_client, 50_000);
+    assert_no_errors(&summary);
+    stop(server);
 }
 
 fn the_stop_lets_open_connections_relay_for_the_grace_period_then_cuts_them(model: ProxyModel) {

@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::pump::{CopyMover, Direction, Moved, Ready, Step};
+use crate::engine::poller::Readiness;
 use crate::proxy::config::{ProxyConfig, Strategy};
 use crate::proxy::stats::ProxyErrorKind;
 
@@ -111,19 +112,12 @@ impl Conn {
     }
 
     /// Takes in an edge for `side`.
-    pub(super) fn edge(
-        &mut self,
-        side: Side,
-        readable: bool,
-        writable: bool,
-        hangup: bool,
-        error: bool,
-    ) {
+    pub(super) fn edge(&mut self, side: Side, r: &Readiness) {
         let ready = match side {
             Side::Client => &mut self.client_ready,
             Side::Upstream => &mut self.upstream_ready,
         };
-        ready.update(readable, writable, hangup, error);
+        ready.update(r.readable, r.writable, r.hangup, r.error);
     }
 
     /// Does what the sockets' readiness allows: completes the connect, then relays

@@ -224,3 +224,52 @@ fn udp_fronts(socket: UdpSocket, loops: usize) -> io::Result<Vec<UdpSocket>> {
     }
     Ok(fronts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::slab::Slab;
+    use crate::proxy::config::ProxyProto;
+
+    #[test]
+    fn tokens_keep_their_tag_and_key_apart() {
+        let mut slab = Slab::new();
+        let key = slab.insert(());
+        for tag in [token::CLIENT, token::UPSTREAM] {
+            assert_eq!(token::split(token::of(tag, key)), (tag, key));
+        }
+        assert_ne!(
+            token::of(token::CLIENT, key),
+            token::of(token::UPSTREAM, key)
+        );
+        assert_eq!(token::split(token::own(token::WAKER)).0, token::WAKER);
+    }
+
+    #[test]
+    fn a_bound_front_is_split_into_one_socket_per_loop_on_its_port() {
+        let any = "127.0.0.1:0".parse().unwrap();
+        let Front::Tcp(listener) = Front::bind(ProxyProto::Tcp, any).unwrap() else {
+            unreachable!("a TCP front");
+        };
+        let addr = listener.local_addr().unwrap();
+        let fronts = tcp_fronts(listener, 3).unwrap();
+        assert_eq!(fronts.len(), 3);
+        assert!(fronts.iter().all(|l| l.local_addr().unwrap() == addr));
+        let Front::Udp(socket) = Front::bind(ProxyProto::Udp, any).unwrap() else {
+            unreachable!("a UDP front");
+        };
+        assert_eq!(udp_fronts(socket, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_front_without_reuse_port_is_shared_or_served_by_one_loop() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fronts = tcp_fronts(listener, 2).unwrap();
+        assert!(fronts.iter().all(|l| l.local_addr().unwrap() == addr));
+        // Nothing else could join: the port is not in a SO_REUSEPORT group.
+        assert!(bind_reuse_port(addr, socket2::Type::STREAM).is_err());
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(udp_fronts(socket, 2).unwrap().len(), 1);
+    }
+}

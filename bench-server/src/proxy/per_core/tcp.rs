@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::conn::{Conn, Failure, Progress, Side, connect_failure};
 use super::pump::Moved;
 use super::{BUDGET, Shared, token};
-use crate::engine::poller::{Events, Poller};
+use crate::engine::poller::{Events, Poller, Readiness};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
@@ -92,7 +92,7 @@ impl TcpLoop {
             }
             now = Instant::now();
             for r in events.iter() {
-                self.dispatch(r.token, (r.readable, r.writable, r.hangup, r.error));
+                self.dispatch(&r);
             }
             self.accept(now);
             self.expire(now);
@@ -118,12 +118,8 @@ impl TcpLoop {
     }
 
     /// Takes in one edge.
-    fn dispatch(
-        &mut self,
-        tok: u64,
-        (readable, writable, hangup, error): (bool, bool, bool, bool),
-    ) {
-        let (tag, key) = token::split(tok);
+    fn dispatch(&mut self, r: &Readiness) {
+        let (tag, key) = token::split(r.token);
         let side = match tag {
             token::WAKER => return self.waker.reset(),
             token::FRONT => {
@@ -135,7 +131,7 @@ impl TcpLoop {
         };
         // A stale key (a connection closed this turn) finds nothing.
         if let Some(conn) = self.conns.get_mut(key) {
-            conn.edge(side, readable, writable, hangup, error);
+            conn.edge(side, r);
             if !conn.queued {
                 conn.queued = true;
                 self.ready.push(key);
@@ -307,6 +303,7 @@ impl TcpLoop {
                 return false;
             }
             self.grace_until = Some(now + self.shared.config.grace);
+            self.acceptable = false;
             if let Some(listener) = self.listener.take() {
                 // The listener may be shared with other loops (a dup'ed descriptor):
                 // closing ours alone would leave it registered.
