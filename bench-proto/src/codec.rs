@@ -77,6 +77,7 @@ enum State<H> {
 /// let frame = dec.decode().unwrap().unwrap();
 /// assert_eq!(frame.header.id, 1);
 /// assert_eq!(frame.body, b"hello");
+/// assert_eq!(dec.last_body(), b"hello");
 /// ```
 pub struct Decoder<H> {
     limits: Limits,
@@ -122,6 +123,13 @@ impl<H: FrameHeader> Decoder<H> {
             State::Body { header, len } => Some((header, *len)),
             State::Header => None,
         }
+    }
+
+    /// The body of the frame [`Decoder::decode`] returned last, still readable until the
+    /// next `decode`, `read_buf` or `feed` (empty when there is none): a server that
+    /// writes the body back (echo) holds no borrow across its own calls.
+    pub fn last_body(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.consumed]
     }
 
     /// Free space to read into; call [`Decoder::filled`] with the number of bytes read.

@@ -46,13 +46,22 @@ pub enum Transform {
     Upper,
 }
 
-/// How TCP connections are scheduled.
+/// How TCP connections are scheduled. The default is `per-core` on Linux, `async`
+/// elsewhere (the per-core engine is epoll's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Model {
+    /// One event loop per thread (`threads`), each with its own SO_REUSEPORT
+    /// listener, epoll and connections (Linux; elsewhere it runs as `async`).
+    //
+    // Each loop also owns its UDP socket, timer heap and counter lane: nothing is
+    // shared per request.
+    #[cfg_attr(target_os = "linux", default)]
+    #[serde(rename = "per-core")]
+    PerCore,
     /// Tasks on a multi-threaded smol executor (`threads` threads).
-    #[default]
+    #[cfg_attr(not(target_os = "linux"), default)]
     Async,
     /// One OS thread per connection.
     Threads,
@@ -79,7 +88,8 @@ pub struct ServerConfig {
     pub transform: Transform,
     /// How TCP connections are scheduled.
     pub model: Model,
-    /// Executor threads for the `async` model (and UDP receive loops); at least 1
+    /// Loop threads of the `per-core` model, executor threads of the `async` model
+    /// (and UDP receive loops); at least 1
     /// ([`crate::ServerError::NoThreads`]). Default: the core count.
     pub threads: usize,
     /// Options for listening and accepted sockets.
@@ -137,7 +147,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             transform: Transform::None,
-            model: Model::Async,
+            model: Model::default(),
             threads: default_threads(),
             socket: SocketOptions::default(),
             max_conns: None,

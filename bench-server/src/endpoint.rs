@@ -46,6 +46,10 @@ pub enum ServerError {
 pub struct Endpoint {
     proto: Proto,
     pub(crate) socket: BoundSocket,
+    /// Whether the socket was bound here, with SO_REUSEPORT, so the `per-core` model
+    /// may bind one more per loop on its address; false for sockets bound elsewhere
+    /// ([`Endpoint::from_tcp`], [`Endpoint::from_udp`]), which the loops share.
+    pub(crate) reuse_port: bool,
 }
 
 /// The socket inside an [`Endpoint`].
@@ -56,7 +60,9 @@ pub(crate) enum BoundSocket {
 }
 
 impl Endpoint {
-    /// Binds `addr` for `proto` with `opts` (port 0 picks a free port).
+    /// Binds `addr` for `proto` with `opts` (port 0 picks a free port), with
+    /// SO_REUSEPORT so the `per-core` model can bind one socket per loop on it; a port
+    /// any socket holds already is refused all the same.
     ///
     /// # Errors
     /// [`ServerError::Io`] naming the protocol and address (in use, no permission, an
@@ -75,7 +81,11 @@ impl Endpoint {
                 BoundSocket::Tcp(bind_tcp(addr, opts).map_err(io_err(context))?)
             }
         };
-        Ok(Endpoint { proto, socket })
+        Ok(Endpoint {
+            proto,
+            socket,
+            reuse_port: true,
+        })
     }
 
     /// Wraps an already-bound, listening TCP socket (`proto` tcp-echo or framed;
@@ -85,6 +95,7 @@ impl Endpoint {
         Endpoint {
             proto,
             socket: BoundSocket::Tcp(listener),
+            reuse_port: false,
         }
     }
 
@@ -93,6 +104,7 @@ impl Endpoint {
         Endpoint {
             proto: Proto::UdpEcho,
             socket: BoundSocket::Udp(socket),
+            reuse_port: false,
         }
     }
 

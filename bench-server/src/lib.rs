@@ -12,10 +12,18 @@
 //! - `server/` (the driver): [`run`], [`spawn`] and [`ServerHandle`]; the accept loops of
 //!   the `async`, `threads` and `iterative` models, the UDP receive loops, `max_conns`
 //!   refusals, the grace period.
+//! - `server/per_core/` (Linux): the `per-core` model (the default there): one event
+//!   loop per thread, each with its own SO_REUSEPORT listener, epoll, timers,
+//!   connections and counter lane, driving the sans-IO sessions.
 //! - [`proxy`]/ (the relay, `bench-server proxy`): its own config, front socket, TCP
 //!   (`copy`, `splice`) and UDP relays on two models (`per-core` loops on the engine
 //!   toolkit, the default on Linux; `async` tasks on the runtime), counters and handle.
 //!   Shares only the engine, the runtime and the log limiter with the servers.
+//! - `engine/` (Linux): the per-core toolkit: epoll poller, eventfd waker, timer heap,
+//!   slab with generation-checked tokens, loop threads and their stop flag. No
+//!   protocols; the per-core driver and the relay build their loops from it.
+//! - `session/`: sans-IO connection state machines (tcp-echo, framed): bytes and time
+//!   in, bytes, actions and deadlines out; every driver moves bytes for them.
 //! - `protocol/`: what a connection or datagram says and gets back: tcp-echo, udp-echo,
 //!   the framed command protocol, its commands and `exec`.
 //! - `conn/`: one accepted TCP connection as the protocols see it: reads and writes
@@ -25,8 +33,8 @@
 //!   [`validate`] and [`ServerError`].
 //! - `runtime` (leaf): the executor threads, stop channel, task tracker, grace wait and
 //!   background thread that the servers and the relay share.
-//! - [`stats`]/: per-endpoint counters ([`StatsSnapshot`], [`ErrorKind`]), the shutdown
-//!   [`ServerSummary`], and the one-line-per-second warning limit.
+//! - [`stats`]/: per-endpoint counters ([`StatsSnapshot`], [`ErrorKind`]) with per-loop
+//!   lanes, the shutdown [`ServerSummary`], and the one-line-per-second warning limit.
 //! - [`socket`] (leaf): binding with [`SocketOptions`], applying them to accepted
 //!   connections, reading them back with getsockopt ([`SocketReadback`]).
 //! - [`config`] (leaf): the plain [`ServerConfig`] (no CLI types) and its enums.

@@ -99,15 +99,28 @@ pub fn set_buffers(socket: &Socket, opts: &SocketOptions) -> io::Result<()> {
 }
 
 /// Binds a TCP listener with SO_REUSEADDR (a restarted server binds while the last run's
-/// connections sit in TIME_WAIT) and the buffer sizes set before `listen` (so window
-/// scaling is negotiated for them); accepted sockets inherit them.
+/// connections sit in TIME_WAIT), SO_REUSEPORT (the `per-core` model binds one more
+/// listener on the same address per loop: [`bind_tcp_sibling`]) and the buffer sizes
+/// set before `listen` (so window scaling is negotiated for them); accepted sockets
+/// inherit them. A port that any socket already holds is refused (EADDRINUSE), even
+/// one of another SO_REUSEPORT server of the same user, which would otherwise
+/// silently share the port: see [`check_port_free`].
 ///
 /// # Errors
 /// The OS error of `socket`, `setsockopt`, `bind` or `listen` (address in use, no
 /// permission for a low port, a buffer size the kernel refuses).
 pub(crate) fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListener> {
+    check_port_free(addr, Type::STREAM, Protocol::TCP)?;
+    bind_tcp_sibling(addr, opts)
+}
+
+/// [`bind_tcp`] without the check that the port is free: one more SO_REUSEPORT listener
+/// on the address of one made by [`bind_tcp`] (the kernel spreads new connections
+/// over them).
+pub(crate) fn bind_tcp_sibling(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpListener> {
     let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
     socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
     set_buffers(&socket, opts)?;
     socket.set_tcp_nodelay(opts.nodelay)?;
     socket.bind(&addr.into())?;
@@ -115,13 +128,39 @@ pub(crate) fn bind_tcp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<Tcp
     Ok(socket.into())
 }
 
-/// Binds a UDP socket with the buffer sizes set. No SO_REUSEADDR: on Linux it would let
-/// a second server bind the same UDP port and silently take half the datagrams.
+/// Binds a UDP socket with the buffer sizes set and SO_REUSEPORT (the `per-core` model
+/// binds one more per loop: [`bind_udp_sibling`]). No SO_REUSEADDR: on Linux it would
+/// let any other socket bind the same UDP port and silently take half the datagrams;
+/// SO_REUSEPORT only admits sockets of the same user that set it too, and the port
+/// must be free when the first is bound ([`check_port_free`]).
 pub(crate) fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket> {
+    check_port_free(addr, Type::DGRAM, Protocol::UDP)?;
+    bind_udp_sibling(addr, opts)
+}
+
+/// [`bind_udp`] without the free-port check: one more SO_REUSEPORT socket on the
+/// address of one made by [`bind_udp`] (the kernel spreads peers over them).
+pub(crate) fn bind_udp_sibling(addr: SocketAddr, opts: &SocketOptions) -> io::Result<UdpSocket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    socket.set_reuse_port(true)?;
     set_buffers(&socket, opts)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// Fails with EADDRINUSE when some socket holds `addr`'s port: binds (and drops) a
+/// probe without SO_REUSEPORT, which every holder refuses. Port 0 needs no check
+/// (the kernel never hands out a port in use). With SO_REUSEADDR for TCP, so a port
+/// whose last connections sit in TIME_WAIT stays usable.
+fn check_port_free(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = new_socket(addr, ty, protocol)?;
+    if ty == Type::STREAM {
+        probe.set_reuse_address(true)?;
+    }
+    probe.bind(&addr.into())
 }
 
 /// Applies the per-connection options to an accepted socket. Sockets accepted from a

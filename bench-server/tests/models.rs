@@ -218,3 +218,13 @@ fn iterative_model_frees_the_slot_when_the_idle_timeout_fires() {
     let stats = stop(server);
     assert!(stats.error_count(ErrorKind::IdleTimeout) >= 1);
 }
+
+#[test]
+fn per_core_model_tcp_echo_50_clients() {
+    tcp_echo_with(Model::PerCore);
+}
+
+#[test]
+fn per_core_model_framed_50_clients() {
+    framed_with(Model::PerCore);
+}

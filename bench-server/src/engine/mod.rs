@@ -2,7 +2,11 @@
 //! thread, each owning its sockets, deadlines and connections. Sockets are registered
 //! once, edge-triggered, for read and write, and never re-armed; the loop keeps
 //! per-socket "readable"/"writable" flags from the last edge, so work resumes without a
-//! syscall and a read that would only say `EAGAIN` is never made.
+//! syscall and a read that would only say `EAGAIN` is never made: a read shorter than
+//! its buffer on a stream socket means drained, a write shorter than offered means
+//! full; both clear the flag until the next edge. One exception: once an edge says
+//! [`poller::Readiness::hangup`], the FIN may sit behind the bytes of a short read
+//! with no edge left to announce it, so read on until 0 or `WouldBlock`.
 //!
 //! A toolkit, not a framework: each user (the per-core server driver, the relay, later
 //! the load generator) writes its own loop body from these pieces:

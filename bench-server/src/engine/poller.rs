@@ -17,7 +17,8 @@ pub(crate) struct Poller {
     epoll: OwnedFd,
 }
 
-/// What one wait reported, reused from wait to wait (no allocation per turn).
+/// What one wait reported, reused from wait to wait (no allocation per turn). Not
+/// `Send` (rustix's epoll event may hold a pointer): make it on the loop's thread.
 pub(crate) struct Events {
     list: Vec<epoll::Event>,
 }

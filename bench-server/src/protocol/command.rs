@@ -1,34 +1,33 @@
 //! Running one framed (or raw) command: the reply it makes, the per-connection buffers
 //! it reuses, the share of the server's memory budget a large request or reply takes,
-//! and the [`Failure`] a refused request becomes. Reading and writing frames is
-//! [`crate::framed`]'s business.
+//! and the [`Failure`] a refused request becomes. Synchronous and sans-IO: the commands
+//! that wait (`sleep`) or need the outside world (`stats`, `exec`) come back as a
+//! [`Step`] the caller carries out (the framed session turns them into a deadline and
+//! actions), then [`stats_reply`] / [`exec_reply`] make their reply. Reading and writing
+//! frames is the caller's business.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use bench_proto::command::generate_byte;
 use bench_proto::{Command, CommandError, DecodeError, ResponseHeader};
 use serde::Serialize;
-use smol::Timer;
 
+use super::exec::ExecOutcome;
 use crate::config::{LARGE_BUFFER, ServerConfig, Transform};
-use crate::conn::Conn;
-use crate::conn::quote::{MAX_QUOTE, clip};
-use crate::socket::{SocketReadback, read_back};
+pub(crate) use crate::session::Failure;
+use crate::session::StatsInfo;
+use crate::session::quote::{MAX_QUOTE, clip};
+use crate::socket::SocketReadback;
 use crate::stats::{ErrorKind, Stats, StatsSnapshot};
 
 /// Most bytes of an error frame's message: ours around at most [`MAX_QUOTE`] bytes of
 /// the peer's text (a serde error may quote a header field).
 const MAX_MESSAGE: usize = 2 * MAX_QUOTE;
 
-/// A request that will not be answered with `ok`, and the counter it goes to.
-pub(crate) struct Failure {
-    pub(crate) kind: ErrorKind,
-    pub(crate) message: String,
-}
-
 impl Failure {
     /// A failure whose message may quote the peer: cut to [`MAX_MESSAGE`] bytes.
-    fn quoting(kind: ErrorKind, message: String) -> Self {
+    pub(crate) fn quoting(kind: ErrorKind, message: String) -> Self {
         let message = match clip(&message, MAX_MESSAGE) {
             std::borrow::Cow::Borrowed(_) => message,
             std::borrow::Cow::Owned(cut) => cut,
@@ -45,6 +44,16 @@ impl Failure {
                 bench_proto::ByteSize(size as u64),
                 bench_proto::ByteSize(config.max_buffered),
             ),
+        }
+    }
+
+    /// `exec` without `--allow-exec`.
+    fn exec_disabled() -> Self {
+        Failure {
+            kind: ErrorKind::ExecDisabled,
+            message:
+                "exec is disabled (start bench-server with --allow-exec on a loopback address)"
+                    .to_owned(),
         }
     }
 }
@@ -125,6 +134,12 @@ impl Buffers {
             stats.release_buffered(std::mem::take(&mut self.held));
         }
     }
+
+    /// Lends the scratch buffer (for `exec`'s output, filled elsewhere); hand it back
+    /// with [`exec_reply`].
+    pub(crate) fn lend_scratch(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.scratch)
+    }
 }
 
 /// The `generate` pattern, a whole number of periods long: any body is a run of copies
@@ -134,140 +149,163 @@ impl Buffers {
 pub(crate) static PATTERN: LazyLock<Vec<u8>> =
     LazyLock::new(|| (0..26 * 2520).map(generate_byte).collect());
 
-/// What a successful reply carries.
-pub(crate) enum Body<'a> {
-    /// These bytes.
-    Bytes(&'a [u8]),
+/// Where a successful reply's body is: named, not borrowed, so a caller can hold a
+/// reply across its own calls while the bytes stay where they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// Nothing.
+    Empty,
+    /// The request's own body, unchanged.
+    Input,
+    /// [`Buffers::scratch`].
+    Scratch,
     /// `n` bytes of the `generate` pattern (see [`PATTERN`]).
     Pattern(usize),
 }
 
-impl Body<'_> {
-    pub(crate) fn len(&self) -> usize {
+impl Body {
+    /// The body's bytes, given the request body and the buffers; `None` for a pattern.
+    pub(crate) fn bytes<'a>(&self, input: &'a [u8], bufs: &'a Buffers) -> Option<&'a [u8]> {
         match self {
-            Body::Bytes(b) => b.len(),
-            Body::Pattern(n) => *n,
+            Body::Empty => Some(&[]),
+            Body::Input => Some(input),
+            Body::Scratch => Some(&bufs.scratch),
+            Body::Pattern(_) => None,
         }
     }
 }
 
-/// A successful reply: its body and the extra header fields it sets.
-pub(crate) struct Reply<'a> {
-    pub(crate) body: Body<'a>,
+/// A successful reply: where its body is, its length and the extra header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub(crate) body: Body,
+    /// Body length in bytes.
+    pub(crate) len: usize,
     exit_code: Option<i32>,
     truncated: Option<bool>,
 }
 
-impl<'a> Reply<'a> {
-    fn body(body: &'a [u8]) -> Self {
+impl Reply {
+    fn new(body: Body, len: usize) -> Self {
         Reply {
-            body: Body::Bytes(body),
+            body,
+            len,
             exit_code: None,
             truncated: None,
         }
     }
 
+    /// An `ok` reply with no body (`discard`, `sleep`).
+    pub(crate) fn empty() -> Self {
+        Reply::new(Body::Empty, 0)
+    }
+
+    /// The response header for request `id`.
     pub(crate) fn header(&self, id: u64) -> ResponseHeader {
-        let mut header = ResponseHeader::ok(id, self.body.len() as u64);
+        let mut header = ResponseHeader::ok(id, self.len as u64);
         header.exit_code = self.exit_code;
         header.truncated = self.truncated;
         header
     }
 }
 
+/// What running a command comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Answer with this reply now.
+    Reply(Reply),
+    /// Wait this long, then answer with [`Reply::empty`].
+    Sleep(Duration),
+    /// Read the counters and the socket, then answer with [`stats_reply`].
+    Stats,
+    /// Run the request body as a shell line (allowed), then answer with [`exec_reply`].
+    Exec,
+}
+
 /// The `stats` command's body.
 #[derive(Serialize)]
-struct StatsBody {
-    endpoint: StatsSnapshot,
-    connection: ConnectionInfo,
+struct StatsBody<'a> {
+    endpoint: &'a StatsSnapshot,
+    connection: ConnectionInfo<'a>,
 }
 
 #[derive(Serialize)]
-struct ConnectionInfo {
+struct ConnectionInfo<'a> {
     peer: std::net::SocketAddr,
     /// Options of this connection's server-side socket, read back with getsockopt.
-    socket: Option<SocketReadback>,
+    socket: &'a Option<SocketReadback>,
 }
 
-/// What a command may know of its connection (shareable across the command's awaits).
-#[derive(Clone, Copy)]
-pub(crate) struct ConnView<'a> {
-    stats: &'a Stats,
-    peer: std::net::SocketAddr,
-    socket: &'a std::net::TcpStream,
-}
-
-pub(crate) fn view(conn: &Conn) -> ConnView<'_> {
-    ConnView {
-        stats: conn.stats(),
-        peer: conn.peer(),
-        socket: conn.socket(),
-    }
-}
-
-/// Runs one command. The reply body borrows the request body or the buffers.
-pub(crate) async fn execute<'a>(
+/// Runs one command on `input`, the request body. `stats` is the endpoint's, for the
+/// budget of large transformed copies.
+pub(crate) fn execute(
     command: Command,
-    input: &'a [u8],
-    bufs: &'a mut Buffers,
-    conn: ConnView<'_>,
+    input: &[u8],
+    bufs: &mut Buffers,
+    stats: &Stats,
     config: &ServerConfig,
-) -> Result<Reply<'a>, Failure> {
-    match command {
-        Command::Echo if config.transform == Transform::None => Ok(Reply::body(input)),
+) -> Result<Step, Failure> {
+    let reply = match command {
+        Command::Echo if config.transform == Transform::None => {
+            Reply::new(Body::Input, input.len())
+        }
         Command::Echo | Command::Upper => {
             // A large transformed copy is a second buffer the size of the body.
-            if input.len() > LARGE_BUFFER && !bufs.reserve(conn.stats, input.len(), config) {
+            if input.len() > LARGE_BUFFER && !bufs.reserve(stats, input.len(), config) {
                 return Err(Failure::over_budget(input.len(), config));
             }
             let scratch = &mut bufs.scratch;
             scratch.clear();
             scratch.extend_from_slice(input);
             scratch.make_ascii_uppercase();
-            Ok(Reply::body(scratch))
+            Reply::new(Body::Scratch, input.len())
         }
-        Command::Discard => Ok(Reply::body(&[])),
+        Command::Discard => Reply::empty(),
         // `size <= max_body` was checked when the command was parsed.
-        Command::Generate { size } => Ok(Reply {
-            body: Body::Pattern(size as usize),
-            exit_code: None,
-            truncated: None,
-        }),
-        Command::Sleep { ms } => {
-            Timer::after(std::time::Duration::from_millis(ms)).await;
-            Ok(Reply::body(&[]))
-        }
-        Command::Stats => {
-            let scratch = &mut bufs.scratch;
-            scratch.clear();
-            let body = StatsBody {
-                endpoint: conn.stats.snapshot(),
-                connection: ConnectionInfo {
-                    peer: conn.peer,
-                    socket: read_back(conn.socket.into(), true).ok(),
-                },
-            };
-            serde_json::to_writer(&mut *scratch, &body).expect("stats serialise");
-            Ok(Reply::body(scratch))
-        }
-        Command::Exec if !config.allow_exec => Err(Failure {
-            kind: ErrorKind::ExecDisabled,
-            message:
-                "exec is disabled (start bench-server with --allow-exec on a loopback address)"
-                    .to_owned(),
-        }),
-        Command::Exec => {
-            let scratch = &mut bufs.scratch;
-            let outcome = super::exec::run(input, scratch, config.limits.max_body)
-                .await
-                .map_err(|message| Failure::quoting(ErrorKind::ExecFailed, message))?;
-            Ok(Reply {
-                body: Body::Bytes(scratch),
-                exit_code: outcome.exit_code,
-                truncated: Some(outcome.truncated),
-            })
-        }
-    }
+        Command::Generate { size } => Reply::new(Body::Pattern(size as usize), size as usize),
+        Command::Sleep { ms } => return Ok(Step::Sleep(Duration::from_millis(ms))),
+        Command::Stats => return Ok(Step::Stats),
+        Command::Exec if !config.allow_exec => return Err(Failure::exec_disabled()),
+        Command::Exec => return Ok(Step::Exec),
+    };
+    Ok(Step::Reply(reply))
+}
+
+/// The `stats` reply: `{endpoint, connection: {peer, socket}}` as JSON in the scratch
+/// buffer.
+pub(crate) fn stats_reply(
+    bufs: &mut Buffers,
+    info: &StatsInfo,
+    peer: std::net::SocketAddr,
+) -> Reply {
+    let scratch = &mut bufs.scratch;
+    scratch.clear();
+    let body = StatsBody {
+        endpoint: &info.endpoint,
+        connection: ConnectionInfo {
+            peer,
+            socket: &info.socket,
+        },
+    };
+    serde_json::to_writer(&mut *scratch, &body).expect("stats serialise");
+    Reply::new(Body::Scratch, scratch.len())
+}
+
+/// The `exec` reply from the finished command: `output` (the buffer lent with
+/// [`Buffers::lend_scratch`]) goes back to the buffers and is the body.
+pub(crate) fn exec_reply(
+    bufs: &mut Buffers,
+    output: Vec<u8>,
+    outcome: Result<ExecOutcome, String>,
+) -> Result<Reply, Failure> {
+    bufs.scratch = output;
+    let outcome = outcome.map_err(|message| Failure::quoting(ErrorKind::ExecFailed, message))?;
+    Ok(Reply {
+        body: Body::Scratch,
+        len: bufs.scratch.len(),
+        exit_code: outcome.exit_code,
+        truncated: Some(outcome.truncated),
+    })
 }
 
 #[cfg(test)]

@@ -16,9 +16,11 @@ use std::time::Instant;
 
 use bench_proto::{Command, Decoder, RawRequest, RequestHeader, ResponseHeader, encode_header};
 
-use super::command::{Body, Buffers, Failure, PATTERN, Reply, execute, view};
+use super::command::{Buffers, Failure, PATTERN, Reply, Step, exec_reply, execute, stats_reply};
 use crate::config::{LARGE_BUFFER, RequestMode, ServerConfig, WriteMode};
 use crate::conn::{Conn, Interrupt, ReadEvent};
+use crate::session::StatsInfo;
+use crate::socket::read_back;
 use crate::stats::ErrorKind;
 
 /// Read buffer of the raw mode: one read is one command line, so this is the longest
@@ -78,18 +80,19 @@ impl Session<'_> {
                 let id = frame.header.id;
                 let result = match Command::from_header(&frame.header, &self.config.limits) {
                     Ok(command) => {
-                        execute(
+                        run(
                             command,
                             frame.body,
                             &mut self.bufs,
-                            view(&self.conn),
+                            ctx(&self.conn),
                             self.config,
                         )
                         .await
                     }
                     Err(e) => Err(Failure::from(e)),
                 };
-                if !answer(&mut self.conn, &mut self.header_buf, mode, id, result).await {
+                let body = wire_body(&result, frame.body, &self.bufs);
+                if !answer(&mut self.conn, &mut self.header_buf, mode, id, result, body).await {
                     return;
                 }
                 self.bufs.release_large(self.conn.stats());
@@ -186,18 +189,20 @@ impl Session<'_> {
                 Err(e) => return self.conn.fail_io(&e),
             };
             id += 1;
-            let result =
+            let (command, input) =
                 match RawRequest::parse(&buf[..n], &self.config.limits, self.config.allow_exec) {
-                    Ok(RawRequest::Builtin { command, body }) => {
-                        execute(command, body, &mut self.bufs, view(&self.conn), self.config).await
-                    }
-                    Ok(RawRequest::Shell { line }) => {
-                        let conn = view(&self.conn);
-                        execute(Command::Exec, line, &mut self.bufs, conn, self.config).await
-                    }
-                    Err(e) => Err(Failure::from(e)),
+                    Ok(RawRequest::Builtin { command, body }) => (Ok(command), body),
+                    Ok(RawRequest::Shell { line }) => (Ok(Command::Exec), line),
+                    Err(e) => (Err(Failure::from(e)), &[][..]),
                 };
-            if !answer(&mut self.conn, &mut self.header_buf, mode, id, result).await {
+            let result = match command {
+                Ok(command) => {
+                    run(command, input, &mut self.bufs, ctx(&self.conn), self.config).await
+                }
+                Err(failure) => Err(failure),
+            };
+            let body = wire_body(&result, input, &self.bufs);
+            if !answer(&mut self.conn, &mut self.header_buf, mode, id, result, body).await {
                 return;
             }
             self.bufs.release_large(self.conn.stats());
@@ -208,13 +213,76 @@ impl Session<'_> {
     }
 }
 
+/// A reply's body as this handler writes it.
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    Pattern(usize),
+}
+
+/// Where the body of `result` is (empty for an error).
+fn wire_body<'a>(result: &Result<Reply, Failure>, input: &'a [u8], bufs: &'a Buffers) -> Body<'a> {
+    match result {
+        Ok(reply) => match reply.body.bytes(input, bufs) {
+            Some(bytes) => Body::Bytes(bytes),
+            None => Body::Pattern(reply.len),
+        },
+        Err(_) => Body::Bytes(&[]),
+    }
+}
+
+/// What a command may know of its connection (shareable across the command's awaits,
+/// which `Conn` is not).
+struct Ctx<'a> {
+    stats: &'a crate::stats::Stats,
+    peer: std::net::SocketAddr,
+    socket: &'a std::net::TcpStream,
+}
+
+fn ctx(conn: &Conn) -> Ctx<'_> {
+    Ctx {
+        stats: conn.stats(),
+        peer: conn.peer(),
+        socket: conn.socket(),
+    }
+}
+
+/// Runs one command, carrying out `sleep`, `stats` and `exec` here.
+async fn run(
+    command: Command,
+    input: &[u8],
+    bufs: &mut Buffers,
+    conn: Ctx<'_>,
+    config: &ServerConfig,
+) -> Result<Reply, Failure> {
+    match execute(command, input, bufs, conn.stats, config)? {
+        Step::Reply(reply) => Ok(reply),
+        Step::Sleep(pause) => {
+            smol::Timer::after(pause).await;
+            Ok(Reply::empty())
+        }
+        Step::Stats => {
+            let info = StatsInfo {
+                endpoint: conn.stats.snapshot(),
+                socket: read_back(conn.socket.into(), true).ok(),
+            };
+            Ok(stats_reply(bufs, &info, conn.peer))
+        }
+        Step::Exec => {
+            let mut output = bufs.lend_scratch();
+            let outcome = super::exec::run(input, &mut output, config.limits.max_body).await;
+            exec_reply(bufs, output, outcome)
+        }
+    }
+}
+
 /// Writes the reply (true: keep serving) or the error frame (false: closed).
 async fn answer(
     conn: &mut Conn,
     header_buf: &mut Vec<u8>,
     mode: WriteMode,
     id: u64,
-    result: Result<Reply<'_>, Failure>,
+    result: Result<Reply, Failure>,
+    body: Body<'_>,
 ) -> bool {
     let reply = match result {
         Ok(reply) => reply,
@@ -223,7 +291,7 @@ async fn answer(
             return false;
         }
     };
-    match write_frame(conn, header_buf, mode, &reply.header(id), &reply.body).await {
+    match write_frame(conn, header_buf, mode, &reply.header(id), &body).await {
         Ok(()) => {
             conn.served_one().await;
             true

@@ -1,17 +1,16 @@
 //! [`Front`]: the bound socket clients talk to, a TCP listener or a UDP socket, bound
-//! with SO_REUSEPORT so the `per-core` loops can each bind one more socket of the same
-//! group. Relaying is the rest of the wing's business.
+//! with the servers' socket set-up (SO_REUSEPORT on a port nobody else holds), so the
+//! `per-core` loops can each bind one more socket of the same group. Relaying is the
+//! rest of the wing's business.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
 
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::SockRef;
 
 use super::config::{ProxyError, ProxyProto, io_err};
-
-/// Listen backlog of the front listeners (the kernel caps it at `net.core.somaxconn`).
-const BACKLOG: i32 = 1024;
+use crate::socket::{SocketOptions, bind_tcp, bind_tcp_sibling, bind_udp, bind_udp_sibling};
 
 /// The bound front socket clients talk to: a TCP listener or a UDP socket.
 #[derive(Debug)]
@@ -23,9 +22,9 @@ pub enum Front {
 }
 
 impl Front {
-    /// Binds `addr` for `proto` (port 0 picks a free port), with SO_REUSEPORT (the
-    /// `per-core` loops add their own sockets to its group; another process of the same
-    /// user could too). TCP listeners also get SO_REUSEADDR, like the servers'.
+    /// Binds `addr` for `proto` (port 0 picks a free port) as the servers bind: with
+    /// SO_REUSEPORT (the `per-core` loops add their own sockets to its group), on a
+    /// port no other socket holds; TCP listeners also get SO_REUSEADDR.
     ///
     /// ```
     /// use bench_server::proxy::{Front, ProxyProto};
@@ -34,17 +33,10 @@ impl Front {
     /// ```
     pub fn bind(proto: ProxyProto, addr: SocketAddr) -> Result<Front, ProxyError> {
         let context = || format!("binding {} {addr}", proto.as_str());
+        let opts = SocketOptions::default();
         Ok(match proto {
-            ProxyProto::Tcp => Front::Tcp(
-                bind_reuse_port(addr, Type::STREAM)
-                    .map_err(io_err(context))?
-                    .into(),
-            ),
-            ProxyProto::Udp => Front::Udp(
-                bind_reuse_port(addr, Type::DGRAM)
-                    .map_err(io_err(context))?
-                    .into(),
-            ),
+            ProxyProto::Tcp => Front::Tcp(bind_tcp(addr, &opts).map_err(io_err(context))?),
+            ProxyProto::Udp => Front::Udp(bind_udp(addr, &opts).map_err(io_err(context))?),
         })
     }
 
@@ -78,26 +70,14 @@ impl From<UdpSocket> for Front {
     }
 }
 
-/// A socket of type `ty` (a listening stream, or datagrams) bound to `addr` with
-/// SO_REUSEPORT: the front, or one more socket of its group (same address, same user).
-/// An IPv6 address binds IPv6 only, as the servers do.
-pub(super) fn bind_reuse_port(addr: SocketAddr, ty: Type) -> io::Result<Socket> {
-    let stream = ty == Type::STREAM;
-    let protocol = if stream { Protocol::TCP } else { Protocol::UDP };
-    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    if stream {
-        socket.set_reuse_address(true)?;
-        socket.set_tcp_nodelay(true)?;
-    }
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    if stream {
-        socket.listen(BACKLOG)?;
-    }
-    Ok(socket)
+/// One more listener in the SO_REUSEPORT group of the front listener on `addr`.
+pub(super) fn tcp_sibling(addr: SocketAddr) -> io::Result<TcpListener> {
+    bind_tcp_sibling(addr, &SocketOptions::default())
+}
+
+/// One more UDP socket in the SO_REUSEPORT group of the front socket on `addr`.
+pub(super) fn udp_sibling(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bind_udp_sibling(addr, &SocketOptions::default())
 }
 
 /// Whether `socket` has SO_REUSEPORT (a front made elsewhere may not: its loops then

@@ -43,7 +43,8 @@ pub(super) async fn accept_loop(
             Some(Ok((stream, peer))) => {
                 if let Some(conn) = admit(stream, peer, &stats, &shared, &tracker) {
                     match shared.config.model {
-                        Model::Async => shared.runtime.spawn(conn),
+                        // PerCore here: its fallback where the per-core engine is not built.
+                        Model::Async | Model::PerCore => shared.runtime.spawn(conn),
                         Model::Threads => spawn_thread(conn, &stats),
                         Model::Iterative => conn.await,
                     }

@@ -61,7 +61,7 @@ impl ServerHandle {
 /// read an endpoint's address or to start the thread ([`ServerError::Io`]).
 pub fn spawn(endpoints: Vec<Endpoint>, config: ServerConfig) -> Result<ServerHandle, ServerError> {
     validate(&endpoints, &config)?;
-    let stats = endpoint_stats(&endpoints)?;
+    let stats = endpoint_stats(&endpoints, &config)?;
     let addrs = stats.iter().map(|s| (s.proto(), s.addr())).collect();
     let thread_stats = stats.clone();
     let run = Background::start("bench-server", move |stopped| {

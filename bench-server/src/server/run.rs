@@ -1,6 +1,8 @@
-//! One server run: fresh counters per endpoint, the shared [`Runtime`], an accept loop
-//! per TCP endpoint and `threads` receive loops per UDP endpoint, then the graceful
-//! stop. What happens to an accepted connection is [`super::accept`]'s business.
+//! One server run: fresh counters per endpoint, then the model's driver: the
+//! `per-core` loops ([`super::per_core`], on Linux), or the shared [`Runtime`] with an
+//! accept loop per TCP endpoint and `threads` receive loops per UDP endpoint; then the
+//! graceful stop. What happens to an accepted connection is [`super::accept`]'s (or
+//! the per-core loop's) business.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Instant;
 use smol::Async;
 
 use super::accept::{Shared, accept_loop};
-use crate::config::ServerConfig;
+use crate::config::{Model, ServerConfig};
 use crate::endpoint::{BoundSocket, Endpoint, ServerError, io_err, validate};
 use crate::protocol::udp_echo;
 use crate::runtime::{Runtime, Tracker};
@@ -30,19 +32,26 @@ pub fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServerSummary, ServerError> {
     validate(&endpoints, config)?;
-    let stats = endpoint_stats(&endpoints)?;
+    let stats = endpoint_stats(&endpoints, config)?;
     run_counted(endpoints, config, stats, shutdown)
 }
 
-/// Fresh counters for each endpoint, in order.
-pub(super) fn endpoint_stats(endpoints: &[Endpoint]) -> Result<Vec<Arc<Stats>>, ServerError> {
+/// Fresh counters for each endpoint, in order, with a counter lane per loop thread.
+pub(super) fn endpoint_stats(
+    endpoints: &[Endpoint],
+    config: &ServerConfig,
+) -> Result<Vec<Arc<Stats>>, ServerError> {
     endpoints
         .iter()
         .map(|ep| {
             let addr = ep
                 .local_addr()
                 .map_err(io_err(|| "reading bound address".to_owned()))?;
-            Ok(Arc::new(Stats::new(ep.proto(), addr)))
+            Ok(Arc::new(Stats::with_lanes(
+                ep.proto(),
+                addr,
+                config.threads,
+            )))
         })
         .collect()
 }
@@ -55,6 +64,10 @@ pub(super) fn run_counted(
     stats: Vec<Arc<Stats>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServerSummary, ServerError> {
+    #[cfg(target_os = "linux")]
+    if config.model == Model::PerCore {
+        return super::per_core::run(endpoints, config, stats, shutdown);
+    }
     let started = Instant::now();
     let (runtime, tracker) = Runtime::new();
     let shared = Arc::new(Shared {

@@ -31,8 +31,11 @@
 //!
 //! - `echo`: tcp-echo.
 //! - `framed`: the framed command protocol and the raw one-command-per-read mode.
+//! - `quote` (leaf): clipping the peer's text quoted in error frames and log lines.
 
 pub(crate) mod echo;
+pub(crate) mod framed;
+pub(crate) mod quote;
 
 use std::io::IoSlice;
 use std::time::Instant;
@@ -108,6 +111,11 @@ pub(crate) enum Action {
     /// Answer the `stats` command: read the endpoint's counters and this socket's
     /// options, then call [`Session::stats_done`].
     Stats,
+    /// Count and log this failure now; the connection goes on (an error frame is on
+    /// its way, then [`Action::ShutdownWrite`] and a linger) and a `Close(None)`
+    /// follows. Counted when it happens, so a peer that has read its error frame finds
+    /// it in the counters, and a linger cut at the end of the grace period loses none.
+    Fail(Failure),
     /// Close the connection now. `Some(failure)`: count and log it first.
     Close(Option<Failure>),
 }

@@ -1,5 +1,7 @@
 //! Server counters: one live set per endpoint, updated with relaxed atomics (one add
-//! per request or per syscall, never a lock; see `counter`), read as a serialisable
+//! per request or per syscall, never a lock; see `counter`), the request and byte
+//! counts split into per-loop [`lane::Lane`]s so per-core loops never share a cache
+//! line (see `lane`), read as a serialisable
 //! [`StatsSnapshot`] by the `stats` command, by [`crate::ServerHandle::stats`] and at
 //! shutdown ([`ServerSummary`]); [`ErrorKind`], the counter each failure goes to; and
 //! `limiter`, the one-warning-line-per-second limit the servers and the relay share.
@@ -8,6 +10,7 @@
 //! connections or protocols; whoever counts decides what an event is.
 
 pub(crate) mod counter;
+pub(crate) mod lane;
 pub(crate) mod limiter;
 
 use std::collections::BTreeMap;
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Proto;
 use counter::Counter;
+use lane::Lane;
 use limiter::LogLimiter;
 
 /// Why a connection ended badly or a request failed. Every variant is one counter.
@@ -132,12 +136,15 @@ pub(crate) struct Stats {
     accepted: Counter,
     /// TCP connections open now.
     active: Counter,
-    /// Requests answered (a framed or raw request, a tcp-echo read, a datagram echoed).
+    /// Requests answered (a framed or raw request, a tcp-echo read, a datagram echoed)
+    /// by drivers that count with shared adds; [`Stats::lane`]s hold the rest.
     pub(crate) requests: Counter,
-    /// Bytes received.
+    /// Bytes received (shared adds; see `requests`).
     pub(crate) bytes_in: Counter,
-    /// Bytes sent.
+    /// Bytes sent (shared adds; see `requests`).
     pub(crate) bytes_out: Counter,
+    /// One lane per loop of the run (at least one); summed by [`Stats::snapshot`].
+    lanes: Box<[Lane]>,
     errors: [Counter; ErrorKind::ALL.len()],
     /// Bytes of large requests and replies held now (the `max_buffered` budget).
     buffered: AtomicU64,
@@ -146,9 +153,17 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    /// Zeroed counters for the endpoint at `addr`.
+    /// Zeroed counters for the endpoint at `addr`, with one lane (tests, and drivers
+    /// that only add with `fetch_add`).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn new(proto: Proto, addr: SocketAddr) -> Self {
+        Self::with_lanes(proto, addr, 1)
+    }
+
+    /// Zeroed counters with `lanes` lanes (one per loop thread; at least one).
+    pub(crate) fn with_lanes(proto: Proto, addr: SocketAddr, lanes: usize) -> Self {
         Stats {
+            lanes: (0..lanes.max(1)).map(|_| Lane::default()).collect(),
             proto,
             addr,
             accepted: Counter::default(),
@@ -208,6 +223,13 @@ impl Stats {
         self.active.decr();
     }
 
+    /// Lane `i` (loop `i`'s; `i` beyond the lane count wraps around, so any thread
+    /// index is a valid lane for the `fetch_add` methods). A per-core loop uses only
+    /// its own lane, with the `owner_` methods.
+    pub(crate) fn lane(&self, i: usize) -> &Lane {
+        &self.lanes[i % self.lanes.len()]
+    }
+
     /// Counts one error of `kind`.
     pub(crate) fn error(&self, kind: ErrorKind) {
         self.errors[kind as usize].incr();
@@ -215,14 +237,25 @@ impl Stats {
 
     /// A consistent-enough copy of the counters (each is read once, relaxed).
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        let (mut requests, mut bytes_in, mut bytes_out) = (
+            self.requests.get(),
+            self.bytes_in.get(),
+            self.bytes_out.get(),
+        );
+        for lane in self.lanes.iter() {
+            let (r, i, o) = lane.read();
+            requests += r;
+            bytes_in += i;
+            bytes_out += o;
+        }
         StatsSnapshot {
             proto: self.proto,
             addr: self.addr,
             accepted: self.accepted.get(),
             active: self.active.get(),
-            requests: self.requests.get(),
-            bytes_in: self.bytes_in.get(),
-            bytes_out: self.bytes_out.get(),
+            requests,
+            bytes_in,
+            bytes_out,
             errors: ErrorKind::ALL
                 .iter()
                 .map(|&k| (k.as_str().to_owned(), self.errors[k as usize].get()))
@@ -302,5 +335,22 @@ impl std::fmt::Display for ServerSummary {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_sums_every_lane_and_the_shared_counters() {
+        let stats = Stats::with_lanes(Proto::TcpEcho, "127.0.0.1:1".parse().unwrap(), 3);
+        stats.lane(0).owner_add_requests(1);
+        stats.lane(2).owner_add_bytes_in(10);
+        stats.lane(5).add_bytes_out(4); // wraps to lane 2
+        stats.requests.incr();
+        stats.bytes_in.add(1);
+        let snap = stats.snapshot();
+        assert_eq!((snap.requests, snap.bytes_in, snap.bytes_out), (2, 11, 4));
     }
 }

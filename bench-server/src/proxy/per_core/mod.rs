@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::{ProxyConfig, ProxyError, io_err};
-use super::front::{Front, bind_reuse_port, has_reuse_port};
+use super::front::{Front, has_reuse_port, tcp_sibling, udp_sibling};
 use super::stats::ProxyStats;
 use crate::engine::slab::Key;
 use crate::engine::threads::{self, StopFlag};
@@ -195,11 +195,10 @@ fn tcp_fronts(listener: TcpListener, loops: usize) -> io::Result<Vec<TcpListener
     let mut fronts = Vec::with_capacity(loops);
     for _ in 1..loops {
         let more = if reuse {
-            bind_reuse_port(addr, socket2::Type::STREAM)?.into()
+            tcp_sibling(addr)?
         } else {
             listener.try_clone()?
         };
-        let more: TcpListener = more;
         more.set_nonblocking(true)?;
         fronts.push(more);
     }
@@ -217,7 +216,7 @@ fn udp_fronts(socket: UdpSocket, loops: usize) -> io::Result<Vec<UdpSocket>> {
     let mut fronts = vec![socket];
     if has_reuse_port(&fronts[0]) {
         for _ in 1..loops {
-            let more: UdpSocket = bind_reuse_port(addr, socket2::Type::DGRAM)?.into();
+            let more = udp_sibling(addr)?;
             more.set_nonblocking(true)?;
             fronts.push(more);
         }
@@ -268,7 +267,7 @@ mod tests {
         let fronts = tcp_fronts(listener, 2).unwrap();
         assert!(fronts.iter().all(|l| l.local_addr().unwrap() == addr));
         // Nothing else could join: the port is not in a SO_REUSEPORT group.
-        assert!(bind_reuse_port(addr, socket2::Type::STREAM).is_err());
+        assert!(tcp_sibling(addr).is_err());
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         assert_eq!(udp_fronts(socket, 2).unwrap().len(), 1);
     }

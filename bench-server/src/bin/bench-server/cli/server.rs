@@ -12,6 +12,13 @@ use clap::Args;
 
 use super::{HostPort, OutputArgs, Switch, choice, optional_duration};
 
+/// `--model`'s default: the library's [`Model::default`] (per-core on Linux).
+const DEFAULT_MODEL: &str = if cfg!(target_os = "linux") {
+    "per-core"
+} else {
+    "async"
+};
+
 /// Options shared by every server subcommand.
 #[derive(Debug, Args)]
 pub(super) struct ServerArgs {
@@ -24,11 +31,15 @@ pub(super) struct ServerArgs {
     transform: Transform,
     #[command(flatten)]
     socket: SocketArgs,
-    /// Executor threads (async model) and UDP receive loops (default: core count).
+    /// Event loops (per-core model), executor threads (async model) and UDP receive
+    /// loops (default: core count).
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
-    /// How TCP connections are scheduled.
-    #[arg(long, value_parser = choice::<Model>(), default_value = "async")]
+    /// How TCP connections are scheduled: per-core (an epoll loop per thread, each
+    /// with its own SO_REUSEPORT listener; Linux only, the default there), async (smol
+    /// tasks; the default elsewhere), threads (a thread per connection), iterative
+    /// (one connection at a time).
+    #[arg(long, value_parser = choice::<Model>(), default_value = DEFAULT_MODEL)]
     model: Model,
     /// Refuse connections beyond this many (per endpoint; default: no limit).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
