@@ -136,6 +136,9 @@ fn session_for(
     {
         return Some(Arc::clone(session));
     }
+    // A session its reply task has just expired may hold its place for a moment more
+    // (the task gives it back right after marking it): at the bound, such a datagram
+    // is refused, as it would have been a moment earlier.
     if !ctx.stats.try_reserve_session(ctx.config.max_sessions) {
         ctx.stats.sessions_refused.incr();
         log::info!(
