@@ -8,15 +8,17 @@
 //! # Layout
 //!
 //! - this file: [`start`] (split the front, set the loops up, start them),
-//!   [`Loops::run`] (wait for the shutdown, stop them), the tokens.
+//!   [`Loops::run`] (wait for the shutdown, stop them).
 //! - `tcp`: the TCP loop (accept with the descriptor budget, connect timeouts, the
 //!   ready-again list, the graceful stop and grace cut); `conn`: one relayed
 //!   connection; `pump`: one direction's state machine and the `copy` mover;
 //!   `splice`: the `splice` mover.
 //! - `udp`: the UDP loop (sessions per client address, idle expiry, the bound).
+//! - `shared` (leaf): what the loops of a run share, the per-turn budget, the tokens.
 
 mod conn;
 mod pump;
+mod shared;
 #[cfg(target_os = "linux")]
 mod splice;
 mod tcp;
@@ -28,57 +30,13 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
+use self::shared::Shared;
 use super::config::{ProxyConfig, ProxyError, io_err};
 use super::front::{Front, has_reuse_port, tcp_sibling, udp_sibling};
 use super::stats::ProxyStats;
-use crate::engine::slab::Key;
 use crate::engine::threads::{self, StopFlag};
 use crate::engine::waker::Waker;
 use crate::stats::limiter::LogLimiter;
-
-/// Reads (or datagrams) one socket gets per turn before the others get theirs.
-const BUDGET: u32 = 32;
-
-/// What every loop of one run shares; nothing in it is touched per chunk or datagram
-/// (the counters each loop writes are its own shard of `stats`).
-struct Shared {
-    config: ProxyConfig,
-    stats: Arc<ProxyStats>,
-    /// Warning lines about refused or failed connections, one per second.
-    warnings: LogLimiter,
-    stop: StopFlag,
-}
-
-/// The tokens a loop registers its sockets under: a tag (the engine's top byte) and,
-/// for a connection's or session's socket, its slab key.
-mod token {
-    use super::Key;
-    use crate::engine::slab::{tag_of, tagged, untag};
-
-    /// The loop's waker.
-    pub(super) const WAKER: u8 = 1;
-    /// The loop's front socket (listener or UDP socket).
-    pub(super) const FRONT: u8 = 2;
-    /// A connection's client socket, or a UDP session's upstream socket.
-    pub(super) const CLIENT: u8 = 3;
-    /// A connection's upstream socket.
-    pub(super) const UPSTREAM: u8 = 4;
-
-    /// The token of a loop's own socket of kind `tag`.
-    pub(super) fn own(tag: u8) -> u64 {
-        tagged(tag, 0)
-    }
-
-    /// The token of `key`'s socket of kind `tag`.
-    pub(super) fn of(tag: u8, key: Key) -> u64 {
-        tagged(tag, key.token())
-    }
-
-    /// The tag and key of a token.
-    pub(super) fn split(token: u64) -> (u8, Key) {
-        (tag_of(token), Key::from_token(untag(token)))
-    }
-}
 
 /// One loop, ready to run on its thread.
 enum Loop {
@@ -226,6 +184,7 @@ fn udp_fronts(socket: UdpSocket, loops: usize) -> io::Result<Vec<UdpSocket>> {
 
 #[cfg(test)]
 mod tests {
+    use super::shared::token;
     use super::*;
     use crate::engine::slab::Slab;
     use crate::proxy::config::ProxyProto;

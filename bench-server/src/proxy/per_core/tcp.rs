@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Failure, Progress, Side, connect_failure};
 use super::pump::Moved;
-use super::{BUDGET, Shared, token};
+use super::shared::{BUDGET, Shared, token};
 use crate::engine::poller::{Events, Poller, Readiness};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{BUDGET, Shared, token};
+use super::shared::{BUDGET, Shared, token};
 use crate::engine::poller::{Events, Poller};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
