@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use self::shared::Shared;
 use super::config::{ProxyConfig, ProxyError, io_err};
+use super::fds::FdBudget;
 use super::front::{Front, has_reuse_port, tcp_sibling, udp_sibling};
 use super::stats::ProxyStats;
 use crate::engine::threads::{self, StopFlag};
@@ -84,6 +85,7 @@ pub(super) fn start(
         stats,
         warnings: LogLimiter::new(Instant::now()),
         stop: stop.clone(),
+        fds: FdBudget::for_config(config),
     });
     let context = || format!("setting up the {} loops on {addr}", config.proto.as_str());
     let mut built = build_loops(front, &shared)

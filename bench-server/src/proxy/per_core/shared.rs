@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::engine::threads::StopFlag;
 use crate::proxy::config::ProxyConfig;
+use crate::proxy::fds::FdBudget;
 use crate::proxy::stats::ProxyStats;
 use crate::stats::limiter::LogLimiter;
 
@@ -20,6 +21,9 @@ pub(super) struct Shared {
     /// Warning lines about refused or failed connections, one per second.
     pub(super) warnings: LogLimiter,
     pub(super) stop: StopFlag,
+    /// The descriptor budget, taken once for the run (the loops share it through the
+    /// `active` count).
+    pub(super) fds: FdBudget,
 }
 
 /// The tokens a loop registers its sockets under: a tag (the engine's top byte) and,

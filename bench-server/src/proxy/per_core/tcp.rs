@@ -16,7 +16,6 @@ use crate::engine::poller::{Events, Poller, Readiness};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
-use crate::proxy::fds::FdBudget;
 use crate::proxy::stats::{ProxyErrorKind, Way};
 use crate::runtime::ACCEPT_BACKOFF;
 use crate::stats::limiter::suppressed_note;
@@ -42,7 +41,6 @@ pub(super) struct TcpLoop {
     /// Connections with work left from this turn, and the next turn's list.
     ready: Vec<Key>,
     next_ready: Vec<Key>,
-    fds: FdBudget,
     /// Set by the stop: when the open connections are cut.
     grace_until: Option<Instant>,
 }
@@ -59,7 +57,6 @@ impl TcpLoop {
         poller.add_readable(&listener, token::own(token::FRONT))?;
         Ok(TcpLoop {
             index,
-            fds: FdBudget::for_config(&shared.config),
             shared,
             poller,
             waker,
@@ -177,7 +174,7 @@ impl TcpLoop {
     /// the descriptor budget is spent.
     fn admit(&mut self, client: std::net::TcpStream, peer: std::net::SocketAddr, now: Instant) {
         let stats = &self.shared.stats;
-        let fds = self.fds;
+        let fds = self.shared.fds;
         if !stats.try_open_connection(|active| fds.admits(active)) {
             stats.error(ProxyErrorKind::Descriptors);
             if let Some(held) = self.shared.warnings.allow(now) {
