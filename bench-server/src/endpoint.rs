@@ -49,6 +49,7 @@ pub struct Endpoint {
     /// Whether the socket was bound here, with SO_REUSEPORT, so the `per-core` model
     /// may bind one more per loop on its address; false for sockets bound elsewhere
     /// ([`Endpoint::from_tcp`], [`Endpoint::from_udp`]), which the loops share.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // per-core only
     pub(crate) reuse_port: bool,
 }
 

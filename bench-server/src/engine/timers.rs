@@ -87,6 +87,15 @@ impl<K: Copy + Eq> Timers<K> {
         self.heap.len()
     }
 
+    /// Drops every entry `keep` says is stale, in one pass (O(n)). Lazy deletion leaves
+    /// an entry behind for each key that went away before its deadline (a closed
+    /// connection's idle timeout): under connection churn the heap would hold
+    /// minutes of them, so a loop calls this when the heap has grown well past its
+    /// live keys (e.g. twice as many entries), which keeps the cost amortised.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(Instant, K) -> bool) {
+        self.heap.retain(|Reverse(e)| keep(e.at, e.key));
+    }
+
     /// The wait timeout from `now` until the next deadline, rounded UP to the next
     /// millisecond (epoll waits in milliseconds: rounding down would wake the loop
     /// just before the deadline, to spin until it), and capped by `cap`. `None`: no
@@ -148,6 +157,21 @@ mod tests {
         }
         assert_eq!(fired, [(t0 + Duration::from_secs(5), 1)]);
         assert_eq!(timers.len(), 0, "the stale entry was dropped on pop");
+    }
+
+    #[test]
+    fn retain_drops_stale_entries_and_keeps_the_order() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut timers = Timers::new();
+        for k in 0..10u32 {
+            timers.schedule(ms(u64::from(10 - k)), k);
+        }
+        timers.retain(|_, k| k % 2 == 0);
+        assert_eq!(timers.len(), 5);
+        let popped: Vec<u32> =
+            std::iter::from_fn(|| timers.pop_due(ms(100)).map(|e| e.1)).collect();
+        assert_eq!(popped, [8, 6, 4, 2, 0]);
     }
 
     #[test]

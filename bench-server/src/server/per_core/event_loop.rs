@@ -146,6 +146,7 @@ impl Loop {
             }
             self.fire_deadlines();
             self.run_ready();
+            self.compact_deadlines();
             if self.grace_end.is_none() && self.stop.is_set() {
                 self.begin_stop();
             }
@@ -239,6 +240,22 @@ impl Loop {
                 Deadline::Grace => self.cut_all(),
             }
         }
+    }
+
+    /// Lazy deletion leaves the deadlines of closed connections in the heap until
+    /// they pop (an idle timeout a minute away): under connection churn, once the heap
+    /// holds twice as many entries as there are live ones, drop the stale ones.
+    fn compact_deadlines(&mut self) {
+        const SLACK: usize = 64;
+        if self.timers.len() <= 2 * self.conns.len() + SLACK {
+            return;
+        }
+        let (conns, listeners) = (&mut self.conns, &self.listeners);
+        self.timers.retain(|at, deadline| match deadline {
+            Deadline::Conn(key) => conns.get_mut(key).is_some_and(|c| c.scheduled == Some(at)),
+            Deadline::Listener(i) => listeners.get(i).is_some_and(|l| l.backing_off),
+            Deadline::Grace => true,
+        });
     }
 
     fn run_ready(&mut self) {
