@@ -56,6 +56,7 @@ on_both_models!(
     a_udp_upstream_with_nothing_listening_is_counted_not_fatal,
     the_stop_lets_open_connections_relay_for_the_grace_period_then_cuts_them,
     a_front_listener_made_elsewhere_is_served_by_every_loop,
+    connection_churn_is_relayed_connection_after_connection,
 );
 
 /// A relay config for tests on `model`: two threads, a short grace period, a 16 KiB
@@ -320,6 +321,20 @@ fn a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers(model: Pr
         assert_eq!(summary.error_count(ProxyErrorKind::UpstreamConnect), 3);
         stop(server);
     }
+}
+
+/// Many short connections one after another (each leaves a connect deadline behind in a
+/// per-core loop, which the loop sweeps as they pile up).
+fn connection_churn_is_relayed_connection_after_connection(model: ProxyModel) {
+    let (server, proxy) = tcp_relay_to(Proto::TcpEcho, Strategy::Copy, model);
+    for i in 0..300 {
+        let mut s = connect(proxy.addr());
+        assert_tcp_echo(&mut s, format!("connection {i}").as_bytes());
+    }
+    let summary = proxy.stop().unwrap();
+    assert_eq!((summary.connections, summary.active), (300, 0));
+    assert_no_errors(&summary);
+    assert_eq!(stop(server).accepted, 300);
 }
 
 fn a_front_listener_made_elsewhere_is_served_by_every_loop(model: ProxyModel) {

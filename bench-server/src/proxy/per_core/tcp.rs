@@ -23,6 +23,9 @@ use crate::stats::limiter::suppressed_note;
 /// Events taken per wait.
 const EVENTS: usize = 1024;
 
+/// Stale connect deadlines tolerated beyond twice the open connections.
+const STALE_SLACK: usize = 64;
+
 /// One loop's state.
 pub(super) struct TcpLoop {
     index: usize,
@@ -231,6 +234,14 @@ impl TcpLoop {
                 let failure = connect_failure(self.shared.config.upstream, e);
                 self.close(key, Some(failure), now);
             }
+        }
+        // A connect deadline stays behind until it pops (3 s by default) once its
+        // connection is up or gone: under connection churn, drop the stale ones when
+        // they outnumber the open connections twice over (amortised O(1)).
+        if self.timers.len() > 2 * self.conns.len() + STALE_SLACK {
+            let conns = &mut self.conns;
+            self.timers
+                .retain(|_, key| conns.get_mut(key).is_some_and(|c| c.is_connecting()));
         }
     }
 
