@@ -17,8 +17,9 @@
 //!   loop per thread, each with its own SO_REUSEPORT listener, epoll, timers,
 //!   connections and counter lane, driving the sans-IO sessions.
 //! - [`proxy`]/ (the relay, `bench-server proxy`): its own config, front socket, TCP
-//!   (`copy`, `splice`) and UDP relays, counters and handle. Shares only the runtime,
-//!   the socket set-up and the log limiter with the servers.
+//!   (`copy`, `splice`) and UDP relays on two models (`per-core` loops on the engine
+//!   toolkit, the default on Linux; `async` tasks on the runtime), counters and handle.
+//!   Shares only the engine, the runtime and the log limiter with the servers.
 //! - `engine/` (Linux): the per-core toolkit: epoll poller, eventfd waker, timer heap,
 //!   slab with generation-checked tokens, loop threads and their stop flag. No
 //!   protocols; the per-core driver and the relay build their loops from it.
@@ -44,7 +45,7 @@
 //!
 //! `cli` (default): clap, `clap::ValueEnum` on the enums the binary takes as flag values
 //! ([`Model`], [`Transform`], [`RequestMode`], [`WriteMode`], [`proxy::ProxyProto`],
-//! [`proxy::Strategy`]), `cli_support`, and the binary. Without it the library has no
+//! [`proxy::ProxyModel`], [`proxy::Strategy`]), `cli_support`, and the binary. Without it the library has no
 //! clap in its dependency tree.
 //!
 //! # Example

@@ -1,7 +1,9 @@
 //! The relay (`bench-server proxy`): TCP traffic through it is byte-exact for both
 //! strategies with many concurrent connections, half-close travels both ways, a refusing
 //! upstream closes clients promptly and is counted, UDP sessions keep clients apart,
-//! expire and are bounded, and the binary listens, relays, stops and reports.
+//! expire and are bounded, and the binary listens, relays, stops and reports. Every
+//! behaviour holds on both models: each test runs as `<test>::per_core` and
+//! `<test>::async_model`.
 
 mod common;
 
@@ -13,18 +15,55 @@ use std::time::{Duration, Instant};
 
 use bench_proto::{Decoder, Limits, RequestHeader, ResponseHeader, Status};
 use bench_server::proxy::{
-    Front, ProxyConfig, ProxyErrorKind, ProxyHandle, ProxyProto, ProxySummary, Strategy,
-    spawn_proxy,
+    Front, ProxyConfig, ProxyErrorKind, ProxyHandle, ProxyModel, ProxyProto, ProxySummary,
+    Strategy, spawn_proxy,
 };
 use bench_server::{Endpoint, Proto, ServerHandle};
 use common::*;
 
 const STRATEGIES: [Strategy; 2] = [Strategy::Copy, Strategy::Splice];
 
-/// A relay config for tests: two threads, a short grace period, a 16 KiB buffer (so
-/// messages larger than the buffer are easy to send).
-fn relay_config(proto: ProxyProto, upstream: SocketAddr) -> ProxyConfig {
+/// Each test below takes the model it runs on; this makes it two tests,
+/// `<test>::per_core` and `<test>::async_model`.
+macro_rules! on_both_models {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn per_core() {
+                super::$test(bench_server::proxy::ProxyModel::PerCore);
+            }
+
+            #[test]
+            fn async_model() {
+                super::$test(bench_server::proxy::ProxyModel::Async);
+            }
+        }
+    )*};
+}
+
+on_both_models!(
+    tcp_echo_is_byte_exact_through_both_strategies_with_50_connections,
+    framed_traffic_is_byte_exact_through_both_strategies_with_50_connections,
+    client_half_close_still_delivers_every_echoed_byte_then_eof,
+    upstream_half_close_reaches_the_client_which_can_still_send,
+    a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers,
+    udp_clients_get_only_their_own_replies,
+    idle_udp_sessions_expire_and_the_next_datagram_opens_a_new_one,
+    the_udp_session_bound_drops_new_clients_and_counts_them,
+    binary_relays_tcp_stops_on_sigterm_and_writes_stats_json,
+    binary_relays_udp_and_stops_on_sigint,
+    an_upstream_that_never_answers_times_out_and_is_counted,
+    a_udp_upstream_with_nothing_listening_is_counted_not_fatal,
+    the_stop_lets_open_connections_relay_for_the_grace_period_then_cuts_them,
+    a_front_listener_made_elsewhere_is_served_by_every_loop,
+    connection_churn_is_relayed_connection_after_connection,
+);
+
+/// A relay config for tests on `model`: two threads, a short grace period, a 16 KiB
+/// buffer (so messages larger than the buffer are easy to send).
+fn relay_config(proto: ProxyProto, upstream: SocketAddr, model: ProxyModel) -> ProxyConfig {
     ProxyConfig {
+        model,
         threads: 2,
         grace: Duration::from_secs(1),
         buffer: 16 * 1024,
@@ -38,10 +77,15 @@ fn start_proxy(config: ProxyConfig) -> ProxyHandle {
     spawn_proxy(front, config).unwrap()
 }
 
-/// An upstream server of `proto` and a TCP relay in front of it using `strategy`.
-fn tcp_relay_to(proto: Proto, strategy: Strategy) -> (ServerHandle, ProxyHandle) {
+/// An upstream server of `proto` and a TCP relay on `model` in front of it using
+/// `strategy`.
+fn tcp_relay_to(
+    proto: Proto,
+    strategy: Strategy,
+    model: ProxyModel,
+) -> (ServerHandle, ProxyHandle) {
     let server = start_server(proto, test_config());
-    let mut config = relay_config(ProxyProto::Tcp, server.addr(proto).unwrap());
+    let mut config = relay_config(ProxyProto::Tcp, server.addr(proto).unwrap(), model);
     config.strategy = strategy;
     (server, start_proxy(config))
 }
@@ -79,10 +123,9 @@ fn assert_no_errors(summary: &ProxySummary) {
     assert_eq!(errors, 0, "errors: {:?}", summary.errors);
 }
 
-#[test]
-fn tcp_echo_is_byte_exact_through_both_strategies_with_50_connections() {
+fn tcp_echo_is_byte_exact_through_both_strategies_with_50_connections(model: ProxyModel) {
     for strategy in STRATEGIES {
-        let (server, proxy) = tcp_relay_to(Proto::TcpEcho, strategy);
+        let (server, proxy) = tcp_relay_to(Proto::TcpEcho, strategy, model);
         let addr = proxy.addr();
         let sent_total: usize = thread::scope(|scope| {
             let clients: Vec<_> = (0..50)
@@ -132,10 +175,9 @@ fn framed_requests(sizes: &[usize], seed: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
     (wire, bodies)
 }
 
-#[test]
-fn framed_traffic_is_byte_exact_through_both_strategies_with_50_connections() {
+fn framed_traffic_is_byte_exact_through_both_strategies_with_50_connections(model: ProxyModel) {
     for strategy in STRATEGIES {
-        let (server, proxy) = tcp_relay_to(Proto::Framed, strategy);
+        let (server, proxy) = tcp_relay_to(Proto::Framed, strategy, model);
         let addr = proxy.addr();
         thread::scope(|scope| {
             for i in 0..50 {
@@ -168,10 +210,9 @@ fn framed_traffic_is_byte_exact_through_both_strategies_with_50_connections() {
     }
 }
 
-#[test]
-fn client_half_close_still_delivers_every_echoed_byte_then_eof() {
+fn client_half_close_still_delivers_every_echoed_byte_then_eof(model: ProxyModel) {
     for strategy in STRATEGIES {
-        let (server, proxy) = tcp_relay_to(Proto::TcpEcho, strategy);
+        let (server, proxy) = tcp_relay_to(Proto::TcpEcho, strategy, model);
         let mut s = connect(proxy.addr());
         let msg = payload(200_000, 3);
         s.write_all(&msg[..1000]).unwrap();
@@ -191,8 +232,7 @@ fn client_half_close_still_delivers_every_echoed_byte_then_eof() {
     }
 }
 
-#[test]
-fn upstream_half_close_reaches_the_client_which_can_still_send() {
+fn upstream_half_close_reaches_the_client_which_can_still_send(model: ProxyModel) {
     for strategy in STRATEGIES {
         // An upstream that greets, shuts down its write half, then counts what it reads.
         let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -207,7 +247,7 @@ fn upstream_half_close_reaches_the_client_which_can_still_send() {
             s.read_to_end(&mut got).unwrap();
             received_tx.send(got).unwrap();
         });
-        let mut config = relay_config(ProxyProto::Tcp, upstream_addr);
+        let mut config = relay_config(ProxyProto::Tcp, upstream_addr, model);
         config.strategy = strategy;
         let proxy = start_proxy(config);
 
@@ -236,11 +276,10 @@ fn bound_not_listening() -> (socket2::Socket, SocketAddr) {
     (socket, addr)
 }
 
-#[test]
-fn a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers() {
+fn a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers(model: ProxyModel) {
     for strategy in STRATEGIES {
         let (reserved, upstream) = bound_not_listening();
-        let mut config = relay_config(ProxyProto::Tcp, upstream);
+        let mut config = relay_config(ProxyProto::Tcp, upstream, model);
         config.strategy = strategy;
         // Far longer than the bound below: a close that only came from the timeout fails.
         config.connect_timeout = Duration::from_secs(30);
@@ -284,10 +323,74 @@ fn a_refusing_upstream_closes_clients_promptly_is_counted_and_recovers() {
     }
 }
 
-/// A UDP relay in front of a udp-echo server, with `change` applied to its config.
-fn udp_relay(change: impl FnOnce(&mut ProxyConfig)) -> (ServerHandle, ProxyHandle) {
+/// Many short connections one after another (each leaves a connect deadline behind in a
+/// per-core loop, which the loop sweeps as they pile up).
+fn connection_churn_is_relayed_connection_after_connection(model: ProxyModel) {
+    let (server, proxy) = tcp_relay_to(Proto::TcpEcho, Strategy::Copy, model);
+    for i in 0..300 {
+        let mut s = connect(proxy.addr());
+        assert_tcp_echo(&mut s, format!("connection {i}").as_bytes());
+    }
+    let summary = proxy.stop().unwrap();
+    assert_eq!((summary.connections, summary.active), (300, 0));
+    assert_no_errors(&summary);
+    assert_eq!(stop(server).accepted, 300);
+}
+
+fn a_front_listener_made_elsewhere_is_served_by_every_loop(model: ProxyModel) {
+    let server = start_server(Proto::TcpEcho, test_config());
+    let config = relay_config(ProxyProto::Tcp, server.addr(Proto::TcpEcho).unwrap(), model);
+    // No SO_REUSEPORT: the loops share this one listener.
+    let front = Front::from(TcpListener::bind("127.0.0.1:0").unwrap());
+    let proxy = spawn_proxy(front, config).unwrap();
+    let addr = proxy.addr();
+    thread::scope(|scope| {
+        for i in 0..10 {
+            scope.spawn(move || assert_tcp_echo(&mut connect(addr), &payload(5000, i)));
+        }
+    });
+    let summary = proxy.stop().unwrap();
+    assert_eq!((summary.connections, summary.active), (10, 0));
+    assert_eq!(summary.bytes_to_client, 50_000);
+    assert_no_errors(&summary);
+    stop(server);
+}
+
+fn the_stop_lets_open_connections_relay_for_the_grace_period_then_cuts_them(model: ProxyModel) {
+    let server = start_server(Proto::TcpEcho, test_config());
+    let mut config = relay_config(ProxyProto::Tcp, server.addr(Proto::TcpEcho).unwrap(), model);
+    config.grace = Duration::from_secs(2);
+    let proxy = start_proxy(config);
+    let addr = proxy.addr();
+    let mut held = connect(addr);
+    assert_tcp_echo(&mut held, b"before the stop");
+
+    let stopping = thread::spawn(move || proxy.stop().unwrap());
+    // The stop has begun once the front refuses new clients.
+    assert!(
+        eventually(IO_TIMEOUT, || TcpStream::connect(addr).is_err()),
+        "the front still accepts"
+    );
+    assert_tcp_echo(&mut held, b"still relayed during the grace period");
+    let ending = read_until_closed(&mut held);
+    assert!(
+        matches!(ending, Ending::Closed(0) | Ending::Reset),
+        "{ending:?}"
+    );
+    let summary = stopping.join().unwrap();
+    assert_eq!(summary.error_count(ProxyErrorKind::ShutdownCut), 1);
+    assert_eq!(summary.active, 0);
+    stop(server);
+}
+
+/// A UDP relay on `model` in front of a udp-echo server, with `change` applied to its
+/// config.
+fn udp_relay(
+    model: ProxyModel,
+    change: impl FnOnce(&mut ProxyConfig),
+) -> (ServerHandle, ProxyHandle) {
     let server = start_server(Proto::UdpEcho, test_config());
-    let mut config = relay_config(ProxyProto::Udp, server.addr(Proto::UdpEcho).unwrap());
+    let mut config = relay_config(ProxyProto::Udp, server.addr(Proto::UdpEcho).unwrap(), model);
     change(&mut config);
     (server, start_proxy(config))
 }
@@ -311,9 +414,8 @@ fn udp_round_trip(s: &UdpSocket, msg: &[u8], wait: Duration) -> Option<Vec<u8>> 
     }
 }
 
-#[test]
-fn udp_clients_get_only_their_own_replies() {
-    let (server, proxy) = udp_relay(|_| {});
+fn udp_clients_get_only_their_own_replies(model: ProxyModel) {
+    let (server, proxy) = udp_relay(model, |_| {});
     let addr = proxy.addr();
     let per_client = 300;
     thread::scope(|scope| {
@@ -340,9 +442,10 @@ fn udp_clients_get_only_their_own_replies() {
     stop(server);
 }
 
-#[test]
-fn idle_udp_sessions_expire_and_the_next_datagram_opens_a_new_one() {
-    let (server, proxy) = udp_relay(|c| c.udp_session_timeout = Duration::from_millis(200));
+fn idle_udp_sessions_expire_and_the_next_datagram_opens_a_new_one(model: ProxyModel) {
+    let (server, proxy) = udp_relay(model, |c| {
+        c.udp_session_timeout = Duration::from_millis(200)
+    });
     let s = udp_client(proxy.addr());
     assert_eq!(udp_round_trip(&s, b"one", IO_TIMEOUT).unwrap(), b"one");
     assert!(
@@ -359,9 +462,8 @@ fn idle_udp_sessions_expire_and_the_next_datagram_opens_a_new_one() {
     stop(server);
 }
 
-#[test]
-fn the_udp_session_bound_drops_new_clients_and_counts_them() {
-    let (server, proxy) = udp_relay(|c| {
+fn the_udp_session_bound_drops_new_clients_and_counts_them(model: ProxyModel) {
+    let (server, proxy) = udp_relay(model, |c| {
         c.max_sessions = 2;
         c.udp_session_timeout = Duration::from_secs(2);
     });
@@ -392,10 +494,13 @@ fn the_udp_session_bound_drops_new_clients_and_counts_them() {
     stop(server);
 }
 
-#[test]
-fn binary_relays_tcp_stops_on_sigterm_and_writes_stats_json() {
+fn binary_relays_tcp_stops_on_sigterm_and_writes_stats_json(model: ProxyModel) {
     let upstream = start_server(Proto::TcpEcho, test_config());
-    let dir = std::env::temp_dir().join(format!("wirebench-proxy-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "wirebench-proxy-{}-{}",
+        std::process::id(),
+        model.as_str()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let json_path = dir.join("proxy.json");
     let upstream_addr = upstream.addr(Proto::TcpEcho).unwrap().to_string();
@@ -408,6 +513,8 @@ fn binary_relays_tcp_stops_on_sigterm_and_writes_stats_json() {
             "127.0.0.1:0",
             "--strategy",
             strategy,
+            "--model",
+            model.as_str(),
             "--grace",
             "1s",
             "--stats-json",
@@ -433,8 +540,7 @@ fn binary_relays_tcp_stops_on_sigterm_and_writes_stats_json() {
     stop(upstream);
 }
 
-#[test]
-fn binary_relays_udp_and_stops_on_sigint() {
+fn binary_relays_udp_and_stops_on_sigint(model: ProxyModel) {
     let upstream = start_server(Proto::UdpEcho, test_config());
     let upstream_addr = upstream.addr(Proto::UdpEcho).unwrap().to_string();
     let proxy = Server::start(&[
@@ -447,6 +553,8 @@ fn binary_relays_udp_and_stops_on_sigint() {
         "127.0.0.1:0",
         "--udp-session-timeout",
         "500ms",
+        "--model",
+        model.as_str(),
     ]);
     let addr = proxy.listening("proxy-udp");
     let s = udp_client(addr);
@@ -476,6 +584,7 @@ fn proxy_bad_flags_give_one_line_naming_the_value_and_exit_2() {
         (&["--udp-session-timeout", "soon"], "soon"),
         (&["--max-sessions", "0"], "--max-sessions 0"),
         (&["--threads", "0"], "--threads 0"),
+        (&["--model", "threads"], "threads"),
         (&["--bind", "nowhere"], "nowhere"),
     ];
     for (extra, names) in cases {
@@ -522,11 +631,10 @@ fn silent_upstream() -> (socket2::Socket, Vec<TcpStream>) {
     (listener, fillers)
 }
 
-#[test]
-fn an_upstream_that_never_answers_times_out_and_is_counted() {
+fn an_upstream_that_never_answers_times_out_and_is_counted(model: ProxyModel) {
     let (listener, _fillers) = silent_upstream();
     let upstream = listener.local_addr().unwrap().as_socket().unwrap();
-    let mut config = relay_config(ProxyProto::Tcp, upstream);
+    let mut config = relay_config(ProxyProto::Tcp, upstream, model);
     config.connect_timeout = Duration::from_millis(300);
     let proxy = start_proxy(config);
     let started = Instant::now();
@@ -546,13 +654,12 @@ fn an_upstream_that_never_answers_times_out_and_is_counted() {
     assert_eq!(summary.error_count(ProxyErrorKind::UpstreamConnect), 1);
 }
 
-#[test]
-fn a_udp_upstream_with_nothing_listening_is_counted_not_fatal() {
+fn a_udp_upstream_with_nothing_listening_is_counted_not_fatal(model: ProxyModel) {
     let upstream = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let proxy = start_proxy(relay_config(ProxyProto::Udp, upstream));
+    let proxy = start_proxy(relay_config(ProxyProto::Udp, upstream, model));
     let s = udp_client(proxy.addr());
     // The first datagram draws an ICMP port unreachable, reported on the session's
     // socket; later ones keep the relay going.

@@ -1,20 +1,33 @@
 //! The relay's descriptor budget: a client whose connection would not fit in the
 //! descriptors left (6 per connection with `splice`, 2 with `copy`) is refused at
-//! once and counted, while the connections already open keep relaying.
+//! once and counted, while the connections already open keep relaying; on both models
+//! (the per-core loops share the budget).
 
 mod common;
 
 use std::time::Duration;
 
 use bench_server::Proto;
-use bench_server::proxy::{Front, ProxyConfig, ProxyErrorKind, ProxyProto, Strategy, spawn_proxy};
+use bench_server::proxy::{
+    Front, ProxyConfig, ProxyErrorKind, ProxyModel, ProxyProto, Strategy, spawn_proxy,
+};
 use common::*;
 
 #[test]
-fn a_connection_beyond_the_descriptor_budget_is_refused_and_counted() {
+fn a_connection_beyond_the_descriptor_budget_is_refused_and_counted_per_core() {
+    beyond_the_budget(ProxyModel::PerCore);
+}
+
+#[test]
+fn a_connection_beyond_the_descriptor_budget_is_refused_and_counted_async() {
+    beyond_the_budget(ProxyModel::Async);
+}
+
+fn beyond_the_budget(model: ProxyModel) {
     for (strategy, max_fds) in [(Strategy::Splice, 13), (Strategy::Copy, 5)] {
         let server = start_server(Proto::TcpEcho, test_config());
         let config = ProxyConfig {
+            model,
             threads: 2,
             grace: Duration::from_secs(1),
             strategy,

@@ -57,12 +57,49 @@ impl Strategy {
     }
 }
 
+/// Which engine runs the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyModel {
+    /// Linux: one event loop per thread (epoll, edge-triggered), each with its own front
+    /// socket (SO_REUSEPORT), connections, sessions, timers and counters; nothing
+    /// shared per chunk or datagram. The default on Linux.
+    PerCore,
+    /// Tasks on the shared smol executor (`threads` threads). The default elsewhere.
+    Async,
+}
+
+impl ProxyModel {
+    /// The flag value (`per-core`, `async`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyModel::PerCore => "per-core",
+            ProxyModel::Async => "async",
+        }
+    }
+}
+
+impl Default for ProxyModel {
+    /// `per-core` on Linux, `async` elsewhere (the per-core loops use epoll).
+    fn default() -> Self {
+        if cfg!(target_os = "linux") {
+            ProxyModel::PerCore
+        } else {
+            ProxyModel::Async
+        }
+    }
+}
+
 /// Everything a relay run needs besides its front socket. Plain and serialisable, so a
 /// report can embed it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProxyConfig {
     /// TCP or UDP (must match the [`super::Front`]).
     pub proto: ProxyProto,
+    /// Which engine relays (absent in older reports: the default).
+    #[serde(default)]
+    pub model: ProxyModel,
     /// Where every client connection or session is relayed to.
     pub upstream: SocketAddr,
     /// TCP: how bytes are moved.
@@ -83,7 +120,7 @@ pub struct ProxyConfig {
     pub udp_session_timeout: Duration,
     /// UDP: at most this many sessions; datagrams from new clients beyond it are dropped.
     pub max_sessions: usize,
-    /// Executor threads: 1 to [`MAX_THREADS`] ([`ProxyError::ThreadsOutOfRange`]).
+    /// Event loops (`per-core`) or executor threads (`async`): 1 to [`MAX_THREADS`] ([`ProxyError::ThreadsOutOfRange`]).
     pub threads: usize,
     /// On shutdown, how long open TCP connections may keep relaying.
     #[serde(with = "bench_proto::units::duration_text")]
@@ -96,13 +133,14 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Defaults for a relay of `proto` to `upstream`: `copy`, 64 KiB buffers, nodelay on
+    /// Defaults for a relay of `proto` to `upstream`: the default [`ProxyModel`], `copy`, 64 KiB buffers, nodelay on
     /// both legs, 3 s connect timeout, 30 s UDP session timeout, 1,024 sessions, one
     /// thread per core, 5 s grace.
     pub fn new(proto: ProxyProto, upstream: SocketAddr) -> Self {
         ProxyConfig {
             proto,
             upstream,
+            model: ProxyModel::default(),
             strategy: Strategy::Copy,
             // The default pipe size on Linux, so `copy` and `splice` move alike per call.
             buffer: 64 * 1024,
@@ -136,6 +174,11 @@ pub enum ProxyError {
     /// A zero `connect_timeout` or `udp_session_timeout`.
     #[error("{0} 0s: must be longer than zero")]
     ZeroTimeout(&'static str),
+    /// `per-core` asked for on a system without epoll.
+    #[error(
+        "--model per-core: the per-core loops use epoll, which exists only on Linux; use --model async"
+    )]
+    PerCoreUnsupported,
     /// `splice` asked for on a system without `splice(2)`.
     #[error("--strategy splice: splice(2) exists only on Linux; use --strategy copy")]
     SpliceUnsupported,
@@ -191,6 +234,9 @@ impl ProxyConfig {
         }
         if self.udp_session_timeout.is_zero() {
             return Err(ProxyError::ZeroTimeout("--udp-session-timeout"));
+        }
+        if self.model == ProxyModel::PerCore && !cfg!(target_os = "linux") {
+            return Err(ProxyError::PerCoreUnsupported);
         }
         if self.strategy == Strategy::Splice && !cfg!(target_os = "linux") {
             return Err(ProxyError::SpliceUnsupported);
@@ -248,8 +294,14 @@ mod tests {
         assert_eq!(json["upstream"], "127.0.0.1:7001");
         assert_eq!(json["buffer"], 65536);
         assert_eq!(json["connect_timeout"], "3s");
+        assert_eq!(json["model"], ProxyModel::default().as_str());
         assert_eq!(json["udp_session_timeout"], "30s");
-        let back: ProxyConfig = serde_json::from_value(json).unwrap();
+        let back: ProxyConfig = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, config());
+        // A report written before the model existed still reads, as the default.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("model");
+        let back: ProxyConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(back.model, ProxyModel::default());
     }
 }

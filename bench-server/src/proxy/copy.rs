@@ -9,7 +9,7 @@ use smol::Async;
 use smol::future;
 use smol::io::AsyncWriteExt as _;
 
-use super::stats::ProxyStats;
+use super::stats::{ProxyStats, Way};
 use super::stream::{after_chunk, shutdown_write};
 
 /// The `copy` strategy: both directions at once, each with its own buffer.
@@ -19,12 +19,15 @@ pub(super) async fn relay(
     buffer: usize,
     stats: &ProxyStats,
 ) -> io::Result<()> {
-    let up = copy_one_way(client, upstream, buffer, |n| stats.bytes_to_upstream.add(n));
-    let down = copy_one_way(upstream, client, buffer, |n| stats.bytes_to_client.add(n));
+    let up = copy_one_way(client, upstream, buffer, |n| {
+        stats.chunk(Way::ToUpstream, n)
+    });
+    let down = copy_one_way(upstream, client, buffer, |n| stats.chunk(Way::ToClient, n));
     future::try_zip(up, down).await.map(|_| ())
 }
 
-/// Copies `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half.
+/// Copies `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half;
+/// `count` gets each chunk's size once it is written.
 ///
 /// Reads are plain non-blocking reads; `EAGAIN` is answered by awaiting readiness. After
 /// a read shorter than the buffer the socket is almost surely drained, so the loop waits

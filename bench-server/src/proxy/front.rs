@@ -1,11 +1,16 @@
 //! [`Front`]: the bound socket clients talk to, a TCP listener or a UDP socket, bound
-//! with the servers' socket set-up. Relaying is the rest of the wing's business.
+//! with the servers' socket set-up (SO_REUSEPORT on a port nobody else holds), so the
+//! `per-core` loops can each bind one more socket of the same group. Relaying is the
+//! rest of the wing's business.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::AsFd;
+
+use socket2::SockRef;
 
 use super::config::{ProxyError, ProxyProto, io_err};
-use crate::socket::{SocketOptions, bind_tcp, bind_udp};
+use crate::socket::{SocketOptions, bind_tcp, bind_tcp_sibling, bind_udp, bind_udp_sibling};
 
 /// The bound front socket clients talk to: a TCP listener or a UDP socket.
 #[derive(Debug)]
@@ -17,8 +22,9 @@ pub enum Front {
 }
 
 impl Front {
-    /// Binds `addr` for `proto` (port 0 picks a free port). TCP listeners get
-    /// SO_REUSEADDR, like the servers'.
+    /// Binds `addr` for `proto` (port 0 picks a free port) as the servers bind: with
+    /// SO_REUSEPORT (the `per-core` loops add their own sockets to its group), on a
+    /// port no other socket holds; TCP listeners also get SO_REUSEADDR.
     ///
     /// ```
     /// use bench_server::proxy::{Front, ProxyProto};
@@ -62,4 +68,20 @@ impl From<UdpSocket> for Front {
     fn from(socket: UdpSocket) -> Self {
         Front::Udp(socket)
     }
+}
+
+/// One more listener in the SO_REUSEPORT group of the front listener on `addr`.
+pub(super) fn tcp_sibling(addr: SocketAddr) -> io::Result<TcpListener> {
+    bind_tcp_sibling(addr, &SocketOptions::default())
+}
+
+/// One more UDP socket in the SO_REUSEPORT group of the front socket on `addr`.
+pub(super) fn udp_sibling(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bind_udp_sibling(addr, &SocketOptions::default())
+}
+
+/// Whether `socket` has SO_REUSEPORT (a front made elsewhere may not: its loops then
+/// share it).
+pub(super) fn has_reuse_port(socket: &impl AsFd) -> bool {
+    SockRef::from(socket).reuse_port().unwrap_or(false)
 }

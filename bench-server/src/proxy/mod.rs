@@ -10,19 +10,21 @@
 //!
 //! From the top (each file uses only those below it; this file only re-exports):
 //!
-//! - `run`: [`validate`], [`run_proxy`] (on the shared runtime: executor threads,
-//!   graceful stop) and [`spawn_proxy`] / [`ProxyHandle`] (the same on a background
-//!   thread).
-//! - `tcp`: the accept loop (with the descriptor budget of `fds`), the upstream connect
+//! - `run`: [`validate`], [`run_proxy`] (the [`ProxyModel`] picks the engine; graceful
+//!   stop) and [`spawn_proxy`] / [`ProxyHandle`] (the same on a background thread).
+//! - `per_core/` (Linux, the default model): one edge-triggered event loop per thread
+//!   with its own front socket, connections or sessions, timers and counters.
+//! - `tcp` (the `async` model's TCP relay, on the shared runtime): the accept loop (with the descriptor budget of `fds`), the upstream connect
 //!   with its timeout, and the choice of strategy: `copy` (one user-space buffer per
 //!   direction) or `splice` (Linux: socket -> pipe -> socket, no copy to user space),
 //!   with what both do alike in `stream` (half-close, pacing between chunks).
-//! - `udp`: sessions per client address, each with its own connected upstream socket,
+//! - `udp` (the `async` model's UDP relay): sessions per client address, each with its own connected upstream socket,
 //!   idle expiry and the session bound.
 //! - `ctx`: what every task of one run shares.
 //! - `front`: [`Front`], the bound front socket.
 //! - `fds`: the descriptor budget checked before a client is accepted.
-//! - `stats`: the live counters and the [`ProxySummary`] written at shutdown.
+//! - `stats`: the live counters and the [`ProxySummary`] written at shutdown; `shard`
+//!   (leaf): one per-core loop's own share of them.
 //! - `config` (leaf): [`ProxyConfig`] (plain, serialisable), its checks and
 //!   [`ProxyError`].
 //!
@@ -58,7 +60,10 @@ mod copy;
 mod ctx;
 mod fds;
 mod front;
+#[cfg(target_os = "linux")]
+mod per_core;
 mod run;
+mod shard;
 #[cfg(target_os = "linux")]
 mod splice;
 mod stats;
@@ -66,7 +71,9 @@ mod stream;
 mod tcp;
 mod udp;
 
-pub use config::{MAX_BUFFER, MAX_THREADS, ProxyConfig, ProxyError, ProxyProto, Strategy};
+pub use config::{
+    MAX_BUFFER, MAX_THREADS, ProxyConfig, ProxyError, ProxyModel, ProxyProto, Strategy,
+};
 pub use fds::cost as descriptors_per_connection;
 pub use front::Front;
 pub use run::{ProxyHandle, run_proxy, spawn_proxy, validate};

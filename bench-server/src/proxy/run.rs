@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use smol::Async;
 
-use super::config::{ProxyConfig, ProxyError, io_err};
+use super::config::{ProxyConfig, ProxyError, ProxyModel, io_err};
 use super::ctx::Ctx;
 use super::front::Front;
 use super::stats::{ProxyStats, ProxySummary};
@@ -32,7 +32,8 @@ pub fn validate(front: &Front, config: &ProxyConfig) -> Result<(), ProxyError> {
 
 /// Relays until `shutdown` completes, then stops gracefully (TCP connections get
 /// `grace` to finish; UDP sessions end at once) and returns the counters. Blocks the
-/// calling thread; runs `config.threads` executor threads. Failures of single
+/// calling thread; runs `config.threads` event loops (`per-core`) or executor threads
+/// (`async`), as `config.model` says. Failures of single
 /// connections or sessions are counted in the summary, never returned.
 ///
 /// # Errors
@@ -47,12 +48,68 @@ pub fn run_proxy(
     let addr = front
         .local_addr()
         .map_err(io_err(|| "reading bound address".to_owned()))?;
-    let stats = Arc::new(ProxyStats::new(config.proto, addr, config.upstream));
-    run_counted(front, config, stats, shutdown)
+    let stats = Arc::new(new_stats(config, addr));
+    let engine = prepare(front, config, &stats)?;
+    run_engine(engine, config, stats, shutdown)
 }
 
-/// [`run_proxy`] with counters the caller can also read while it runs.
-fn run_counted(
+/// Zeroed counters for a run of `config` on `addr` (a shard per `per-core` loop).
+fn new_stats(config: &ProxyConfig, addr: SocketAddr) -> ProxyStats {
+    let loops = match config.model {
+        ProxyModel::PerCore => config.threads,
+        ProxyModel::Async => 0,
+    };
+    ProxyStats::new(config.proto, addr, config.upstream, loops)
+}
+
+/// A relay set up by its model, ready to run.
+enum Engine {
+    /// The per-core loops, running already.
+    #[cfg(target_os = "linux")]
+    PerCore(super::per_core::Loops),
+    /// The front socket, for tasks on the shared runtime.
+    Async(Front),
+}
+
+/// What the model sets up before the relay is announced (the `per-core` loops start
+/// here), with counters the caller can also read while it runs.
+fn prepare(
+    front: Front,
+    config: &ProxyConfig,
+    stats: &Arc<ProxyStats>,
+) -> Result<Engine, ProxyError> {
+    match config.model {
+        #[cfg(target_os = "linux")]
+        ProxyModel::PerCore => Ok(Engine::PerCore(super::per_core::start(
+            front,
+            config,
+            Arc::clone(stats),
+        )?)),
+        #[cfg(not(target_os = "linux"))]
+        ProxyModel::PerCore => unreachable!("validate refuses per-core off Linux"),
+        ProxyModel::Async => Ok(Engine::Async(front)),
+    }
+}
+
+/// Runs a prepared relay until `shutdown` and its graceful stop; the counters.
+fn run_engine(
+    engine: Engine,
+    config: &ProxyConfig,
+    stats: Arc<ProxyStats>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ProxySummary, ProxyError> {
+    match engine {
+        #[cfg(target_os = "linux")]
+        Engine::PerCore(loops) => {
+            loops.run(shutdown)?;
+            Ok(stats.summary())
+        }
+        Engine::Async(front) => run_async(front, config, stats, shutdown),
+    }
+}
+
+/// The `async` model: the TCP or UDP relay as tasks on the shared runtime.
+fn run_async(
     front: Front,
     config: &ProxyConfig,
     stats: Arc<ProxyStats>,
@@ -128,10 +185,11 @@ pub fn spawn_proxy(front: Front, config: ProxyConfig) -> Result<ProxyHandle, Pro
     let addr = front
         .local_addr()
         .map_err(io_err(|| "reading bound address".to_owned()))?;
-    let stats = Arc::new(ProxyStats::new(config.proto, addr, config.upstream));
+    let stats = Arc::new(new_stats(&config, addr));
+    let engine = prepare(front, &config, &stats)?;
     let thread_stats = Arc::clone(&stats);
     let run = Background::start("bench-proxy", move |stopped| {
-        run_counted(front, &config, thread_stats, stopped)
+        run_engine(engine, &config, thread_stats, stopped)
     })
     .map_err(io_err(|| "starting the proxy thread".to_owned()))?;
     Ok(ProxyHandle { addr, stats, run })

@@ -19,7 +19,7 @@ use rustix::pipe::{
 use smol::Async;
 use smol::future;
 
-use super::stats::ProxyStats;
+use super::stats::{ProxyStats, Way};
 use super::stream::{after_chunk, shutdown_write};
 
 const FLAGS: SpliceFlags = SpliceFlags::NONBLOCK.union(SpliceFlags::MOVE);
@@ -31,8 +31,8 @@ pub(super) async fn relay(
     buffer: usize,
     stats: &ProxyStats,
 ) -> io::Result<()> {
-    let up = splice_one_way(client, upstream, buffer, |n| stats.bytes_to_upstream.add(n));
-    let down = splice_one_way(upstream, client, buffer, |n| stats.bytes_to_client.add(n));
+    let up = splice_one_way(client, upstream, buffer, stats, Way::ToUpstream);
+    let down = splice_one_way(upstream, client, buffer, stats, Way::ToClient);
     future::try_zip(up, down).await.map(|_| ())
 }
 
@@ -45,12 +45,14 @@ fn new_pipe(buffer: usize) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((read, write))
 }
 
-/// Splices `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half.
+/// Splices `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half;
+/// counts each fill as a chunk of `way` and the bytes as they leave the pipe.
 async fn splice_one_way(
     from: &Async<TcpStream>,
     to: &Async<TcpStream>,
     buffer: usize,
-    count: impl Fn(usize),
+    stats: &ProxyStats,
+    way: Way,
 ) -> io::Result<()> {
     let (pipe_read, pipe_write) = new_pipe(buffer)?;
     // What one fill can move: the pipe may have kept a smaller size than asked for.
@@ -68,12 +70,13 @@ async fn splice_one_way(
         if filled == 0 {
             return shutdown_write(to);
         }
+        stats.chunks(way).incr();
         let mut left = filled;
         while left > 0 {
             match splice(&pipe_read, None, to.get_ref(), None, left, FLAGS) {
                 Ok(n) => {
                     left -= n;
-                    count(n);
+                    stats.bytes(way).add(n);
                 }
                 Err(Errno::AGAIN) => to.writable().await?,
                 Err(Errno::INTR) => {}

@@ -1,15 +1,19 @@
-//! Relay counters: one [`ProxyStats`] per run, updated with relaxed atomics (one add per
-//! chunk, datagram or event, never a lock), read as a serialisable [`ProxySummary`].
+//! Relay counters: one [`ProxyStats`] per run, read as a serialisable [`ProxySummary`].
+//! The `async` tasks update shared relaxed atomics (one add per chunk, datagram or
+//! event, never a lock); each `per-core` loop counts its chunks and datagrams in its own
+//! cache-line-aligned [`LoopCounters`] (no shared cache line per chunk), and only
+//! connections and sessions opening or closing touch the shared `active` count.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::config::ProxyProto;
+pub(crate) use super::shard::{LoopCounters, Way};
 use crate::stats::counter::Counter;
 
 /// Why a relayed connection, session or datagram failed. Every variant is one counter.
@@ -77,12 +81,17 @@ pub(crate) struct ProxyStats {
     addr: SocketAddr,
     upstream: SocketAddr,
     connections: Counter,
-    /// Client connections (or UDP sessions) open now.
-    active: Counter,
+    /// Client connections (or UDP sessions) open now; compare-and-swapped when the
+    /// descriptor budget or the session bound must hold across loops.
+    active: AtomicU64,
     /// Bytes written to the upstream (TCP) or sent to it (UDP).
     pub(crate) bytes_to_upstream: Counter,
     /// Bytes written (or sent) back to a client.
     pub(crate) bytes_to_client: Counter,
+    /// TCP chunks (reads that returned bytes) from a client.
+    pub(crate) chunks_to_upstream: Counter,
+    /// TCP chunks from the upstream.
+    pub(crate) chunks_to_client: Counter,
     sessions_opened: Counter,
     /// Release/acquire, unlike the others: see [`ProxyStats::session_expired`].
     sessions_expired: AtomicU64,
@@ -91,27 +100,92 @@ pub(crate) struct ProxyStats {
     datagrams_to_upstream: Counter,
     datagrams_to_client: Counter,
     errors: [Counter; ProxyErrorKind::ALL.len()],
+    /// One per `per-core` loop (none for `async`).
+    loops: Box<[LoopCounters]>,
 }
 
 impl ProxyStats {
-    /// Zeroed counters for a relay from `addr` to `upstream`; the uptime starts now.
-    pub(crate) fn new(proto: ProxyProto, addr: SocketAddr, upstream: SocketAddr) -> Self {
+    /// Zeroed counters for a relay from `addr` to `upstream`, with `loops` per-loop
+    /// shards; the uptime starts now.
+    pub(crate) fn new(
+        proto: ProxyProto,
+        addr: SocketAddr,
+        upstream: SocketAddr,
+        loops: usize,
+    ) -> Self {
         ProxyStats {
             started: Instant::now(),
             proto,
             addr,
             upstream,
             connections: Counter::default(),
-            active: Counter::default(),
+            active: AtomicU64::new(0),
             bytes_to_upstream: Counter::default(),
             bytes_to_client: Counter::default(),
+            chunks_to_upstream: Counter::default(),
+            chunks_to_client: Counter::default(),
             sessions_opened: Counter::default(),
             sessions_expired: AtomicU64::new(0),
             sessions_refused: Counter::default(),
             datagrams_to_upstream: Counter::default(),
             datagrams_to_client: Counter::default(),
             errors: std::array::from_fn(|_| Counter::default()),
+            loops: (0..loops).map(|_| LoopCounters::default()).collect(),
         }
+    }
+
+    /// Loop `index`'s own counters (write them from that loop only).
+    pub(crate) fn shard(&self, index: usize) -> &LoopCounters {
+        &self.loops[index]
+    }
+
+    /// Counts a chunk of `n` bytes read and written (`async`).
+    pub(crate) fn chunk(&self, way: Way, n: usize) {
+        self.chunks(way).incr();
+        self.bytes(way).add(n);
+    }
+
+    /// The shared byte counter of `way` (`async`).
+    pub(crate) fn bytes(&self, way: Way) -> &Counter {
+        match way {
+            Way::ToUpstream => &self.bytes_to_upstream,
+            Way::ToClient => &self.bytes_to_client,
+        }
+    }
+
+    /// The shared chunk counter of `way` (`async`).
+    pub(crate) fn chunks(&self, way: Way) -> &Counter {
+        match way {
+            Way::ToUpstream => &self.chunks_to_upstream,
+            Way::ToClient => &self.chunks_to_client,
+        }
+    }
+
+    /// Opens a connection (counted as with [`ProxyStats::connection_opened`]) when
+    /// `admits(active)` holds, atomically, so loops accepting at once cannot together
+    /// exceed the bound; false (nothing counted) when it does not.
+    pub(crate) fn try_open_connection(&self, admits: impl Fn(u64) -> bool) -> bool {
+        let opened = self.try_raise_active(admits);
+        if opened {
+            self.connections.incr();
+        }
+        opened
+    }
+
+    /// Takes one place of the UDP session bound (`max` open at once), atomically
+    /// across loops and tasks; false when every place is taken. Follow it with
+    /// [`ProxyStats::session_opened`], or give the place back with
+    /// [`ProxyStats::connection_closed`] when the session could not be opened.
+    pub(crate) fn try_reserve_session(&self, max: usize) -> bool {
+        self.try_raise_active(|active| active < max as u64)
+    }
+
+    fn try_raise_active(&self, admits: impl Fn(u64) -> bool) -> bool {
+        self.active
+            .fetch_update(Relaxed, Relaxed, |active| {
+                admits(active).then_some(active + 1)
+            })
+            .is_ok()
     }
 
     /// The front address.
@@ -122,18 +196,18 @@ impl ProxyStats {
     /// Counts an accepted client connection. Pair with [`ProxyStats::connection_closed`].
     pub(crate) fn connection_opened(&self) {
         self.connections.incr();
-        self.active.incr();
+        self.active.fetch_add(1, Relaxed);
     }
 
     /// Client connections (or UDP sessions) open now.
     pub(crate) fn active(&self) -> u64 {
-        self.active.get()
+        self.active.load(Relaxed)
     }
 
     /// Counts a closed client connection, or a UDP session ended by shutdown (not
     /// counted as expired).
     pub(crate) fn connection_closed(&self) {
-        self.active.decr();
+        self.active.fetch_sub(1, Relaxed);
     }
 
     /// Counts one datagram relayed to the upstream, and its bytes.
@@ -148,22 +222,28 @@ impl ProxyStats {
         self.bytes_to_client.add(n);
     }
 
-    /// Counts a UDP session opened (and active until [`ProxyStats::session_expired`]).
+    /// Counts a UDP session opened in a place [`ProxyStats::try_reserve_session`]
+    /// took (active until [`ProxyStats::session_expired`] or the stop).
     pub(crate) fn session_opened(&self) {
         self.sessions_opened.incr();
-        self.active.incr();
     }
 
     /// Counts a UDP session closed after its idle timeout.
     pub(crate) fn session_expired(&self) {
         // `active` first: a reader that sees the expiry also sees the session gone.
-        self.active.decr();
+        self.active.fetch_sub(1, Relaxed);
         self.sessions_expired.fetch_add(1, Release);
     }
 
     /// Counts one error of `kind`.
     pub(crate) fn error(&self, kind: ProxyErrorKind) {
         self.errors[kind as usize].incr();
+    }
+
+    /// A shared count plus every loop's share of it.
+    fn total(&self, shared: &Counter, of_loop: impl Fn(&LoopCounters) -> u64) -> u64 {
+        let loops: u64 = self.loops.iter().map(of_loop).sum();
+        shared.get().wrapping_add(loops)
     }
 
     /// A consistent-enough copy of the counters (each read once, relaxed).
@@ -174,14 +254,19 @@ impl ProxyStats {
             addr: self.addr,
             upstream: self.upstream,
             connections: self.connections.get(),
-            active: self.active.get(),
-            bytes_to_upstream: self.bytes_to_upstream.get(),
-            bytes_to_client: self.bytes_to_client.get(),
+            active: self.active(),
+            bytes_to_upstream: self.total(&self.bytes_to_upstream, |l| l.bytes(Way::ToUpstream)),
+            bytes_to_client: self.total(&self.bytes_to_client, |l| l.bytes(Way::ToClient)),
+            chunks_to_upstream: self.total(&self.chunks_to_upstream, |l| l.chunks(Way::ToUpstream)),
+            chunks_to_client: self.total(&self.chunks_to_client, |l| l.chunks(Way::ToClient)),
             sessions_opened: self.sessions_opened.get(),
             sessions_expired: self.sessions_expired.load(Acquire),
             sessions_refused: self.sessions_refused.get(),
-            datagrams_to_upstream: self.datagrams_to_upstream.get(),
-            datagrams_to_client: self.datagrams_to_client.get(),
+            datagrams_to_upstream: self.total(&self.datagrams_to_upstream, |l| {
+                l.datagrams(Way::ToUpstream)
+            }),
+            datagrams_to_client: self
+                .total(&self.datagrams_to_client, |l| l.datagrams(Way::ToClient)),
             errors: ProxyErrorKind::ALL
                 .iter()
                 .map(|&k| (k.as_str().to_owned(), self.errors[k as usize].get()))
@@ -209,6 +294,13 @@ pub struct ProxySummary {
     pub bytes_to_upstream: u64,
     /// Bytes relayed upstream -> client.
     pub bytes_to_client: u64,
+    /// TCP: chunks read from clients (reads that returned bytes; the unit syscall
+    /// counts are compared with).
+    #[serde(default)]
+    pub chunks_to_upstream: u64,
+    /// TCP: chunks read from the upstream.
+    #[serde(default)]
+    pub chunks_to_client: u64,
     /// UDP sessions opened (one per new client address).
     pub sessions_opened: u64,
     /// UDP sessions closed after `udp_session_timeout` without traffic.
@@ -281,14 +373,17 @@ mod tests {
             proto,
             "127.0.0.1:8090".parse().unwrap(),
             "127.0.0.1:7001".parse().unwrap(),
+            2,
         )
     }
 
     #[test]
     fn sessions_and_connections_share_the_active_count() {
         let s = stats(ProxyProto::Udp);
-        s.session_opened();
-        s.session_opened();
+        for _ in 0..2 {
+            assert!(s.try_reserve_session(2));
+            s.session_opened();
+        }
         s.session_expired();
         s.sessions_refused.incr();
         s.datagram_to_upstream(10);
@@ -307,6 +402,37 @@ mod tests {
             (summary.bytes_to_upstream, summary.bytes_to_client),
             (10, 10)
         );
+    }
+
+    #[test]
+    fn loop_shares_add_to_the_shared_counts() {
+        let s = stats(ProxyProto::Tcp);
+        s.chunk(Way::ToUpstream, 5);
+        s.shard(0).moved(Way::ToUpstream, 1, 3);
+        s.shard(1).moved(Way::ToClient, 1, 8);
+        s.shard(1).datagram(Way::ToClient, 2);
+        let summary = s.summary();
+        assert_eq!(
+            (summary.chunks_to_upstream, summary.bytes_to_upstream),
+            (2, 8)
+        );
+        assert_eq!((summary.chunks_to_client, summary.bytes_to_client), (1, 10));
+        assert_eq!(summary.datagrams_to_client, 1);
+    }
+
+    #[test]
+    fn the_bounds_hold_when_opening_atomically() {
+        let s = stats(ProxyProto::Udp);
+        assert!(s.try_reserve_session(2) && s.try_reserve_session(2));
+        assert!(!s.try_reserve_session(2));
+        s.session_expired();
+        assert!(s.try_reserve_session(2));
+        s.connection_closed();
+        assert_eq!(s.active(), 1);
+        let t = stats(ProxyProto::Tcp);
+        assert!(t.try_open_connection(|active| active < 1));
+        assert!(!t.try_open_connection(|active| active < 1));
+        assert_eq!(t.summary().connections, 1);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The UDP relay: a session per client address. Each session owns a UDP socket
+//! The `async` model's UDP relay: a session per client address. Each session owns a UDP socket
 //! connected to the upstream on an ephemeral port, so the upstream's replies arrive on
 //! the session's socket and go back to that client (and only that client) through the
 //! front socket.
@@ -7,12 +7,16 @@
 //! each session has a task that relays replies and expires the session after
 //! `udp_session_timeout` without a datagram either way. At most `max_sessions` are
 //! open; a datagram from a new client beyond that is dropped and counted.
+//!
+//! No lock on the datagram path: the session table belongs to the front task alone,
+//! and the front and reply tasks of a session agree on its expiry through one atomic
+//! (see [`Session::touch`] and `expire_if_idle`).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use smol::future::FutureExt as _;
@@ -24,45 +28,68 @@ use crate::runtime::Tracker;
 
 /// Largest UDP payload over IPv4/IPv6 without jumbograms. Buffers are allocated zeroed,
 /// so the kernel commits only the pages a datagram actually touched.
-const MAX_DATAGRAM: usize = 65_535;
+pub(super) const MAX_DATAGRAM: usize = 65_535;
 
-/// One client's session.
+/// `last_active_ns` of a session its reply task has expired: above every time, so
+/// `fetch_max` by a late datagram leaves it expired and tells the front task so.
+const EXPIRED: u64 = u64::MAX;
+
+/// Sessions the front task keeps before it first sweeps out expired ones.
+const FIRST_SWEEP: usize = 64;
+
+/// One client's session, shared by the front task (which sends on it) and its reply
+/// task (which receives on it and expires it). No lock: both only touch one atomic.
 struct Session {
     /// Connected to the upstream.
     upstream: Async<UdpSocket>,
-    /// When the last datagram went either way, in nanoseconds since [`Table::origin`].
+    /// When the last datagram went either way, in nanoseconds since the run's origin;
+    /// [`EXPIRED`] once the reply task has ended the session.
     last_active_ns: AtomicU64,
 }
 
-/// The open sessions by client address. The lock is held only to look up, insert or
-/// expire, never across an await.
-struct Table {
-    sessions: Mutex<HashMap<SocketAddr, Arc<Session>>>,
-    origin: Instant,
+impl Session {
+    /// Marks activity at `now_ns`; false when the session has already expired (the
+    /// datagram then needs a new session). One `fetch_max`: time never runs back, and
+    /// an expired session stays expired.
+    fn touch(&self, now_ns: u64) -> bool {
+        self.last_active_ns.fetch_max(now_ns, Relaxed) != EXPIRED
+    }
+
+    fn is_expired(&self) -> bool {
+        self.last_active_ns.load(Relaxed) == EXPIRED
+    }
 }
 
-impl Table {
-    fn now_ns(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+/// The run's clock origin: session times are nanoseconds since it.
+#[derive(Clone, Copy)]
+struct Clock(Instant);
+
+impl Clock {
+    fn now_ns(self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(EXPIRED - 1)
     }
 
-    fn touch(&self, session: &Session) {
-        session.last_active_ns.store(self.now_ns(), Relaxed);
+    fn at(self, ns: u64) -> Instant {
+        self.0 + Duration::from_nanos(ns)
     }
+}
 
-    /// When `session` expires if nothing else happens.
-    fn deadline(&self, session: &Session, timeout: Duration) -> Instant {
-        self.origin + Duration::from_nanos(session.last_active_ns.load(Relaxed)) + timeout
-    }
+/// The front task's own table: client address -> session. Only the front task reads
+/// or changes it (so no lock); expired sessions are replaced when their client sends
+/// again and swept out when the table has doubled since the last sweep.
+struct Table {
+    sessions: HashMap<SocketAddr, Arc<Session>>,
+    sweep_at: usize,
 }
 
 /// Receives on the front socket until shutdown, relaying each datagram to its client's
 /// session (opened on the first datagram).
 pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: Tracker) {
-    let table = Arc::new(Table {
-        sessions: Mutex::new(HashMap::new()),
-        origin: Instant::now(),
-    });
+    let clock = Clock(Instant::now());
+    let mut table = Table {
+        sessions: HashMap::new(),
+        sweep_at: FIRST_SWEEP,
+    };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut turns = 0u64;
     while ctx.keep_going(&mut turns).await {
@@ -76,7 +103,7 @@ pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: 
                 continue;
             }
         };
-        let Some(session) = session_for(client, &table, &front, &ctx, &tracker) else {
+        let Some(session) = session_for(client, &mut table, clock, &front, &ctx, &tracker) else {
             continue;
         };
         match session.upstream.send(&buf[..n]).await {
@@ -93,33 +120,37 @@ pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: 
 }
 
 /// The client's session, marked active; a new one (with its reply task) when the client
-/// has none and the bound allows; `None` when the datagram must be dropped (counted).
+/// has none (or its session just expired) and the bound allows; `None` when the
+/// datagram must be dropped (counted).
 fn session_for(
     client: SocketAddr,
-    table: &Arc<Table>,
+    table: &mut Table,
+    clock: Clock,
     front: &Arc<Async<UdpSocket>>,
     ctx: &Arc<Ctx>,
     tracker: &Tracker,
 ) -> Option<Arc<Session>> {
-    let mut sessions = table
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let Some(session) = sessions.get(&client) {
-        table.touch(session);
+    let now_ns = clock.now_ns();
+    if let Some(session) = table.sessions.get(&client)
+        && session.touch(now_ns)
+    {
         return Some(Arc::clone(session));
     }
-    if sessions.len() >= ctx.config.max_sessions {
+    // A session its reply task has just expired may hold its place for a moment more
+    // (the task gives it back right after marking it): at the bound, such a datagram
+    // is refused, as it would have been a moment earlier.
+    if !ctx.stats.try_reserve_session(ctx.config.max_sessions) {
         ctx.stats.sessions_refused.incr();
         log::info!(
             "proxy-udp {client}: dropped: {} sessions open, the --max-sessions limit",
-            sessions.len()
+            ctx.stats.active()
         );
         return None;
     }
-    let upstream = match open_upstream(ctx.config.upstream) {
+    let upstream = match open_upstream(ctx.config.upstream).and_then(Async::new) {
         Ok(socket) => socket,
         Err(e) => {
+            ctx.stats.connection_closed();
             ctx.stats.error(ProxyErrorKind::UpstreamConnect);
             log::warn!(
                 "proxy-udp {client}: opening a socket to {}: {e}",
@@ -128,16 +159,20 @@ fn session_for(
             return None;
         }
     };
+    ctx.stats.session_opened();
     let session = Arc::new(Session {
         upstream,
-        last_active_ns: AtomicU64::new(table.now_ns()),
+        last_active_ns: AtomicU64::new(now_ns),
     });
-    sessions.insert(client, Arc::clone(&session));
-    ctx.stats.session_opened();
+    if table.sessions.len() >= table.sweep_at {
+        table.sessions.retain(|_, s| !s.is_expired());
+        table.sweep_at = (table.sessions.len() * 2).max(FIRST_SWEEP);
+    }
+    table.sessions.insert(client, Arc::clone(&session));
     let task = relay_replies(
         client,
         Arc::clone(&session),
-        Arc::clone(table),
+        clock,
         Arc::clone(front),
         Arc::clone(ctx),
         tracker.clone(),
@@ -147,15 +182,15 @@ fn session_for(
 }
 
 /// A UDP socket on an ephemeral port, connected to `upstream` (so only its datagrams
-/// are received, and ICMP errors are reported).
-fn open_upstream(upstream: SocketAddr) -> io::Result<Async<UdpSocket>> {
+/// are received, and ICMP errors are reported). Both models open sessions with it.
+pub(super) fn open_upstream(upstream: SocketAddr) -> io::Result<UdpSocket> {
     let any: SocketAddr = match upstream {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let socket = UdpSocket::bind(any)?;
     socket.connect(upstream)?;
-    Async::new(socket)
+    Ok(socket)
 }
 
 enum Event {
@@ -168,13 +203,13 @@ enum Event {
 async fn relay_replies(
     client: SocketAddr,
     session: Arc<Session>,
-    table: Arc<Table>,
+    clock: Clock,
     front: Arc<Async<UdpSocket>>,
     ctx: Arc<Ctx>,
     _tracker: Tracker,
 ) {
     let timeout = ctx.config.udp_session_timeout;
-    let mut timer = Timer::at(table.deadline(&session, timeout));
+    let mut timer = Timer::at(deadline(&session, clock, timeout));
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut turns = 0u64;
     loop {
@@ -199,7 +234,7 @@ async fn relay_replies(
                 return;
             }
             Event::Reply(Ok(n)) => {
-                table.touch(&session);
+                session.touch(clock.now_ns());
                 match front.send_to(&buf[..n], client).await {
                     Ok(sent) => ctx.stats.datagram_to_client(sent),
                     Err(e) => {
@@ -213,28 +248,33 @@ async fn relay_replies(
                 log::info!("proxy-udp {client}: from {}: {e}", ctx.config.upstream);
             }
             Event::Timer => {
-                if expire_if_idle(client, &session, &table, timeout) {
+                if expire_if_idle(&session, clock, timeout) {
                     ctx.stats.session_expired();
                     log::debug!("proxy-udp {client}: session expired");
                     return;
                 }
-                timer.set_at(table.deadline(&session, timeout));
+                timer.set_at(deadline(&session, clock, timeout));
             }
         }
     }
 }
 
-/// Removes the session when it has been idle for `timeout`. Checked under the lock the
-/// front task touches sessions under, so a datagram that just found this session is
-/// never sent on a socket nobody reads.
-fn expire_if_idle(client: SocketAddr, session: &Session, table: &Table, timeout: Duration) -> bool {
-    let mut sessions = table
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if Instant::now() < table.deadline(session, timeout) {
+/// When `session` expires if nothing else happens.
+fn deadline(session: &Session, clock: Clock, timeout: Duration) -> Instant {
+    clock.at(session.last_active_ns.load(Relaxed)) + timeout
+}
+
+/// Ends the session when it has been idle for `timeout`: one compare-and-swap from the
+/// activity time it judged by to [`EXPIRED`], so a datagram the front task touched the
+/// session with meanwhile wins (the session lives on) and one that comes after finds
+/// it expired (and opens a new session): none is sent on a socket nobody reads.
+fn expire_if_idle(session: &Session, clock: Clock, timeout: Duration) -> bool {
+    let last = session.last_active_ns.load(Relaxed);
+    if Instant::now() < clock.at(last) + timeout {
         return false;
     }
-    sessions.remove(&client);
-    true
+    session
+        .last_active_ns
+        .compare_exchange(last, EXPIRED, Relaxed, Relaxed)
+        .is_ok()
 }

@@ -1,7 +1,7 @@
 //! The `bench-server` binary: parses the command line into a [`bench_server::ServerConfig`]
 //! (or a [`bench_server::proxy::ProxyConfig`]), resolves the addresses it names, binds,
 //! prints `listening on <proto> <addr>` per endpoint, and runs [`bench_server::run`] (or
-//! [`bench_server::proxy::run_proxy`]) until SIGINT or SIGTERM. Everything else lives in
+//! [`bench_server::proxy::spawn_proxy`]) until SIGINT or SIGTERM. Everything else lives in
 //! the library.
 //!
 //! Exit codes: 0 after a graceful stop (or for `--help`), 2 for a usage error (a flag,
@@ -97,17 +97,21 @@ fn serve(inv: Servers, bind: SocketAddr) -> anyhow::Result<()> {
 fn proxy(inv: Relay, config: &ProxyConfig) -> anyhow::Result<()> {
     let front = bench_server::proxy::Front::bind(config.proto, inv.bind)?;
     let signals = install_signals()?;
+    // Started before the announcement, so the per-core loops' sockets (the front's
+    // SO_REUSEPORT group) all exist when the first client arrives.
+    let relay = bench_server::proxy::spawn_proxy(front, config.clone())?;
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
         "listening on {} {}",
         config.proto.as_str(),
-        front.local_addr()?
+        relay.addr()
     )?;
     stdout.flush()?;
     drop(stdout);
 
-    let summary = bench_server::proxy::run_proxy(front, config, until_signalled(signals))?;
+    smol::block_on(until_signalled(signals));
+    let summary = relay.stop()?;
     print!("{summary}");
     if let Some(path) = &inv.stats_json {
         write_json(path, &summary)?;

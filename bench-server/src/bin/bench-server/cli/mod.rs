@@ -252,5 +252,31 @@ mod tests {
         let config = relay.config().unwrap();
         assert_eq!(config.upstream, "127.0.0.1:7001".parse().unwrap());
         assert_eq!(config.strategy, bench_server::proxy::Strategy::Splice);
+        assert_eq!(config.model, bench_server::proxy::ProxyModel::default());
+    }
+
+    #[test]
+    fn proxy_model_flag_picks_the_engine() {
+        use bench_server::proxy::ProxyModel;
+        for (flag, model) in [
+            ("per-core", ProxyModel::PerCore),
+            ("async", ProxyModel::Async),
+        ] {
+            let args = ["proxy", "--upstream", "127.0.0.1:7001", "--model", flag];
+            let Ok(Invocation::Proxy(relay)) = invocation(&args) else {
+                panic!("proxy --model {flag}");
+            };
+            assert_eq!(relay.config().unwrap().model, model);
+        }
+        assert!(
+            invocation(&[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:7001",
+                "--model",
+                "threads"
+            ])
+            .is_err()
+        );
     }
 }

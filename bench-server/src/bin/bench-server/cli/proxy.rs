@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use bench_proto::{ByteSize, HumanDuration};
 use bench_server::config::default_threads;
-use bench_server::proxy::{ProxyConfig, ProxyProto, Strategy};
+use bench_server::proxy::{ProxyConfig, ProxyModel, ProxyProto, Strategy};
 use clap::Args;
 
 use super::{HostPort, OutputArgs, Switch, choice};
@@ -23,6 +23,10 @@ pub(super) struct ProxyArgs {
     /// Transport to relay.
     #[arg(long, value_parser = choice::<ProxyProto>(), default_value = "tcp")]
     proto: ProxyProto,
+    /// Engine: one edge-triggered event loop per thread (per-core, Linux), or tasks on
+    /// a smol executor (async). Default: per-core on Linux.
+    #[arg(long, value_parser = choice::<ProxyModel>())]
+    model: Option<ProxyModel>,
     /// TCP: read/write through a buffer, or splice(2) socket -> pipe -> socket (Linux).
     #[arg(long, value_parser = choice::<Strategy>(), default_value = "copy")]
     strategy: Strategy,
@@ -64,7 +68,7 @@ pub(super) struct ProxyArgs {
         allow_hyphen_values = true
     )]
     max_sessions: usize,
-    /// Executor threads (default: core count).
+    /// Event loops (per-core) or executor threads (async); default: core count.
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
     /// On shutdown, how long open TCP connections may keep relaying.
@@ -96,6 +100,7 @@ impl TryFrom<ProxyArgs> for Relay {
         let upstream = HostPort::parse("--upstream", &args.upstream)?;
         // Until `config` resolves the name, the upstream is the unspecified address.
         let mut settings = ProxyConfig::new(args.proto, SocketAddr::from(([0, 0, 0, 0], 0)));
+        settings.model = args.model.unwrap_or_default();
         settings.strategy = args.strategy;
         settings.buffer = args.buffer.as_usize();
         settings.nodelay_front = args.nodelay_front.on();
