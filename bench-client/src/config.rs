@@ -219,7 +219,8 @@ impl Default for EmbeddedServer {
     fn default() -> Self {
         EmbeddedServer {
             nodelay: true,
-            model: Model::Async,
+            // bench-server's own default: per-core on Linux, async elsewhere.
+            model: Model::default(),
             write_mode: WriteMode::Coalesced,
         }
     }

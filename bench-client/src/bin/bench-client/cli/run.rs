@@ -81,7 +81,7 @@ struct EmbeddedArgs {
     /// Embedded server: TCP_NODELAY on its sockets (default on).
     #[arg(long, value_enum)]
     server_nodelay: Option<Switch>,
-    /// Embedded server: its model (default async).
+    /// Embedded server: its model (default per-core on Linux, async elsewhere).
     #[arg(long, value_enum)]
     server_model: Option<Model>,
     /// Embedded server: how it writes framed responses (default coalesced).
