@@ -4,7 +4,7 @@
 //! means the socket is drained (no read that would only say `EAGAIN`), a write shorter
 //! than the bytes offered means the send buffer is full; either clears the flag until
 //! the next edge. Once an edge said the peer closed, reads go on to the 0 that says
-//! so.
+//! so. Failures the session reports are counted and logged through `crate::conn`.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use socket2::SockRef;
 
-use super::exec::ExecCancel;
+use super::parts::ExecCancel;
+use crate::conn::fail_session;
 use crate::session::{Action, Failure, Session, StatsInfo};
 use crate::socket::read_back;
 use crate::stats::lane::Lane;
@@ -147,7 +148,7 @@ impl Conn {
                             max_output,
                         };
                     }
-                    Action::Fail(f) => super::log_failure(stats, self.peer, f.kind, &f.message),
+                    Action::Fail(f) => fail_session(stats, self.peer, &f),
                     Action::Close(failure) => return Outcome::Close(failure),
                 }
             }

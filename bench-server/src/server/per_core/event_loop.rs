@@ -4,6 +4,11 @@
 //! run the ready list, look at the stop flag. On the stop it closes its listeners and
 //! UDP sockets, asks every session to stop, and runs until its connections are gone or
 //! the grace period ends, when it cuts the rest.
+//!
+//! Accepting, udp-echo and `exec` are methods of [`Loop`] written in `listen`, `udp`
+//! and `exec`, which import this file; this file calls them but never imports those
+//! files (the types it holds of theirs live in `parts`), so the arrows run one way.
+//! Failures are counted and logged through `crate::conn`.
 
 use std::io;
 use std::mem;
@@ -11,14 +16,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use super::EndpointCtx;
 use super::conn::{Conn, Outcome};
-use super::exec::ExecDone;
-use super::listen::Listener;
-use super::log_failure;
+use super::parts::{Deadline, EndpointCtx, ExecDone, Listener, Ready, UdpPort};
 use super::sockets::LoopSockets;
-use super::udp::UdpPort;
 use crate::config::ServerConfig;
+use crate::conn::fail_session;
 use crate::engine::poller::{Events, Poller, Readiness};
 use crate::engine::slab::{Key, Slab, tag_of, tagged, untag};
 use crate::engine::threads::StopFlag;
@@ -34,25 +36,6 @@ const UDP: u8 = 3;
 
 /// Events taken per wait.
 const EVENTS: usize = 256;
-
-/// What a deadline in the loop's heap is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Deadline {
-    /// A session's [`poll_timeout`](crate::session::Session::poll_timeout).
-    Conn(Key),
-    /// The end of listener `i`'s accept back-off.
-    Listener(usize),
-    /// The end of the grace period.
-    Grace,
-}
-
-/// Work that continues next turn without waiting for an edge.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Ready {
-    Conn(Key),
-    Listener(usize),
-    Udp(usize),
-}
 
 /// One event loop and everything it owns.
 pub(super) struct Loop {
@@ -96,11 +79,7 @@ impl Loop {
         let mut listeners = Vec::with_capacity(sockets.listeners.len());
         for (i, sock) in sockets.listeners.into_iter().enumerate() {
             poller.add_readable(&sock.socket, tagged(LISTENER, i as u64))?;
-            listeners.push(Listener {
-                sock,
-                backing_off: false,
-                queued: false,
-            });
+            listeners.push(Listener::new(sock));
         }
         let mut udp = Vec::with_capacity(sockets.udp.len());
         for (i, sock) in sockets.udp.into_iter().enumerate() {
@@ -293,7 +272,7 @@ impl Loop {
         };
         let stats = &self.ctx[conn.ep].stats;
         if let Some(f) = failure {
-            log_failure(stats, conn.peer, f.kind, &f.message);
+            fail_session(stats, conn.peer, &f);
         }
         if conn.counted {
             stats.connection_closed();

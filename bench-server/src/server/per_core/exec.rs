@@ -4,22 +4,17 @@
 //! connection holds the cancel side of a channel: when it closes (the peer left, the
 //! grace period ended) the helper thread stops waiting and drops the command, which
 //! kills its whole process group, as the other models do when a task is dropped.
+//!
+//! An `impl` block of `event_loop`'s [`Loop`]: it imports the loop, never the reverse;
+//! [`ExecDone`] and the cancel type live in `parts`.
 
 use smol::future::FutureExt as _;
 
 use super::event_loop::Loop;
+use super::parts::ExecDone;
 use crate::engine::slab::Key;
 use crate::protocol::exec;
 use crate::session::ExecResult;
-
-/// A finished `exec`, sent back from its helper thread.
-pub(super) struct ExecDone {
-    pub(super) key: Key,
-    pub(super) result: ExecResult,
-}
-
-/// Dropped with its connection: cancels the `exec` under way.
-pub(super) type ExecCancel = smol::channel::Sender<()>;
 
 impl Loop {
     /// Runs `exec` for connection `key` on a helper thread.

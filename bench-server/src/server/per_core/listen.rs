@@ -4,17 +4,20 @@
 //! refusing over it: a framed client gets an error frame ([`RefuseSession`]), others
 //! are closed at once. A failed accept (EMFILE and friends) is counted, logged at most
 //! once a second, and retried after [`ACCEPT_BACKOFF`] from the loop's timer heap.
+//!
+//! An `impl` block of `event_loop`'s [`Loop`]: it imports the loop, never the reverse;
+//! the [`Listener`](super::parts::Listener) state lives in `parts`.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use socket2::SockRef;
 
 use super::conn::Conn;
-use super::event_loop::{Deadline, Loop, Ready};
+use super::event_loop::Loop;
+use super::parts::{Deadline, Ready};
 use super::refuse::RefuseSession;
-use super::sockets::LoopSocket;
 use crate::config::Proto;
 use crate::runtime::ACCEPT_BACKOFF;
 use crate::session::echo::EchoSession;
@@ -27,15 +30,6 @@ use crate::stats::{ErrorKind, Stats};
 /// Connections one listener accepts per turn before the loop looks at its other
 /// sockets.
 const ACCEPT_BUDGET: usize = 64;
-
-/// A loop's listener of one endpoint.
-pub(super) struct Listener {
-    pub(super) sock: LoopSocket<TcpListener>,
-    /// An accept failed: wait for the back-off deadline, not for edges.
-    pub(super) backing_off: bool,
-    /// On the ready list.
-    pub(super) queued: bool,
-}
 
 impl Loop {
     /// Accepts on listener `i` until `WouldBlock`, the budget, or a failure.

@@ -9,6 +9,8 @@
 //!
 //! - `sockets`: each loop's listeners and UDP sockets, bound or cloned before anything
 //!   starts.
+//! - `parts`: the plain types the files below share (the endpoint context, deadlines,
+//!   ready-list entries, listener and UDP socket state, a finished `exec`).
 //! - `event_loop`: the loop itself: events, deadlines, the ready list, the stop.
 //! - `conn`: one connection: its socket, session and readiness flags, driven in steps.
 //! - `exec`: `exec` on helper threads, cancelled with their connection.
@@ -16,13 +18,20 @@
 //!   tiny session), accept back-off.
 //! - `udp`: udp-echo on a loop's socket.
 //!
-//! It uses the `engine`, `session`, `protocol::exec`, `stats`, `socket` and `config`
-//! wings, and must not touch the smol runtime's tasks (the other models').
+//! Arrows run one way: `exec`, `listen` and `udp` add methods to `event_loop`'s
+//! [`Loop`](event_loop::Loop) in `impl Loop` blocks and import it; `event_loop` calls
+//! those methods but imports none of the three, only `conn`, `parts` and `sockets`;
+//! `parts`, `sockets` and `refuse` import no other file here. A failed connection is
+//! counted and logged by `crate::conn`, as in every model.
+//!
+//! It uses the `engine`, `session`, `conn`, `protocol::exec`, `stats`, `socket` and
+//! `config` wings, and must not touch the smol runtime's tasks (the other models').
 
 mod conn;
 mod event_loop;
 mod exec;
 mod listen;
+mod parts;
 mod refuse;
 mod sockets;
 mod udp;
@@ -31,19 +40,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{Proto, ServerConfig};
+use crate::config::ServerConfig;
 use crate::endpoint::{Endpoint, ServerError, io_err};
 use crate::engine::threads::{StopFlag, spawn_loops};
 use crate::engine::waker::Waker;
-use crate::stats::limiter::suppressed_note;
-use crate::stats::{ErrorKind, ServerSummary, Stats};
+use crate::stats::{ServerSummary, Stats};
 use event_loop::Loop;
-
-/// What every loop knows of one endpoint.
-pub(super) struct EndpointCtx {
-    pub(super) proto: Proto,
-    pub(super) stats: Arc<Stats>,
-}
+use parts::EndpointCtx;
 
 /// Runs `endpoints` on `config.threads` loops until `shutdown` completes, then stops
 /// them (each closes its listeners, asks its sessions to stop, and cuts what is left
@@ -105,32 +108,4 @@ pub(super) fn run(
         uptime_s: started.elapsed().as_secs_f64(),
         endpoints: stats.iter().map(|s| s.snapshot()).collect(),
     })
-}
-
-/// Counts `kind` on `stats` and logs why `peer`'s connection closed: resets, idle
-/// timeouts and truncated frames at info level (routine), the rest as warnings at most
-/// one line per second. `detail` comes clipped from the session. (The same rule as the
-/// other models' `Conn::fail`; a local copy until the drivers share one helper.)
-pub(super) fn log_failure(
-    stats: &Stats,
-    peer: std::net::SocketAddr,
-    kind: ErrorKind,
-    detail: &str,
-) {
-    stats.error(kind);
-    let proto = stats.proto().as_str();
-    match kind {
-        ErrorKind::Reset | ErrorKind::IdleTimeout | ErrorKind::Truncated => {
-            log::info!("{proto} {peer}: closing: {}: {detail}", kind.as_str());
-        }
-        _ => {
-            if let Some(held) = stats.warn_allowed() {
-                log::warn!(
-                    "{proto} {peer}: closing: {}: {detail}{}",
-                    kind.as_str(),
-                    suppressed_note(held)
-                );
-            }
-        }
-    }
 }

@@ -3,44 +3,20 @@
 //! sender, count it on the loop's lane. A send that would block keeps its datagram and
 //! stops receiving until the socket is writable again, so a full send buffer pushes
 //! back instead of dropping echoes.
+//!
+//! An `impl` block of `event_loop`'s [`Loop`]: it imports the loop, never the reverse;
+//! the [`UdpPort`] state lives in `parts`.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
-use super::event_loop::{Loop, Ready};
-use super::sockets::LoopSocket;
+use super::event_loop::Loop;
+use super::parts::{Ready, UdpPort};
 use crate::config::Transform;
 use crate::stats::ErrorKind;
 
-/// Largest UDP payload over IPv4/IPv6 without jumbograms.
-const MAX_DATAGRAM: usize = 65_535;
-
 /// Datagrams one socket echoes per turn before the loop looks at its other sockets.
 const UDP_BUDGET: usize = 64;
-
-/// A loop's UDP socket of one endpoint.
-pub(super) struct UdpPort {
-    pub(super) sock: LoopSocket<UdpSocket>,
-    buf: Vec<u8>,
-    /// A datagram received but not yet echoed (its send would have blocked).
-    pending: Option<(usize, SocketAddr)>,
-    pub(super) readable: bool,
-    pub(super) writable: bool,
-    pub(super) queued: bool,
-}
-
-impl UdpPort {
-    pub(super) fn new(sock: LoopSocket<UdpSocket>) -> Self {
-        UdpPort {
-            sock,
-            buf: vec![0; MAX_DATAGRAM],
-            pending: None,
-            readable: false,
-            writable: true,
-            queued: false,
-        }
-    }
-}
 
 /// What echoing one datagram came to.
 enum Sent {
