@@ -42,6 +42,10 @@ fn a_full_descriptor_table_delays_accepts_without_stopping_the_loop() {
     // Made now: a socket needs a descriptor, a connect does not.
     let waiting = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
 
+    // The process-wide async-io reactor (the server thread's `block_on`, the
+    // `async-io` thread) makes its epoll fd and eventfd on first use, which may come
+    // late on a busy machine: made now, it cannot meet the full table and panic.
+    smol::block_on(smol::Timer::after(Duration::from_millis(1)));
     let saved = getrlimit(Resource::Nofile);
     let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
     let mut low = saved;
