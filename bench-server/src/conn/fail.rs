@@ -1,8 +1,9 @@
 //! How a driver ends a connection that failed: the failure counted in the endpoint's
 //! [`Stats`] and logged once (`info` for the everyday endings, a rate-limited `warn`
 //! otherwise, the peer's text clipped), and how an I/O error becomes a [`Failure`].
-//! Every driver (`async`, `threads`, `iterative`, `per-core`) logs through here, so a
-//! failure reads the same whichever model served it.
+//! The `async`, `threads` and `iterative` drivers log through here, so a failure reads
+//! the same whichever model served it (`per-core` has its own copy for now; [`fail`]
+//! is meant to replace it).
 
 use std::fmt::Display;
 use std::io;
