@@ -65,7 +65,9 @@ fn split_writes_stall_on_delayed_acks_without_nodelay_and_not_with_it() {
     let verdict = |r: &Report| Verdict::of(&r.latency.decode().unwrap());
     let stalled = verdict(&off);
     assert!(stalled.stalled && stalled.share > 0.5, "{stalled:?}");
-    assert!(!verdict(&on).stalled, "{:?}", verdict(&on));
+    // Not "never flagged": a loaded machine can push a few percent of requests past
+    // 30 ms (the flag share is 1%); the stall itself is on (nearly) every request.
+    assert!(verdict(&on).share < 0.25, "{:?}", verdict(&on));
 }
 
 fn only_dir(parent: &Path) -> PathBuf {
@@ -94,6 +96,7 @@ fn the_nagle_matrix_flags_exactly_the_split_cells_with_nodelay_off() {
     assert_eq!(summary.kind, "nagle");
     assert_eq!(summary.cells.len(), 8);
     assert!(dir.join("report.html").is_file());
+    let mut flagged = 0;
     for row in &summary.cells {
         let report = Report::read(&dir.join(&row.report)).unwrap();
         assert_eq!(report.totals.error_count, 0, "{}", row.name);
@@ -103,22 +106,29 @@ fn the_nagle_matrix_flags_exactly_the_split_cells_with_nodelay_off() {
         let split = row.write_mode == Some(WriteMode::Split);
         let any_off = row.nodelay == Some(false) || row.server_nodelay == Some(false);
         let verdict = row.verdict.expect("TCP rows have a verdict");
-        assert_eq!(
-            verdict.stalled,
-            split && any_off,
-            "{}: {verdict:?}, p50 {}",
-            row.name,
-            row.p50_ns
-        );
+        // Behaviour with wide margins: a split cell with Nagle on either side stalls on
+        // (nearly) every request; the others on few. A loaded machine can push a few
+        // percent of any cell's requests past 30 ms, which flags it at 1% (FLAG_SHARE),
+        // so the others are held to a quarter, not to "never flagged".
         if split && any_off {
+            assert!(
+                verdict.stalled && verdict.share > 0.5,
+                "{}: {verdict:?}",
+                row.name
+            );
             assert!(row.p50_ns > 20_000_000, "{}: p50 {}", row.name, row.p50_ns);
         } else {
+            assert!(verdict.share < 0.25, "{}: {verdict:?}", row.name);
             assert!(row.p50_ns < 5_000_000, "{}: p50 {}", row.name, row.p50_ns);
         }
+        flagged += usize::from(verdict.stalled);
     }
+    // The table names the stall on exactly the flagged rows (the three split cells with
+    // Nagle somewhere, and any cell a loaded machine pushed over the flag share).
+    assert!(flagged >= 3, "{flagged} flagged");
     assert_eq!(
         stdout.matches("nagle+delayed-ack stall").count(),
-        3,
+        flagged,
         "{stdout}"
     );
 }
