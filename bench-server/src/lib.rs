@@ -82,8 +82,6 @@ mod protocol;
 pub mod proxy;
 mod runtime;
 mod server;
-// Only `framed::reply::ReplyWriter::active` (wt-sess) is unused; drop once it is.
-#[allow(dead_code)]
 mod session;
 pub mod socket;
 pub mod stats;

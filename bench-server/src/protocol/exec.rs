@@ -47,18 +47,6 @@ impl Drop for Group {
     }
 }
 
-/// [`run`] on the calling thread, blocking it until the command ends (for a driver
-/// with a thread of its own for the connection, or a helper thread).
-// No driver calls it today: the blocking drivers race `run` against the grace cut.
-#[allow(dead_code)]
-pub(crate) fn run_blocking(
-    line: &[u8],
-    out: &mut Vec<u8>,
-    max_output: u64,
-) -> Result<ExecOutcome, String> {
-    smol::block_on(run(line, out, max_output))
-}
-
 /// Runs `line` with `sh -c`, stdout and stderr interleaved into `out` (cleared first),
 /// at most `max_output` bytes kept.
 pub(crate) async fn run(
@@ -130,9 +118,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn run_blocking_returns_the_output_and_the_exit_code() {
+    fn run_returns_the_output_and_the_exit_code() {
         let mut out = b"stale".to_vec();
-        let outcome = run_blocking(b"echo out; echo err >&2; exit 3", &mut out, 1024).unwrap();
+        let outcome =
+            smol::block_on(run(b"echo out; echo err >&2; exit 3", &mut out, 1024)).unwrap();
         assert_eq!(out, b"out\nerr\n");
         assert_eq!(
             outcome,
@@ -144,15 +133,15 @@ mod tests {
     }
 
     #[test]
-    fn run_blocking_cuts_the_output_at_max_output() {
+    fn run_cuts_the_output_at_max_output() {
         let mut out = Vec::new();
-        let outcome = run_blocking(b"printf 0123456789", &mut out, 4).unwrap();
+        let outcome = smol::block_on(run(b"printf 0123456789", &mut out, 4)).unwrap();
         assert_eq!((out.as_slice(), outcome.truncated), (&b"0123"[..], true));
     }
 
     #[test]
-    fn run_blocking_refuses_a_line_that_is_not_utf8() {
-        let err = run_blocking(b"echo \xff", &mut Vec::new(), 16).unwrap_err();
+    fn run_refuses_a_line_that_is_not_utf8() {
+        let err = smol::block_on(run(b"echo \xff", &mut Vec::new(), 16)).unwrap_err();
         assert!(err.contains("UTF-8"), "{err}");
     }
 }

@@ -1,13 +1,12 @@
 //! [`Lane`]: one loop's share of an endpoint's request and byte counts, alone on its
 //! cache lines so two loops counting at once never contend for one line. A per-core
 //! loop owns its lane and adds with a relaxed load and store (one writer: no locked
-//! instruction); any other code adds with `fetch_add`. [`super::Stats::snapshot`] sums
-//! the lanes. A leaf: counts only.
+//! instruction); the other drivers count in the endpoint's shared counters.
+//! [`super::Stats::snapshot`] sums the lanes and those. A leaf: counts only.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Requests and bytes counted by one loop (or, with the `fetch_add` methods, by
-/// anyone). 128-byte aligned: two 64-byte lines, as adjacent-line prefetching pairs
+/// Requests and bytes counted by one loop. 128-byte aligned: two 64-byte lines, as adjacent-line prefetching pairs
 /// them.
 #[derive(Debug, Default)]
 #[repr(align(128))]
@@ -24,36 +23,18 @@ fn owner_add(counter: &AtomicU64, n: u64) {
 }
 
 impl Lane {
-    /// Adds `n` requests answered; safe from any number of threads (`fetch_add`).
-    #[allow(dead_code)] // for drivers that share a lane (the smol models, as they move)
-    pub(crate) fn add_requests(&self, n: u64) {
-        self.requests.fetch_add(n, Relaxed);
-    }
-
-    /// Adds `n` bytes received; safe from any number of threads.
-    #[allow(dead_code)] // for drivers that share a lane (the smol models, as they move)
-    pub(crate) fn add_bytes_in(&self, n: usize) {
-        self.bytes_in.fetch_add(n as u64, Relaxed);
-    }
-
-    /// Adds `n` bytes sent; safe from any number of threads.
-    #[allow(dead_code)] // for drivers that share a lane (the smol models, as they move)
-    pub(crate) fn add_bytes_out(&self, n: usize) {
-        self.bytes_out.fetch_add(n as u64, Relaxed);
-    }
-
-    /// [`Lane::add_requests`] for the lane's single owner (its per-core loop): another
-    /// thread writing the same lane at the same time would lose counts.
+    /// Adds `n` requests answered. Only the lane's single owner (its per-core loop) may
+    /// call it: another thread writing the same lane at the same time would lose counts.
     pub(crate) fn owner_add_requests(&self, n: u64) {
         owner_add(&self.requests, n);
     }
 
-    /// [`Lane::add_bytes_in`] for the lane's single owner.
+    /// Adds `n` bytes received (the lane's single owner only).
     pub(crate) fn owner_add_bytes_in(&self, n: usize) {
         owner_add(&self.bytes_in, n as u64);
     }
 
-    /// [`Lane::add_bytes_out`] for the lane's single owner.
+    /// Adds `n` bytes sent (the lane's single owner only).
     pub(crate) fn owner_add_bytes_out(&self, n: usize) {
         owner_add(&self.bytes_out, n as u64);
     }
@@ -82,14 +63,12 @@ mod tests {
     }
 
     #[test]
-    fn owner_and_shared_adds_both_count() {
+    fn owner_adds_count() {
         let lane = Lane::default();
         lane.owner_add_requests(2);
         lane.owner_add_bytes_in(10);
         lane.owner_add_bytes_out(7);
-        lane.add_requests(1);
-        lane.add_bytes_in(5);
-        lane.add_bytes_out(3);
-        assert_eq!(lane.read(), (3, 15, 10));
+        lane.owner_add_requests(1);
+        assert_eq!(lane.read(), (3, 10, 7));
     }
 }

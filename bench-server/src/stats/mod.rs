@@ -1,6 +1,6 @@
 //! Server counters: one live set per endpoint, updated with relaxed atomics (one add
 //! per request or per syscall, never a lock; see `counter`), the request and byte
-//! counts split into per-loop [`lane::Lane`]s so per-core loops never share a cache
+//! counts split into per-loop `lane::Lane`s so per-core loops never share a cache
 //! line (see `lane`), read as a serialisable
 //! [`StatsSnapshot`] by the `stats` command, by [`crate::ServerHandle::stats`] and at
 //! shutdown ([`ServerSummary`]); [`ErrorKind`], the counter each failure goes to; and
@@ -347,7 +347,7 @@ mod tests {
         let stats = Stats::with_lanes(Proto::TcpEcho, "127.0.0.1:1".parse().unwrap(), 3);
         stats.lane(0).owner_add_requests(1);
         stats.lane(2).owner_add_bytes_in(10);
-        stats.lane(5).add_bytes_out(4); // wraps to lane 2
+        stats.lane(5).owner_add_bytes_out(4); // wraps to lane 2
         stats.requests.incr();
         stats.bytes_in.add(1);
         let snap = stats.snapshot();

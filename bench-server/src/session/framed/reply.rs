@@ -50,11 +50,6 @@ impl ReplyWriter {
         self.active = true;
     }
 
-    /// Whether a frame is under way.
-    pub(super) fn active(&self) -> bool {
-        self.active
-    }
-
     /// Where the body is.
     pub(super) fn body(&self) -> Body {
         self.body
