@@ -5,7 +5,7 @@
 #   scripts/engine-bench.sh servers   # req/s: per-core, async, threads (+ $TOKIO_ECHO), pinned
 #   scripts/engine-bench.sh syscalls  # perf stat syscalls per request (server) / per chunk (relay)
 #   scripts/engine-bench.sh relay     # relay vs haproxy and nginx (bench-client overhead)
-#   scripts/engine-bench.sh scale     # 1k and 10k connections: req/s and server RSS
+#   scripts/engine-bench.sh scale     # 1k and 10k connections: req/s and server peak RSS (VmHWM)
 #
 # TOKIO_ECHO: path to a build of tokio's examples/echo.rs (built outside this repository;
 # it is a peer to compare against, not part of wirebench). ROUNDS (default 5) alternating
@@ -165,7 +165,7 @@ scale() {
       local rps
       rps=$("$CLIENT" run tcp-echo --target "127.0.0.1:$PORT" --connections "$conns" --size 64B --warmup 2s --duration 5s --json 2>/dev/null | json 'r["totals"]["requests_per_s"]')
       local rss
-      rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+      rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")  # peak RSS: all connections open
       stop "$pid"
       echo "| $model | $conns | $rps | $rss KiB | $(python3 -c "print(round($rss*1024/$conns))") B/conn |"
     done
