@@ -131,6 +131,38 @@ pub enum Arrival {
     Poisson,
 }
 
+/// Which engine drives the client's connections (`--engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientEngine {
+    /// One event loop per worker thread (epoll, edge-triggered, its own timer heap):
+    /// the default on Linux. udp-echo runs on the async engine's sockets for now.
+    PerCore,
+    /// A smol executor per worker thread, a task per connection.
+    Async,
+}
+
+impl Default for ClientEngine {
+    fn default() -> Self {
+        if cfg!(target_os = "linux") {
+            ClientEngine::PerCore
+        } else {
+            ClientEngine::Async
+        }
+    }
+}
+
+impl ClientEngine {
+    /// The name the flag and the report use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientEngine::PerCore => "per-core",
+            ClientEngine::Async => "async",
+        }
+    }
+}
+
 /// Closed loop (each connection keeps `pipeline` requests in flight) or open loop
 /// (requests are due on a schedule, whatever the server does).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -274,6 +306,13 @@ pub struct RunConfig {
     pub timeout: HumanDuration,
     /// Client worker threads (each runs its share of the connections).
     pub threads: usize,
+    /// The engine that drives the connections.
+    #[serde(default)]
+    pub engine: ClientEngine,
+    /// Local addresses TCP connections bind to, taken in turn (`--bind-source`): each
+    /// gives one more range of source ports towards one target. Empty: the kernel picks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bind_source: Vec<std::net::IpAddr>,
     /// Free text carried into the report.
     pub label: String,
 }
@@ -297,6 +336,8 @@ impl Default for RunConfig {
             socket: SocketOptions::default(),
             timeout: HumanDuration(Duration::from_secs(5)),
             threads: bench_server::config::default_threads(),
+            engine: ClientEngine::default(),
+            bind_source: Vec::new(),
             label: String::new(),
         }
     }

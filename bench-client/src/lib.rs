@@ -50,8 +50,8 @@ pub mod report;
 pub mod workload;
 
 pub use config::{
-    Arrival, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat, RunConfig,
-    RunLength, SizeRange, Target, WorkloadKind,
+    Arrival, ClientEngine, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel,
+    RequestFormat, RunConfig, RunLength, SizeRange, Target, WorkloadKind,
 };
 pub use engine::{Run, RunError, Stopper};
 pub use report::{ErrorKind, Report, ReportError};

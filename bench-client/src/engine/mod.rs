@@ -8,14 +8,24 @@
 //! protocol rules (`workload`), measurement state (`record`), file formats (`report`),
 //! matrices of runs (`matrix`).
 //!
-//! Inside, arrows run one way: `run` -> `tcp`/`udp` -> `conn` -> `pace` -> `shared`
-//! (`error` and `preflight` beside them), so no file imports one that imports it back.
+//! Two engines drive the connections (`--engine`): `per_core` (Linux, the default): one
+//! event loop per worker thread on bench-server's engine toolkit, driving sans-IO
+//! [`TcpSession`](session::TcpSession)s; and the async one (`tcp`, `udp`): a smol
+//! executor per worker thread, a task per connection.
+//!
+//! Inside, arrows run one way: `run` -> `per_core` -> `session`, and `run` ->
+//! `tcp`/`udp`; both -> `conn` -> `pace` -> `shared` (`error` and `preflight` beside
+//! them), so no file imports one that imports it back.
 
 mod conn;
 mod error;
 mod pace;
+#[cfg(target_os = "linux")]
+mod per_core;
 mod preflight;
 mod run;
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod session;
 mod shared;
 mod tcp;
 mod udp;

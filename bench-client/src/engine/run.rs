@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketReadback};
 
-use crate::config::{ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
+use crate::config::{ClientEngine, ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
 use crate::record::{Compressor, CompressorHandle, Live, Recorder, RunFacts};
 use crate::report::{Report, SocketInfo, TargetInfo};
 use crate::workload::framed::Framed;
@@ -101,7 +101,13 @@ impl Run {
             verifier,
             self.stopper.clone(),
         ));
-        let mut rec = run_workers(&shared, &self.live)?;
+        let mut rec = match config.engine {
+            #[cfg(target_os = "linux")]
+            ClientEngine::PerCore if super::per_core::supports(config.workload) => {
+                super::per_core::run_workers(&shared, &self.live)?
+            }
+            _ => run_workers(&shared, &self.live)?,
+        };
         let finished = Instant::now();
         let interrupted = shared.stop_requested();
         if config.is_open_loop() && !interrupted {

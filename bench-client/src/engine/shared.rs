@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use bench_server::SocketReadback;
@@ -14,12 +14,25 @@ use crate::config::{RunConfig, RunLength};
 use crate::workload::Verifier;
 
 /// Ends a run early (from a signal handler thread, a test, another run).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Stopper {
     flag: Arc<AtomicBool>,
     at: Arc<OnceLock<Instant>>,
     tx: smol::channel::Sender<()>,
     rx: smol::channel::Receiver<()>,
+    /// What else to wake on a stop (the per-core loops' wakers): called once each.
+    wakes: Arc<Mutex<Vec<Option<StopWake>>>>,
+}
+
+/// A wake-up [`Stopper::stop`] runs (a per-core loop's eventfd write).
+pub(crate) type StopWake = Box<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stopper")
+            .field("stopped", &self.is_stopped())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Stopper {
@@ -38,6 +51,7 @@ impl Stopper {
             at: Arc::new(OnceLock::new()),
             tx,
             rx,
+            wakes: Arc::default(),
         }
     }
 
@@ -52,6 +66,32 @@ impl Stopper {
         let _ = self.at.set(Instant::now());
         self.flag.store(true, Ordering::SeqCst);
         self.tx.close();
+        let wakes = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        wakes.iter().flatten().for_each(|wake| wake());
+    }
+
+    /// Runs `wake` on a stop (at once if the stop came already), so an event loop asleep
+    /// in `epoll_wait` notices it; returns its id for [`Stopper::forget`]. Off the hot
+    /// path: once per loop and run.
+    pub(crate) fn on_stop(&self, wake: StopWake) -> usize {
+        let mut wakes = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_stopped() {
+            wake();
+        }
+        wakes.push(Some(wake));
+        wakes.len() - 1
+    }
+
+    /// Drops wake-up `id` (its loop is done), so a stopper serving many runs (a suite)
+    /// does not keep every finished loop's eventfd open.
+    pub(crate) fn forget(&self, id: usize) {
+        let mut wakes = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = wakes.get_mut(id) {
+            *slot = None;
+        }
+        while wakes.last().is_some_and(Option::is_none) {
+            wakes.pop();
+        }
     }
 
     /// When [`Stopper::stop`] was first called.
@@ -171,6 +211,11 @@ impl Shared {
     /// When the stop was asked for.
     pub(crate) fn stopped_at(&self) -> Option<Instant> {
         self.stopper.stopped_at()
+    }
+
+    /// The run's stopper (for a loop to register its wake-up).
+    pub(crate) fn stopper(&self) -> &Stopper {
+        &self.stopper
     }
 
     /// Resolves when a stop is asked for.

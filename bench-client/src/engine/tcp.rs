@@ -9,7 +9,6 @@ use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::time::Instant;
 
-use bench_server::WriteMode;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -19,7 +18,6 @@ use super::conn::{
 };
 use super::pace::{Due, Next, Source, Waits};
 use super::shared::Shared;
-use crate::config::{RequestFormat, WorkloadKind};
 use crate::record::{Recorder, Timing};
 use crate::report::ErrorKind;
 use crate::workload::{Failure, ReplyReader, Request, RequestWriter, StreamWorkload};
@@ -61,7 +59,7 @@ pub async fn run_connection<W: StreamWorkload>(
     };
     let (mut writer, mut reader) = workload.split();
     let read_half = read_loop(&pipe, &mut reader);
-    let write_half = write_loop(&pipe, &mut writer);
+    let write_half = write_loop(&pipe, &mut writer, workload.split_writes());
     let result = run_halves(
         read_half,
         write_half,
@@ -114,12 +112,12 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
 }
 
 /// Sends requests while the source has them and the pipeline has room.
-async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result<(), End> {
+async fn write_loop<W: RequestWriter>(
+    pipe: &Pipe<'_>,
+    writer: &mut W,
+    split: bool,
+) -> Result<(), End> {
     let shared = pipe.link.shared;
-    let config = &shared.config();
-    let split = config.write_mode == WriteMode::Split
-        && config.workload == WorkloadKind::Framed
-        && config.requests == RequestFormat::Framed;
     let has_room = || pipe.link.has_room();
     let mut batch = Vec::new();
     // One set of timers and one stop future for every wait of this connection.

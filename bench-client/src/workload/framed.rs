@@ -20,6 +20,8 @@ pub struct Framed {
     cmd: FramedCmd,
     sleep_ms: u64,
     raw: bool,
+    /// `--write-mode split`: prefix, header and body in separate writes.
+    split: bool,
 }
 
 impl Framed {
@@ -30,6 +32,8 @@ impl Framed {
             cmd: config.cmd,
             sleep_ms: config.sleep.0.as_millis() as u64,
             raw: config.requests == RequestFormat::Raw,
+            split: config.write_mode == bench_server::WriteMode::Split
+                && config.requests == RequestFormat::Framed,
         }
     }
 }
@@ -51,6 +55,10 @@ pub struct FramedReader {
 impl StreamWorkload for Framed {
     type Writer = FramedWriter;
     type Reader = FramedReader;
+
+    fn split_writes(&self) -> bool {
+        self.split
+    }
 
     fn split(&self) -> (FramedWriter, FramedReader) {
         let limits = Limits {

@@ -168,6 +168,14 @@ pub trait StreamWorkload: Send + Sync + 'static {
 
     /// Fresh per-connection state.
     fn split(&self) -> (Self::Writer, Self::Reader);
+
+    /// Whether each part of a request ([`RequestWriter::encode`]) goes out in its own
+    /// write (a server's handling of a frame cut at the header is what is measured), or
+    /// all parts of the ready requests in one. The workload decides; the engine does
+    /// not look at workload kinds.
+    fn split_writes(&self) -> bool {
+        false
+    }
 }
 
 /// The sending half of a workload.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bench_client::{
-    EmbeddedServer, Expect, FramedCmd, RequestFormat, RunConfig, RunLength, SizeRange, Target,
-    WorkloadKind,
+    ClientEngine, EmbeddedServer, Expect, FramedCmd, RequestFormat, RunConfig, RunLength,
+    SizeRange, Target, WorkloadKind,
 };
 use bench_proto::HumanDuration;
 use bench_server::WriteMode;
@@ -70,6 +70,15 @@ pub struct RunArgs {
     label: String,
     #[command(flatten)]
     threads: ThreadsArg,
+    /// The client's engine: one event loop per thread (per-core, the default on Linux)
+    /// or a smol task per connection (async), to compare the two.
+    #[arg(long, value_enum)]
+    engine: Option<ClientEngine>,
+    /// Local addresses to connect from, taken in turn: a range `127.0.0.1..127.0.0.8`
+    /// or a list `127.0.0.1,127.0.0.2`. Each adds a range of source ports, so one
+    /// client can open more connections to one target than one address allows.
+    #[arg(long, value_name = "ADDRS")]
+    bind_source: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -161,6 +170,11 @@ impl TryFrom<&RunArgs> for RunPlan {
             socket: a.socket.options(),
             timeout: a.socket.timeout,
             threads: a.threads.count(),
+            engine: a.engine.unwrap_or_default(),
+            bind_source: match &a.bind_source {
+                Some(text) => parse_sources(text)?,
+                None => Vec::new(),
+            },
             label: a.label.clone(),
             ..RunConfig::default()
         };
@@ -184,6 +198,31 @@ impl TryFrom<&RunArgs> for RunPlan {
         config.target = target;
         Ok(Unresolved::new(config, external))
     }
+}
+
+/// `--bind-source`: `A..B` (IPv4, every address from A to B) or `A,B,...`.
+fn parse_sources(text: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    let bad = |why: &str| anyhow::anyhow!("--bind-source {text}: {why}");
+    if let Some((from, to)) = text.split_once("..") {
+        let from: std::net::Ipv4Addr = from.trim().parse().map_err(|_| bad("not an IPv4 range"))?;
+        let to: std::net::Ipv4Addr = to.trim().parse().map_err(|_| bad("not an IPv4 range"))?;
+        let (a, b) = (u32::from(from), u32::from(to));
+        if b < a || b - a >= 1024 {
+            bail!(bad(
+                "the range must go upwards and hold at most 1024 addresses"
+            ));
+        }
+        return Ok((a..=b)
+            .map(|n| std::net::Ipv4Addr::from(n).into())
+            .collect());
+    }
+    text.split(',')
+        .map(|part| {
+            part.trim()
+                .parse()
+                .map_err(|_| bad("not an IP address list"))
+        })
+        .collect()
 }
 
 /// `upper` replies are checked as uppercase by default; everything else exactly.
