@@ -143,12 +143,18 @@ pub enum ClientEngine {
     Async,
 }
 
+/// Names the default engine instead of the platform's (`per-core` or `async`), so the
+/// whole test suite can run on either engine: `WIREBENCH_CLIENT_ENGINE=async cargo test`.
+pub const ENGINE_ENV: &str = "WIREBENCH_CLIENT_ENGINE";
+
 impl Default for ClientEngine {
+    /// `per-core` on Linux, `async` elsewhere, unless [`ENGINE_ENV`] names one.
     fn default() -> Self {
-        if cfg!(target_os = "linux") {
-            ClientEngine::PerCore
-        } else {
-            ClientEngine::Async
+        match std::env::var(ENGINE_ENV).as_deref() {
+            Ok("async") => ClientEngine::Async,
+            Ok("per-core") => ClientEngine::PerCore,
+            _ if cfg!(target_os = "linux") => ClientEngine::PerCore,
+            _ => ClientEngine::Async,
         }
     }
 }

@@ -62,7 +62,8 @@ pub fn check_descriptors(config: &RunConfig) -> Result<(), ConfigError> {
         value: config.connections.to_string(),
         reason: format!(
             "needs about {needed} file descriptors{server}, above this process's limit of \
-             {limit} (RLIMIT_NOFILE; raise it with `ulimit -n`)"
+             {limit} (RLIMIT_NOFILE; raise it with `ulimit -n`, or split the connections over \
+             several generator processes)"
         ),
     })
 }

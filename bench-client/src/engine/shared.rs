@@ -182,6 +182,13 @@ impl Shared {
         &self.verifier
     }
 
+    /// `--bind-source`: the local address connection `index` connects from (the
+    /// addresses taken in turn), port 0 (the kernel picks one per address).
+    pub(crate) fn source_for(&self, index: usize) -> Option<SocketAddr> {
+        let sources = &self.config.bind_source;
+        (!sources.is_empty()).then(|| SocketAddr::new(sources[index % sources.len()], 0))
+    }
+
     /// Options read back from the first connected client socket.
     pub(crate) fn client_socket(&self) -> Option<SocketReadback> {
         self.client_socket.get().copied()

@@ -43,7 +43,7 @@ pub async fn run_connection<W: StreamWorkload>(
     workload: &W,
 ) {
     let source = RefCell::new(Source::new(shared, index));
-    let stream = match connect(shared).await {
+    let stream = match connect(shared, index).await {
         Ok(stream) => stream,
         Err(e) => {
             let addr = shared.addr();
@@ -75,12 +75,15 @@ pub async fn run_connection<W: StreamWorkload>(
 
 /// Opens a connection: buffer sizes set before connecting (so the window scale fits
 /// them), TCP_NODELAY after; the first connection's options are read back for the report.
-async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
+async fn connect(shared: &Shared, index: usize) -> io::Result<Async<TcpStream>> {
     let addr = shared.addr();
     let opts = &shared.config().socket;
     let connecting = async {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         bench_server::socket::set_buffers(&socket, opts)?;
+        if let Some(source) = shared.source_for(index) {
+            socket.bind(&source.into())?;
+        }
         socket.set_nonblocking(true)?;
         match socket.connect(&addr.into()) {
             Ok(()) => {}

@@ -210,7 +210,7 @@ impl Loop<'_> {
         now: Instant,
     ) {
         let session = TcpSession::new(self.shared, index, workload);
-        let stream = match start_connect(self.shared) {
+        let stream = match start_connect(self.shared, index) {
             Ok(stream) => stream,
             Err(e) => return self.connect_failed(session, &e),
         };
@@ -346,11 +346,19 @@ impl Loop<'_> {
 }
 
 /// A non-blocking socket with the client's buffer sizes (set before connecting, so the
-/// window scale fits them), its connect started.
-fn start_connect(shared: &Shared) -> io::Result<TcpStream> {
+/// window scale fits them) and its `--bind-source` address, its connect started.
+fn start_connect(shared: &Shared, index: usize) -> io::Result<TcpStream> {
     let addr = shared.addr();
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     bench_server::socket::set_buffers(&socket, &shared.config().socket)?;
+    if let Some(source) = shared.source_for(index) {
+        socket.bind(&source.into()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("binding the source address {source}: {e}"),
+            )
+        })?;
+    }
     socket.set_nonblocking(true)?;
     match socket.connect(&addr.into()) {
         Ok(()) => {}
