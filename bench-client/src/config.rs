@@ -137,7 +137,7 @@ pub enum Arrival {
 #[serde(rename_all = "kebab-case")]
 pub enum ClientEngine {
     /// One event loop per worker thread (epoll, edge-triggered, its own timer heap):
-    /// the default on Linux. udp-echo runs on the async engine's sockets for now.
+    /// the default on Linux.
     PerCore,
     /// A smol executor per worker thread, a task per connection.
     Async,

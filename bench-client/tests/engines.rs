@@ -179,3 +179,22 @@ fn bind_source_takes_a_range_or_a_list_and_refuses_nonsense() {
         assert!(report["config"]["bind_source"].as_array().unwrap().len() >= 2);
     }
 }
+
+#[test]
+fn udp_echo_counts_every_datagram_on_both_engines() {
+    for engine in ENGINES {
+        let config = RunConfig {
+            workload: WorkloadKind::UdpEcho,
+            pipeline: 4,
+            ..common::quick(500)
+        };
+        let report = common::run(on(engine, config));
+        assert_eq!(report.totals.ok, 500, "{engine:?}: {:?}", report.totals);
+        let udp = report.udp.as_ref().expect("a udp section");
+        assert_eq!(
+            (udp.sent, udp.received, udp.lost),
+            (500, 500, 0),
+            "{engine:?}"
+        );
+    }
+}

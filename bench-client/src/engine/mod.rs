@@ -29,6 +29,8 @@ mod session;
 mod shared;
 mod tcp;
 mod udp;
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod udp_session;
 
 pub use error::RunError;
 pub use run::Run;

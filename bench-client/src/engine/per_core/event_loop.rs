@@ -129,7 +129,7 @@ pub(crate) fn run<W: StreamWorkload>(
 /// The wait before the next deadline, to the nanosecond (rustix's `linux_5_11`
 /// feature: `epoll_pwait2`; the loop threads' timer slack is 1 us): no timer syscall
 /// and no millisecond rounding. A deadline closer than [`SPIN_MARGIN`] is polled for.
-fn wait_timeout(next: Option<Instant>, now: Instant) -> Option<Duration> {
+pub(crate) fn wait_timeout(next: Option<Instant>, now: Instant) -> Option<Duration> {
     let left = next?.saturating_duration_since(now);
     Some(if left < SPIN_MARGIN {
         Duration::ZERO

@@ -13,6 +13,7 @@
 //! [`TcpSession`]: super::session::TcpSession
 
 mod event_loop;
+mod udp_loop;
 
 use std::sync::Arc;
 
@@ -37,10 +38,9 @@ struct LoopSeed {
     compressor: CompressorHandle,
 }
 
-/// Whether the per-core engine runs this workload (stream workloads; udp-echo runs on
-/// the async engine's sockets).
-pub(crate) fn supports(kind: WorkloadKind) -> bool {
-    kind != WorkloadKind::UdpEcho
+/// Whether the per-core engine runs this workload (every built-in one).
+pub(crate) fn supports(_kind: WorkloadKind) -> bool {
+    true
 }
 
 /// Runs every connection on `live.workers()` loop threads; returns the merged recorder.
@@ -127,7 +127,7 @@ fn run_loop(
             let workload = Framed::new(shared.config(), verifier);
             event_loop::run(shared, poller, waker, &workload, indices, &mut rec)
         }
-        WorkloadKind::UdpEcho => unreachable!("udp-echo runs on the async engine"),
+        WorkloadKind::UdpEcho => udp_loop::run(shared, poller, waker, indices, &mut rec),
     };
     if let Err(e) = result {
         // epoll_wait failing is a bug (EBADF, EINVAL): stop the run, keep what was measured.
