@@ -255,7 +255,7 @@ fn halves(
     verifier: Verifier,
 ) -> (Box<dyn RequestWriter>, Box<dyn ReplyReader>) {
     fn boxed<W: StreamWorkload>(workload: W) -> (Box<dyn RequestWriter>, Box<dyn ReplyReader>) {
-        let (writer, reader) = workload.split();
+        let (writer, reader) = workload.split(0);
         (Box::new(writer), Box::new(reader))
     }
     match config.workload {

@@ -8,10 +8,11 @@
 //! protocol rules (`workload`), measurement state (`record`), file formats (`report`),
 //! matrices of runs (`matrix`).
 //!
-//! Inside, arrows run one way: `run` -> `tcp`/`udp` -> `conn` -> `pace` -> `shared`
+//! Inside, arrows run one way: `run` -> `tcp`/`udp`/`datagram` -> `conn` -> `pace` -> `shared`
 //! (`error` and `preflight` beside them), so no file imports one that imports it back.
 
 mod conn;
+mod datagram;
 mod error;
 mod pace;
 mod preflight;

@@ -52,7 +52,7 @@ impl StreamWorkload for Framed {
     type Writer = FramedWriter;
     type Reader = FramedReader;
 
-    fn split(&self) -> (FramedWriter, FramedReader) {
+    fn split(&self, _conn: usize) -> (FramedWriter, FramedReader) {
         let limits = Limits {
             max_header: 64 * 1024,
             max_body: crate::config::MAX_SIZE,

@@ -20,7 +20,10 @@ use bench_proto::units::format_ns;
 pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     let plan = RunPlan::try_from(args).map_err(bad_input)?;
     let output = args.output.plan().map_err(bad_input)?;
-    let config = plan.into_config(resolve::address).map_err(bad_input)?;
+    let mut config = plan.into_config(resolve::address).map_err(bad_input)?;
+    if let Some(path) = &args.workload_file {
+        config.custom = Some(read_workload(path).map_err(bad_input)?);
+    }
     let run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
     run.preflight()?;
     let mut destination = Destination::take(&output, run.config())?;
@@ -46,6 +49,18 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
         report.totals.error_count,
         report.totals.requests > 0,
     ))
+}
+
+/// Reads a workload file (checked when the run is built, so its errors carry the path).
+fn read_workload(path: &std::path::Path) -> anyhow::Result<bench_client::config::WorkloadFile> {
+    let bytes = bench_client::input::read_capped(path)
+        .with_context(|| format!("--workload {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("--workload {}: not UTF-8 text", path.display()))?;
+    Ok(bench_client::config::WorkloadFile {
+        path: path.display().to_string(),
+        text,
+    })
 }
 
 /// Where the report goes, taken before the run: a file checked for writing, or a name
