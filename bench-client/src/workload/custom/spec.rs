@@ -292,16 +292,17 @@ impl Checker<'_> {
     }
 
     fn regex(&self, text: &Spanned<String>, key: &str, anchored: bool) -> Result<Regex, SpecError> {
-        let pattern = if anchored {
-            format!("^(?:{})", text.get_ref())
-        } else {
-            text.get_ref().clone()
-        };
-        Regex::new(&pattern).map_err(|e| {
+        // The pattern as written first, so an error quotes the user's text.
+        let regex = Regex::new(text.get_ref()).map_err(|e| {
             let reason = e.to_string().replace('\n', " ");
             let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
             self.err(text.span(), key, format!("bad regex: {reason}"))
-        })
+        })?;
+        if !anchored {
+            return Ok(regex);
+        }
+        let anchored = format!("^(?:{})", text.get_ref());
+        Regex::new(&anchored).map_err(|e| self.err(text.span(), key, format!("bad regex: {e}")))
     }
 
     fn rule(
