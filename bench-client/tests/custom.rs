@@ -238,3 +238,13 @@ fn the_workload_flag_goes_with_custom_only() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("applies to the custom workload"));
 }
+
+#[test]
+fn replies_larger_than_the_receive_buffer_are_framed_whole() {
+    let server = spawn_all(bench_server::ServerConfig::default());
+    let addr = server.addr(Proto::TcpEcho).unwrap();
+    let mut config = custom(shipped("line-echo.toml"), addr, 40);
+    config.size = "20KiB..300KiB".parse().unwrap();
+    let report = run(config);
+    assert_clean(&report, "large lines");
+}

@@ -28,7 +28,7 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     run.preflight()?;
     let mut destination = Destination::take(&output, run.config())?;
     progress::watch_signals(run.stopper()).map_err(|e| Exit(1, e))?;
-    let name = run.config().workload.as_str().to_owned();
+    let name = workload_name(run.config());
     let bar = progress::Progress::start(&name, &run);
     let report = run.execute();
     bar.finish();
@@ -196,13 +196,36 @@ fn notes(report: &Report) -> String {
     text
 }
 
+/// The workload's name in the table and the report's file name: a custom workload is
+/// named after its file (`custom-redis-ping`).
+fn workload_name(config: &RunConfig) -> String {
+    let stem = config.custom.as_ref().and_then(|file| {
+        let stem = std::path::Path::new(&file.path).file_stem()?.to_str()?;
+        let safe: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        Some(safe)
+    });
+    match stem {
+        Some(stem) => format!("custom-{stem}"),
+        None => config.workload.as_str().to_owned(),
+    }
+}
+
 /// `2026-11-25T13-45-07Z-tcp-echo[-label]` (the report is this `.json`, or `-2.json`, ...
 /// when a run in the same second took it).
 fn report_name(config: &RunConfig) -> String {
     let mut name = format!(
         "{}-{}",
         file_stamp(SystemTime::now()),
-        config.workload.as_str()
+        workload_name(config)
     );
     let label: String = config
         .label

@@ -149,6 +149,9 @@ impl RequestWriter for CustomWriter {
 /// [`MAX_REPLY`].
 const RECV_BUF: usize = 16 * 1024;
 
+/// Least free space a read gets, so a nearly full buffer is not read a few bytes at a time.
+const MIN_READ: usize = 4 * 1024;
+
 /// custom's receiving half: frames replies in its own buffer and checks them.
 #[derive(Debug)]
 pub struct CustomReader {
@@ -171,12 +174,13 @@ impl ReplyReader for CustomReader {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else if self.end == self.buf.len() {
-            // Full: move the partial reply to the front, and grow if it fills the buffer.
+        } else if self.buf.len() - self.end < MIN_READ {
+            // Nearly full: move the partial reply to the front, and grow the buffer if the
+            // reply alone nearly fills it (a reply is framed only once it is all here).
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            if self.end == self.buf.len() {
+            if self.buf.len() - self.end < MIN_READ {
                 let grown = (self.buf.len() * 2).min(MAX_REPLY + RECV_BUF);
                 self.buf.resize(grown, 0);
             }
