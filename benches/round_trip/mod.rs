@@ -301,7 +301,7 @@ async fn read_reply(
         match reader.take_reply(req) {
             Ok(Some(_)) => return Ok(()),
             Ok(None) => {}
-            Err(Failure::Mismatch(text) | Failure::Protocol(text)) => {
+            Err(Failure::Mismatch(text) | Failure::Protocol(text) | Failure::Server(text)) => {
                 return Err(io::Error::other(text));
             }
         }
