@@ -248,3 +248,22 @@ fn replies_larger_than_the_receive_buffer_are_framed_whole() {
     let report = run(config);
     assert_clean(&report, "large lines");
 }
+
+#[test]
+fn an_open_loop_custom_run_keeps_its_schedule_accounting() {
+    let server = spawn_all(bench_server::ServerConfig::default());
+    let addr = server.addr(Proto::TcpEcho).unwrap();
+    let mut config = custom(shipped("line-echo.toml"), addr, 1);
+    config.length = bench_client::RunLength::Duration("500ms".parse().unwrap());
+    config.load = bench_client::LoadModel::Open {
+        rate: 2_000.0,
+        arrival: bench_client::Arrival::Uniform,
+    };
+    let report = run(config);
+    assert_clean(&report, "open loop");
+    assert!(
+        report.schedule.is_some(),
+        "an open-loop run reports its schedule"
+    );
+    assert!(report.totals.requests > 0);
+}
