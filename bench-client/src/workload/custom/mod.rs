@@ -6,7 +6,7 @@
 //! and checking UDP replies ([`CustomReader::take_datagram`]). Must not touch: sockets
 //! and time (the engine's), the file format (`spec`).
 //!
-//! - `spec`: the TOML schema and its checks, into a [`Spec`].
+//! - `schema`: the TOML keys as serde types; `spec`: their checks, into a [`Spec`].
 //! - `template`: request bytes with escapes and fields.
 //! - `reply`: reply framing and checks.
 //! - `pick`: the seeded weighted choice and `{rand:N}` bytes.
@@ -16,6 +16,7 @@
 
 pub mod pick;
 pub mod reply;
+mod schema;
 pub mod spec;
 pub mod template;
 
@@ -302,25 +303,6 @@ impl CustomReader {
         self.buf[..datagram.len()].copy_from_slice(datagram);
         self.end = datagram.len();
         let step = self.spec.picker.pick(self.conn, req.id);
-        if matches!(self.spec.requests[step].reply.framing, Framing::Fixed(0)) {
-            let ctx = ctx(&self.spec, &self.pattern, self.conn, req);
-            let step = &self.spec.requests[step];
-            return match step.reply.check(datagram, &ctx, &mut self.scratch) {
-                Ok(()) => Ok(datagram.len()),
-                Err(CheckFailure::Server) => Err(Failure::Server(format!(
-                    "datagram {} ({}) got {}",
-                    req.id,
-                    step.name,
-                    show(datagram)
-                ))),
-                Err(CheckFailure::Mismatch(why)) => Err(Failure::Mismatch(format!(
-                    "reply to datagram {} ({}) {why}: got {}",
-                    req.id,
-                    step.name,
-                    show(datagram)
-                ))),
-            };
-        }
         match self.take(req, Some(step))? {
             None => Err(Failure::Protocol(format!(
                 "datagram {} of {} bytes is shorter than its reply",

@@ -53,6 +53,8 @@ pub enum Framing {
     LengthPrefix(LengthPrefix),
     /// A header line says.
     Header(Header),
+    /// UDP without a rule: the whole datagram.
+    Datagram,
 }
 
 /// What a whole reply must match.
@@ -147,6 +149,7 @@ impl Rule {
             Framing::Delimiter(delim) => Ok(find(rest, delim, searched).map(Framed::Reply)),
             Framing::LengthPrefix(prefix) => prefix.frame(rest).map(|len| len.and_then(whole)),
             Framing::Header(header) => header.frame(rest, self.error.as_ref(), locs),
+            Framing::Datagram => Ok(Some(Framed::Reply(rest.len()))),
         }
     }
 

@@ -9,23 +9,15 @@
 use std::ops::Range;
 
 use regex::bytes::Regex;
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::pick::Picker;
 use super::reply::{Expect, Framing, Header, LengthPrefix, Rule};
+pub use super::schema::Transport;
+use super::schema::{
+    Endian, ExpectToml, FileToml, HeaderToml, PrefixToml, ReplyToml, StepToml, merge,
+};
 use super::template::Template;
-
-/// How requests travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// A TCP connection; replies come in request order (pipelining as configured).
-    #[default]
-    Tcp,
-    /// One datagram per request, one datagram per reply, matched by order.
-    Udp,
-}
 
 /// A request and the rule for its reply.
 #[derive(Debug, Clone)]
@@ -43,6 +35,10 @@ pub struct Step {
 /// A checked workload file.
 #[derive(Debug, Clone)]
 pub struct Spec {
+    /// The file's `name`, if it gives one.
+    pub name: Option<String>,
+    /// The file's `description`, if it gives one.
+    pub description: Option<String>,
     /// TCP or UDP.
     pub transport: Transport,
     /// Seed of the picker and of `{rand:N}`.
@@ -68,84 +64,9 @@ pub struct SpecError {
     pub reason: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileToml {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    transport: Transport,
-    #[serde(default)]
-    seed: u64,
-    hello: Option<Spanned<StepToml>>,
-    reply: Option<ReplyToml>,
-    #[serde(default)]
-    request: Vec<Spanned<StepToml>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StepToml {
-    name: Option<String>,
-    weight: Option<Spanned<u64>>,
-    send: Option<Spanned<String>>,
-    reply: Option<ReplyToml>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplyToml {
-    fixed: Option<Spanned<u64>>,
-    echo: Option<Spanned<bool>>,
-    delimiter: Option<Spanned<String>>,
-    length_prefix: Option<Spanned<PrefixToml>>,
-    header: Option<Spanned<HeaderToml>>,
-    until: Option<Spanned<String>>,
-    expect: Option<Spanned<ExpectToml>>,
-    error: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrefixToml {
-    #[serde(default)]
-    offset: u64,
-    width: Spanned<u64>,
-    #[serde(default)]
-    endian: Endian,
-    #[serde(default)]
-    adjust: i64,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Endian {
-    #[default]
-    Big,
-    Little,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HeaderToml {
-    regex: Spanned<String>,
-    #[serde(default)]
-    body: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectToml {
-    regex: Option<Spanned<String>>,
-    prefix: Option<Spanned<String>>,
-}
-
 /// Reads a workload file's text.
 pub fn parse(text: &str) -> Result<Spec, SpecError> {
     let file: FileToml = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
-    let _ = (&file.name, &file.description);
     Checker { text }.spec(file)
 }
 
@@ -223,6 +144,8 @@ impl Checker<'_> {
             return Err(self.err(span, "hello", "UDP has no connection to greet"));
         }
         Ok(Spec {
+            name: file.name,
+            description: file.description,
             transport: file.transport,
             seed: file.seed,
             hello,
@@ -412,7 +335,7 @@ impl Checker<'_> {
         }
         match transport {
             // A datagram is a whole reply whatever its length.
-            Transport::Udp => Ok(Framing::Fixed(0)),
+            Transport::Udp => Ok(Framing::Datagram),
             Transport::Tcp => Err(self.err(
                 step,
                 key,
@@ -473,39 +396,6 @@ fn parse_body(text: &str) -> Option<i64> {
         "+" => Some(k),
         "-" => Some(-k),
         _ => None,
-    }
-}
-
-/// A request's reply table over the top-level one, key by key; a request that names a
-/// framing drops the default's framing (there is one framing per reply).
-fn merge(own: Option<&ReplyToml>, default: &ReplyToml) -> ReplyToml {
-    let Some(own) = own else {
-        return default.clone();
-    };
-    let frames = own.fixed.is_some()
-        || own.echo.is_some()
-        || own.delimiter.is_some()
-        || own.length_prefix.is_some()
-        || own.header.is_some();
-    let base = if frames {
-        ReplyToml {
-            until: default.until.clone(),
-            expect: default.expect.clone(),
-            error: default.error.clone(),
-            ..ReplyToml::default()
-        }
-    } else {
-        default.clone()
-    };
-    ReplyToml {
-        fixed: own.fixed.clone().or(base.fixed),
-        echo: own.echo.clone().or(base.echo),
-        delimiter: own.delimiter.clone().or(base.delimiter),
-        length_prefix: own.length_prefix.clone().or(base.length_prefix),
-        header: own.header.clone().or(base.header),
-        until: own.until.clone().or(base.until),
-        expect: own.expect.clone().or(base.expect),
-        error: own.error.clone().or(base.error),
     }
 }
 
