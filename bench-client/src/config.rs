@@ -35,6 +35,9 @@ pub enum WorkloadKind {
     UdpEcho,
     /// The length-prefixed command protocol.
     Framed,
+    /// A protocol described by a workload file (`--workload FILE.toml`,
+    /// [`RunConfig::custom`]); needs `--target`.
+    Custom,
 }
 
 impl WorkloadKind {
@@ -44,13 +47,15 @@ impl WorkloadKind {
             WorkloadKind::TcpEcho => "tcp-echo",
             WorkloadKind::UdpEcho => "udp-echo",
             WorkloadKind::Framed => "framed",
+            WorkloadKind::Custom => "custom",
         }
     }
 
-    /// The server protocol that answers this workload.
+    /// The server protocol that answers this workload (custom runs are refused without
+    /// `--target`, so no embedded server is started for them).
     pub fn proto(self) -> bench_server::Proto {
         match self {
-            WorkloadKind::TcpEcho => bench_server::Proto::TcpEcho,
+            WorkloadKind::TcpEcho | WorkloadKind::Custom => bench_server::Proto::TcpEcho,
             WorkloadKind::UdpEcho => bench_server::Proto::UdpEcho,
             WorkloadKind::Framed => bench_server::Proto::Framed,
         }
@@ -242,6 +247,16 @@ impl std::fmt::Display for SizeRange {
     }
 }
 
+/// A custom workload's file, as given: its text travels in the config (and the report),
+/// so a report says exactly which protocol was run; the workload wing checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadFile {
+    /// The path given to `--workload`.
+    pub path: String,
+    /// The file's TOML text.
+    pub text: String,
+}
+
 /// Settings of the embedded server (used when no target is given).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmbeddedServer {
@@ -321,6 +336,9 @@ pub struct RunConfig {
     pub bind_source: Vec<std::net::IpAddr>,
     /// Free text carried into the report.
     pub label: String,
+    /// Custom workloads: the workload file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<WorkloadFile>,
 }
 
 impl Default for RunConfig {
@@ -345,6 +363,7 @@ impl Default for RunConfig {
             engine: ClientEngine::default(),
             bind_source: Vec::new(),
             label: String::new(),
+            custom: None,
         }
     }
 }
@@ -403,7 +422,38 @@ impl RunConfig {
         if self.workload == WorkloadKind::Framed && self.cmd == FramedCmd::Sleep {
             self.validate_sleep()?;
         }
-        Ok(())
+        self.validate_custom()
+    }
+
+    /// A custom workload has its file and a target; other workloads have no file.
+    fn validate_custom(&self) -> Result<(), ConfigError> {
+        match (self.workload, &self.custom) {
+            (WorkloadKind::Custom, None) => Err(bad(
+                "--workload",
+                "(none)",
+                "a custom run needs a workload file",
+            )),
+            (WorkloadKind::Custom, Some(file)) if matches!(self.target, Target::Embedded(_)) => {
+                Err(bad(
+                    "--target",
+                    "(none)",
+                    format!(
+                        "a custom workload ({}) needs --target: the embedded server speaks \
+                         only bench-server's protocols",
+                        file.path
+                    ),
+                ))
+            }
+            (WorkloadKind::Custom, Some(_)) | (_, None) => Ok(()),
+            (kind, Some(file)) => Err(bad(
+                "--workload",
+                &file.path,
+                format!(
+                    "workload files are for `custom` runs, not {}",
+                    kind.as_str()
+                ),
+            )),
+        }
     }
 
     fn validate_sleep(&self) -> Result<(), ConfigError> {
@@ -481,6 +531,7 @@ impl RunConfig {
             }
             WorkloadKind::TcpEcho => (MAX_TCP_ECHO_SIZE, "the client's tcp-echo limit"),
             WorkloadKind::Framed => (MAX_SIZE, "the framed server's default max body"),
+            WorkloadKind::Custom => (MAX_SIZE, "the largest custom {size} payload"),
         };
         if size.max.0 > max {
             return Err(bad(

@@ -11,7 +11,8 @@
 //! - `engine`: [`Run`]: embedded server, pre-flight check, worker threads, pacing,
 //!   TCP connections and UDP sockets; the only wing that knows smol and sockets.
 //! - [`workload`]: sans-IO protocols: the [`StreamWorkload`](workload::StreamWorkload)
-//!   trait (encode a request, decode and verify its reply), tcp-echo, framed, udp-echo.
+//!   trait (encode a request, decode and verify its reply), tcp-echo, framed, udp-echo,
+//!   and `custom` (a protocol from a workload file, `docs/workloads.md`).
 //! - [`record`]: per-worker recorders, the timeline, and building the [`Report`].
 //! - [`report`]: every on-disk schema, typed, read and written: run report, matrix
 //!   summary, overhead summary, the histogram codec, the stall verdict.

@@ -91,7 +91,8 @@ impl End {
 impl From<Failure> for End {
     fn from(failure: Failure) -> End {
         let kind = ErrorKind::from(&failure);
-        let (Failure::Mismatch(message) | Failure::Protocol(message)) = failure;
+        let (Failure::Mismatch(message) | Failure::Protocol(message) | Failure::Server(message)) =
+            failure;
         End { kind, message }
     }
 }

@@ -14,10 +14,11 @@
 //! executor per worker thread, a task per connection.
 //!
 //! Inside, arrows run one way: `run` -> `per_core` -> `session`, and `run` ->
-//! `tcp`/`udp`; both -> `conn` -> `pace` -> `shared` (`error` and `preflight` beside
+//! `tcp`/`udp`/`datagram` (custom UDP); all -> `conn` -> `pace` -> `shared` (`error` and `preflight` beside
 //! them), so no file imports one that imports it back.
 
 mod conn;
+mod datagram;
 mod error;
 mod pace;
 #[cfg(target_os = "linux")]

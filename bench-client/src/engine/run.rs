@@ -11,6 +11,8 @@ use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketRead
 use crate::config::{ClientEngine, ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
 use crate::record::{Compressor, CompressorHandle, Live, Recorder, RunFacts};
 use crate::report::{Report, SocketInfo, TargetInfo};
+use crate::workload::custom::Custom;
+use crate::workload::custom::spec::{self, Spec, Transport};
 use crate::workload::framed::Framed;
 use crate::workload::tcp_echo::TcpEcho;
 use crate::workload::{Pattern, Verifier};
@@ -24,6 +26,8 @@ pub struct Run {
     config: RunConfig,
     live: Arc<Live>,
     stopper: Stopper,
+    /// Custom runs: the workload file, checked.
+    spec: Option<Spec>,
     /// The pre-flight result, once checked: the server's socket options, if it told them.
     checked: OnceLock<Option<SocketReadback>>,
 }
@@ -38,11 +42,20 @@ impl Run {
     pub fn with_stopper(config: RunConfig, stopper: Stopper) -> Result<Run, ConfigError> {
         config.validate()?;
         super::preflight::check_descriptors(&config)?;
+        let spec = match &config.custom {
+            Some(file) => Some(spec::parse(&file.text).map_err(|e| ConfigError {
+                flag: "--workload",
+                value: file.path.clone(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
         let workers = config.threads.min(config.connections);
         Ok(Run {
             live: Arc::new(Live::new(workers)),
             stopper,
             config,
+            spec,
             checked: OnceLock::new(),
         })
     }
@@ -76,7 +89,8 @@ impl Run {
         if let Some(done) = self.checked.get() {
             return Ok(*done);
         }
-        let server = super::preflight::check(&self.config, addr)?;
+        let transport = self.spec.as_ref().map(|s| s.transport);
+        let server = super::preflight::check(&self.config, addr, transport)?;
         let _ = self.checked.set(server);
         Ok(server)
     }
@@ -93,17 +107,20 @@ impl Run {
         let server_socket = self.check(addr)?;
         let started_at = SystemTime::now();
         let start = Instant::now();
-        let verifier = Verifier::new(config, Arc::new(Pattern::new(config.size.max.as_usize())));
+        let pattern = Arc::new(Pattern::new(config.size.max.as_usize()));
+        let custom = self.spec.clone().map(|s| Custom::new(s, pattern.clone()));
+        let verifier = Verifier::new(config, pattern);
         let shared = Arc::new(Shared::new(
             config.clone(),
             addr,
             start,
             verifier,
+            custom,
             self.stopper.clone(),
         ));
         let mut rec = match config.engine {
             #[cfg(target_os = "linux")]
-            ClientEngine::PerCore if super::per_core::supports(config.workload) => {
+            ClientEngine::PerCore if super::per_core::supports(&shared) => {
                 super::per_core::run_workers(&shared, &self.live)?
             }
             _ => run_workers(&shared, &self.live)?,
@@ -283,6 +300,13 @@ async fn connection(shared: &Shared, index: usize, rec: &RefCell<Recorder>) {
         WorkloadKind::Framed => {
             let workload = Framed::new(shared.config(), verifier);
             super::tcp::run_connection(shared, index, rec, &workload).await
+        }
+        WorkloadKind::Custom => {
+            let workload = shared.custom().expect("custom runs have a workload");
+            match workload.transport() {
+                Transport::Tcp => super::tcp::run_connection(shared, index, rec, workload).await,
+                Transport::Udp => super::datagram::run_socket(shared, index, rec, workload).await,
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ pub(crate) struct TcpSession<W: StreamWorkload> {
 impl<W: StreamWorkload> TcpSession<W> {
     /// A session for connection `index` of `shared`'s run, speaking `workload`.
     pub(crate) fn new(shared: &Shared, index: usize, workload: &W) -> Self {
-        let (writer, reader) = workload.split();
+        let (writer, reader) = workload.split(index);
         TcpSession {
             writer,
             reader,
@@ -170,15 +170,16 @@ impl<W: StreamWorkload> TcpSession<W> {
             let outcome = match self.reader.take_reply(&front.request) {
                 Ok(None) => return Ok(()),
                 Ok(Some(len)) => Ok(len),
-                Err(Failure::Mismatch(message)) => Err(message),
+                // The reply was consumed whole: the stream is in step, the connection
+                // goes on.
+                Err(Failure::Mismatch(message)) => Err((ErrorKind::Mismatch, message)),
+                Err(Failure::Server(message)) => Err((ErrorKind::Server, message)),
                 Err(failure) => return Err(End::from(failure)),
             };
             self.inflight.pop_front();
             match outcome {
                 Ok(len) => rec.ok(&front.timing, now, len),
-                Err(message) => {
-                    rec.failed(ErrorKind::Mismatch, 1, front.timing.recorded, || message);
-                }
+                Err((kind, message)) => rec.failed(kind, 1, front.timing.recorded, || message),
             }
         }
         Ok(())

@@ -17,7 +17,7 @@ use crate::workload::{Pattern, Verifier};
 fn shared_for(config: RunConfig, start: Instant) -> Shared {
     let verifier = Verifier::new(&config, Arc::new(Pattern::new(config.size.max.as_usize())));
     let addr = "127.0.0.1:9".parse().unwrap();
-    Shared::new(config, addr, start, verifier, Stopper::new())
+    Shared::new(config, addr, start, verifier, None, Stopper::new())
 }
 
 fn recorder(shared: &Shared) -> Recorder {

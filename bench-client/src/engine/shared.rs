@@ -12,6 +12,7 @@ use bench_server::SocketReadback;
 
 use crate::config::{RunConfig, RunLength};
 use crate::workload::Verifier;
+use crate::workload::custom::Custom;
 
 /// Ends a run early (from a signal handler thread, a test, another run).
 #[derive(Clone)]
@@ -111,6 +112,8 @@ pub(crate) struct Shared {
     /// Request-count runs: requests still to claim.
     remaining: Option<AtomicU64>,
     verifier: Verifier,
+    /// Custom runs: the checked workload file.
+    custom: Option<Custom>,
     client_socket: OnceLock<SocketReadback>,
     failed_connections: AtomicU64,
     stopper: Stopper,
@@ -123,6 +126,7 @@ impl Shared {
         addr: SocketAddr,
         start: Instant,
         verifier: Verifier,
+        custom: Option<Custom>,
         stopper: Stopper,
     ) -> Shared {
         let record_start = start + config.warmup.0;
@@ -139,6 +143,7 @@ impl Shared {
                 RunLength::Duration(_) => None,
             },
             verifier,
+            custom,
             client_socket: OnceLock::new(),
             failed_connections: AtomicU64::new(0),
             stopper,
@@ -187,6 +192,12 @@ impl Shared {
     pub(crate) fn source_for(&self, index: usize) -> Option<SocketAddr> {
         let sources = &self.config.bind_source;
         (!sources.is_empty()).then(|| SocketAddr::new(sources[index % sources.len()], 0))
+    }
+
+    /// Custom runs: the workload the file describes.
+    #[inline]
+    pub(crate) fn custom(&self) -> Option<&Custom> {
+        self.custom.as_ref()
     }
 
     /// Options read back from the first connected client socket.

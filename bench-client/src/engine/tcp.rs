@@ -57,7 +57,7 @@ pub async fn run_connection<W: StreamWorkload>(
         link: Link::new(shared, rec, source),
         stream: &stream,
     };
-    let (mut writer, mut reader) = workload.split();
+    let (mut writer, mut reader) = workload.split(index);
     let read_half = read_loop(&pipe, &mut reader);
     let write_half = write_loop(&pipe, &mut writer, workload.split_writes());
     let result = run_halves(
@@ -298,7 +298,9 @@ fn complete_buffered<R: ReplyReader>(
         let outcome = match reader.take_reply(&front.request) {
             Ok(None) => return Ok(()),
             Ok(Some(len)) => Ok(len),
-            Err(Failure::Mismatch(message)) => Err(message),
+            // The reply was consumed whole: the stream is in step, the connection goes on.
+            Err(Failure::Mismatch(message)) => Err((ErrorKind::Mismatch, message)),
+            Err(Failure::Server(message)) => Err((ErrorKind::Server, message)),
             Err(failure) => return Err(End::from(failure)),
         };
         pipe.link.inflight.borrow_mut().pop_front();
@@ -306,7 +308,7 @@ fn complete_buffered<R: ReplyReader>(
         let mut rec = pipe.link.rec.borrow_mut();
         match outcome {
             Ok(len) => rec.ok(&front.timing, done, len),
-            Err(message) => rec.failed(ErrorKind::Mismatch, 1, front.timing.recorded, || message),
+            Err((kind, message)) => rec.failed(kind, 1, front.timing.recorded, || message),
         }
     }
 }

@@ -28,7 +28,7 @@ fn bench(pipeline: usize) -> Bench {
     };
     let verifier = Verifier::new(&config, Arc::new(Pattern::new(config.size.max.as_usize())));
     let addr = "127.0.0.1:9".parse().unwrap();
-    let shared = Shared::new(config, addr, t0, verifier, Stopper::new());
+    let shared = Shared::new(config, addr, t0, verifier, None, Stopper::new());
     let rec = Recorder::new(false, t0, None, Arc::new(Live::new(1)), 0);
     let session = UdpSession::new(&shared, 0);
     Bench {

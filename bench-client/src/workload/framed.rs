@@ -60,7 +60,7 @@ impl StreamWorkload for Framed {
         self.split
     }
 
-    fn split(&self) -> (FramedWriter, FramedReader) {
+    fn split(&self, _conn: usize) -> (FramedWriter, FramedReader) {
         let limits = Limits {
             max_header: 64 * 1024,
             max_body: crate::config::MAX_SIZE,

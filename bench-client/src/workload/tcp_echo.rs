@@ -51,7 +51,7 @@ impl StreamWorkload for TcpEcho {
     type Writer = TcpEchoWriter;
     type Reader = TcpEchoReader;
 
-    fn split(&self) -> (TcpEchoWriter, TcpEchoReader) {
+    fn split(&self, _conn: usize) -> (TcpEchoWriter, TcpEchoReader) {
         (
             TcpEchoWriter {
                 verifier: self.verifier.clone(),

@@ -20,12 +20,15 @@ use bench_proto::units::format_ns;
 pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     let plan = RunPlan::try_from(args).map_err(bad_input)?;
     let output = args.output.plan().map_err(bad_input)?;
-    let config = plan.into_config(resolve::address).map_err(bad_input)?;
+    let mut config = plan.into_config(resolve::address).map_err(bad_input)?;
+    if let Some(path) = &args.workload_file {
+        config.custom = Some(read_workload(path).map_err(bad_input)?);
+    }
     let run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
     run.preflight()?;
     let mut destination = Destination::take(&output, run.config())?;
     progress::watch_signals(run.stopper()).map_err(|e| Exit(1, e))?;
-    let name = run.config().workload.as_str().to_owned();
+    let name = workload_name(run.config());
     let bar = progress::Progress::start(&name, &run);
     let report = run.execute();
     bar.finish();
@@ -46,6 +49,18 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
         report.totals.error_count,
         report.totals.requests > 0,
     ))
+}
+
+/// Reads a workload file (checked when the run is built, so its errors carry the path).
+fn read_workload(path: &std::path::Path) -> anyhow::Result<bench_client::config::WorkloadFile> {
+    let bytes = bench_client::input::read_capped(path)
+        .with_context(|| format!("--workload {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("--workload {}: not UTF-8 text", path.display()))?;
+    Ok(bench_client::config::WorkloadFile {
+        path: path.display().to_string(),
+        text,
+    })
 }
 
 /// Where the report goes, taken before the run: a file checked for writing, or a name
@@ -181,13 +196,36 @@ fn notes(report: &Report) -> String {
     text
 }
 
+/// The workload's name in the table and the report's file name: a custom workload is
+/// named after its file (`custom-redis-ping`).
+fn workload_name(config: &RunConfig) -> String {
+    let stem = config.custom.as_ref().and_then(|file| {
+        let stem = std::path::Path::new(&file.path).file_stem()?.to_str()?;
+        let safe: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        Some(safe)
+    });
+    match stem {
+        Some(stem) => format!("custom-{stem}"),
+        None => config.workload.as_str().to_owned(),
+    }
+}
+
 /// `2026-11-25T13-45-07Z-tcp-echo[-label]` (the report is this `.json`, or `-2.json`, ...
 /// when a run in the same second took it).
 fn report_name(config: &RunConfig) -> String {
     let mut name = format!(
         "{}-{}",
         file_stamp(SystemTime::now()),
-        config.workload.as_str()
+        workload_name(config)
     );
     let label: String = config
         .label

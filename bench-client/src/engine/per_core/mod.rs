@@ -25,6 +25,7 @@ use super::error::RunError;
 use super::shared::Shared;
 use crate::config::WorkloadKind;
 use crate::record::{Compressor, CompressorHandle, Live, Recorder};
+use crate::workload::custom::spec::Transport;
 use crate::workload::framed::Framed;
 use crate::workload::tcp_echo::TcpEcho;
 
@@ -38,9 +39,13 @@ struct LoopSeed {
     compressor: CompressorHandle,
 }
 
-/// Whether the per-core engine runs this workload (every built-in one).
-pub(crate) fn supports(_kind: WorkloadKind) -> bool {
-    true
+/// Whether the per-core engine runs this run's workload: every stream workload (through
+/// the workload trait) and udp-echo; a custom UDP workload runs on the async engine's
+/// `datagram` sockets.
+pub(crate) fn supports(shared: &Shared) -> bool {
+    shared
+        .custom()
+        .is_none_or(|custom| custom.transport() == Transport::Tcp)
 }
 
 /// Runs every connection on `live.workers()` loop threads; returns the merged recorder.
@@ -128,6 +133,10 @@ fn run_loop(
             event_loop::run(shared, poller, waker, &workload, indices, &mut rec)
         }
         WorkloadKind::UdpEcho => udp_loop::run(shared, poller, waker, indices, &mut rec),
+        WorkloadKind::Custom => {
+            let workload = shared.custom().expect("custom runs have a workload");
+            event_loop::run(shared, poller, waker, workload, indices, &mut rec)
+        }
     };
     if let Err(e) = result {
         // epoll_wait failing is a bug (EBADF, EINVAL): stop the run, keep what was measured.

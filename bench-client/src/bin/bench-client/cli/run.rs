@@ -23,9 +23,12 @@ use bench_server::Model;
     "Request size (framed generate: reply size): 64B, or a range 64B..4KiB"
 )))]
 pub struct RunArgs {
-    /// The protocol to load.
+    /// The protocol to load (`custom`: the one a --workload file describes).
     #[arg(value_enum)]
     workload: WorkloadKind,
+    /// custom: the workload file (TOML; docs/workloads.md, examples in workloads/).
+    #[arg(long = "workload", id = "workload_file", value_name = "FILE.toml")]
+    pub workload_file: Option<std::path::PathBuf>,
     /// Server address (host:port). Omitted: an embedded bench-server on 127.0.0.1:0.
     #[arg(long, value_name = "ADDR")]
     target: Option<String>,
@@ -183,6 +186,7 @@ impl TryFrom<&RunArgs> for RunPlan {
         if a.workload != WorkloadKind::Framed {
             framed_only(a)?;
         }
+        custom_only(a)?;
         if config.write_mode == WriteMode::Split && format == RequestFormat::Raw {
             bail!("--write-mode split: raw requests must be one write each");
         }
@@ -279,7 +283,28 @@ fn split_requests(
     Ok((count, format))
 }
 
-/// Refuses the framed-only flags for tcp-echo and udp-echo.
+/// `--workload` goes with `custom` and only there; a workload file says its own checks.
+fn custom_only(a: &RunArgs) -> anyhow::Result<()> {
+    let custom = a.workload == WorkloadKind::Custom;
+    match (&a.workload_file, custom) {
+        (None, true) => bail!("custom: give the workload file with --workload FILE.toml"),
+        (Some(path), false) => bail!(
+            "--workload {}: applies to the custom workload, not {}",
+            path.display(),
+            a.workload.as_str()
+        ),
+        _ => {}
+    }
+    if let (true, Some(expect)) = (custom, a.expect) {
+        bail!(
+            "--expect {}: a workload file says what its replies must match (`expect`)",
+            crate::cli::value_name(expect)
+        );
+    }
+    Ok(())
+}
+
+/// Refuses the framed-only flags for tcp-echo, udp-echo and custom.
 fn framed_only(a: &RunArgs) -> anyhow::Result<()> {
     let workload = a.workload.as_str();
     if a.cmd != FramedCmd::Echo {
