@@ -275,6 +275,10 @@ pub struct RunConfig {
     pub threads: usize,
     /// Free text carried into the report.
     pub label: String,
+    /// Sharded runs: which shard this is and what the whole run asked for (the fields
+    /// above then hold this shard's shares; see [`crate::shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Default for RunConfig {
@@ -297,6 +301,7 @@ impl Default for RunConfig {
             timeout: HumanDuration(Duration::from_secs(5)),
             threads: bench_server::config::default_threads(),
             label: String::new(),
+            shard: None,
         }
     }
 }

@@ -9,7 +9,7 @@
 //! matrices of runs (`matrix`).
 //!
 //! Inside, arrows run one way: `run` -> `tcp`/`udp` -> `conn` -> `pace` -> `shared`
-//! (`error` and `preflight` beside them), so no file imports one that imports it back.
+//! (`error`, `preflight` and `start` beside them), so no file imports one that imports it back.
 
 mod conn;
 mod error;
@@ -17,6 +17,7 @@ mod pace;
 mod preflight;
 mod run;
 mod shared;
+mod start;
 mod tcp;
 mod udp;
 
@@ -24,3 +25,4 @@ pub use error::RunError;
 pub use run::Run;
 pub(crate) use run::{embedded_server_config, start_embedded};
 pub use shared::Stopper;
+pub use start::StartAt;

@@ -8,7 +8,7 @@
 //!
 //! - [`args`]: the shared `#[command(flatten)]` groups (load, client sockets, output,
 //!   input cap) and the `host:port` text.
-//! - [`run`]: the `run` subcommand.
+//! - [`run`]: the `run` subcommand; [`shard`]: its `--shard` and `--start-at` flags.
 //! - [`matrix`]: `suite` and `nagle`.
 //! - [`overhead`]: the `overhead` subcommand.
 //! - [`reports`]: `compare`, `render`, `export` (they read reports, never run load).
@@ -18,6 +18,7 @@ pub mod matrix;
 pub mod overhead;
 pub mod reports;
 pub mod run;
+pub mod shard;
 
 use std::net::SocketAddr;
 

@@ -71,6 +71,8 @@ pub struct RunArgs {
     #[command(flatten)]
     threads: ThreadsArg,
     #[command(flatten)]
+    pub shard: super::shard::ShardArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
