@@ -11,38 +11,12 @@
 //!   exponential gaps at its share of the rate, from a seed derived from the run id and I.
 //!
 //! Owns: the arithmetic of the split (pure, no I/O, no clock) and the [`Shard`] a sharded
-//! [`RunConfig`] carries. Must not touch: sockets and time (`engine` calls [`Lane`]),
+//! [`RunConfig`] carries (the types are `config`'s, so the config stays a leaf). Must not touch: sockets and time (`engine` calls [`Lane`]),
 //! reports (`report` records what this decided), merging (`analysis::merge`). A leaf:
 //! imports only `config`.
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::config::{GlobalLoad, Shard};
 use crate::config::{LoadModel, RunConfig, RunLength};
-
-/// Which part of a sharded run this process is, and what the whole run asked for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Shard {
-    /// This shard, 0-based.
-    pub index: u32,
-    /// How many shards the run has.
-    pub count: u32,
-    /// Names the run; every shard of one run carries the same id, and `merge` refuses
-    /// reports of different ids.
-    pub run_id: String,
-    /// The whole run's split quantities (this config holds this shard's shares).
-    pub global: GlobalLoad,
-}
-
-/// The quantities a shard holds only a share of, as the whole run asked for them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GlobalLoad {
-    /// `--connections` of the whole run.
-    pub connections: usize,
-    /// `--requests N` of the whole run (count runs).
-    pub requests: Option<u64>,
-    /// `--rate` of the whole run (open loop).
-    pub rate: Option<f64>,
-}
 
 /// Why a run cannot be split as asked; names the flag and the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
