@@ -43,24 +43,18 @@ impl StartAt {
         Ok(())
     }
 
-    /// Waits for the instant (sleeping, then yielding through its last millisecond, so
-    /// the wake-up is not a timer's slack late), and returns the monotonic instant the
-    /// schedule starts at (the intended one, mapped onto the monotonic clock: a start a
-    /// little late keeps the common schedule instead of shifting it) and the times.
+    /// Waits for the instant, and returns the monotonic instant the schedule starts at
+    /// (the intended one, mapped onto the monotonic clock: a start a little late keeps the
+    /// common schedule instead of shifting it) and the times. It sleeps, never spins: the
+    /// shards of a run on one machine wake at the same instant, and spinners would keep
+    /// the late ones off the cores.
     pub(crate) fn wait(&self) -> Result<(Instant, SystemTime, StartTimes), RunError> {
         self.check(SystemTime::now())?;
-        loop {
-            let left = self
-                .at
-                .duration_since(SystemTime::now())
-                .unwrap_or_default();
-            if left.is_zero() {
-                break;
-            }
-            if left > Duration::from_millis(2) {
-                std::thread::sleep(left - Duration::from_millis(1));
-            } else {
-                std::thread::yield_now();
+        // Bounded: each sleep ends at or after the instant unless the clock was stepped.
+        for _ in 0..1000 {
+            match self.at.duration_since(SystemTime::now()) {
+                Ok(left) if !left.is_zero() => std::thread::sleep(left),
+                _ => break,
             }
         }
         let (wall, mono) = (SystemTime::now(), Instant::now());
