@@ -43,13 +43,15 @@ cleanup() {
     for ns in "${made_ns[@]}"; do ip netns delete "$ns" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP PIPE
 
-# Runs "$@" in namespace $1 (or directly, on loopback: $1 empty).
+# Runs "$@" in namespace $1 (or directly, on loopback: $1 empty), in place of the
+# calling (background) subshell, so the pid the script keeps is the program's own and
+# the cleanup's kill reaches it.
 in_ns() {
     local ns="$1"
     shift
-    if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+    if [ -n "$ns" ]; then exec ip netns exec "$ns" "$@"; else exec "$@"; fi
 }
 
 add_ns() {
@@ -97,11 +99,12 @@ if [ "$mode" = namespaces ]; then
     server_ns="${tag}s"
     bind=0.0.0.0:8081
 fi
+: >"$out/server.log"
 in_ns "$server_ns" "$server" tcp-echo --bind "$bind" --threads 1 >"$out/server.log" 2>&1 &
 pids+=("$!")
 listening=""
 for _ in $(seq 1 200); do
-    listening="$(sed -n 's/^listening on tcp-echo //p' "$out/server.log")"
+    listening="$(sed -n 's/^listening on tcp-echo //p' "$out/server.log" 2>/dev/null || true)"
     [ -n "$listening" ] && break
     kill -0 "${pids[0]}" 2>/dev/null || break
     sleep 0.05
