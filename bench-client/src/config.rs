@@ -339,6 +339,10 @@ pub struct RunConfig {
     /// Custom workloads: the workload file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<WorkloadFile>,
+    /// Sharded runs: which shard this is and what the whole run asked for (the fields
+    /// above then hold this shard's shares; see [`crate::shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl Default for RunConfig {
@@ -364,8 +368,34 @@ impl Default for RunConfig {
             bind_source: Vec::new(),
             label: String::new(),
             custom: None,
+            shard: None,
         }
     }
+}
+
+/// Which part of a sharded run this process is, and what the whole run asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard, 0-based.
+    pub index: u32,
+    /// How many shards the run has.
+    pub count: u32,
+    /// Names the run; every shard of one run carries the same id, and `merge` refuses
+    /// reports of different ids.
+    pub run_id: String,
+    /// The whole run's split quantities (the config holds this shard's shares).
+    pub global: GlobalLoad,
+}
+
+/// The quantities a shard holds only a share of, as the whole run asked for them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GlobalLoad {
+    /// `--connections` of the whole run.
+    pub connections: usize,
+    /// `--requests N` of the whole run (count runs).
+    pub requests: Option<u64>,
+    /// `--rate` of the whole run (open loop).
+    pub rate: Option<f64>,
 }
 
 /// A configuration that cannot run; names the flag and the value.

@@ -19,6 +19,8 @@
 //! - [`analysis`]: reads reports, never runs: compare, `--fail-if` gates, tables, hlog.
 //! - [`render`]: a self-contained HTML page with SVG charts, from `report` types only.
 //! - [`config`] (leaf): plain [`RunConfig`] (no CLI types) and its validation.
+//! - [`shard`] (leaf beside `config`): one run split over N processes: the shares, the
+//!   striped open-loop schedule ([`shard::Lane`]), the [`shard::Shard`] a config carries.
 //! - [`output`] (leaf): every file written and stdout, atomic replacement, unique names,
 //!   time stamps. [`input`] (leaf): every file read, through one size cap.
 //!
@@ -48,13 +50,14 @@ pub mod output;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod shard;
 pub mod workload;
 
 pub use config::{
     Arrival, ClientEngine, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel,
     RequestFormat, RunConfig, RunLength, SizeRange, Target, WorkloadKind,
 };
-pub use engine::{Run, RunError, Stopper};
+pub use engine::{Run, RunError, StartAt, Stopper};
 pub use report::{ErrorKind, Report, ReportError};
 
 /// The server library the load generator embeds (`--target` omitted).

@@ -1,6 +1,7 @@
 //! Analysis: reads reports, never runs. Comparing runs or matrix folders side by side
 //! ([`compare`]), `--fail-if` gates ([`gate`]), the text tables, and the timeline as an
-//! HdrHistogram interval log ([`hlog`]).
+//! HdrHistogram interval log ([`hlog`]), and the lossless merge of a sharded run's reports
+//! ([`merge`]).
 //!
 //! Owns: the one [`Field`] table (what a comparison, a gate and the overhead summary can
 //! show, and how each reads it: `fields`), the typed report views (`view`), pairing
@@ -11,6 +12,7 @@ pub mod compare;
 mod fields;
 pub mod gate;
 pub mod hlog;
+pub mod merge;
 mod table;
 mod view;
 

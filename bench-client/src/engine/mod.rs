@@ -14,8 +14,8 @@
 //! executor per worker thread, a task per connection.
 //!
 //! Inside, arrows run one way: `run` -> `per_core` -> `session`, and `run` ->
-//! `tcp`/`udp`/`datagram` (custom UDP); all -> `conn` -> `pace` -> `shared` (`error` and `preflight` beside
-//! them), so no file imports one that imports it back.
+//! `tcp`/`udp`/`datagram` (custom UDP); all -> `conn` -> `pace` -> `shared` (`error`, `preflight` and `start`
+//! beside them), so no file imports one that imports it back.
 
 mod conn;
 mod datagram;
@@ -28,6 +28,7 @@ mod run;
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod session;
 mod shared;
+mod start;
 mod tcp;
 mod udp;
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -37,3 +38,4 @@ pub use error::RunError;
 pub use run::Run;
 pub(crate) use run::{embedded_server_config, start_embedded};
 pub use shared::Stopper;
+pub use start::StartAt;

@@ -19,6 +19,7 @@ use crate::workload::{Pattern, Verifier};
 
 use super::error::RunError;
 use super::shared::{Shared, Stopper};
+use super::start::StartAt;
 
 /// A run that has been configured but not started.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub struct Run {
     spec: Option<Spec>,
     /// The pre-flight result, once checked: the server's socket options, if it told them.
     checked: OnceLock<Option<SocketReadback>>,
+    /// `--start-at`: when the warm-up begins.
+    start_at: Option<StartAt>,
 }
 
 impl Run {
@@ -57,7 +60,20 @@ impl Run {
             config,
             spec,
             checked: OnceLock::new(),
+            start_at: None,
         })
+    }
+
+    /// Begins the warm-up at a wall-clock instant (a synchronised start of shards), or
+    /// refuses to run if that is more than its tolerance past when the run is ready.
+    pub fn start_at(mut self, start: StartAt) -> Run {
+        self.start_at = Some(start);
+        self
+    }
+
+    /// Refuses now (before any output) if the start instant is already past its tolerance.
+    pub fn check_start(&self) -> Result<(), RunError> {
+        self.start_at.map_or(Ok(()), |s| s.check(SystemTime::now()))
     }
 
     /// The configuration.
@@ -105,8 +121,13 @@ impl Run {
             (None, Target::Embedded(_)) => unreachable!("embedded server started"),
         };
         let server_socket = self.check(addr)?;
-        let started_at = SystemTime::now();
-        let start = Instant::now();
+        let (start, started_at, start_times) = match &self.start_at {
+            Some(at) => {
+                let (start, wall, times) = at.wait()?;
+                (start, wall, Some(times))
+            }
+            None => (Instant::now(), SystemTime::now(), None),
+        };
         let pattern = Arc::new(Pattern::new(config.size.max.as_usize()));
         let custom = self.spec.clone().map(|s| Custom::new(s, pattern.clone()));
         let verifier = Verifier::new(config, pattern);
@@ -153,6 +174,7 @@ impl Run {
                 client: shared.client_socket(),
                 server: server_socket,
             },
+            start: start_times,
         };
         Ok(Report::new(facts, &rec))
     }

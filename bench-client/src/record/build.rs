@@ -9,7 +9,7 @@ use crate::config::{LoadModel, RunConfig, WorkloadKind};
 use crate::output::rfc3339;
 use crate::report::{
     ErrorKind, Host, LatencySummary, Report, SCHEMA, Schedule, ScheduleVerdict, SocketInfo,
-    TargetInfo, TimelineEntry, Tool, Totals, encode_histogram,
+    StartTimes, TargetInfo, TimelineEntry, Tool, Totals, encode_histogram,
 };
 
 use super::recorder::{INTERVAL, LATE_THRESHOLD, Recorder};
@@ -30,6 +30,8 @@ pub struct RunFacts {
     pub target: TargetInfo,
     /// Options read back.
     pub socket: SocketInfo,
+    /// `--start-at` runs: the intended and actual start.
+    pub start: Option<StartTimes>,
 }
 
 impl Report {
@@ -78,6 +80,8 @@ impl Report {
             schedule: open.then(|| Schedule::new(&facts.config, rec, secs)),
             udp: (facts.config.workload == WorkloadKind::UdpEcho).then_some(rec.udp),
             timeline: timeline(rec, facts.recorded),
+            start: facts.start,
+            shards: None,
             config: facts.config,
         }
     }

@@ -14,6 +14,7 @@ mod kinds;
 pub mod overhead;
 mod run;
 mod schedule;
+mod shards;
 pub mod stall;
 pub mod summary;
 
@@ -30,3 +31,4 @@ pub use run::{
     Totals, UdpCounters,
 };
 pub use schedule::{Schedule, ScheduleVerdict};
+pub use shards::{ShardEntry, ShardsSection, StartTimes};

@@ -24,7 +24,13 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     if let Some(path) = &args.workload_file {
         config.custom = Some(read_workload(path).map_err(bad_input)?);
     }
-    let run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
+    let config = args.shard.apply(config).map_err(bad_input)?;
+    let start = args.shard.start().map_err(bad_input)?;
+    let mut run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
+    if let Some(start) = start {
+        run = run.start_at(start);
+        run.check_start()?;
+    }
     run.preflight()?;
     let mut destination = Destination::take(&output, run.config())?;
     progress::watch_signals(run.stopper()).map_err(|e| Exit(1, e))?;
@@ -188,6 +194,21 @@ fn notes(report: &Report) -> String {
             text,
             "udp: {} sent, {} received, {} lost, {} late, {} duplicated, {} reordered",
             udp.sent, udp.received, udp.lost, udp.late, udp.duplicated, udp.reordered
+        );
+    }
+    if let Some(shard) = &report.config.shard {
+        let _ = writeln!(
+            text,
+            "shard {}/{} of run {}: {} connections",
+            shard.index, shard.count, shard.run_id, report.config.connections
+        );
+    }
+    if let Some(start) = &report.start {
+        let _ = writeln!(
+            text,
+            "start: intended {}, skew {:.3}ms",
+            start.intended,
+            start.skew_ns as f64 / 1e6
         );
     }
     if report.interrupted {

@@ -8,16 +8,19 @@
 //!
 //! - [`args`]: the shared `#[command(flatten)]` groups (load, client sockets, output,
 //!   input cap) and the `host:port` text.
-//! - [`run`]: the `run` subcommand.
+//! - [`run`]: the `run` subcommand; [`shard`]: its `--shard` and `--start-at` flags.
 //! - [`matrix`]: `suite` and `nagle`.
 //! - [`overhead`]: the `overhead` subcommand.
 //! - [`reports`]: `compare`, `render`, `export` (they read reports, never run load).
+//! - [`merge`]: `merge` (a sharded run's reports into one).
 
 pub mod args;
 pub mod matrix;
+pub mod merge;
 pub mod overhead;
 pub mod reports;
 pub mod run;
+pub mod shard;
 
 use std::net::SocketAddr;
 
@@ -58,6 +61,10 @@ pub enum Command {
     /// What a proxy adds: the same workload direct and through the proxy in alternating
     /// rounds; ratios and added latency per percentile, with their spread.
     Overhead(overhead::OverheadArgs),
+    /// A sharded run's reports (--shard I/N) as one, losslessly: counts summed,
+    /// histograms added, timelines by wall-clock second, a shards section; exit 1 when
+    /// partial, 2 when the reports are of different runs.
+    Merge(merge::MergeArgs),
 }
 
 /// A checked config whose address flag, if given, is still `host:port` text: parsing does

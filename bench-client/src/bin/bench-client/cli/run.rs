@@ -83,6 +83,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDRS")]
     bind_source: Option<String>,
     #[command(flatten)]
+    pub shard: super::shard::ShardArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
