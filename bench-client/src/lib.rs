@@ -53,7 +53,7 @@ pub use config::{
     Arrival, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat, RunConfig,
     RunLength, SizeRange, Target, WorkloadKind,
 };
-pub use engine::{Run, RunError, Stopper};
+pub use engine::{Run, RunError, Stopper, WatchPid};
 pub use report::{ErrorKind, Report, ReportError};
 
 /// The server library the load generator embeds (`--target` omitted).

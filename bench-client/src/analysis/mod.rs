@@ -15,6 +15,6 @@ mod table;
 mod view;
 
 pub use compare::{CompareError, Comparison, Group, RunView, load, ratio, read_view};
-pub use fields::{COLUMNS, Field};
+pub use fields::{COLUMNS, CPU_COLUMNS, Field};
 pub use gate::{Limit, Op, Threshold, Violation, check};
 pub use table::{format, format_overhead_table};

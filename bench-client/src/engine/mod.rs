@@ -9,9 +9,10 @@
 //! matrices of runs (`matrix`).
 //!
 //! Inside, arrows run one way: `run` -> `tcp`/`udp` -> `conn` -> `pace` -> `shared`
-//! (`error` and `preflight` beside them), so no file imports one that imports it back.
+//! (`error`, `preflight` and `cpu`, the CPU accounting sampler, beside them), so no file imports one that imports it back.
 
 mod conn;
+mod cpu;
 mod error;
 mod pace;
 mod preflight;
@@ -20,6 +21,7 @@ mod shared;
 mod tcp;
 mod udp;
 
+pub use cpu::WatchPid;
 pub use error::RunError;
 pub use run::Run;
 pub(crate) use run::{embedded_server_config, start_embedded};

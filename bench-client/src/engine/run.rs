@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketReadback};
@@ -15,6 +15,7 @@ use crate::workload::framed::Framed;
 use crate::workload::tcp_echo::TcpEcho;
 use crate::workload::{Pattern, Verifier};
 
+use super::cpu::{CpuWatch, WatchPid};
 use super::error::RunError;
 use super::shared::{Shared, Stopper};
 
@@ -26,6 +27,8 @@ pub struct Run {
     stopper: Stopper,
     /// The pre-flight result, once checked: the server's socket options, if it told them.
     checked: OnceLock<Option<SocketReadback>>,
+    /// Other processes whose CPU time the report accounts (`--watch-pid`).
+    watched: Vec<WatchPid>,
 }
 
 impl Run {
@@ -44,7 +47,18 @@ impl Run {
             stopper,
             config,
             checked: OnceLock::new(),
+            watched: Vec::new(),
         })
+    }
+
+    /// Also accounts the CPU time of these processes (`--watch-pid NAME=PID`); refuses
+    /// one that is gone or unreadable, before anything runs.
+    pub fn watch(mut self, watched: Vec<WatchPid>) -> Result<Run, ConfigError> {
+        for w in &watched {
+            w.check("--watch-pid")?;
+        }
+        self.watched = watched;
+        Ok(self)
     }
 
     /// The configuration.
@@ -101,7 +115,11 @@ impl Run {
             verifier,
             self.stopper.clone(),
         ));
-        let mut rec = run_workers(&shared, &self.live)?;
+        let watch = CpuWatch::start(shared.record_start(), shared.end(), self.watched.clone());
+        let mut samples = None;
+        let mut rec = run_workers(&shared, &self.live, || {
+            samples = watch.and_then(CpuWatch::finish);
+        })?;
         let finished = Instant::now();
         let interrupted = shared.stop_requested();
         if config.is_open_loop() && !interrupted {
@@ -116,7 +134,10 @@ impl Run {
             }
             None => (None, false),
         };
+        let requests = rec.ok + rec.error_count();
+        let cpu = samples.map(|s| super::cpu::section(&s, &self.watched, requests));
         let facts = RunFacts {
+            cpu,
             config: config.clone(),
             started_at,
             recorded,
@@ -195,17 +216,30 @@ pub(crate) fn start_embedded(
 }
 
 /// Runs every connection on the worker threads; returns the merged recorder.
-fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunError> {
+/// `all_done` runs once every worker has finished its connections and before any thread
+/// ends (the CPU accounting's end sample: a thread that ended would take its CPU time
+/// with it).
+fn run_workers(
+    shared: &Arc<Shared>,
+    live: &Arc<Live>,
+    all_done: impl FnOnce(),
+) -> Result<Recorder, RunError> {
     let workers = live.workers();
     let compressor = Compressor::start();
+    let latch = Arc::new(Latch::default());
     let mut threads: Vec<std::thread::JoinHandle<Recorder>> = Vec::with_capacity(workers);
     for worker in 0..workers {
         let mine = shared.clone();
         let live = live.clone();
         let handle = compressor.handle();
+        let arrive = Arrival(latch.clone());
         let thread = std::thread::Builder::new()
             .name(format!("bench-client-{worker}"))
-            .spawn(move || run_worker(&mine, worker, workers, live, handle))
+            .spawn(move || {
+                let rec = run_worker(&mine, worker, workers, live, handle);
+                drop(arrive);
+                rec
+            })
             .map_err(|cause| RunError::Io {
                 context: "starting a worker thread".to_owned(),
                 cause,
@@ -215,6 +249,7 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
             Err(e) => {
                 // Stop the workers already loading the target before giving up.
                 shared.stop();
+                latch.release();
                 for t in threads.drain(..) {
                     let _ = t.join();
                 }
@@ -223,6 +258,9 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
         };
         threads.push(thread);
     }
+    latch.wait_for(threads.len());
+    all_done();
+    latch.release();
     let mut merged: Option<Recorder> = None;
     for thread in threads {
         let rec = thread.join().expect("worker thread panicked");
@@ -234,6 +272,49 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
     let mut merged = merged.expect("at least one worker");
     merged.add_intervals(compressor.finish());
     Ok(merged)
+}
+
+/// Holds finished workers until the end sample is taken.
+#[derive(Debug, Default)]
+struct Latch {
+    /// (workers arrived, released).
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl Latch {
+    /// Until `count` workers have arrived.
+    fn wait_for(&self, count: usize) {
+        let mut state = self.state.lock().expect("latch");
+        while state.0 < count {
+            state = self.changed.wait(state).expect("latch");
+        }
+    }
+
+    /// Lets every arrived (and arriving) worker end.
+    fn release(&self) {
+        self.state.lock().expect("latch").1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// A worker's arrival at the [`Latch`], on drop (a panicking worker arrives too), then
+/// waiting for the release.
+struct Arrival(Arc<Latch>);
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 += 1;
+        self.0.changed.notify_all();
+        while !state.1 {
+            state = self
+                .0
+                .changed
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// One worker thread: connections `worker`, `worker + workers`, ... on a local executor.

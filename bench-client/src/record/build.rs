@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{LoadModel, RunConfig, WorkloadKind};
 use crate::output::rfc3339;
+use crate::report::cpu::CpuSection;
 use crate::report::{
     ErrorKind, Host, LatencySummary, Report, SCHEMA, Schedule, ScheduleVerdict, SocketInfo,
     TargetInfo, TimelineEntry, Tool, Totals, encode_histogram,
@@ -30,6 +31,8 @@ pub struct RunFacts {
     pub target: TargetInfo,
     /// Options read back.
     pub socket: SocketInfo,
+    /// CPU accounting of the recorded window.
+    pub cpu: Option<CpuSection>,
 }
 
 impl Report {
@@ -78,6 +81,7 @@ impl Report {
             schedule: open.then(|| Schedule::new(&facts.config, rec, secs)),
             udp: (facts.config.workload == WorkloadKind::UdpEcho).then_some(rec.udp),
             timeline: timeline(rec, facts.recorded),
+            cpu: facts.cpu,
             config: facts.config,
         }
     }

@@ -65,6 +65,10 @@ pub struct Report {
     pub udp: Option<UdpCounters>,
     /// One entry per second of the recorded part.
     pub timeline: Vec<TimelineEntry>,
+    /// CPU time spent in the recorded window (`None`: not measured, e.g. not Linux, or
+    /// the run ended before recording began).
+    #[serde(default)]
+    pub cpu: Option<super::cpu::CpuSection>,
 }
 
 /// The tool that wrote a report.

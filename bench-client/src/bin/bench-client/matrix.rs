@@ -84,6 +84,11 @@ pub fn overhead(args: &OverheadArgs) -> Result<u8, Exit> {
 
 /// `--direct` and `--proxied` must both answer before anything is written.
 fn preflight_pair(config: &OverheadConfig) -> Result<(), Exit> {
+    if let Some(proxy) = &config.proxy_pid {
+        proxy
+            .check("--proxy-pid")
+            .map_err(|e| bad_input(e.into()))?;
+    }
     let Pair::External { direct, proxied } = config.pair else {
         return Ok(());
     };

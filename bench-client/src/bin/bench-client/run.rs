@@ -21,7 +21,9 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     let plan = RunPlan::try_from(args).map_err(bad_input)?;
     let output = args.output.plan().map_err(bad_input)?;
     let config = plan.into_config(resolve::address).map_err(bad_input)?;
-    let run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
+    let run = Run::with_stopper(config, Stopper::new())
+        .and_then(|run| run.watch(args.watch_pid.clone()))
+        .map_err(|e| bad_input(e.into()))?;
     run.preflight()?;
     let mut destination = Destination::take(&output, run.config())?;
     progress::watch_signals(run.stopper()).map_err(|e| Exit(1, e))?;
@@ -174,6 +176,9 @@ fn notes(report: &Report) -> String {
             "udp: {} sent, {} received, {} lost, {} late, {} duplicated, {} reordered",
             udp.sent, udp.received, udp.lost, udp.late, udp.duplicated, udp.reordered
         );
+    }
+    if let Some(cpu) = &report.cpu {
+        let _ = writeln!(text, "{}", cpu.summary_line());
     }
     if report.interrupted {
         text.push_str("interrupted: the report covers the run until the stop\n");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use bench_client::{
     EmbeddedServer, Expect, FramedCmd, RequestFormat, RunConfig, RunLength, SizeRange, Target,
-    WorkloadKind,
+    WatchPid, WorkloadKind,
 };
 use bench_proto::HumanDuration;
 use bench_server::WriteMode;
@@ -70,6 +70,10 @@ pub struct RunArgs {
     label: String,
     #[command(flatten)]
     threads: ThreadsArg,
+    /// Also account this process's CPU time in the report (NAME=PID, e.g. haproxy=1234;
+    /// repeatable): /proc/PID/task/*/schedstat, summed.
+    #[arg(long, value_name = "NAME=PID")]
+    pub watch_pid: Vec<WatchPid>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
