@@ -153,6 +153,7 @@ impl Schedule {
         };
         Schedule {
             late: rec.late,
+            late_held: rec.late_held,
             late_threshold_ns: LATE_THRESHOLD.as_nanos() as u64,
             unsent: rec.unsent,
             unfinished: rec.unfinished,

@@ -9,6 +9,7 @@
 
 mod check;
 pub mod cpu;
+pub mod curve;
 mod histogram;
 mod io;
 mod kinds;

@@ -153,41 +153,74 @@ impl TryFrom<&RunArgs> for RunPlan {
     type Error = anyhow::Error;
 
     fn try_from(a: &RunArgs) -> anyhow::Result<RunPlan> {
-        let (count, format) = split_requests(&a.requests, a.request_format)?;
-        let mut config = RunConfig {
-            workload: a.workload,
-            cmd: a.cmd,
-            sleep: a.sleep,
-            requests: format,
-            write_mode: a.write_mode,
-            expect: a.expect.unwrap_or(default_expect(a.workload, a.cmd)),
-            length: run_length(a.duration, count)?,
-            socket: a.socket.options(),
-            timeout: a.socket.timeout,
-            threads: a.threads.count(),
-            label: a.label.clone(),
-            ..RunConfig::default()
-        };
-        a.load.apply(&mut config);
-        a.shape.apply(&mut config)?;
-        if a.workload != WorkloadKind::Framed {
-            framed_only(a)?;
-        }
-        if config.write_mode == WriteMode::Split && format == RequestFormat::Raw {
-            bail!("--write-mode split: raw requests must be one write each");
-        }
-        // `sleep` sends no body: the 64B default size means "not given" there.
-        if config.workload == WorkloadKind::Framed
-            && config.cmd == FramedCmd::Sleep
-            && config.size == SizeRange::fixed(64)
-        {
-            config.size = SizeRange::fixed(0);
-        }
-        let tcp = a.workload != WorkloadKind::UdpEcho;
-        let (target, external) = a.embedded.target(a.target.as_deref(), tcp)?;
-        config.target = target;
-        Ok(Unresolved::new(config, external))
+        plan(a, None)
     }
+}
+
+impl RunArgs {
+    /// The workload of a command that sets each run's rate itself (`sweep`, `search`):
+    /// open loop at a stand-in rate, `--arrival` kept; `--rate`, `--requests N` and
+    /// `--out` refused (the command writes a folder: `--out-dir`). Also returns
+    /// `--duration` when given.
+    pub fn open_loop_plan(
+        &self,
+        command: &str,
+    ) -> anyhow::Result<(RunPlan, Option<HumanDuration>)> {
+        if let Some(rate) = self.shape.rate {
+            bail!("--rate {rate}: {command} sets the rate of each run itself");
+        }
+        if let Some(out) = &self.output.out {
+            bail!(
+                "--out {}: {command} writes a folder; use --out-dir",
+                out.display()
+            );
+        }
+        if let (Some(n), _) = split_requests(&self.requests, self.request_format)? {
+            bail!("--requests {n}: {command} runs each rate for a time, not a count");
+        }
+        Ok((plan(self, Some(1.0))?, self.duration))
+    }
+}
+
+/// The plan; `open_rate`: open loop at this rate whatever `--rate` says.
+fn plan(a: &RunArgs, open_rate: Option<f64>) -> anyhow::Result<RunPlan> {
+    let (count, format) = split_requests(&a.requests, a.request_format)?;
+    let mut config = RunConfig {
+        workload: a.workload,
+        cmd: a.cmd,
+        sleep: a.sleep,
+        requests: format,
+        write_mode: a.write_mode,
+        expect: a.expect.unwrap_or(default_expect(a.workload, a.cmd)),
+        length: run_length(a.duration, count)?,
+        socket: a.socket.options(),
+        timeout: a.socket.timeout,
+        threads: a.threads.count(),
+        label: a.label.clone(),
+        ..RunConfig::default()
+    };
+    a.load.apply(&mut config);
+    match open_rate {
+        Some(rate) => a.shape.apply_open(&mut config, rate),
+        None => a.shape.apply(&mut config)?,
+    }
+    if a.workload != WorkloadKind::Framed {
+        framed_only(a)?;
+    }
+    if config.write_mode == WriteMode::Split && format == RequestFormat::Raw {
+        bail!("--write-mode split: raw requests must be one write each");
+    }
+    // `sleep` sends no body: the 64B default size means "not given" there.
+    if config.workload == WorkloadKind::Framed
+        && config.cmd == FramedCmd::Sleep
+        && config.size == SizeRange::fixed(64)
+    {
+        config.size = SizeRange::fixed(0);
+    }
+    let tcp = a.workload != WorkloadKind::UdpEcho;
+    let (target, external) = a.embedded.target(a.target.as_deref(), tcp)?;
+    config.target = target;
+    Ok(Unresolved::new(config, external))
 }
 
 /// `upper` replies are checked as uppercase by default; everything else exactly.
