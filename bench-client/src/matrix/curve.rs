@@ -1,12 +1,12 @@
 //! What `sweep` and `search` share: the workload and its SLOs ([`CurveConfig`]), one
-//! open-loop run at a rate into the folder ([`Points::run`]), its verdict ([`judge`]:
+//! open-loop run at a rate into the folder (`Points::run`), its verdict ([`judge`]:
 //! generator-limited first, then the SLOs), rates as text (`10k`, `10k,20k`,
 //! `10k..200k` log-spaced) and writing `summary.json`.
 //!
 //! Owns: the point loop's pieces. Must not touch: pages (the binary draws them), flags.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use bench_proto::HumanDuration;
@@ -305,11 +305,6 @@ pub fn format_curve_table(summary: &CurveSummary) -> String {
         let _ = writeln!(out, "search: {}", search.note);
     }
     out
-}
-
-/// Whether `dir` holds a sweep's or a search's summary (for `render`).
-pub fn is_curve_folder(dir: &Path) -> bool {
-    crate::report::curve::is_curve_folder(dir)
 }
 
 #[cfg(test)]
