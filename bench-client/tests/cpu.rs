@@ -74,7 +74,12 @@ fn a_watched_busy_loop_shows_about_one_core() {
         .args(["-c", "while :; do :; done"])
         .spawn()
         .unwrap();
-    let watch = format!("spin={}", busy.id());
+    let mut idle = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let watch_busy = format!("spin={}", busy.id());
+    let watch_idle = format!("nap={}", idle.id());
     let report = run_json(&[
         "framed",
         "--cmd",
@@ -86,21 +91,32 @@ fn a_watched_busy_loop_shows_about_one_core() {
         "--duration",
         "1s",
         "--watch-pid",
-        &watch,
+        &watch_busy,
+        "--watch-pid",
+        &watch_idle,
     ]);
-    let _ = busy.kill();
-    let _ = busy.wait();
+    for child in [&mut busy, &mut idle] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let cpu = report.cpu.expect("a cpu section");
-    let spin = &cpu.watched[0];
-    assert_eq!(spin.name, "spin");
+    let (spin, nap) = (&cpu.watched[0], &cpu.watched[1]);
+    assert_eq!((spin.name.as_str(), nap.name.as_str()), ("spin", "nap"));
     assert!(spin.alive && spin.tasks >= 1, "{spin:?}");
-    // One core flat out, unless two other busy processes share the two cores with it.
+    // One core flat out on an idle machine; on a loaded one, its share of the two cores,
+    // but never more than the one core a single thread can use, and far above a
+    // sleeping process's nothing.
+    let (spin, nap) = (spin.usage.cores, nap.usage.cores);
+    assert!(spin <= 1.3, "spin used {spin:.2} cores");
     assert!(
-        (0.2..=1.3).contains(&spin.usage.cores),
-        "spin used {:.2} cores",
-        spin.usage.cores
+        spin > 0.05 && nap < 0.01,
+        "spin {spin:.3} cores, nap {nap:.3}"
     );
-    assert_eq!(cpu.watched_total.unwrap().cores, spin.usage.cores);
+    let total = cpu.watched_total.unwrap().cores;
+    assert!(
+        (total - spin - nap).abs() < 1e-6,
+        "{total} != {spin} + {nap}"
+    );
 }
 
 #[test]
@@ -123,4 +139,40 @@ fn bad_watch_pids_are_refused_in_one_line_before_the_run() {
         assert!(stderr.contains(says), "{pid}: {stderr}");
         assert!(!dir.exists(), "{pid}: nothing is written");
     }
+}
+
+#[test]
+fn compare_shows_the_cpu_columns_and_gates_on_them() {
+    let dir = temp_path("cpu-compare");
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = run_json(&["tcp-echo", "--requests", "300", "--connections", "2"]);
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    report.write(&a).unwrap();
+    report.write(&b).unwrap();
+    let compare = |gate: &str| {
+        client_bin()
+            .args(["compare", "--fail-if", gate])
+            .args([&a, &b])
+            .output()
+            .unwrap()
+    };
+    let out = compare("server_cpu_us_per_req>+10%");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for column in [
+        "cpu_us_per_req",
+        "server_cpu_us_per_req",
+        "machine_cpu_us_per_req",
+    ] {
+        assert!(stdout.contains(column), "{column}: {stdout}");
+    }
+    assert!(!stdout.contains("relay_cpu_us_per_req"), "{stdout}");
+    let out = compare("cpu_us_per_req>0");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

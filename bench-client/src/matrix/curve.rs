@@ -164,48 +164,16 @@ impl<'a> Points<'a> {
     }
 }
 
-/// Sets the point's verdict: generator-limited when the load was not offered (achieved
-/// below [`ACHIEVED_SHARE`] of the offered rate, by more than one request per
-/// connection, which is rounding at the window's edges; or a send lag p99 beyond the
-/// bound while more than 1% of the requests went out late with a pipeline slot free),
-/// else failing when an SLO is broken, else passing.
+/// Sets the point's verdict: generator-limited when the load was not offered
+/// ([`generator_reasons`]), else failing when an SLO is broken, else passing.
 pub fn judge(point: &mut CurvePoint, report: &Report, config: &CurveConfig) {
-    let mut generator = Vec::new();
-    let offered = point.offered_rate * point.duration_s;
-    let short = offered - point.requests as f64;
-    if point.achieved_rate < ACHIEVED_SHARE * point.offered_rate
-        && short > report.config.connections as f64
-    {
-        let why = match report.schedule.as_ref().map(|s| s.verdict) {
-            Some(ScheduleVerdict::TargetBehind) => {
-                ": every connection was waiting for replies (add --connections or --pipeline)"
-            }
-            Some(ScheduleVerdict::GeneratorBehind) => {
-                ": the client's threads were too busy (add --threads)"
-            }
-            _ => "",
-        };
-        generator.push(format!(
-            "achieved {:.0} of {:.0} req/s offered{why}",
-            point.achieved_rate, point.offered_rate
-        ));
-    }
-    // A send lag is the generator's when requests went out late with a slot free; the
-    // lag of requests that waited for a reply to free their slot is the target's, and
-    // shows in the corrected latency the SLOs judge.
-    let bound = config.max_send_lag.as_nanos() as u64;
-    let late_free = report
-        .schedule
-        .as_ref()
-        .map_or(0, |s| s.late.saturating_sub(s.late_held));
-    let lag = point.send_lag_p99_ns.filter(|lag| *lag > bound);
-    if let Some(lag) = lag.filter(|_| late_free.saturating_mul(100) > point.requests) {
-        generator.push(format!(
-            "send lag p99 {} beyond {}",
-            format_ns(lag),
-            format_ns(bound)
-        ));
-    }
+    let schedule = report.schedule.as_ref();
+    let offered = Offered {
+        connections: report.config.connections,
+        verdict: schedule.map_or(ScheduleVerdict::Ok, |s| s.verdict),
+        late_free: schedule.map_or(0, |s| s.late.saturating_sub(s.late_held)),
+    };
+    let generator = generator_reasons(point, &offered, config.max_send_lag);
     let broken: Vec<String> = config
         .slos
         .iter()
@@ -219,6 +187,55 @@ pub fn judge(point: &mut CurvePoint, report: &Report, config: &CurveConfig) {
         PointVerdict::Pass
     };
     point.reasons = generator.into_iter().chain(broken).collect();
+}
+
+/// What the schedule says besides the point's own figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Offered {
+    /// Connections of the run.
+    pub connections: usize,
+    /// The schedule's verdict (who was behind, if anyone).
+    pub verdict: ScheduleVerdict,
+    /// Requests sent late although a pipeline slot was free.
+    pub late_free: u64,
+}
+
+/// Why the generator did not offer the point's load (empty: it did): achieved below
+/// [`ACHIEVED_SHARE`] of the offered rate, by more than one request per connection
+/// (that much is rounding at the window's edges); or a send lag p99 beyond `max_lag`
+/// while more than 1% of the requests went out late with a pipeline slot free. A lag of
+/// requests that waited for a reply to free their slot is the target's: it shows in the
+/// corrected latency the SLOs judge.
+pub fn generator_reasons(point: &CurvePoint, offered: &Offered, max_lag: Duration) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let short = point.offered_rate * point.duration_s - point.requests as f64;
+    if point.achieved_rate < ACHIEVED_SHARE * point.offered_rate
+        && short > offered.connections as f64
+    {
+        let why = match offered.verdict {
+            ScheduleVerdict::TargetBehind => {
+                ": every connection was waiting for replies (add --connections or --pipeline)"
+            }
+            ScheduleVerdict::GeneratorBehind => {
+                ": the client's threads were too busy (add --threads)"
+            }
+            _ => "",
+        };
+        reasons.push(format!(
+            "achieved {:.0} of {:.0} req/s offered{why}",
+            point.achieved_rate, point.offered_rate
+        ));
+    }
+    let bound = max_lag.as_nanos() as u64;
+    let lag = point.send_lag_p99_ns.filter(|lag| *lag > bound);
+    if let Some(lag) = lag.filter(|_| offered.late_free.saturating_mul(100) > point.requests) {
+        reasons.push(format!(
+            "send lag p99 {} beyond {}",
+            format_ns(lag),
+            format_ns(bound)
+        ));
+    }
+    reasons
 }
 
 /// A rate: `20000`, `12.5k`, `1.5M` (requests/s).
@@ -310,6 +327,58 @@ pub fn format_curve_table(summary: &CurveSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn point(offered: f64, achieved: f64, lag_ms: u64) -> CurvePoint {
+        CurvePoint {
+            name: "step-01".to_owned(),
+            report: "step-01.json".to_owned(),
+            phase: None,
+            offered_rate: offered,
+            achieved_rate: achieved,
+            requests_per_s: achieved,
+            duration_s: 2.0,
+            p50_ns: 1_000_000,
+            p99_ns: 2_000_000,
+            p99_9_ns: 3_000_000,
+            uncorrected_p99_ns: Some(2_000_000),
+            send_lag_p99_ns: Some(lag_ms * 1_000_000),
+            requests: (achieved * 2.0) as u64,
+            errors: 0,
+            cpu_us_per_req: None,
+            server_cpu_us_per_req: None,
+            verdict: PointVerdict::Pass,
+            reasons: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn a_shortfall_beyond_rounding_or_a_lag_with_free_slots_is_the_generators() {
+        let lag = Duration::from_millis(10);
+        let kept = Offered {
+            connections: 4,
+            verdict: ScheduleVerdict::Ok,
+            late_free: 0,
+        };
+        assert!(generator_reasons(&point(1000.0, 1000.0, 1), &kept, lag).is_empty());
+        // 3 requests short of 2000 with 4 connections: rounding at the edges.
+        assert!(generator_reasons(&point(1000.0, 998.5, 1), &kept, lag).is_empty());
+        let behind = Offered {
+            verdict: ScheduleVerdict::TargetBehind,
+            ..kept
+        };
+        let why = generator_reasons(&point(1000.0, 500.0, 1), &behind, lag);
+        assert_eq!(why.len(), 1);
+        assert!(why[0].starts_with("achieved 500 of 1000 req/s offered: every connection"));
+        // A long lag counts only when requests went out late with a slot free.
+        assert!(generator_reasons(&point(1000.0, 1000.0, 50), &kept, lag).is_empty());
+        let late = Offered {
+            late_free: 100,
+            ..kept
+        };
+        let why = generator_reasons(&point(1000.0, 1000.0, 50), &late, lag);
+        assert_eq!(why, ["send lag p99 50.0ms beyond 10.0ms"]);
+    }
 
     #[test]
     fn rates_parse_as_lists_and_log_spaced_ranges() {
