@@ -138,7 +138,9 @@ impl<'a> Points<'a> {
             source,
         };
         let mut run_config = self.config.at(rate, duration);
-        run_config.label = format!("{} {name} {rate:.0} req/s", self.summary.kind);
+        let user = &self.config.run.label;
+        let sep = if user.is_empty() { "" } else { " " };
+        run_config.label = format!("{user}{sep}{} {name} {rate:.0} req/s", self.summary.kind);
         let run = Run::with_stopper(run_config, stopper.clone())
             .and_then(|run| run.watch(self.config.watched.clone()))
             .map_err(|e| fail(RunError::Config(e)))?;

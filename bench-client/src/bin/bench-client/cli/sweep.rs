@@ -38,7 +38,11 @@ pub struct CurveArgs {
 
 /// `bench-client sweep`.
 #[derive(Debug, Args)]
-#[command(mut_arg("duration", |a| a.help("Recorded time per step (default 5s)")))]
+#[command(
+    mut_arg("duration", |a| a.help("Recorded time per step (default 5s)")),
+    mut_arg("rate", |a| a.hide(true)),
+    mut_arg("out", |a| a.hide(true)),
+)]
 pub struct SweepArgs {
     #[command(flatten)]
     pub run: RunArgs,
@@ -59,7 +63,11 @@ pub struct SweepArgs {
 
 /// `bench-client search`.
 #[derive(Debug, Args)]
-#[command(mut_arg("duration", |a| a.hide(true)))]
+#[command(
+    mut_arg("duration", |a| a.hide(true)),
+    mut_arg("rate", |a| a.hide(true)),
+    mut_arg("out", |a| a.hide(true)),
+)]
 pub struct SearchArgs {
     #[command(flatten)]
     pub run: RunArgs,
