@@ -2,8 +2,8 @@
 //! rate (x2 while trials pass), then bisection between the highest passing and the lowest
 //! failing rate until the bracket's relative width is within the precision; each
 //! bisection trial runs longer than the last (by half the trial time, up to 3x), and the
-//! answer is confirmed by a longer run (if that fails, the rate one precision step lower
-//! is confirmed instead, at most [`CONFIRM_TRIES`] times). Generator-limited trials fail
+//! answer is confirmed by a longer run (if that fails, the next lower rate that passed a
+//! trial is confirmed instead, at most [`CONFIRM_TRIES`] runs). Generator-limited trials fail
 //! like the others but are labelled so, and the outcome says when one bounds the bracket.
 
 use std::time::Duration;
@@ -133,60 +133,69 @@ pub fn run_search(
     let confirmed = if points.summary.interrupted {
         None
     } else {
-        confirm(config, &mut points, &mut bracket, stopper, &mut on_run)?
+        confirm(config, &mut points, stopper, &mut on_run)?
     };
     points.summary.search = Some(outcome(config, &bracket, confirmed));
     points.finish()
 }
 
-/// Confirms the highest passing rate with a longer run; on failure, one precision step
-/// lower, at most [`CONFIRM_TRIES`] runs. Returns whether a confirmation passed (`None`:
-/// nothing to confirm, or stopped).
+/// Confirms the highest passing rate with a longer run; when that fails, the next lower
+/// rate that passed a trial, at most [`CONFIRM_TRIES`] runs. Returns the confirmed rate
+/// and whether a confirmation ran to its end (`None`: nothing to confirm, or stopped).
 fn confirm(
     config: &SearchConfig,
     points: &mut Points<'_>,
-    bracket: &mut Bracket,
     stopper: &Stopper,
     on_run: &mut dyn FnMut(&str, &Run),
-) -> Result<Option<bool>, CurveError> {
-    let Some(mut rate) = bracket.low else {
+) -> Result<Option<Option<f64>>, CurveError> {
+    let mut candidates: Vec<f64> = points
+        .summary
+        .points
+        .iter()
+        .filter(|p| p.passed())
+        .map(|p| p.offered_rate)
+        .collect();
+    candidates.sort_by(|a, b| b.total_cmp(a));
+    candidates.dedup();
+    if candidates.is_empty() {
         return Ok(None);
-    };
-    for n in 1..=CONFIRM_TRIES {
+    }
+    for (n, rate) in candidates.into_iter().take(CONFIRM_TRIES).enumerate() {
         if stopper.is_stopped() {
             return Ok(None);
         }
-        let point = points.run(
-            &format!("confirm-{n}"),
-            rate,
-            config.confirm,
-            stopper,
-            on_run,
-        )?;
+        let name = format!("confirm-{}", n + 1);
+        let point = points.run(&name, rate, config.confirm, stopper, on_run)?;
         let (passed, interrupted) = (point.passed(), point.interrupted);
         points.summary.points.last_mut().expect("a run").phase = Some("confirm".to_owned());
         if interrupted {
             return Ok(None);
         }
         if passed {
-            bracket.low = Some(rate);
-            return Ok(Some(true));
-        }
-        rate *= 1.0 - config.precision;
-        if rate < config.start_rate {
-            break;
+            return Ok(Some(Some(rate)));
         }
     }
-    bracket.low = None;
-    Ok(Some(false))
+    Ok(Some(None))
 }
 
-fn outcome(config: &SearchConfig, bracket: &Bracket, confirmed: Option<bool>) -> SearchOutcome {
-    let found = bracket.low.filter(|_| confirmed == Some(true));
+/// The outcome from the bracket and the confirmation (`Some(Some(rate))`: confirmed at
+/// `rate`; `Some(None)`: every confirmation failed; `None`: none ran).
+fn outcome(
+    config: &SearchConfig,
+    bracket: &Bracket,
+    confirmed: Option<Option<f64>>,
+) -> SearchOutcome {
+    let found = confirmed.flatten();
     let generator_limited = bracket.high.is_some_and(|(_, g)| g);
+    let lower = match (found, bracket.low) {
+        (Some(rate), Some(low)) if rate < low => format!(
+            " (the longer run failed at {low:.0} req/s; this lower rate that passed a trial held)"
+        ),
+        _ => String::new(),
+    };
     let note = match (found, bracket.high) {
         (Some(rate), Some((high, g))) => format!(
-            "{rate:.0} req/s meets every SLO; {high:.0} req/s did not{}",
+            "{rate:.0} req/s meets every SLO{lower}; {high:.0} req/s did not{}",
             if g {
                 " because the generator could not offer it (the target's limit may be higher)"
             } else {
@@ -194,10 +203,10 @@ fn outcome(config: &SearchConfig, bracket: &Bracket, confirmed: Option<bool>) ->
             }
         ),
         (Some(rate), None) => format!(
-            "{rate:.0} req/s meets every SLO; no failing rate up to --max-rate {:.0}",
+            "{rate:.0} req/s meets every SLO{lower}; no failing rate up to --max-rate {:.0}",
             config.max_rate
         ),
-        (None, _) if confirmed == Some(false) => {
+        (None, _) if confirmed == Some(None) => {
             "the longer confirmation runs failed: no rate is confirmed".to_owned()
         }
         (None, Some((_, true))) => {
@@ -211,7 +220,63 @@ fn outcome(config: &SearchConfig, bracket: &Bracket, confirmed: Option<bool>) ->
         bracket_high: bracket.high.map(|(r, _)| r),
         generator_limited,
         precision: config.precision,
-        confirmed,
+        confirmed: confirmed.map(|c| c.is_some()),
         note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RunConfig;
+    use crate::matrix::curve::CurveConfig;
+
+    fn config() -> SearchConfig {
+        SearchConfig {
+            curve: CurveConfig {
+                run: RunConfig::default(),
+                slos: Vec::new(),
+                max_send_lag: Duration::from_millis(10),
+                watched: Vec::new(),
+                out_dir: "reports".into(),
+            },
+            start_rate: 1000.0,
+            max_rate: 1e7,
+            precision: 0.02,
+            trial: Duration::from_secs(2),
+            confirm: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn the_outcome_names_the_confirmed_rate_and_who_bounded_the_bracket() {
+        let bracket = Bracket {
+            low: Some(32_000.0),
+            high: Some((32_500.0, true)),
+        };
+        let o = outcome(&config(), &bracket, Some(Some(16_000.0)));
+        assert_eq!(o.found_rate, Some(16_000.0));
+        assert_eq!(
+            (o.bracket_low, o.bracket_high),
+            (Some(32_000.0), Some(32_500.0))
+        );
+        assert!(o.generator_limited && o.confirmed == Some(true));
+        assert!(o.note.contains("failed at 32000"), "{}", o.note);
+        assert!(
+            o.note.contains("generator could not offer it"),
+            "{}",
+            o.note
+        );
+        let failed = outcome(&config(), &bracket, Some(None));
+        assert_eq!((failed.found_rate, failed.confirmed), (None, Some(false)));
+        let never = outcome(&config(), &Bracket::default(), None);
+        assert_eq!(never.note, "even the start rate failed an SLO");
+        assert!(
+            validate(&SearchConfig {
+                precision: 0.0,
+                ..config()
+            })
+            .is_err()
+        );
     }
 }
