@@ -227,6 +227,8 @@ fn combine(
         udp: merge_udp(shards),
         timeline: merge_timelines(shards, base_ns)?,
         start: None,
+        // Each shard's CPU is its own host's (and its own window's): not summed into one.
+        cpu: None,
         shards: Some(section(shards, reference)),
         totals,
         config: global,
@@ -301,6 +303,7 @@ fn merge_schedule(shards: &[(&str, &Report)], completed: u64, secs: f64) -> Opti
     };
     Some(Schedule {
         late: parts.iter().map(|s| s.late).sum(),
+        late_held: parts.iter().map(|s| s.late_held).sum(),
         late_threshold_ns: first.late_threshold_ns,
         unsent: parts.iter().map(|s| s.unsent).sum(),
         unfinished: parts.iter().map(|s| s.unfinished).sum(),

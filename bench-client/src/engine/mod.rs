@@ -14,12 +14,14 @@
 //! executor per worker thread, a task per connection.
 //!
 //! Inside, arrows run one way: `run` -> `per_core` -> `session`, and `run` ->
-//! `tcp`/`udp`/`datagram` (custom UDP); all -> `conn` -> `pace` -> `shared` (`error`, `preflight` and `start`
-//! beside them), so no file imports one that imports it back.
+//! `tcp`/`udp`/`datagram` (custom UDP); all -> `conn` -> `pace` -> `shared` (`error`, `preflight`, `start`
+//! and `cpu`, the CPU accounting sampler, beside them), so no file imports one that imports it back.
 
 mod conn;
+mod cpu;
 mod datagram;
 mod error;
+mod latch;
 mod pace;
 #[cfg(target_os = "linux")]
 mod per_core;
@@ -34,6 +36,7 @@ mod udp;
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 mod udp_session;
 
+pub use cpu::WatchPid;
 pub use error::RunError;
 pub use run::Run;
 pub(crate) use run::{embedded_server_config, start_embedded};

@@ -17,7 +17,9 @@ use crate::workload::framed::Framed;
 use crate::workload::tcp_echo::TcpEcho;
 use crate::workload::{Pattern, Verifier};
 
+use super::cpu::{CpuWatch, WatchPid};
 use super::error::RunError;
+use super::latch::{Arrival, Latch};
 use super::shared::{Shared, Stopper};
 use super::start::StartAt;
 
@@ -33,6 +35,8 @@ pub struct Run {
     checked: OnceLock<Option<SocketReadback>>,
     /// `--start-at`: when the warm-up begins.
     start_at: Option<StartAt>,
+    /// Other processes whose CPU time the report accounts (`--watch-pid`).
+    watched: Vec<WatchPid>,
 }
 
 impl Run {
@@ -61,6 +65,7 @@ impl Run {
             spec,
             checked: OnceLock::new(),
             start_at: None,
+            watched: Vec::new(),
         })
     }
 
@@ -74,6 +79,16 @@ impl Run {
     /// Refuses now (before any output) if the start instant is already past its tolerance.
     pub fn check_start(&self) -> Result<(), RunError> {
         self.start_at.map_or(Ok(()), |s| s.check(SystemTime::now()))
+    }
+
+    /// Also accounts the CPU time of these processes (`--watch-pid NAME=PID`); refuses
+    /// one that is gone or unreadable, before anything runs.
+    pub fn watch(mut self, watched: Vec<WatchPid>) -> Result<Run, ConfigError> {
+        for w in &watched {
+            w.check("--watch-pid")?;
+        }
+        self.watched = watched;
+        Ok(self)
     }
 
     /// The configuration.
@@ -139,12 +154,17 @@ impl Run {
             custom,
             self.stopper.clone(),
         ));
+        let watch = CpuWatch::start(shared.record_start(), shared.end(), self.watched.clone());
+        let mut samples = None;
+        let all_done = || {
+            samples = watch.and_then(CpuWatch::finish);
+        };
         let mut rec = match config.engine {
             #[cfg(target_os = "linux")]
             ClientEngine::PerCore if super::per_core::supports(&shared) => {
-                super::per_core::run_workers(&shared, &self.live)?
+                super::per_core::run_workers(&shared, &self.live, all_done)?
             }
-            _ => run_workers(&shared, &self.live)?,
+            _ => run_workers(&shared, &self.live, all_done)?,
         };
         let finished = Instant::now();
         let interrupted = shared.stop_requested();
@@ -160,7 +180,10 @@ impl Run {
             }
             None => (None, false),
         };
+        let requests = rec.ok + rec.error_count();
+        let cpu = samples.map(|s| super::cpu::section(&s, &self.watched, requests));
         let facts = RunFacts {
+            cpu,
             config: config.clone(),
             started_at,
             recorded,
@@ -240,17 +263,30 @@ pub(crate) fn start_embedded(
 }
 
 /// Runs every connection on the worker threads; returns the merged recorder.
-fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunError> {
+/// `all_done` runs once every worker has finished its connections and before any thread
+/// ends (the CPU accounting's end sample: a thread that ended would take its CPU time
+/// with it).
+fn run_workers(
+    shared: &Arc<Shared>,
+    live: &Arc<Live>,
+    all_done: impl FnOnce(),
+) -> Result<Recorder, RunError> {
     let workers = live.workers();
     let compressor = Compressor::start();
+    let latch = Arc::new(Latch::default());
     let mut threads: Vec<std::thread::JoinHandle<Recorder>> = Vec::with_capacity(workers);
     for worker in 0..workers {
         let mine = shared.clone();
         let live = live.clone();
         let handle = compressor.handle();
+        let arrive = Arrival(latch.clone());
         let thread = std::thread::Builder::new()
             .name(format!("bench-client-{worker}"))
-            .spawn(move || run_worker(&mine, worker, workers, live, handle))
+            .spawn(move || {
+                let rec = run_worker(&mine, worker, workers, live, handle);
+                drop(arrive);
+                rec
+            })
             .map_err(|cause| RunError::Io {
                 context: "starting a worker thread".to_owned(),
                 cause,
@@ -260,6 +296,7 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
             Err(e) => {
                 // Stop the workers already loading the target before giving up.
                 shared.stop();
+                latch.release();
                 for t in threads.drain(..) {
                     let _ = t.join();
                 }
@@ -268,6 +305,9 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
         };
         threads.push(thread);
     }
+    latch.wait_for(threads.len());
+    all_done();
+    latch.release();
     let mut merged: Option<Recorder> = None;
     for thread in threads {
         let rec = thread.join().expect("worker thread panicked");

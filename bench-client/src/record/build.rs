@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{LoadModel, RunConfig, WorkloadKind};
 use crate::output::rfc3339;
+use crate::report::cpu::CpuSection;
 use crate::report::{
     ErrorKind, Host, LatencySummary, Report, SCHEMA, Schedule, ScheduleVerdict, SocketInfo,
     StartTimes, TargetInfo, TimelineEntry, Tool, Totals, encode_histogram,
@@ -32,6 +33,8 @@ pub struct RunFacts {
     pub socket: SocketInfo,
     /// `--start-at` runs: the intended and actual start.
     pub start: Option<StartTimes>,
+    /// CPU accounting of the recorded window.
+    pub cpu: Option<CpuSection>,
 }
 
 impl Report {
@@ -82,6 +85,7 @@ impl Report {
             timeline: timeline(rec, facts.recorded),
             start: facts.start,
             shards: None,
+            cpu: facts.cpu,
             config: facts.config,
         }
     }
@@ -153,6 +157,7 @@ impl Schedule {
         };
         Schedule {
             late: rec.late,
+            late_held: rec.late_held,
             late_threshold_ns: LATE_THRESHOLD.as_nanos() as u64,
             unsent: rec.unsent,
             unfinished: rec.unfinished,

@@ -1,5 +1,5 @@
 //! Every on-disk schema, typed, and reading and writing them: the run report
-//! (`wirebench.report/v1`, [`Report`]), a matrix folder's `summary.json`
+//! (`wirebench.report/v1`, [`Report`], with its `cpu` section: [`cpu::CpuSection`]), a matrix folder's `summary.json`
 //! ([`summary::Summary`]), `overhead.json` ([`overhead::OverheadSummary`]), and the
 //! histogram text format they all use ([`Latency`], [`encode_histogram`]).
 //!
@@ -8,6 +8,8 @@
 //! reports from it and imports this wing, never the other way), sockets, rendering.
 
 mod check;
+pub mod cpu;
+pub mod curve;
 mod histogram;
 mod io;
 mod kinds;

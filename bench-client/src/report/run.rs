@@ -72,6 +72,10 @@ pub struct Report {
     /// Merged reports (`bench-client merge`): the shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<ShardsSection>,
+    /// CPU time spent in the recorded window (`None`: not measured, e.g. not Linux, or
+    /// the run ended before recording began).
+    #[serde(default)]
+    pub cpu: Option<super::cpu::CpuSection>,
 }
 
 /// The tool that wrote a report.

@@ -26,7 +26,9 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     }
     let config = args.shard.apply(config).map_err(bad_input)?;
     let start = args.shard.start().map_err(bad_input)?;
-    let mut run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
+    let mut run = Run::with_stopper(config, Stopper::new())
+        .and_then(|run| run.watch(args.watch_pid.clone()))
+        .map_err(|e| bad_input(e.into()))?;
     if let Some(start) = start {
         run = run.start_at(start);
         run.check_start()?;
@@ -210,6 +212,9 @@ fn notes(report: &Report) -> String {
             start.intended,
             start.skew_ns as f64 / 1e6
         );
+    }
+    if let Some(cpu) = &report.cpu {
+        let _ = writeln!(text, "{}", cpu.summary_line());
     }
     if report.interrupted {
         text.push_str("interrupted: the report covers the run until the stop\n");

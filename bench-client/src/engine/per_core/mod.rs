@@ -22,6 +22,7 @@ use bench_server::engine::threads::{StopFlag, spawn_loops};
 use bench_server::engine::waker::Waker;
 
 use super::error::RunError;
+use super::latch::{Arrival, Latch};
 use super::shared::Shared;
 use crate::config::WorkloadKind;
 use crate::record::{Compressor, CompressorHandle, Live, Recorder};
@@ -49,9 +50,16 @@ pub(crate) fn supports(shared: &Shared) -> bool {
 }
 
 /// Runs every connection on `live.workers()` loop threads; returns the merged recorder.
-pub(crate) fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunError> {
+/// `all_done` runs once every loop has finished its connections, while the threads are
+/// still alive (the CPU accounting's end sample reads them).
+pub(crate) fn run_workers(
+    shared: &Arc<Shared>,
+    live: &Arc<Live>,
+    all_done: impl FnOnce(),
+) -> Result<Recorder, RunError> {
     let workers = live.workers();
     let compressor = Compressor::start();
+    let latch = Arc::new(Latch::default());
     let build = |_: usize| -> std::io::Result<(LoopSeed, Waker)> {
         let poller = Poller::new()?;
         let waker = Waker::new(&poller, bench_server::engine::slab::tagged(WAKER_TAG, 0))?;
@@ -62,10 +70,23 @@ pub(crate) fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Reco
         };
         Ok((seed, waker))
     };
+    // The loops stop on their own (end, budget, the run's stopper); the toolkit's flag
+    // is set only when a later loop failed to start, and then no end sample is coming.
+    let failed_start = StopFlag::new();
     let body = {
         let shared = shared.clone();
         let live = live.clone();
-        move |worker: usize, seed: LoopSeed| run_loop(&shared, worker, workers, &live, seed)
+        let latch = latch.clone();
+        let failed_start = failed_start.clone();
+        move |worker: usize, seed: LoopSeed| {
+            let arrive = Arrival(latch.clone());
+            let rec = run_loop(&shared, worker, workers, &live, seed);
+            if failed_start.is_set() {
+                latch.release();
+            }
+            drop(arrive);
+            rec
+        }
     };
     // The loops stop on their own (end, budget, the run's stopper); this flag is only
     // the toolkit's, for a loop that failed to start.
@@ -84,6 +105,9 @@ pub(crate) fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Reco
             shared.stopper().on_stop(Box::new(move || w.wake()))
         })
         .collect();
+    latch.wait_for(workers);
+    all_done();
+    latch.release();
     let mut merged: Option<Recorder> = None;
     for rec in loops.join() {
         let rec = rec.expect("client loop thread panicked");

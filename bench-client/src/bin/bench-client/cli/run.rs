@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use bench_client::{
     ClientEngine, EmbeddedServer, Expect, FramedCmd, RequestFormat, RunConfig, RunLength,
-    SizeRange, Target, WorkloadKind,
+    SizeRange, Target, WatchPid, WorkloadKind,
 };
 use bench_proto::HumanDuration;
 use bench_server::WriteMode;
@@ -84,6 +84,10 @@ pub struct RunArgs {
     bind_source: Option<String>,
     #[command(flatten)]
     pub shard: super::shard::ShardArgs,
+    /// Also account this process's CPU time in the report (NAME=PID, e.g. haproxy=1234;
+    /// repeatable): /proc/PID/task/*/schedstat, summed.
+    #[arg(long, value_name = "NAME=PID")]
+    pub watch_pid: Vec<WatchPid>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -163,47 +167,80 @@ impl TryFrom<&RunArgs> for RunPlan {
     type Error = anyhow::Error;
 
     fn try_from(a: &RunArgs) -> anyhow::Result<RunPlan> {
-        let (count, format) = split_requests(&a.requests, a.request_format)?;
-        let mut config = RunConfig {
-            workload: a.workload,
-            cmd: a.cmd,
-            sleep: a.sleep,
-            requests: format,
-            write_mode: a.write_mode,
-            expect: a.expect.unwrap_or(default_expect(a.workload, a.cmd)),
-            length: run_length(a.duration, count)?,
-            socket: a.socket.options(),
-            timeout: a.socket.timeout,
-            threads: a.threads.count(),
-            engine: a.engine.unwrap_or_default(),
-            bind_source: match &a.bind_source {
-                Some(text) => parse_sources(text)?,
-                None => Vec::new(),
-            },
-            label: a.label.clone(),
-            ..RunConfig::default()
-        };
-        a.load.apply(&mut config);
-        a.shape.apply(&mut config)?;
-        if a.workload != WorkloadKind::Framed {
-            framed_only(a)?;
-        }
-        custom_only(a)?;
-        if config.write_mode == WriteMode::Split && format == RequestFormat::Raw {
-            bail!("--write-mode split: raw requests must be one write each");
-        }
-        // `sleep` sends no body: the 64B default size means "not given" there.
-        if config.workload == WorkloadKind::Framed
-            && config.cmd == FramedCmd::Sleep
-            && config.size == SizeRange::fixed(64)
-        {
-            config.size = SizeRange::fixed(0);
-        }
-        let tcp = a.workload != WorkloadKind::UdpEcho;
-        let (target, external) = a.embedded.target(a.target.as_deref(), tcp)?;
-        config.target = target;
-        Ok(Unresolved::new(config, external))
+        plan(a, None)
     }
+}
+
+impl RunArgs {
+    /// The workload of a command that sets each run's rate itself (`sweep`, `search`):
+    /// open loop at a stand-in rate, `--arrival` kept; `--rate`, `--requests N` and
+    /// `--out` refused (the command writes a folder: `--out-dir`). Also returns
+    /// `--duration` when given.
+    pub fn open_loop_plan(
+        &self,
+        command: &str,
+    ) -> anyhow::Result<(RunPlan, Option<HumanDuration>)> {
+        if let Some(rate) = self.shape.rate {
+            bail!("--rate {rate}: {command} sets the rate of each run itself");
+        }
+        if let Some(out) = &self.output.out {
+            bail!(
+                "--out {}: {command} writes a folder; use --out-dir",
+                out.display()
+            );
+        }
+        if let (Some(n), _) = split_requests(&self.requests, self.request_format)? {
+            bail!("--requests {n}: {command} runs each rate for a time, not a count");
+        }
+        Ok((plan(self, Some(1.0))?, self.duration))
+    }
+}
+
+/// The plan; `open_rate`: open loop at this rate whatever `--rate` says.
+fn plan(a: &RunArgs, open_rate: Option<f64>) -> anyhow::Result<RunPlan> {
+    let (count, format) = split_requests(&a.requests, a.request_format)?;
+    let mut config = RunConfig {
+        workload: a.workload,
+        cmd: a.cmd,
+        sleep: a.sleep,
+        requests: format,
+        write_mode: a.write_mode,
+        expect: a.expect.unwrap_or(default_expect(a.workload, a.cmd)),
+        length: run_length(a.duration, count)?,
+        socket: a.socket.options(),
+        timeout: a.socket.timeout,
+        threads: a.threads.count(),
+        engine: a.engine.unwrap_or_default(),
+        bind_source: match &a.bind_source {
+            Some(text) => parse_sources(text)?,
+            None => Vec::new(),
+        },
+        label: a.label.clone(),
+        ..RunConfig::default()
+    };
+    a.load.apply(&mut config);
+    match open_rate {
+        Some(rate) => a.shape.apply_open(&mut config, rate),
+        None => a.shape.apply(&mut config)?,
+    }
+    if a.workload != WorkloadKind::Framed {
+        framed_only(a)?;
+    }
+    custom_only(a)?;
+    if config.write_mode == WriteMode::Split && format == RequestFormat::Raw {
+        bail!("--write-mode split: raw requests must be one write each");
+    }
+    // `sleep` sends no body: the 64B default size means "not given" there.
+    if config.workload == WorkloadKind::Framed
+        && config.cmd == FramedCmd::Sleep
+        && config.size == SizeRange::fixed(64)
+    {
+        config.size = SizeRange::fixed(0);
+    }
+    let tcp = a.workload != WorkloadKind::UdpEcho;
+    let (target, external) = a.embedded.target(a.target.as_deref(), tcp)?;
+    config.target = target;
+    Ok(Unresolved::new(config, external))
 }
 
 /// `--bind-source`: `A..B` (IPv4, every address from A to B) or `A,B,...`.
