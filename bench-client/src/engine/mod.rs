@@ -19,6 +19,8 @@
 
 mod conn;
 mod cpu;
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod custom_udp_session;
 mod datagram;
 mod error;
 mod latch;

@@ -333,6 +333,67 @@ fn in_window(shared: &Shared, at: Instant) -> bool {
     at >= shared.record_start() && shared.end().is_none_or(|end| at < end)
 }
 
+/// What a per-core datagram loop drives: udp-echo's [`UdpSession`] and a custom UDP
+/// workload's session (`custom_udp_session`). Bytes and time in, a datagram and a
+/// deadline out.
+pub(crate) trait DatagramSession {
+    /// The next datagram due at `now`, if any (in flight from now); see
+    /// [`UdpSession::poll_datagram`].
+    fn poll_datagram(&mut self, shared: &Shared, rec: &mut Recorder, now: Instant)
+    -> Option<&[u8]>;
+    /// The socket took the datagram offered last.
+    fn sent(&mut self, rec: &mut Recorder);
+    /// The socket refused the datagram offered last.
+    fn send_failed(&mut self, err: &io::Error, rec: &mut Recorder);
+    /// A receive error: the oldest datagram in flight takes it.
+    fn recv_failed(&mut self, err: &io::Error, rec: &mut Recorder);
+    /// One datagram arrived at `now`.
+    fn received(&mut self, datagram: &[u8], now: Instant, shared: &Shared, rec: &mut Recorder);
+    /// Fails what has timed out by `now`.
+    fn expire(&mut self, now: Instant, shared: &Shared, rec: &mut Recorder);
+    /// The next deadline.
+    fn poll_timeout(&self, shared: &Shared) -> Option<Instant>;
+    /// No more requests and nothing in flight.
+    fn is_finished(&self) -> bool;
+    /// The socket closes: final accounting.
+    fn close(self, shared: &Shared, rec: &mut Recorder);
+}
+
+impl DatagramSession for UdpSession {
+    fn poll_datagram(
+        &mut self,
+        shared: &Shared,
+        rec: &mut Recorder,
+        now: Instant,
+    ) -> Option<&[u8]> {
+        UdpSession::poll_datagram(self, shared, rec, now)
+    }
+    fn sent(&mut self, rec: &mut Recorder) {
+        UdpSession::sent(self, rec);
+    }
+    fn send_failed(&mut self, err: &io::Error, rec: &mut Recorder) {
+        UdpSession::send_failed(self, err, rec);
+    }
+    fn recv_failed(&mut self, err: &io::Error, rec: &mut Recorder) {
+        UdpSession::recv_failed(self, err, rec);
+    }
+    fn received(&mut self, datagram: &[u8], now: Instant, shared: &Shared, rec: &mut Recorder) {
+        UdpSession::received(self, datagram, now, shared, rec);
+    }
+    fn expire(&mut self, now: Instant, shared: &Shared, rec: &mut Recorder) {
+        UdpSession::expire(self, now, shared, rec);
+    }
+    fn poll_timeout(&self, shared: &Shared) -> Option<Instant> {
+        UdpSession::poll_timeout(self, shared)
+    }
+    fn is_finished(&self) -> bool {
+        UdpSession::is_finished(self)
+    }
+    fn close(self, shared: &Shared, rec: &mut Recorder) {
+        UdpSession::close(self, shared, rec);
+    }
+}
+
 #[cfg(test)]
 #[path = "udp_session_tests.rs"]
 mod tests;

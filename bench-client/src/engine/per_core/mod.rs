@@ -21,9 +21,11 @@ use bench_server::engine::poller::Poller;
 use bench_server::engine::threads::{StopFlag, spawn_loops};
 use bench_server::engine::waker::Waker;
 
+use super::custom_udp_session::CustomUdpSession;
 use super::error::RunError;
 use super::latch::{Arrival, Latch};
 use super::shared::Shared;
+use super::udp_session::UdpSession;
 use crate::config::WorkloadKind;
 use crate::record::{Compressor, CompressorHandle, Live, Recorder};
 use crate::workload::custom::spec::Transport;
@@ -40,13 +42,10 @@ struct LoopSeed {
     compressor: CompressorHandle,
 }
 
-/// Whether the per-core engine runs this run's workload: every stream workload (through
-/// the workload trait) and udp-echo; a custom UDP workload runs on the async engine's
-/// `datagram` sockets.
-pub(crate) fn supports(shared: &Shared) -> bool {
-    shared
-        .custom()
-        .is_none_or(|custom| custom.transport() == Transport::Tcp)
+/// Whether the per-core engine runs this run's workload: every one (stream workloads
+/// through the workload trait, udp-echo and custom UDP through their datagram sessions).
+pub(crate) fn supports(_shared: &Shared) -> bool {
+    true
 }
 
 /// Runs every connection on `live.workers()` loop threads; returns the merged recorder.
@@ -156,10 +155,21 @@ fn run_loop(
             let workload = Framed::new(shared.config(), verifier);
             event_loop::run(shared, poller, waker, &workload, indices, &mut rec)
         }
-        WorkloadKind::UdpEcho => udp_loop::run(shared, poller, waker, indices, &mut rec),
+        WorkloadKind::UdpEcho => {
+            let session = |index| UdpSession::new(shared, index);
+            udp_loop::run(shared, poller, waker, indices, &mut rec, session)
+        }
         WorkloadKind::Custom => {
             let workload = shared.custom().expect("custom runs have a workload");
-            event_loop::run(shared, poller, waker, workload, indices, &mut rec)
+            match workload.transport() {
+                Transport::Tcp => {
+                    event_loop::run(shared, poller, waker, workload, indices, &mut rec)
+                }
+                Transport::Udp => {
+                    let session = |index| CustomUdpSession::new(shared, index, workload);
+                    udp_loop::run(shared, poller, waker, indices, &mut rec, session)
+                }
+            }
         }
     };
     if let Err(e) = result {

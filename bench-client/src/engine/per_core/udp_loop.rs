@@ -1,5 +1,6 @@
-//! One client loop of udp-echo sockets: the same turn as the TCP loop (wait, edges,
-//! due deadlines, the end, a stop) around [`UdpSession`]s. A datagram socket is read
+//! One client loop of UDP sockets: the same turn as the TCP loop (wait, edges, due
+//! deadlines, the end, a stop) around [`DatagramSession`]s (udp-echo's `UdpSession`, a
+//! custom UDP workload's `CustomUdpSession`). A datagram socket is read
 //! until `WouldBlock` (each read returns one datagram, so a short read says nothing
 //! about what is queued), into one receive buffer the loop's sockets share.
 
@@ -15,7 +16,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::super::shared::Shared;
 use super::super::udp::unspecified_for;
-use super::super::udp_session::UdpSession;
+use super::super::udp_session::DatagramSession;
 use super::event_loop::wait_timeout;
 use crate::record::Recorder;
 use crate::report::ErrorKind;
@@ -24,9 +25,9 @@ use crate::report::ErrorKind;
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// One socket of the loop.
-struct Sock {
+struct Sock<S> {
     socket: UdpSocket,
-    session: UdpSession,
+    session: S,
     readable: bool,
     writable: bool,
     scheduled: Option<Instant>,
@@ -36,19 +37,20 @@ struct Sock {
 ///
 /// # Errors
 /// `epoll_wait`'s (a bug); socket errors are the datagrams' and are recorded.
-pub(crate) fn run(
+pub(crate) fn run<S: DatagramSession>(
     shared: &Shared,
     poller: &Poller,
     waker: &Waker,
     indices: impl Iterator<Item = usize>,
     rec: &mut Recorder,
+    mut session_for: impl FnMut(usize) -> S,
 ) -> io::Result<()> {
-    let mut socks: Slab<Sock> = Slab::new();
+    let mut socks: Slab<Sock<S>> = Slab::new();
     let mut timers: Timers<Key> = Timers::new();
     let mut buf = vec![0u8; 65_536];
     let now = Instant::now();
     for index in indices {
-        let session = UdpSession::new(shared, index);
+        let session = session_for(index);
         match open(shared, poller, &mut socks, session) {
             Ok(key) => drive(shared, rec, &mut timers, &mut socks, key, &mut buf, now),
             Err(failed) => {
@@ -104,12 +106,12 @@ pub(crate) fn run(
 
 /// A socket with the client's options, connected to the target, registered under a
 /// new key; `Err` hands the session back with the reason.
-fn open(
+fn open<S: DatagramSession>(
     shared: &Shared,
     poller: &Poller,
-    socks: &mut Slab<Sock>,
-    session: UdpSession,
-) -> Result<Key, Box<(UdpSession, io::Error)>> {
+    socks: &mut Slab<Sock<S>>,
+    session: S,
+) -> Result<Key, Box<(S, io::Error)>> {
     let socket = match make_socket(shared) {
         Ok(socket) => socket,
         Err(e) => return Err(Box::new((session, e))),
@@ -142,11 +144,11 @@ fn make_socket(shared: &Shared) -> io::Result<UdpSocket> {
 
 /// Moves socket `key` on: receive, expire, send what is due, then close it or keep
 /// its next deadline.
-fn drive(
+fn drive<S: DatagramSession>(
     shared: &Shared,
     rec: &mut Recorder,
     timers: &mut Timers<Key>,
-    socks: &mut Slab<Sock>,
+    socks: &mut Slab<Sock<S>>,
     key: Key,
     buf: &mut [u8],
     now: Instant,
