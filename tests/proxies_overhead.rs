@@ -36,6 +36,7 @@ fn overhead(
     dir: &Path,
 ) -> OverheadSummary {
     let config = OverheadConfig {
+        proxy_pid: None,
         run: RunConfig {
             workload,
             connections: 4,

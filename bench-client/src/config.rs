@@ -35,6 +35,9 @@ pub enum WorkloadKind {
     UdpEcho,
     /// The length-prefixed command protocol.
     Framed,
+    /// A protocol described by a workload file (`--workload FILE.toml`,
+    /// [`RunConfig::custom`]); needs `--target`.
+    Custom,
 }
 
 impl WorkloadKind {
@@ -44,13 +47,15 @@ impl WorkloadKind {
             WorkloadKind::TcpEcho => "tcp-echo",
             WorkloadKind::UdpEcho => "udp-echo",
             WorkloadKind::Framed => "framed",
+            WorkloadKind::Custom => "custom",
         }
     }
 
-    /// The server protocol that answers this workload.
+    /// The server protocol that answers this workload (custom runs are refused without
+    /// `--target`, so no embedded server is started for them).
     pub fn proto(self) -> bench_server::Proto {
         match self {
-            WorkloadKind::TcpEcho => bench_server::Proto::TcpEcho,
+            WorkloadKind::TcpEcho | WorkloadKind::Custom => bench_server::Proto::TcpEcho,
             WorkloadKind::UdpEcho => bench_server::Proto::UdpEcho,
             WorkloadKind::Framed => bench_server::Proto::Framed,
         }
@@ -131,6 +136,44 @@ pub enum Arrival {
     Poisson,
 }
 
+/// Which engine drives the client's connections (`--engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientEngine {
+    /// One event loop per worker thread (epoll, edge-triggered, its own timer heap):
+    /// the default on Linux.
+    PerCore,
+    /// A smol executor per worker thread, a task per connection.
+    Async,
+}
+
+/// Names the default engine instead of the platform's (`per-core` or `async`), so the
+/// whole test suite can run on either engine: `WIREBENCH_CLIENT_ENGINE=async cargo test`.
+pub const ENGINE_ENV: &str = "WIREBENCH_CLIENT_ENGINE";
+
+impl Default for ClientEngine {
+    /// `per-core` on Linux, `async` elsewhere, unless [`ENGINE_ENV`] names one.
+    fn default() -> Self {
+        match std::env::var(ENGINE_ENV).as_deref() {
+            Ok("async") => ClientEngine::Async,
+            Ok("per-core") => ClientEngine::PerCore,
+            _ if cfg!(target_os = "linux") => ClientEngine::PerCore,
+            _ => ClientEngine::Async,
+        }
+    }
+}
+
+impl ClientEngine {
+    /// The name the flag and the report use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientEngine::PerCore => "per-core",
+            ClientEngine::Async => "async",
+        }
+    }
+}
+
 /// Closed loop (each connection keeps `pipeline` requests in flight) or open loop
 /// (requests are due on a schedule, whatever the server does).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -204,6 +247,16 @@ impl std::fmt::Display for SizeRange {
     }
 }
 
+/// A custom workload's file, as given: its text travels in the config (and the report),
+/// so a report says exactly which protocol was run; the workload wing checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadFile {
+    /// The path given to `--workload`.
+    pub path: String,
+    /// The file's TOML text.
+    pub text: String,
+}
+
 /// Settings of the embedded server (used when no target is given).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmbeddedServer {
@@ -274,8 +327,22 @@ pub struct RunConfig {
     pub timeout: HumanDuration,
     /// Client worker threads (each runs its share of the connections).
     pub threads: usize,
+    /// The engine that drives the connections.
+    #[serde(default)]
+    pub engine: ClientEngine,
+    /// Local addresses TCP connections bind to, taken in turn (`--bind-source`): each
+    /// gives one more range of source ports towards one target. Empty: the kernel picks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bind_source: Vec<std::net::IpAddr>,
     /// Free text carried into the report.
     pub label: String,
+    /// Custom workloads: the workload file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<WorkloadFile>,
+    /// Sharded runs: which shard this is and what the whole run asked for (the fields
+    /// above then hold this shard's shares; see [`crate::shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl Default for RunConfig {
@@ -297,9 +364,38 @@ impl Default for RunConfig {
             socket: SocketOptions::default(),
             timeout: HumanDuration(Duration::from_secs(5)),
             threads: bench_server::config::default_threads(),
+            engine: ClientEngine::default(),
+            bind_source: Vec::new(),
             label: String::new(),
+            custom: None,
+            shard: None,
         }
     }
+}
+
+/// Which part of a sharded run this process is, and what the whole run asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard, 0-based.
+    pub index: u32,
+    /// How many shards the run has.
+    pub count: u32,
+    /// Names the run; every shard of one run carries the same id, and `merge` refuses
+    /// reports of different ids.
+    pub run_id: String,
+    /// The whole run's split quantities (the config holds this shard's shares).
+    pub global: GlobalLoad,
+}
+
+/// The quantities a shard holds only a share of, as the whole run asked for them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GlobalLoad {
+    /// `--connections` of the whole run.
+    pub connections: usize,
+    /// `--requests N` of the whole run (count runs).
+    pub requests: Option<u64>,
+    /// `--rate` of the whole run (open loop).
+    pub rate: Option<f64>,
 }
 
 /// A configuration that cannot run; names the flag and the value.
@@ -356,7 +452,38 @@ impl RunConfig {
         if self.workload == WorkloadKind::Framed && self.cmd == FramedCmd::Sleep {
             self.validate_sleep()?;
         }
-        Ok(())
+        self.validate_custom()
+    }
+
+    /// A custom workload has its file and a target; other workloads have no file.
+    fn validate_custom(&self) -> Result<(), ConfigError> {
+        match (self.workload, &self.custom) {
+            (WorkloadKind::Custom, None) => Err(bad(
+                "--workload",
+                "(none)",
+                "a custom run needs a workload file",
+            )),
+            (WorkloadKind::Custom, Some(file)) if matches!(self.target, Target::Embedded(_)) => {
+                Err(bad(
+                    "--target",
+                    "(none)",
+                    format!(
+                        "a custom workload ({}) needs --target: the embedded server speaks \
+                         only bench-server's protocols",
+                        file.path
+                    ),
+                ))
+            }
+            (WorkloadKind::Custom, Some(_)) | (_, None) => Ok(()),
+            (kind, Some(file)) => Err(bad(
+                "--workload",
+                &file.path,
+                format!(
+                    "workload files are for `custom` runs, not {}",
+                    kind.as_str()
+                ),
+            )),
+        }
     }
 
     fn validate_sleep(&self) -> Result<(), ConfigError> {
@@ -434,6 +561,7 @@ impl RunConfig {
             }
             WorkloadKind::TcpEcho => (MAX_TCP_ECHO_SIZE, "the client's tcp-echo limit"),
             WorkloadKind::Framed => (MAX_SIZE, "the framed server's default max body"),
+            WorkloadKind::Custom => (MAX_SIZE, "the largest custom {size} payload"),
         };
         if size.max.0 > max {
             return Err(bad(

@@ -7,17 +7,24 @@
 //! `render` sit beside the run path and only read `report`):
 //!
 //! - [`matrix`]: many runs into one folder: the suite, the Nagle matrix, the proxy
-//!   overhead measurement; never draws pages (the binary does, through [`render`]).
+//!   overhead measurement, the rate sweep and the SLO search; never draws pages (the
+//!   binary does, through [`render`]).
 //! - `engine`: [`Run`]: embedded server, pre-flight check, worker threads, pacing,
-//!   TCP connections and UDP sockets; the only wing that knows smol and sockets.
+//!   TCP connections and UDP sockets, CPU accounting ([`WatchPid`]); the only wing that
+//!   knows smol and sockets.
 //! - [`workload`]: sans-IO protocols: the [`StreamWorkload`](workload::StreamWorkload)
-//!   trait (encode a request, decode and verify its reply), tcp-echo, framed, udp-echo.
+//!   trait (encode a request, decode and verify its reply), tcp-echo, framed, udp-echo,
+//!   and `custom` (a protocol from a workload file, `docs/workloads.md`).
 //! - [`record`]: per-worker recorders, the timeline, and building the [`Report`].
 //! - [`report`]: every on-disk schema, typed, read and written: run report, matrix
-//!   summary, overhead summary, the histogram codec, the stall verdict.
-//! - [`analysis`]: reads reports, never runs: compare, `--fail-if` gates, tables, hlog.
+//!   summary, overhead summary, sweep/search summary, the histogram codec, the stall
+//!   verdict.
+//! - [`analysis`]: reads reports, never runs: compare, `--fail-if` gates, SLOs, tables,
+//!   hlog.
 //! - [`render`]: a self-contained HTML page with SVG charts, from `report` types only.
 //! - [`config`] (leaf): plain [`RunConfig`] (no CLI types) and its validation.
+//! - [`shard`] (leaf beside `config`): one run split over N processes: the shares, the
+//!   striped open-loop schedule ([`shard::Lane`]), the [`shard::Shard`] a config carries.
 //! - [`output`] (leaf): every file written and stdout, atomic replacement, unique names,
 //!   time stamps. [`input`] (leaf): every file read, through one size cap.
 //!
@@ -47,13 +54,14 @@ pub mod output;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod shard;
 pub mod workload;
 
 pub use config::{
-    Arrival, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel, RequestFormat, RunConfig,
-    RunLength, SizeRange, Target, WorkloadKind,
+    Arrival, ClientEngine, ConfigError, EmbeddedServer, Expect, FramedCmd, LoadModel,
+    RequestFormat, RunConfig, RunLength, SizeRange, Target, WorkloadKind,
 };
-pub use engine::{Run, RunError, Stopper};
+pub use engine::{Run, RunError, StartAt, Stopper, WatchPid};
 pub use report::{ErrorKind, Report, ReportError};
 
 /// The server library the load generator embeds (`--target` omitted).

@@ -39,6 +39,10 @@ const MAX_READ_AHEAD: usize = 256 * 1024;
 /// carried a 16 MiB frame does not keep 16 MiB.
 const SHRINK_ABOVE: usize = 1024 * 1024;
 
+/// With a read chunk below [`READ_CHUNK`]: the size above which an empty buffer is
+/// shrunk back to the chunk.
+const SMALL_SHRINK_ABOVE: usize = 64 * 1024;
+
 /// A header type the decoder can read: it must say how long the body is.
 pub trait FrameHeader: DeserializeOwned {
     /// Length of the body following the header, in bytes.
@@ -88,6 +92,9 @@ pub struct Decoder<H> {
     /// Body length of the frame returned last, released on the next `decode`.
     consumed: usize,
     state: State<H>,
+    /// The free space `read_buf` offers at least (and what an idle buffer shrinks back
+    /// to): [`READ_CHUNK`] unless [`Decoder::with_read_chunk`] says otherwise.
+    read_chunk: usize,
     _header: PhantomData<fn() -> H>,
 }
 
@@ -101,8 +108,17 @@ impl<H: FrameHeader> Decoder<H> {
             end: 0,
             consumed: 0,
             state: State::Header,
+            read_chunk: READ_CHUNK,
             _header: PhantomData,
         }
+    }
+
+    /// The same decoder offering at least `chunk` bytes per read (at least 64): a
+    /// client that expects small replies keeps a small buffer per connection; large
+    /// frames still grow it (and it shrinks back to `chunk` when idle).
+    pub fn with_read_chunk(mut self, chunk: usize) -> Self {
+        self.read_chunk = chunk.max(64);
+        self
     }
 
     /// The limits this decoder enforces.
@@ -134,7 +150,7 @@ impl<H: FrameHeader> Decoder<H> {
 
     /// Free space to read into; call [`Decoder::filled`] with the number of bytes read.
     pub fn read_buf(&mut self) -> &mut [u8] {
-        self.reserve(READ_CHUNK);
+        self.reserve(self.read_chunk);
         &mut self.buf[self.end..]
     }
 
@@ -232,8 +248,15 @@ impl<H: FrameHeader> Decoder<H> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > SHRINK_ABOVE && matches!(self.state, State::Header) {
-                self.buf = vec![0; READ_CHUNK];
+            // A small chunk (a client expecting small frames) shrinks back sooner, but
+            // not so soon that a steady stream of mid-sized batches reallocates.
+            let above = if self.read_chunk < READ_CHUNK {
+                SMALL_SHRINK_ABOVE.max(4 * self.read_chunk)
+            } else {
+                SHRINK_ABOVE
+            };
+            if self.buf.len() > above && matches!(self.state, State::Header) {
+                self.buf = vec![0; self.read_chunk];
             }
         } else if self.start > 0 && self.buf.len() - self.end < additional {
             self.buf.copy_within(self.start..self.end, 0);

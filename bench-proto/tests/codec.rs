@@ -120,6 +120,30 @@ fn read_buf_and_filled_decode_like_feed() {
 }
 
 #[test]
+fn a_small_read_chunk_keeps_the_buffer_small_and_still_takes_large_frames() {
+    let mut dec = Decoder::<ResponseHeader>::new(Limits::default()).with_read_chunk(512);
+    assert_eq!(dec.read_buf().len(), 512, "room for small replies only");
+    let body = vec![b'x'; 100_000];
+    let mut wire = Vec::new();
+    encode_frame(&ResponseHeader::ok(1, body.len() as u64), &body, &mut wire).unwrap();
+    let mut got = None;
+    let mut rest = &wire[..];
+    while !rest.is_empty() {
+        let space = dec.read_buf();
+        let n = space.len().min(rest.len());
+        space[..n].copy_from_slice(&rest[..n]);
+        dec.filled(n);
+        rest = &rest[n..];
+        if let Some(f) = dec.decode().unwrap() {
+            got = Some(f.body.len());
+        }
+    }
+    assert_eq!(got, Some(100_000));
+    assert!(dec.decode().unwrap().is_none());
+    assert!(dec.read_buf().len() >= 512);
+}
+
+#[test]
 fn megabyte_body_arrives_whole() {
     let body: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
     let mut wire = Vec::new();

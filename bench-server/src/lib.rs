@@ -20,7 +20,7 @@
 //!   (`copy`, `splice`) and UDP relays on two models (`per-core` loops on the engine
 //!   toolkit, the default on Linux; `async` tasks on the runtime), counters and handle.
 //!   Shares only the engine, the runtime and the log limiter with the servers.
-//! - `engine/` (Linux): the per-core toolkit: epoll poller, eventfd waker, timer heap,
+//! - [`engine`]/ (Linux): the per-core toolkit (public: bench-client's per-core engine uses it too): epoll poller, eventfd waker, timer heap,
 //!   slab with generation-checked tokens, loop threads and their stop flag. No
 //!   protocols; the per-core driver and the relay build their loops from it.
 //! - `conn/`: what every connection driver shares: a failure counted and logged once
@@ -76,8 +76,7 @@ pub mod config;
 mod conn;
 mod endpoint;
 #[cfg(target_os = "linux")]
-#[allow(dead_code)] // a toolkit: the per-core driver and the relay use parts of it
-mod engine;
+pub mod engine;
 mod protocol;
 pub mod proxy;
 mod runtime;

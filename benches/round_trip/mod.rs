@@ -255,7 +255,7 @@ fn halves(
     verifier: Verifier,
 ) -> (Box<dyn RequestWriter>, Box<dyn ReplyReader>) {
     fn boxed<W: StreamWorkload>(workload: W) -> (Box<dyn RequestWriter>, Box<dyn ReplyReader>) {
-        let (writer, reader) = workload.split();
+        let (writer, reader) = workload.split(0);
         (Box::new(writer), Box::new(reader))
     }
     match config.workload {
@@ -301,7 +301,7 @@ async fn read_reply(
         match reader.take_reply(req) {
             Ok(Some(_)) => return Ok(()),
             Ok(None) => {}
-            Err(Failure::Mismatch(text) | Failure::Protocol(text)) => {
+            Err(Failure::Mismatch(text) | Failure::Protocol(text) | Failure::Server(text)) => {
                 return Err(io::Error::other(text));
             }
         }

@@ -39,6 +39,24 @@ pub enum Field {
     Errors,
     /// Successful requests.
     Ok,
+    /// The client's CPU time per request, us (`cpu.client`).
+    CpuUsPerReq,
+    /// The embedded server's CPU time per request, us.
+    ServerCpuUsPerReq,
+    /// The embedded relay's CPU time per request, us.
+    RelayCpuUsPerReq,
+    /// The `--watch-pid` processes' CPU time per request, us (together).
+    WatchedCpuUsPerReq,
+    /// The whole machine's busy time per request, us.
+    MachineCpuUsPerReq,
+    /// The client's CPU time in cores (1.0: one core busy).
+    CpuCores,
+    /// The embedded server's, in cores.
+    ServerCpuCores,
+    /// The `--watch-pid` processes', in cores.
+    WatchedCpuCores,
+    /// The whole machine's busy time, in cores.
+    MachineCpuCores,
 }
 
 /// One row of the table.
@@ -50,6 +68,8 @@ struct Spec {
     aliases: &'static [&'static str],
     /// Values in ns, thresholds with a time unit.
     latency: bool,
+    /// Shown with two decimals (CPU figures), not as a whole number.
+    fraction: bool,
     report: fn(&ReportView) -> Option<f64>,
     /// The overhead summary keeps req/s and the percentiles up to max only.
     leg: Option<fn(&LegRow) -> f64>,
@@ -83,6 +103,7 @@ macro_rules! specs {
             name: $name,
             aliases: &[$($alias),*],
             latency: specs!(@$kind),
+            fraction: specs!(@frac $kind),
             report: |r| r.$($path).+,
             leg: specs!(@opt $(|l: &LegRow| l.$leg.num())?),
             summary: specs!(@opt $(|s: &LatencySummary| s.$summary.num())?),
@@ -90,12 +111,15 @@ macro_rules! specs {
     };
     (@latency) => { true };
     (@count) => { false };
+    (@cpu) => { false };
+    (@frac cpu) => { true };
+    (@frac $other:ident) => { false };
     (@opt $read:expr) => { Some($read) };
     (@opt) => { None };
 }
 
 /// Every field, in [`Field::ALL`] order (`spec` relies on it).
-const SPECS: [Spec; 12] = specs! {
+const SPECS: [Spec; 21] = specs! {
     Rps "req/s" ["rps", "requests_per_s", "throughput"] count totals.requests_per_s,
         leg requests_per_s;
     P50 "p50" ["median"] latency latency.p50_ns, leg p50_ns, summary p50_ns;
@@ -109,7 +133,25 @@ const SPECS: [Spec; 12] = specs! {
     Stdev "stdev" [] latency latency.stdev_ns, summary stdev_ns;
     Errors "errors" [] count totals.error_count;
     Ok "ok" [] count totals.ok;
+    CpuUsPerReq "cpu_us_per_req" ["client_cpu_us_per_req"] cpu cpu.client.us_per_req;
+    ServerCpuUsPerReq "server_cpu_us_per_req" [] cpu cpu.server.us_per_req;
+    RelayCpuUsPerReq "relay_cpu_us_per_req" [] cpu cpu.relay.us_per_req;
+    WatchedCpuUsPerReq "watched_cpu_us_per_req" [] cpu cpu.watched_total.us_per_req;
+    MachineCpuUsPerReq "machine_cpu_us_per_req" [] cpu cpu.machine.busy.us_per_req;
+    CpuCores "cpu_cores" ["client_cpu_cores"] cpu cpu.client.cores;
+    ServerCpuCores "server_cpu_cores" [] cpu cpu.server.cores;
+    WatchedCpuCores "watched_cpu_cores" [] cpu cpu.watched_total.cores;
+    MachineCpuCores "machine_cpu_cores" [] cpu cpu.machine.busy.cores;
 };
+
+/// The CPU columns a comparison adds when a run of the group has them.
+pub const CPU_COLUMNS: [Field; 5] = [
+    Field::CpuUsPerReq,
+    Field::ServerCpuUsPerReq,
+    Field::RelayCpuUsPerReq,
+    Field::WatchedCpuUsPerReq,
+    Field::MachineCpuUsPerReq,
+];
 
 /// The columns of the comparison table.
 pub const COLUMNS: [Field; 9] = [
@@ -126,7 +168,7 @@ pub const COLUMNS: [Field; 9] = [
 
 impl Field {
     /// Every field.
-    pub const ALL: [Field; 12] = [
+    pub const ALL: [Field; 21] = [
         Field::Rps,
         Field::P50,
         Field::P90,
@@ -139,6 +181,15 @@ impl Field {
         Field::Stdev,
         Field::Errors,
         Field::Ok,
+        Field::CpuUsPerReq,
+        Field::ServerCpuUsPerReq,
+        Field::RelayCpuUsPerReq,
+        Field::WatchedCpuUsPerReq,
+        Field::MachineCpuUsPerReq,
+        Field::CpuCores,
+        Field::ServerCpuCores,
+        Field::WatchedCpuCores,
+        Field::MachineCpuCores,
     ];
 
     fn spec(self) -> &'static Spec {
@@ -157,10 +208,13 @@ impl Field {
         self.spec().latency
     }
 
-    /// A value of this field for a table: `52.3us` (latencies, ns in), `80123`.
+    /// A value of this field for a table: `52.3us` (latencies, ns in), `80123`, `12.40`
+    /// (CPU figures).
     pub fn show(self, v: f64) -> String {
         if self.is_latency() {
             format_ns(v.max(0.0).round() as u64)
+        } else if self.spec().fraction {
+            format!("{v:.2}")
         } else {
             format!("{v:.0}")
         }
@@ -220,7 +274,9 @@ mod tests {
         assert_eq!(
             "p42".parse::<Field>().unwrap_err(),
             "unknown field \"p42\" (req/s, p50, p90, p99, p99.9, p99.99, max, min, mean, \
-             stdev, errors, ok)"
+             stdev, errors, ok, cpu_us_per_req, server_cpu_us_per_req, relay_cpu_us_per_req, \
+             watched_cpu_us_per_req, machine_cpu_us_per_req, cpu_cores, server_cpu_cores, \
+             watched_cpu_cores, machine_cpu_cores)"
         );
     }
 }

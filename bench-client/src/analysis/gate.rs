@@ -24,7 +24,7 @@ pub enum Op {
 impl Op {
     /// `a OP b`, with values within a relative 1e-9 of each other taken as equal (a
     /// limit applied to a baseline, `100 * 1.1`, is not exactly `110` in floating point).
-    fn holds(self, a: f64, b: f64) -> bool {
+    pub(crate) fn holds(self, a: f64, b: f64) -> bool {
         let tolerance = 1e-9 * a.abs().max(b.abs());
         if (a - b).abs() <= tolerance {
             return matches!(self, Op::Ge | Op::Le);
@@ -37,7 +37,7 @@ impl Op {
         }
     }
 
-    fn text(self) -> &'static str {
+    pub(crate) fn text(self) -> &'static str {
         match self {
             Op::Gt => ">",
             Op::Ge => ">=",

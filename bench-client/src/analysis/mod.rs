@@ -1,6 +1,7 @@
 //! Analysis: reads reports, never runs. Comparing runs or matrix folders side by side
-//! ([`compare`]), `--fail-if` gates ([`gate`]), the text tables, and the timeline as an
-//! HdrHistogram interval log ([`hlog`]).
+//! ([`compare`]), `--fail-if` gates ([`gate`]), the SLOs of `sweep` and `search` ([`slo`]),
+//! the text tables, the timeline as an HdrHistogram interval log ([`hlog`]), and the
+//! lossless merge of a sharded run's reports ([`merge`]).
 //!
 //! Owns: the one [`Field`] table (what a comparison, a gate and the overhead summary can
 //! show, and how each reads it: `fields`), the typed report views (`view`), pairing
@@ -11,10 +12,13 @@ pub mod compare;
 mod fields;
 pub mod gate;
 pub mod hlog;
+pub mod merge;
+pub mod slo;
 mod table;
 mod view;
 
 pub use compare::{CompareError, Comparison, Group, RunView, load, ratio, read_view};
-pub use fields::{COLUMNS, Field};
+pub use fields::{COLUMNS, CPU_COLUMNS, Field};
 pub use gate::{Limit, Op, Threshold, Violation, check};
+pub use slo::Slo;
 pub use table::{format, format_overhead_table};

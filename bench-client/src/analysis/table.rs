@@ -9,7 +9,7 @@ use bench_proto::units::format_ns;
 use crate::report::overhead::{FieldOverhead, OverheadSummary};
 
 use super::compare::{Comparison, ratio};
-use super::fields::{COLUMNS, Field};
+use super::fields::{COLUMNS, CPU_COLUMNS, Field};
 
 /// The comparison as text tables, one per group.
 pub fn format(comparison: &Comparison) -> String {
@@ -27,14 +27,23 @@ pub fn format(comparison: &Comparison) -> String {
             .unwrap_or(3)
             .max(3);
         let _ = write!(out, "{:<width$}", "run");
-        for field in COLUMNS {
+        // CPU columns only where a run of the group measured them.
+        let columns: Vec<Field> = COLUMNS
+            .into_iter()
+            .chain(
+                CPU_COLUMNS
+                    .into_iter()
+                    .filter(|f| group.runs.iter().any(|r| r.get(*f).is_some())),
+            )
+            .collect();
+        for &field in &columns {
             let _ = write!(out, " {:>16}", field.name());
         }
         out.push('\n');
         let base = &group.runs[0];
         for (n, run) in group.runs.iter().enumerate() {
             let _ = write!(out, "{:<width$}", run.name);
-            for field in COLUMNS {
+            for &field in &columns {
                 let cell = match (run.get(field), base.get(field)) {
                     (Some(v), Some(b)) if n > 0 => {
                         format!("{} {:.2}x", field.show(v), ratio(v, b))
@@ -122,6 +131,9 @@ pub fn format_overhead_table(summary: &OverheadSummary) -> String {
             "{:<7} {direct:>10} {proxied:>10} {ratio:>7}  {ratio_rounds:<22} {added}",
             f.field,
         );
+    }
+    if let Some(cpu) = &summary.proxy_cpu {
+        let _ = writeln!(out, "{}", cpu.line());
     }
     if summary.interrupted {
         let _ = writeln!(

@@ -92,6 +92,36 @@ views! {
         socket: SocketView,
         /// Where the load went.
         target: TargetView,
+        /// CPU accounting.
+        cpu: CpuView,
+    }
+
+    /// `cpu`: the groups a comparison reads.
+    CpuView {
+        /// The client.
+        client: UsageView,
+        /// The embedded server.
+        server: UsageView,
+        /// The embedded relay.
+        relay: UsageView,
+        /// The `--watch-pid` processes together.
+        watched_total: UsageView,
+        /// The machine.
+        machine: MachineView,
+    }
+
+    /// `cpu.machine`.
+    MachineView {
+        /// Its busy time.
+        busy: UsageView,
+    }
+
+    /// One group's CPU usage.
+    UsageView {
+        /// us per request.
+        us_per_req: Option<f64>,
+        /// Share of one core.
+        cores: Option<f64>,
     }
 
     /// Any object with a `nodelay` flag.

@@ -91,7 +91,8 @@ impl End {
 impl From<Failure> for End {
     fn from(failure: Failure) -> End {
         let kind = ErrorKind::from(&failure);
-        let (Failure::Mismatch(message) | Failure::Protocol(message)) = failure;
+        let (Failure::Mismatch(message) | Failure::Protocol(message) | Failure::Server(message)) =
+            failure;
         End { kind, message }
     }
 }
@@ -135,10 +136,14 @@ pub(crate) fn open_failed(
 /// kind: at least one, in the recorded part, even when it failed between requests or
 /// during the warm-up (a connection lost is lost for the whole run).
 pub(crate) fn fail_connection(shared: &Shared, rec: &RefCell<Recorder>, recorded: u64, end: End) {
+    fail_connection_in(shared, &mut rec.borrow_mut(), recorded, end);
+}
+
+/// [`fail_connection`] for a driver that owns its recorder outright.
+pub(crate) fn fail_connection_in(shared: &Shared, rec: &mut Recorder, recorded: u64, end: End) {
     shared.connection_failed();
     let End { kind, message } = end;
-    rec.borrow_mut()
-        .failed(kind, recorded.max(1), true, || message);
+    rec.failed(kind, recorded.max(1), true, || message);
 }
 
 /// When the recorded part ended for a writer: the end, or the stop if it came first.
@@ -156,18 +161,35 @@ pub(crate) fn close_window(
     source: &RefCell<Source>,
     held: bool,
 ) {
+    close_window_in(
+        shared,
+        &mut rec.borrow_mut(),
+        &mut source.borrow_mut(),
+        held,
+    );
+}
+
+/// [`close_window`] for a driver that owns its recorder and source outright.
+pub(crate) fn close_window_in(
+    shared: &Shared,
+    rec: &mut Recorder,
+    source: &mut Source,
+    held: bool,
+) {
     if let Some(until) = window_end(shared) {
-        source
-            .borrow_mut()
-            .close_window(shared, until, held, &mut rec.borrow_mut());
+        source.close_window(shared, until, held, rec);
     }
 }
 
 /// Open loop, a connection done: what its schedule still called for in the recorded part
 /// (nothing, unless it failed before the end) is unsent, and its warm-up backlog dropped.
 pub(crate) fn account_unsent(shared: &Shared, rec: &RefCell<Recorder>, source: &RefCell<Source>) {
-    let source = source.borrow();
-    let mut rec = rec.borrow_mut();
+    account_unsent_in(shared, &mut rec.borrow_mut(), &source.borrow());
+}
+
+/// [`account_unsent`] for a driver that owns its recorder and source outright (the
+/// per-core loops).
+pub(crate) fn account_unsent_in(shared: &Shared, rec: &mut Recorder, source: &Source) {
     rec.warmup_dropped += source.warmup_dropped;
     if let Some(until) = window_end(shared) {
         rec.unsent += source.unsent(shared, until);

@@ -25,6 +25,16 @@ pub enum RunError {
     // No `#[from]`: a source would make `{:#}` print the server's error a second time.
     #[error("embedded server: {0}")]
     Server(bench_server::ServerError),
+    /// `--start-at` had passed by more than the tolerance when the run could start.
+    #[error("--start-at {at}: started {late_ms}ms late, beyond --start-tolerance {tolerance}")]
+    StartMissed {
+        /// The intended start, RFC 3339.
+        at: String,
+        /// How late, ms.
+        late_ms: u64,
+        /// The tolerance.
+        tolerance: bench_proto::HumanDuration,
+    },
     /// Something else in setting up.
     #[error("{context}: {cause}")]
     Io {

@@ -19,6 +19,7 @@ use smol::Timer;
 use super::shared::Shared;
 use crate::config::{Arrival, LoadModel, RunLength};
 use crate::record::Recorder;
+use crate::shard::Lane;
 use crate::workload::Request;
 
 /// An open-loop schedule for one connection.
@@ -34,7 +35,9 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Connection `index` of `connections` sharing `rate` requests/s from `start`.
+    /// Connection `index` of `connections` sharing `rate` requests/s from `start`
+    /// (unsharded).
+    #[cfg(test)]
     pub fn new(
         start: Instant,
         rate: f64,
@@ -42,19 +45,27 @@ impl Schedule {
         index: usize,
         connections: usize,
     ) -> Schedule {
-        let mean_gap_ns = 1e9 * connections as f64 / rate;
+        let config = crate::config::RunConfig {
+            connections,
+            load: LoadModel::Open { rate, arrival },
+            ..Default::default()
+        };
+        Schedule::for_lane(start, arrival, Lane::of(&config, index))
+    }
+
+    /// The schedule of one connection's [`Lane`] (its offset, gap and seed; striped over
+    /// the shards of a sharded run) from `start`.
+    pub fn for_lane(start: Instant, arrival: Arrival, lane: Lane) -> Schedule {
         let mut schedule = Schedule {
             next: start,
-            mean_gap_ns,
-            gap_ns: (mean_gap_ns.round() as u64).max(1),
+            mean_gap_ns: lane.gap_ns,
+            gap_ns: (lane.gap_ns.round() as u64).max(1),
             arrival,
-            rng: fastrand::Rng::with_seed(0x5eed ^ index as u64),
+            rng: fastrand::Rng::with_seed(lane.seed),
         };
         match arrival {
-            // Stagger the connections evenly over one gap.
-            Arrival::Uniform => {
-                schedule.next += nanos(mean_gap_ns * index as f64 / connections as f64);
-            }
+            // Connections (and shards) staggered over one gap.
+            Arrival::Uniform => schedule.next += nanos(lane.first_ns),
             Arrival::Poisson => schedule.advance(),
         }
         schedule
@@ -208,12 +219,10 @@ impl Source {
     pub fn new(shared: &Shared, index: usize) -> Source {
         let schedule = match shared.config().load {
             LoadModel::Closed => None,
-            LoadModel::Open { rate, arrival } => Some(Schedule::new(
+            LoadModel::Open { arrival, .. } => Some(Schedule::for_lane(
                 shared.start(),
-                rate,
                 arrival,
-                index,
-                shared.config().connections,
+                Lane::of(shared.config(), index),
             )),
         };
         Source {

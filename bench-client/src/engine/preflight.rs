@@ -11,6 +11,7 @@ use bench_server::SocketReadback;
 
 use super::error::RunError;
 use crate::config::{ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
+use crate::workload::custom::spec::Transport;
 
 /// How long a UDP target may stay silent before it counts as reachable anyway (a server
 /// that drops datagrams is still a server).
@@ -62,24 +63,34 @@ pub fn check_descriptors(config: &RunConfig) -> Result<(), ConfigError> {
         value: config.connections.to_string(),
         reason: format!(
             "needs about {needed} file descriptors{server}, above this process's limit of \
-             {limit} (RLIMIT_NOFILE; raise it with `ulimit -n`)"
+             {limit} (RLIMIT_NOFILE; raise it with `ulimit -n`, or split the connections over \
+             several generator processes)"
         ),
     })
 }
 
-/// Checks `addr`; returns the server's socket options when it can tell them.
-pub fn check(config: &RunConfig, addr: SocketAddr) -> Result<Option<SocketReadback>, RunError> {
+/// Checks `addr`; returns the server's socket options when it can tell them. `custom`:
+/// a custom workload's transport.
+pub fn check(
+    config: &RunConfig,
+    addr: SocketAddr,
+    custom: Option<Transport>,
+) -> Result<Option<SocketReadback>, RunError> {
     let unreachable = |e: io::Error| RunError::Unreachable {
         flag: "--target",
         addr,
         reason: e.to_string(),
     };
     match config.workload {
+        WorkloadKind::Custom if custom == Some(Transport::Udp) => {
+            probe_udp(addr).map_err(unreachable)?;
+            Ok(None)
+        }
         WorkloadKind::UdpEcho => {
             probe_udp(addr).map_err(unreachable)?;
             Ok(None)
         }
-        WorkloadKind::TcpEcho => {
+        WorkloadKind::TcpEcho | WorkloadKind::Custom => {
             TcpStream::connect_timeout(&addr, config.timeout.0).map_err(unreachable)?;
             Ok(None)
         }

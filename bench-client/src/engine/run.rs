@@ -8,15 +8,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bench_server::{Endpoint, RequestMode, ServerConfig, ServerHandle, SocketReadback};
 
-use crate::config::{ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
+use crate::config::{ClientEngine, ConfigError, RequestFormat, RunConfig, Target, WorkloadKind};
 use crate::record::{Compressor, CompressorHandle, Live, Recorder, RunFacts};
 use crate::report::{Report, SocketInfo, TargetInfo};
+use crate::workload::custom::Custom;
+use crate::workload::custom::spec::{self, Spec, Transport};
 use crate::workload::framed::Framed;
 use crate::workload::tcp_echo::TcpEcho;
 use crate::workload::{Pattern, Verifier};
 
+use super::cpu::{CpuWatch, WatchPid};
 use super::error::RunError;
+use super::latch::{Arrival, Latch};
 use super::shared::{Shared, Stopper};
+use super::start::StartAt;
 
 /// A run that has been configured but not started.
 #[derive(Debug)]
@@ -24,8 +29,14 @@ pub struct Run {
     config: RunConfig,
     live: Arc<Live>,
     stopper: Stopper,
+    /// Custom runs: the workload file, checked.
+    spec: Option<Spec>,
     /// The pre-flight result, once checked: the server's socket options, if it told them.
     checked: OnceLock<Option<SocketReadback>>,
+    /// `--start-at`: when the warm-up begins.
+    start_at: Option<StartAt>,
+    /// Other processes whose CPU time the report accounts (`--watch-pid`).
+    watched: Vec<WatchPid>,
 }
 
 impl Run {
@@ -38,13 +49,46 @@ impl Run {
     pub fn with_stopper(config: RunConfig, stopper: Stopper) -> Result<Run, ConfigError> {
         config.validate()?;
         super::preflight::check_descriptors(&config)?;
+        let spec = match &config.custom {
+            Some(file) => Some(spec::parse(&file.text).map_err(|e| ConfigError {
+                flag: "--workload",
+                value: file.path.clone(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
         let workers = config.threads.min(config.connections);
         Ok(Run {
             live: Arc::new(Live::new(workers)),
             stopper,
             config,
+            spec,
             checked: OnceLock::new(),
+            start_at: None,
+            watched: Vec::new(),
         })
+    }
+
+    /// Begins the warm-up at a wall-clock instant (a synchronised start of shards), or
+    /// refuses to run if that is more than its tolerance past when the run is ready.
+    pub fn start_at(mut self, start: StartAt) -> Run {
+        self.start_at = Some(start);
+        self
+    }
+
+    /// Refuses now (before any output) if the start instant is already past its tolerance.
+    pub fn check_start(&self) -> Result<(), RunError> {
+        self.start_at.map_or(Ok(()), |s| s.check(SystemTime::now()))
+    }
+
+    /// Also accounts the CPU time of these processes (`--watch-pid NAME=PID`); refuses
+    /// one that is gone or unreadable, before anything runs.
+    pub fn watch(mut self, watched: Vec<WatchPid>) -> Result<Run, ConfigError> {
+        for w in &watched {
+            w.check("--watch-pid")?;
+        }
+        self.watched = watched;
+        Ok(self)
     }
 
     /// The configuration.
@@ -76,7 +120,8 @@ impl Run {
         if let Some(done) = self.checked.get() {
             return Ok(*done);
         }
-        let server = super::preflight::check(&self.config, addr)?;
+        let transport = self.spec.as_ref().map(|s| s.transport);
+        let server = super::preflight::check(&self.config, addr, transport)?;
         let _ = self.checked.set(server);
         Ok(server)
     }
@@ -91,17 +136,36 @@ impl Run {
             (None, Target::Embedded(_)) => unreachable!("embedded server started"),
         };
         let server_socket = self.check(addr)?;
-        let started_at = SystemTime::now();
-        let start = Instant::now();
-        let verifier = Verifier::new(config, Arc::new(Pattern::new(config.size.max.as_usize())));
+        let (start, started_at, start_times) = match &self.start_at {
+            Some(at) => {
+                let (start, wall, times) = at.wait()?;
+                (start, wall, Some(times))
+            }
+            None => (Instant::now(), SystemTime::now(), None),
+        };
+        let pattern = Arc::new(Pattern::new(config.size.max.as_usize()));
+        let custom = self.spec.clone().map(|s| Custom::new(s, pattern.clone()));
+        let verifier = Verifier::new(config, pattern);
         let shared = Arc::new(Shared::new(
             config.clone(),
             addr,
             start,
             verifier,
+            custom,
             self.stopper.clone(),
         ));
-        let mut rec = run_workers(&shared, &self.live)?;
+        let watch = CpuWatch::start(shared.record_start(), shared.end(), self.watched.clone());
+        let mut samples = None;
+        let all_done = || {
+            samples = watch.and_then(CpuWatch::finish);
+        };
+        let mut rec = match config.engine {
+            #[cfg(target_os = "linux")]
+            ClientEngine::PerCore if super::per_core::supports(&shared) => {
+                super::per_core::run_workers(&shared, &self.live, all_done)?
+            }
+            _ => run_workers(&shared, &self.live, all_done)?,
+        };
         let finished = Instant::now();
         let interrupted = shared.stop_requested();
         if config.is_open_loop() && !interrupted {
@@ -116,7 +180,10 @@ impl Run {
             }
             None => (None, false),
         };
+        let requests = rec.ok + rec.error_count();
+        let cpu = samples.map(|s| super::cpu::section(&s, &self.watched, requests));
         let facts = RunFacts {
+            cpu,
             config: config.clone(),
             started_at,
             recorded,
@@ -130,6 +197,7 @@ impl Run {
                 client: shared.client_socket(),
                 server: server_socket,
             },
+            start: start_times,
         };
         Ok(Report::new(facts, &rec))
     }
@@ -195,17 +263,30 @@ pub(crate) fn start_embedded(
 }
 
 /// Runs every connection on the worker threads; returns the merged recorder.
-fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunError> {
+/// `all_done` runs once every worker has finished its connections and before any thread
+/// ends (the CPU accounting's end sample: a thread that ended would take its CPU time
+/// with it).
+fn run_workers(
+    shared: &Arc<Shared>,
+    live: &Arc<Live>,
+    all_done: impl FnOnce(),
+) -> Result<Recorder, RunError> {
     let workers = live.workers();
     let compressor = Compressor::start();
+    let latch = Arc::new(Latch::default());
     let mut threads: Vec<std::thread::JoinHandle<Recorder>> = Vec::with_capacity(workers);
     for worker in 0..workers {
         let mine = shared.clone();
         let live = live.clone();
         let handle = compressor.handle();
+        let arrive = Arrival(latch.clone());
         let thread = std::thread::Builder::new()
             .name(format!("bench-client-{worker}"))
-            .spawn(move || run_worker(&mine, worker, workers, live, handle))
+            .spawn(move || {
+                let rec = run_worker(&mine, worker, workers, live, handle);
+                drop(arrive);
+                rec
+            })
             .map_err(|cause| RunError::Io {
                 context: "starting a worker thread".to_owned(),
                 cause,
@@ -215,6 +296,7 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
             Err(e) => {
                 // Stop the workers already loading the target before giving up.
                 shared.stop();
+                latch.release();
                 for t in threads.drain(..) {
                     let _ = t.join();
                 }
@@ -223,6 +305,9 @@ fn run_workers(shared: &Arc<Shared>, live: &Arc<Live>) -> Result<Recorder, RunEr
         };
         threads.push(thread);
     }
+    latch.wait_for(threads.len());
+    all_done();
+    latch.release();
     let mut merged: Option<Recorder> = None;
     for thread in threads {
         let rec = thread.join().expect("worker thread panicked");
@@ -277,6 +362,13 @@ async fn connection(shared: &Shared, index: usize, rec: &RefCell<Recorder>) {
         WorkloadKind::Framed => {
             let workload = Framed::new(shared.config(), verifier);
             super::tcp::run_connection(shared, index, rec, &workload).await
+        }
+        WorkloadKind::Custom => {
+            let workload = shared.custom().expect("custom runs have a workload");
+            match workload.transport() {
+                Transport::Tcp => super::tcp::run_connection(shared, index, rec, workload).await,
+                Transport::Udp => super::datagram::run_socket(shared, index, rec, workload).await,
+            }
         }
     }
 }

@@ -5,21 +5,35 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use bench_server::SocketReadback;
 
 use crate::config::{RunConfig, RunLength};
 use crate::workload::Verifier;
+use crate::workload::custom::Custom;
 
 /// Ends a run early (from a signal handler thread, a test, another run).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Stopper {
     flag: Arc<AtomicBool>,
     at: Arc<OnceLock<Instant>>,
     tx: smol::channel::Sender<()>,
     rx: smol::channel::Receiver<()>,
+    /// What else to wake on a stop (the per-core loops' wakers): called once each.
+    wakes: Arc<Mutex<Vec<Option<StopWake>>>>,
+}
+
+/// A wake-up [`Stopper::stop`] runs (a per-core loop's eventfd write).
+pub(crate) type StopWake = Box<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stopper")
+            .field("stopped", &self.is_stopped())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Stopper {
@@ -38,6 +52,7 @@ impl Stopper {
             at: Arc::new(OnceLock::new()),
             tx,
             rx,
+            wakes: Arc::default(),
         }
     }
 
@@ -52,6 +67,32 @@ impl Stopper {
         let _ = self.at.set(Instant::now());
         self.flag.store(true, Ordering::SeqCst);
         self.tx.close();
+        let wakes = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        wakes.iter().flatten().for_each(|wake| wake());
+    }
+
+    /// Runs `wake` on a stop (at once if the stop came already), so an event loop asleep
+    /// in `epoll_wait` notices it; returns its id for [`Stopper::forget`]. Off the hot
+    /// path: once per loop and run.
+    pub(crate) fn on_stop(&self, wake: StopWake) -> usize {
+        let mut wakes = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_stopped() {
+            wake();
+        }
+        wakes.push(Some(wake));
+        wakes.len() - 1
+    }
+
+    /// Drops wake-up `id` (its loop is done), so a stopper serving many runs (a suite)
+    /// does not keep every finished loop's eventfd open.
+    pub(crate) fn forget(&self, id: usize) {
+        let mut wakes = self.wakes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = wakes.get_mut(id) {
+            *slot = None;
+        }
+        while wakes.last().is_some_and(Option::is_none) {
+            wakes.pop();
+        }
     }
 
     /// When [`Stopper::stop`] was first called.
@@ -71,6 +112,8 @@ pub(crate) struct Shared {
     /// Request-count runs: requests still to claim.
     remaining: Option<AtomicU64>,
     verifier: Verifier,
+    /// Custom runs: the checked workload file.
+    custom: Option<Custom>,
     client_socket: OnceLock<SocketReadback>,
     failed_connections: AtomicU64,
     stopper: Stopper,
@@ -83,6 +126,7 @@ impl Shared {
         addr: SocketAddr,
         start: Instant,
         verifier: Verifier,
+        custom: Option<Custom>,
         stopper: Stopper,
     ) -> Shared {
         let record_start = start + config.warmup.0;
@@ -99,6 +143,7 @@ impl Shared {
                 RunLength::Duration(_) => None,
             },
             verifier,
+            custom,
             client_socket: OnceLock::new(),
             failed_connections: AtomicU64::new(0),
             stopper,
@@ -142,6 +187,19 @@ impl Shared {
         &self.verifier
     }
 
+    /// `--bind-source`: the local address connection `index` connects from (the
+    /// addresses taken in turn), port 0 (the kernel picks one per address).
+    pub(crate) fn source_for(&self, index: usize) -> Option<SocketAddr> {
+        let sources = &self.config.bind_source;
+        (!sources.is_empty()).then(|| SocketAddr::new(sources[index % sources.len()], 0))
+    }
+
+    /// Custom runs: the workload the file describes.
+    #[inline]
+    pub(crate) fn custom(&self) -> Option<&Custom> {
+        self.custom.as_ref()
+    }
+
     /// Options read back from the first connected client socket.
     pub(crate) fn client_socket(&self) -> Option<SocketReadback> {
         self.client_socket.get().copied()
@@ -171,6 +229,11 @@ impl Shared {
     /// When the stop was asked for.
     pub(crate) fn stopped_at(&self) -> Option<Instant> {
         self.stopper.stopped_at()
+    }
+
+    /// The run's stopper (for a loop to register its wake-up).
+    pub(crate) fn stopper(&self) -> &Stopper {
+        &self.stopper
     }
 
     /// Resolves when a stop is asked for.

@@ -9,7 +9,6 @@ use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::time::Instant;
 
-use bench_server::WriteMode;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -19,7 +18,6 @@ use super::conn::{
 };
 use super::pace::{Due, Next, Source, Waits};
 use super::shared::Shared;
-use crate::config::{RequestFormat, WorkloadKind};
 use crate::record::{Recorder, Timing};
 use crate::report::ErrorKind;
 use crate::workload::{Failure, ReplyReader, Request, RequestWriter, StreamWorkload};
@@ -45,7 +43,7 @@ pub async fn run_connection<W: StreamWorkload>(
     workload: &W,
 ) {
     let source = RefCell::new(Source::new(shared, index));
-    let stream = match connect(shared).await {
+    let stream = match connect(shared, index).await {
         Ok(stream) => stream,
         Err(e) => {
             let addr = shared.addr();
@@ -59,9 +57,9 @@ pub async fn run_connection<W: StreamWorkload>(
         link: Link::new(shared, rec, source),
         stream: &stream,
     };
-    let (mut writer, mut reader) = workload.split();
+    let (mut writer, mut reader) = workload.split(index);
     let read_half = read_loop(&pipe, &mut reader);
-    let write_half = write_loop(&pipe, &mut writer);
+    let write_half = write_loop(&pipe, &mut writer, workload.split_writes());
     let result = run_halves(
         read_half,
         write_half,
@@ -77,12 +75,15 @@ pub async fn run_connection<W: StreamWorkload>(
 
 /// Opens a connection: buffer sizes set before connecting (so the window scale fits
 /// them), TCP_NODELAY after; the first connection's options are read back for the report.
-async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
+async fn connect(shared: &Shared, index: usize) -> io::Result<Async<TcpStream>> {
     let addr = shared.addr();
     let opts = &shared.config().socket;
     let connecting = async {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         bench_server::socket::set_buffers(&socket, opts)?;
+        if let Some(source) = shared.source_for(index) {
+            socket.bind(&source.into())?;
+        }
         socket.set_nonblocking(true)?;
         match socket.connect(&addr.into()) {
             Ok(()) => {}
@@ -114,12 +115,12 @@ async fn connect(shared: &Shared) -> io::Result<Async<TcpStream>> {
 }
 
 /// Sends requests while the source has them and the pipeline has room.
-async fn write_loop<W: RequestWriter>(pipe: &Pipe<'_>, writer: &mut W) -> Result<(), End> {
+async fn write_loop<W: RequestWriter>(
+    pipe: &Pipe<'_>,
+    writer: &mut W,
+    split: bool,
+) -> Result<(), End> {
     let shared = pipe.link.shared;
-    let config = &shared.config();
-    let split = config.write_mode == WriteMode::Split
-        && config.workload == WorkloadKind::Framed
-        && config.requests == RequestFormat::Framed;
     let has_room = || pipe.link.has_room();
     let mut batch = Vec::new();
     // One set of timers and one stop future for every wait of this connection.
@@ -297,7 +298,9 @@ fn complete_buffered<R: ReplyReader>(
         let outcome = match reader.take_reply(&front.request) {
             Ok(None) => return Ok(()),
             Ok(Some(len)) => Ok(len),
-            Err(Failure::Mismatch(message)) => Err(message),
+            // The reply was consumed whole: the stream is in step, the connection goes on.
+            Err(Failure::Mismatch(message)) => Err((ErrorKind::Mismatch, message)),
+            Err(Failure::Server(message)) => Err((ErrorKind::Server, message)),
             Err(failure) => return Err(End::from(failure)),
         };
         pipe.link.inflight.borrow_mut().pop_front();
@@ -305,7 +308,7 @@ fn complete_buffered<R: ReplyReader>(
         let mut rec = pipe.link.rec.borrow_mut();
         match outcome {
             Ok(len) => rec.ok(&front.timing, done, len),
-            Err(message) => rec.failed(ErrorKind::Mismatch, 1, front.timing.recorded, || message),
+            Err((kind, message)) => rec.failed(kind, 1, front.timing.recorded, || message),
         }
     }
 }

@@ -95,7 +95,8 @@ pub async fn run_socket(shared: &Shared, index: usize, rec: &RefCell<Recorder>) 
     account_unsent(shared, rec, &sock.link.source);
 }
 
-fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
+/// A UDP socket with the client's options, connected to the target.
+pub(crate) fn open(shared: &Shared) -> io::Result<Async<UdpSocket>> {
     let addr = shared.addr();
     let opts = &shared.config().socket;
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;

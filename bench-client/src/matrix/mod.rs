@@ -1,5 +1,6 @@
-//! Matrices: many runs, one folder. The suite (the default matrix), the Nagle matrix and
-//! the proxy overhead measurement each run their cells one after the other into a new
+//! Matrices: many runs, one folder. The suite (the default matrix), the Nagle matrix,
+//! the proxy overhead measurement, the rate sweep and the SLO search (`curve` holds what
+//! the last two share) each run their cells one after the other into a new
 //! time-stamped folder (one report per cell as soon as it ends, then the summary), and
 //! return what they left behind.
 //!
@@ -19,9 +20,12 @@ use crate::output::{file_stamp, rfc3339};
 use crate::report::summary::{SUMMARY_SCHEMA, Summary, SummaryRow, on_off};
 use crate::report::{Report, ReportError, write_atomic};
 
+pub mod curve;
 pub mod nagle;
 pub mod overhead;
+pub mod search;
 pub mod suite;
+pub mod sweep;
 
 /// One cell of the matrix.
 #[derive(Debug, Clone, PartialEq)]

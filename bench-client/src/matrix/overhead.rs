@@ -20,10 +20,10 @@ use bench_server::proxy::{Front, ProxyConfig, ProxyProto, Strategy, spawn_proxy}
 
 use crate::analysis::Field;
 use crate::config::{ConfigError, RunConfig, Target, WorkloadKind};
-use crate::engine::{Run, RunError, Stopper};
+use crate::engine::{Run, RunError, Stopper, WatchPid};
 use crate::output::{file_stamp, rfc3339};
 use crate::report::overhead::{
-    FieldOverhead, Leg, LegRow, OVERHEAD_SCHEMA, OverheadSummary, Round, Spread,
+    FieldOverhead, Leg, LegRow, OVERHEAD_SCHEMA, OverheadSummary, ProxyCpu, Round, Spread,
 };
 use crate::report::{Latency, LatencySummary, ReportError, write_atomic};
 
@@ -77,6 +77,8 @@ pub struct OverheadConfig {
     pub rounds: usize,
     /// The two ways.
     pub pair: Pair,
+    /// The proxy's process (`--proxy-pid`), whose CPU time the proxied legs account.
+    pub proxy_pid: Option<WatchPid>,
     /// Where the time-stamped folder goes.
     pub out_dir: PathBuf,
 }
@@ -216,7 +218,12 @@ pub fn run_overhead(
             let mut run_config = config.run.clone();
             run_config.target = Target::External { addr };
             run_config.label = format!("overhead round {round} {}", leg.as_str());
+            let watched = match leg {
+                Leg::Proxied => config.proxy_pid.iter().cloned().collect(),
+                Leg::Direct => Vec::new(),
+            };
             let run = Run::with_stopper(run_config, stopper.clone())
+                .and_then(|run| run.watch(watched))
                 .map_err(|e| fail(RunError::Config(e)))?;
             let name = format!("{}-{round}", leg.as_str());
             on_leg(&name, &run);
@@ -273,6 +280,13 @@ pub fn run_overhead(
             .flatten(),
         relay: relay_config,
         relay_stats,
+        proxy_cpu: ProxyCpu::of(
+            &rounds,
+            config
+                .proxy_pid
+                .as_ref()
+                .map_or_else(|| "embedded relay".to_owned(), |p| format!("pid {}", p.pid)),
+        ),
         rounds,
         direct,
         proxied,
@@ -343,6 +357,7 @@ mod tests {
             run: RunConfig::default(),
             rounds: 5,
             pair: Pair::Embedded(RelaySettings::default()),
+            proxy_pid: None,
             out_dir: PathBuf::from("reports"),
         };
         assert!(validate(&base).is_ok());

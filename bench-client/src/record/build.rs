@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{LoadModel, RunConfig, WorkloadKind};
 use crate::output::rfc3339;
+use crate::report::cpu::CpuSection;
 use crate::report::{
     ErrorKind, Host, LatencySummary, Report, SCHEMA, Schedule, ScheduleVerdict, SocketInfo,
-    TargetInfo, TimelineEntry, Tool, Totals, encode_histogram,
+    StartTimes, TargetInfo, TimelineEntry, Tool, Totals, encode_histogram,
 };
 
 use super::recorder::{INTERVAL, LATE_THRESHOLD, Recorder};
@@ -30,6 +31,10 @@ pub struct RunFacts {
     pub target: TargetInfo,
     /// Options read back.
     pub socket: SocketInfo,
+    /// `--start-at` runs: the intended and actual start.
+    pub start: Option<StartTimes>,
+    /// CPU accounting of the recorded window.
+    pub cpu: Option<CpuSection>,
 }
 
 impl Report {
@@ -78,6 +83,9 @@ impl Report {
             schedule: open.then(|| Schedule::new(&facts.config, rec, secs)),
             udp: (facts.config.workload == WorkloadKind::UdpEcho).then_some(rec.udp),
             timeline: timeline(rec, facts.recorded),
+            start: facts.start,
+            shards: None,
+            cpu: facts.cpu,
             config: facts.config,
         }
     }
@@ -149,6 +157,7 @@ impl Schedule {
         };
         Schedule {
             late: rec.late,
+            late_held: rec.late_held,
             late_threshold_ns: LATE_THRESHOLD.as_nanos() as u64,
             unsent: rec.unsent,
             unfinished: rec.unfinished,

@@ -6,7 +6,9 @@
 //! - per run, latency (p50, p99, max) over time and throughput over time, from the
 //!   timeline;
 //! - for a matrix folder (suite, nagle), the matrix table with the stall verdicts;
-//! - for an overhead folder, both legs' spectra, the overhead table and the rounds.
+//! - for an overhead folder, both legs' spectra, the overhead table and the rounds;
+//! - for a sweep or search folder, latency against achieved throughput and achieved
+//!   against offered rate, one point per run, and the runs' verdicts.
 //!
 //! The page is well-formed XML (XHTML syntax), so any XML parser can check it.
 //!
@@ -15,11 +17,13 @@
 //! calls [`write_matrix_page`] / [`write_overhead_page`] after a matrix returns).
 
 mod charts;
+mod curve;
 mod html;
 mod pages;
 
 use std::path::{Path, PathBuf};
 
+use crate::report::curve::{CurveSummary, is_curve_folder, read_curve_summary};
 use crate::report::overhead::{OverheadSummary, read_summary};
 use crate::report::summary::{Summary, read_matrix_summary};
 use crate::report::{Report, ReportError, write_atomic};
@@ -75,6 +79,12 @@ pub fn write_overhead_page(
     write_page(dir, render_overhead(summary))
 }
 
+/// Draws and writes `report.html` of a sweep or search folder; the result as for
+/// [`write_matrix_page`].
+pub fn write_curve_page(dir: &Path, summary: &CurveSummary) -> Result<Option<String>, ReportError> {
+    write_page(dir, curve::render_curve(summary))
+}
+
 fn matrix_page(summary: &Summary, reports: &[Report]) -> Result<String, RenderError> {
     let runs: Vec<(&str, &Report)> = summary
         .cells
@@ -121,12 +131,17 @@ pub fn render_reports(paths: &[PathBuf]) -> Result<String, PageError> {
     })?)
 }
 
-/// The page for a folder: an overhead measurement (`overhead.json`), or a suite or nagle
-/// matrix (`summary.json` and the cells' reports).
+/// The page for a folder: an overhead measurement (`overhead.json`), a sweep or search
+/// (`summary.json` of the curve schema), or a suite or nagle matrix (`summary.json` and
+/// the cells' reports).
 pub fn render_folder(dir: &Path) -> Result<String, PageError> {
     if dir.join("overhead.json").is_file() {
         let summary = read_summary(dir)?;
         return Ok(render_overhead(&summary)?);
+    }
+    if is_curve_folder(dir) {
+        let summary = read_curve_summary(dir)?;
+        return Ok(curve::render_curve(&summary)?);
     }
     let summary = read_matrix_summary(dir)?;
     let reports = summary

@@ -117,6 +117,9 @@ pub fn render_overhead(summary: &OverheadSummary) -> Result<String, RenderError>
             ""
         }
     );
+    if let Some(cpu) = &summary.proxy_cpu {
+        let _ = writeln!(out, "<p class=\"note\">{}.</p>", escape(&cpu.line()));
+    }
     out.push_str("<h2>Overhead</h2>\n<table class=\"overhead\">\n<tr><th>field</th>");
     out.push_str("<th>direct</th><th>proxied</th><th>ratio</th><th>ratio per round</th>");
     out.push_str("<th>added per round</th></tr>\n");

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How many [`ErrorKind`]s there are.
-pub const KINDS: usize = 8;
+pub const KINDS: usize = 9;
 
 /// Why a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -27,6 +27,9 @@ pub enum ErrorKind {
     /// UDP: the datagram was refused (ECONNREFUSED: nothing listens on the port, e.g. a
     /// server restarting); the socket goes on.
     Refused,
+    /// A whole reply that is the server's own error (a custom workload's `error`
+    /// pattern, e.g. RESP's `-ERR`); the connection goes on.
+    Server,
 }
 
 impl ErrorKind {
@@ -40,6 +43,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Send,
         ErrorKind::Refused,
+        ErrorKind::Server,
     ];
 
     /// The kind's name in reports.
@@ -53,6 +57,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Send => "send",
             ErrorKind::Refused => "refused",
+            ErrorKind::Server => "server",
         }
     }
 

@@ -1,5 +1,5 @@
 //! Every on-disk schema, typed, and reading and writing them: the run report
-//! (`wirebench.report/v1`, [`Report`]), a matrix folder's `summary.json`
+//! (`wirebench.report/v1`, [`Report`], with its `cpu` section: [`cpu::CpuSection`]), a matrix folder's `summary.json`
 //! ([`summary::Summary`]), `overhead.json` ([`overhead::OverheadSummary`]), and the
 //! histogram text format they all use ([`Latency`], [`encode_histogram`]).
 //!
@@ -8,12 +8,15 @@
 //! reports from it and imports this wing, never the other way), sockets, rendering.
 
 mod check;
+pub mod cpu;
+pub mod curve;
 mod histogram;
 mod io;
 mod kinds;
 pub mod overhead;
 mod run;
 mod schedule;
+mod shards;
 pub mod stall;
 pub mod summary;
 
@@ -30,3 +33,4 @@ pub use run::{
     Totals, UdpCounters,
 };
 pub use schedule::{Schedule, ScheduleVerdict};
+pub use shards::{ShardEntry, ShardsSection, StartTimes};

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::WorkloadKind;
 
+use super::cpu::CpuUsage;
 use super::io::read_summary_file;
 use super::run::{LatencySummary, Report, ReportError};
 
@@ -57,6 +58,16 @@ pub struct LegRow {
     pub max_ns: u64,
     /// Failed requests.
     pub errors: u64,
+    /// The client's CPU time per request, us (`None`: not measured).
+    #[serde(default)]
+    pub cpu_us_per_req: Option<f64>,
+    /// Proxied legs: the proxy's CPU time per request, us: the embedded relay's threads,
+    /// or the `--proxy-pid` process (`None`: not known).
+    #[serde(default)]
+    pub proxy_cpu_us_per_req: Option<f64>,
+    /// The same, in cores.
+    #[serde(default)]
+    pub proxy_cpu_cores: Option<f64>,
 }
 
 impl LegRow {
@@ -72,7 +83,60 @@ impl LegRow {
             p99_99_ns: l.p99_99_ns,
             max_ns: l.max_ns,
             errors: report.totals.error_count,
+            cpu_us_per_req: report.cpu.as_ref().and_then(|c| c.client.us_per_req),
+            proxy_cpu_us_per_req: proxy_usage(report).and_then(|u| u.us_per_req),
+            proxy_cpu_cores: proxy_usage(report).map(|u| u.cores),
         }
+    }
+}
+
+/// The proxy's CPU in a proxied leg's report: a watched process (`--proxy-pid`), else the
+/// embedded relay's threads.
+fn proxy_usage(report: &Report) -> Option<CpuUsage> {
+    let cpu = report.cpu.as_ref()?;
+    cpu.watched.first().map(|w| w.usage).or(cpu.relay)
+}
+
+/// What the proxy's CPU costs, over the rounds' proxied legs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyCpu {
+    /// `embedded relay`, or `pid 1234` (`--proxy-pid`).
+    pub source: String,
+    /// us of CPU per request: median and range over the rounds.
+    pub us_per_req: Spread,
+    /// In cores: median and range over the rounds.
+    pub cores: Spread,
+}
+
+impl ProxyCpu {
+    /// Over `rounds`, measured from `source`; `None` when no proxied leg measured the
+    /// proxy.
+    pub fn of(rounds: &[Round], source: String) -> Option<ProxyCpu> {
+        let us: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| r.proxied.proxy_cpu_us_per_req)
+            .collect();
+        let cores: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| r.proxied.proxy_cpu_cores)
+            .collect();
+        if us.is_empty() || cores.is_empty() {
+            return None;
+        }
+        Some(ProxyCpu {
+            source,
+            us_per_req: Spread::of(&us),
+            cores: Spread::of(&cores),
+        })
+    }
+
+    /// `proxy CPU per request: 12.3us (9.8..14.1 over the rounds), 0.41 cores (embedded relay)`.
+    pub fn line(&self) -> String {
+        let u = self.us_per_req;
+        format!(
+            "proxy CPU per request: {:.1}us ({:.1}..{:.1} over the rounds), {:.2} cores ({})",
+            u.median, u.min, u.max, self.cores.median, self.source
+        )
     }
 }
 
@@ -160,6 +224,10 @@ pub struct OverheadSummary {
     pub relay: Option<ProxyConfig>,
     /// The embedded relay's counters at the end.
     pub relay_stats: Option<ProxySummary>,
+    /// The proxy's CPU time per request over the rounds (`None`: not measured: an
+    /// external proxy without `--proxy-pid`).
+    #[serde(default)]
+    pub proxy_cpu: Option<ProxyCpu>,
     /// Every complete round.
     pub rounds: Vec<Round>,
     /// The direct leg's latency over all rounds.

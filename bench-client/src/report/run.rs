@@ -21,6 +21,7 @@ use crate::config::RunConfig;
 use super::histogram::{HistogramError, Latency, decode_histogram, encode_histogram};
 use super::kinds::ErrorKind;
 use super::schedule::Schedule;
+use super::shards::{ShardsSection, StartTimes};
 
 /// The schema name and version every report carries.
 pub const SCHEMA: &str = "wirebench.report/v1";
@@ -65,6 +66,16 @@ pub struct Report {
     pub udp: Option<UdpCounters>,
     /// One entry per second of the recorded part.
     pub timeline: Vec<TimelineEntry>,
+    /// `--start-at` runs: the intended and the actual start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartTimes>,
+    /// Merged reports (`bench-client merge`): the shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardsSection>,
+    /// CPU time spent in the recorded window (`None`: not measured, e.g. not Linux, or
+    /// the run ended before recording began).
+    #[serde(default)]
+    pub cpu: Option<super::cpu::CpuSection>,
 }
 
 /// The tool that wrote a report.
@@ -87,6 +98,9 @@ pub struct Host {
     pub kernel: String,
     /// Cores available to the process.
     pub cpus: usize,
+    /// Host name (`/proc/sys/kernel/hostname`; a pod's name in Kubernetes).
+    #[serde(default)]
+    pub hostname: String,
 }
 
 impl Host {
@@ -99,6 +113,9 @@ impl Host {
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_else(|_| "unknown".to_owned()),
             cpus: bench_server::config::default_threads(),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default(),
         }
     }
 }

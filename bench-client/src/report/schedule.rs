@@ -12,6 +12,10 @@ pub struct Schedule {
     pub late: u64,
     /// The lateness that counts as late, ns.
     pub late_threshold_ns: u64,
+    /// Of `late`: those that had waited for a free pipeline slot (the target's doing;
+    /// the rest were late with a slot free: the generator's).
+    #[serde(default)]
+    pub late_held: u64,
     /// Requests the schedule called for in the recorded part that never went out because
     /// their connection failed first.
     pub unsent: u64,

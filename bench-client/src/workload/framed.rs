@@ -20,6 +20,10 @@ pub struct Framed {
     cmd: FramedCmd,
     sleep_ms: u64,
     raw: bool,
+    /// `--write-mode split`: prefix, header and body in separate writes.
+    split: bool,
+    /// The reply decoder's read chunk: room for a pipeline of the largest replies.
+    read_chunk: usize,
 }
 
 impl Framed {
@@ -30,9 +34,26 @@ impl Framed {
             cmd: config.cmd,
             sleep_ms: config.sleep.0.as_millis() as u64,
             raw: config.requests == RequestFormat::Raw,
+            split: config.write_mode == bench_server::WriteMode::Split
+                && config.requests == RequestFormat::Framed,
+            read_chunk: read_chunk(config),
         }
     }
 }
+
+/// A reply is its header (well under [`REPLY_HEADER`] bytes) and its body; the decoder
+/// offers room for a whole pipeline of them, at least 512 B and at most 16 KiB (the
+/// decoder's default), so a 64 B echo keeps a small buffer per connection and a read
+/// shorter than the room offered means drained.
+fn read_chunk(config: &RunConfig) -> usize {
+    let reply = REPLY_HEADER + config.size.max.as_usize();
+    (reply.saturating_mul(config.pipeline) + 1)
+        .next_power_of_two()
+        .clamp(512, 16 * 1024)
+}
+
+/// Room for one reply's prefix and JSON header.
+const REPLY_HEADER: usize = 128;
 
 /// framed's sending half: encodes headers into one reused buffer.
 #[derive(Debug)]
@@ -52,7 +73,11 @@ impl StreamWorkload for Framed {
     type Writer = FramedWriter;
     type Reader = FramedReader;
 
-    fn split(&self) -> (FramedWriter, FramedReader) {
+    fn split_writes(&self) -> bool {
+        self.split
+    }
+
+    fn split(&self, _conn: usize) -> (FramedWriter, FramedReader) {
         let limits = Limits {
             max_header: 64 * 1024,
             max_body: crate::config::MAX_SIZE,
@@ -64,7 +89,7 @@ impl StreamWorkload for Framed {
             },
             FramedReader {
                 verifier: self.verifier.clone(),
-                decoder: Decoder::new(limits),
+                decoder: Decoder::new(limits).with_read_chunk(self.read_chunk),
                 raw: self.raw,
             },
         )

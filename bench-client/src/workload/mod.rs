@@ -1,5 +1,6 @@
 //! Workloads: how one request is written and how its reply is read and verified, for the
-//! protocols over a byte stream (tcp-echo, framed, framed in raw mode). The engine owns
+//! protocols over a byte stream (tcp-echo, framed, framed in raw mode, and `custom`: a
+//! protocol described by a workload file). The engine owns
 //! sockets, timing and recording; a workload only turns requests into bytes and bytes into
 //! verified replies, so a new protocol plugs in by implementing [`StreamWorkload`].
 //! udp-echo has datagram boundaries and its own loop (`engine::udp`), but uses the same
@@ -42,6 +43,9 @@ pub enum Failure {
     /// The reply does not follow the protocol (bad frame, wrong id, error status). The
     /// stream can no longer be trusted, so the connection ends.
     Protocol(String),
+    /// A whole reply that is the server's error (a custom workload's `error` pattern
+    /// matched). The stream is still in step, so the connection goes on.
+    Server(String),
 }
 
 /// The report's error kind of a failed reply.
@@ -50,6 +54,7 @@ impl From<&Failure> for ErrorKind {
         match failure {
             Failure::Mismatch(_) => ErrorKind::Mismatch,
             Failure::Protocol(_) => ErrorKind::Protocol,
+            Failure::Server(_) => ErrorKind::Server,
         }
     }
 }
@@ -166,8 +171,16 @@ pub trait StreamWorkload: Send + Sync + 'static {
     /// Decodes and verifies replies.
     type Reader: ReplyReader;
 
-    /// Fresh per-connection state.
-    fn split(&self) -> (Self::Writer, Self::Reader);
+    /// Fresh state for connection `conn` (its index in the run, from 0).
+    fn split(&self, conn: usize) -> (Self::Writer, Self::Reader);
+
+    /// Whether each part of a request ([`RequestWriter::encode`]) goes out in its own
+    /// write (a server's handling of a frame cut at the header is what is measured), or
+    /// all parts of the ready requests in one. The workload decides; the engine does
+    /// not look at workload kinds.
+    fn split_writes(&self) -> bool {
+        false
+    }
 }
 
 /// The sending half of a workload.
@@ -191,6 +204,7 @@ pub trait ReplyReader {
 
 // The protocols import this file; it does not re-export them (no file imports one that
 // imports it back).
+pub mod custom;
 pub mod framed;
 pub mod tcp_echo;
 pub mod udp_echo;

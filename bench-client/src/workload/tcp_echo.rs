@@ -25,35 +25,43 @@ pub struct TcpEchoWriter {
 }
 
 /// tcp-echo's receiving half: verifies replies as they stream in, so a reply of any size
-/// needs only the fixed receive buffer.
+/// needs only a small receive buffer. The buffer starts at [`RECV_MIN`] (a 64 B echo
+/// needs no more), doubles while reads fill it (up to [`RECV_MAX`]) and halves back
+/// when reads use less than a quarter of it, so memory follows the replies.
 #[derive(Debug)]
 pub struct TcpEchoReader {
     verifier: Verifier,
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Free space offered by the last `read_buf`.
+    offered: usize,
     /// Bytes of the current reply already consumed.
     done: usize,
     /// First difference in the current reply.
     mismatch: Option<String>,
 }
 
-const RECV_BUF: usize = 16 * 1024;
+/// The receive buffer's first and smallest size.
+pub const RECV_MIN: usize = 512;
+/// The receive buffer's largest size.
+pub const RECV_MAX: usize = 64 * 1024;
 
 impl StreamWorkload for TcpEcho {
     type Writer = TcpEchoWriter;
     type Reader = TcpEchoReader;
 
-    fn split(&self) -> (TcpEchoWriter, TcpEchoReader) {
+    fn split(&self, _conn: usize) -> (TcpEchoWriter, TcpEchoReader) {
         (
             TcpEchoWriter {
                 verifier: self.verifier.clone(),
             },
             TcpEchoReader {
                 verifier: self.verifier.clone(),
-                buf: vec![0; RECV_BUF],
+                buf: vec![0; RECV_MIN],
                 start: 0,
                 end: 0,
+                offered: 0,
                 done: 0,
                 mismatch: None,
             },
@@ -72,12 +80,26 @@ impl ReplyReader for TcpEchoReader {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+        } else if self.end == self.buf.len() {
+            // Only part of a reply is left: move it to the front.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
         }
+        self.offered = self.buf.len() - self.end;
         &mut self.buf[self.end..]
     }
 
     fn filled(&mut self, n: usize) {
         self.end += n;
+        let len = self.buf.len();
+        if n == self.offered && len < RECV_MAX {
+            // The read took all it was offered: more was waiting.
+            self.buf.resize(len * 2, 0);
+        } else if n < len / 4 && len > RECV_MIN && self.end <= len / 2 {
+            self.buf.truncate(len / 2);
+            self.buf.shrink_to_fit();
+        }
     }
 
     fn take_reply(&mut self, req: &Request) -> Result<Option<usize>, Failure> {

@@ -8,8 +8,10 @@
 //! [`poller::Readiness::hangup`], the FIN may sit behind the bytes of a short read
 //! with no edge left to announce it, so read on until 0 or `WouldBlock`.
 //!
-//! A toolkit, not a framework: each user (the per-core server driver, the relay, later
-//! the load generator) writes its own loop body from these pieces:
+//! A toolkit, not a framework: each user (the per-core server driver, the relay, the
+//! load generator's per-core engine in bench-client) writes its own loop body from
+//! these pieces. Public so bench-client reuses it instead of writing a second loop;
+//! the API stays this small list:
 //!
 //! ```text
 //! loop {
@@ -34,8 +36,8 @@
 //! Linux only (epoll, eventfd), safe code only (rustix). It must not know protocols,
 //! sessions, counters or configs: it sits below every driver that uses it.
 
-pub(crate) mod poller;
-pub(crate) mod slab;
-pub(crate) mod threads;
-pub(crate) mod timers;
-pub(crate) mod waker;
+pub mod poller;
+pub mod slab;
+pub mod threads;
+pub mod timers;
+pub mod waker;

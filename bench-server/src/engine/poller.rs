@@ -13,20 +13,20 @@ use rustix::io::Errno;
 
 /// One epoll instance.
 #[derive(Debug)]
-pub(crate) struct Poller {
+pub struct Poller {
     epoll: OwnedFd,
 }
 
 /// What one wait reported, reused from wait to wait (no allocation per turn). Not
 /// `Send` (rustix's epoll event may hold a pointer): make it on the loop's thread.
-pub(crate) struct Events {
+pub struct Events {
     list: Vec<epoll::Event>,
 }
 
 /// One socket's readiness from the last edge. `hangup` (the peer closed, or both
 /// sides) and `error` also mean "try the read or write": it returns 0 or the error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Readiness {
+pub struct Readiness {
     /// The token the socket was registered with.
     pub token: u64,
     /// EPOLLIN: there is data (or a connection) to take.
@@ -41,14 +41,14 @@ pub(crate) struct Readiness {
 
 impl Events {
     /// Room for `n` events per wait (more wait for the next one; nothing is lost).
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    pub fn with_capacity(n: usize) -> Self {
         Events {
             list: Vec::with_capacity(n.max(1)),
         }
     }
 
     /// The events of the last wait.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = Readiness> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = Readiness> + '_ {
         self.list.iter().map(|e| {
             let flags = e.flags;
             Readiness {
@@ -62,8 +62,13 @@ impl Events {
     }
 
     /// How many events the last wait reported.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.list.len()
+    }
+
+    /// Whether the last wait reported nothing (a timeout).
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 }
 
@@ -72,7 +77,7 @@ impl Poller {
     ///
     /// # Errors
     /// `epoll_create1`'s (EMFILE, ENOMEM).
-    pub(crate) fn new() -> io::Result<Poller> {
+    pub fn new() -> io::Result<Poller> {
         Ok(Poller {
             epoll: epoll::create(CreateFlags::CLOEXEC)?,
         })
@@ -83,7 +88,7 @@ impl Poller {
     ///
     /// # Errors
     /// `epoll_ctl`'s (EEXIST: already registered here; ENOMEM).
-    pub(crate) fn add(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
+    pub fn add(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
         let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
         Ok(epoll::add(
             &self.epoll,
@@ -97,7 +102,7 @@ impl Poller {
     ///
     /// # Errors
     /// `epoll_ctl`'s.
-    pub(crate) fn add_readable(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
+    pub fn add_readable(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
         let flags = EventFlags::IN | EventFlags::ET;
         Ok(epoll::add(
             &self.epoll,
@@ -113,7 +118,7 @@ impl Poller {
     ///
     /// # Errors
     /// `epoll_ctl`'s (ENOENT: not registered here).
-    pub(crate) fn delete(&self, fd: impl AsFd) -> io::Result<()> {
+    pub fn delete(&self, fd: impl AsFd) -> io::Result<()> {
         Ok(epoll::delete(&self.epoll, fd)?)
     }
 
@@ -122,7 +127,7 @@ impl Poller {
     ///
     /// # Errors
     /// `epoll_wait`'s other errors (a bug: EBADF, EINVAL).
-    pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         events.list.clear();
         let timeout = timeout.map(|t| {
             // A timeout too large for a timespec is as good as forever.

@@ -17,35 +17,35 @@ const GENERATION_MASK: u32 = (1 << 24) - 1;
 
 /// A token with `tag` (1 to 255 for a loop's own sockets; 0 is the slab's keys) and
 /// `low` in its low 56 bits.
-pub(crate) fn tagged(tag: u8, low: u64) -> u64 {
+pub fn tagged(tag: u8, low: u64) -> u64 {
     (u64::from(tag) << TAG_SHIFT) | (low & ((1 << TAG_SHIFT) - 1))
 }
 
 /// The tag of `token` (0: a [`Key`]).
-pub(crate) fn tag_of(token: u64) -> u8 {
+pub fn tag_of(token: u64) -> u8 {
     (token >> TAG_SHIFT) as u8
 }
 
 /// The low 56 bits of `token` (what [`tagged`] was given as `low`).
-pub(crate) fn untag(token: u64) -> u64 {
+pub fn untag(token: u64) -> u64 {
     token & ((1 << TAG_SHIFT) - 1)
 }
 
 /// A slot and the generation it had when the value was inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Key {
+pub struct Key {
     index: u32,
     generation: u32,
 }
 
 impl Key {
     /// The epoll token for this key (tag 0).
-    pub(crate) fn token(self) -> u64 {
+    pub fn token(self) -> u64 {
         (u64::from(self.generation) << 32) | u64::from(self.index)
     }
 
     /// The key back from a tag-0 token.
-    pub(crate) fn from_token(token: u64) -> Key {
+    pub fn from_token(token: u64) -> Key {
         Key {
             index: token as u32,
             generation: (untag(token) >> 32) as u32 & GENERATION_MASK,
@@ -68,7 +68,7 @@ struct Entry<T> {
 
 /// Values addressed by generation-checked [`Key`]s.
 #[derive(Debug)]
-pub(crate) struct Slab<T> {
+pub struct Slab<T> {
     entries: Vec<Entry<T>>,
     free_head: u32,
     len: usize,
@@ -82,7 +82,7 @@ impl<T> Default for Slab<T> {
 
 impl<T> Slab<T> {
     /// Empty.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Slab {
             entries: Vec::new(),
             free_head: u32::MAX,
@@ -91,7 +91,7 @@ impl<T> Slab<T> {
     }
 
     /// Stores `value` in a free slot (reusing freed ones first) and returns its key.
-    pub(crate) fn insert(&mut self, value: T) -> Key {
+    pub fn insert(&mut self, value: T) -> Key {
         self.len += 1;
         if let Some(entry) = self.entries.get_mut(self.free_head as usize) {
             let index = self.free_head;
@@ -118,7 +118,7 @@ impl<T> Slab<T> {
 
     /// The value under `key`; `None` when the key is stale (its slot was freed,
     /// perhaps reused) or was never handed out.
-    pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         match self.entries.get_mut(key.index as usize) {
             Some(Entry {
                 generation,
@@ -130,7 +130,7 @@ impl<T> Slab<T> {
 
     /// Takes the value under `key` out (`None` when stale); the slot's next key gets a
     /// new generation.
-    pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
+    pub fn remove(&mut self, key: Key) -> Option<T> {
         let entry = self.entries.get_mut(key.index as usize)?;
         if entry.generation != key.generation || matches!(entry.slot, Slot::Free(_)) {
             return None;
@@ -146,17 +146,17 @@ impl<T> Slab<T> {
     }
 
     /// How many values are stored.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether nothing is stored.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Every live key (allocates: for stop and grace sweeps, not the hot path).
-    pub(crate) fn keys(&self) -> Vec<Key> {
+    pub fn keys(&self) -> Vec<Key> {
         self.entries
             .iter()
             .enumerate()

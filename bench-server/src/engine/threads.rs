@@ -13,29 +13,29 @@ use super::waker::Waker;
 
 /// Set once to stop every loop of a run; clones share the flag.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct StopFlag(Arc<AtomicBool>);
+pub struct StopFlag(Arc<AtomicBool>);
 
 impl StopFlag {
     /// Not set.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets the flag (the loops see it at their next turn; wake them to make that
     /// now: [`Loops::stop`]).
-    pub(crate) fn set(&self) {
+    pub fn set(&self) {
         self.0.store(true, Relaxed);
     }
 
     /// Whether the flag is set: one relaxed load, cheap enough for every turn.
-    pub(crate) fn is_set(&self) -> bool {
+    pub fn is_set(&self) -> bool {
         self.0.load(Relaxed)
     }
 }
 
 /// The running loop threads of one run.
 #[derive(Debug)]
-pub(crate) struct Loops<T> {
+pub struct Loops<T> {
     handles: Vec<JoinHandle<T>>,
     wakers: Vec<Waker>,
     stop: StopFlag,
@@ -43,7 +43,7 @@ pub(crate) struct Loops<T> {
 
 impl<T> Loops<T> {
     /// Sets the stop flag and wakes every loop.
-    pub(crate) fn stop(&self) {
+    pub fn stop(&self) {
         self.stop.set();
         for waker in &self.wakers {
             waker.wake();
@@ -51,13 +51,13 @@ impl<T> Loops<T> {
     }
 
     /// Each loop's waker, in loop order.
-    pub(crate) fn wakers(&self) -> &[Waker] {
+    pub fn wakers(&self) -> &[Waker] {
         &self.wakers
     }
 
     /// Waits for every loop thread: each one's result, `Err` for a loop that
     /// panicked.
-    pub(crate) fn join(self) -> Vec<thread::Result<T>> {
+    pub fn join(self) -> Vec<thread::Result<T>> {
         self.handles.into_iter().map(JoinHandle::join).collect()
     }
 }
@@ -71,7 +71,7 @@ impl<T> Loops<T> {
 /// # Errors
 /// The first `build` error (no thread started yet), or the first thread spawn error:
 /// the loops already started are told to stop (flag and wakers) and joined first.
-pub(crate) fn spawn_loops<S, T>(
+pub fn spawn_loops<S, T>(
     name: &str,
     threads: usize,
     stop: &StopFlag,

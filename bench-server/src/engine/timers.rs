@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Deadlines keyed by `K` (a connection key, a listener index).
 #[derive(Debug)]
-pub(crate) struct Timers<K> {
+pub struct Timers<K> {
     heap: BinaryHeap<Reverse<Entry<K>>>,
     /// Breaks ties between equal instants in insertion order.
     seq: u64,
@@ -49,9 +49,15 @@ impl<K> Ord for Entry<K> {
     }
 }
 
+impl<K: Copy + Eq> Default for Timers<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<K: Copy + Eq> Timers<K> {
     /// No deadlines.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Timers {
             heap: BinaryHeap::new(),
             seq: 0,
@@ -60,7 +66,7 @@ impl<K: Copy + Eq> Timers<K> {
 
     /// Adds a deadline for `key` at `at`. An older one for the same key stays in the
     /// heap: callers check on pop whether it is still due (see the module docs).
-    pub(crate) fn schedule(&mut self, at: Instant, key: K) {
+    pub fn schedule(&mut self, at: Instant, key: K) {
         self.seq += 1;
         self.heap.push(Reverse(Entry {
             at,
@@ -70,12 +76,12 @@ impl<K: Copy + Eq> Timers<K> {
     }
 
     /// The earliest deadline, stale ones included.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+    pub fn next_deadline(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse(e)| e.at)
     }
 
     /// Pops one entry due at `now` (`at <= now`), earliest first; `None` when none is.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, K)> {
+    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, K)> {
         if self.next_deadline()? > now {
             return None;
         }
@@ -83,8 +89,13 @@ impl<K: Copy + Eq> Timers<K> {
     }
 
     /// Entries in the heap, stale ones included.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Whether the heap holds no entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
     }
 
     /// Drops every entry `keep` says is stale, in one pass (O(n)). Lazy deletion leaves
@@ -92,7 +103,7 @@ impl<K: Copy + Eq> Timers<K> {
     /// connection's idle timeout): under connection churn the heap would hold
     /// minutes of them, so a loop calls this when the heap has grown well past its
     /// live keys (e.g. twice as many entries), which keeps the cost amortised.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(Instant, K) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(Instant, K) -> bool) {
         self.heap.retain(|Reverse(e)| keep(e.at, e.key));
     }
 
@@ -100,7 +111,7 @@ impl<K: Copy + Eq> Timers<K> {
     /// millisecond (epoll waits in milliseconds: rounding down would wake the loop
     /// just before the deadline, to spin until it), and capped by `cap`. `None`: no
     /// deadline and no cap (wait forever).
-    pub(crate) fn timeout(&self, now: Instant, cap: Option<Duration>) -> Option<Duration> {
+    pub fn timeout(&self, now: Instant, cap: Option<Duration>) -> Option<Duration> {
         let until = self.next_deadline().map(|at| {
             let left = at.saturating_duration_since(now);
             let ms = left.as_nanos().div_ceil(1_000_000);

@@ -12,7 +12,7 @@ use super::poller::Poller;
 
 /// Wakes one loop from any thread; clones wake the same loop.
 #[derive(Debug, Clone)]
-pub(crate) struct Waker {
+pub struct Waker {
     fd: Arc<OwnedFd>,
 }
 
@@ -21,7 +21,7 @@ impl Waker {
     ///
     /// # Errors
     /// `eventfd`'s or `epoll_ctl`'s.
-    pub(crate) fn new(poller: &Poller, token: u64) -> io::Result<Waker> {
+    pub fn new(poller: &Poller, token: u64) -> io::Result<Waker> {
         let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
         poller.add_readable(&fd, token)?;
         Ok(Waker { fd: Arc::new(fd) })
@@ -29,14 +29,14 @@ impl Waker {
 
     /// Makes the loop's next (or current) wait return with the waker's token. EAGAIN
     /// (the counter is full: a wake is pending anyway) is fine and ignored.
-    pub(crate) fn wake(&self) {
+    pub fn wake(&self) {
         let _ = rustix::io::write(&*self.fd, &1u64.to_ne_bytes());
     }
 
     /// On the loop, after the waker's event: reads the counter back to zero, so the
     /// next [`Waker::wake`] makes a new edge. Whatever woke the loop must be looked
     /// at after this (a wake in between then makes another edge, never a lost one).
-    pub(crate) fn reset(&self) {
+    pub fn reset(&self) {
         let mut counter = [0u8; 8];
         let _ = rustix::io::read(&*self.fd, &mut counter);
     }

@@ -9,8 +9,10 @@
 //! - `cli/`: clap structs and their checks, one file per subcommand group.
 //! - `resolve`: `host:port` to an address, the one network step before a pre-flight.
 //! - `run`: `run` (one report, its output location, the table and its notes).
-//! - `matrix`: `suite`, `nagle`, `overhead` (folders, a progress bar per run).
+//! - `matrix`: `suite`, `nagle`, `overhead`, `sweep`, `search` (folders, a progress bar
+//!   per run).
 //! - `reports`: `compare`, `render`, `export` (read reports, never run load).
+//! - `merge`: `merge` (a sharded run's shard reports into one).
 //! - `progress`: the progress bar and the signal watcher.
 //!
 //! Everything printed on stdout goes through [`emit`] (never `println!`, which panics on
@@ -32,6 +34,7 @@ macro_rules! out {
 
 mod cli;
 mod matrix;
+mod merge;
 mod progress;
 mod reports;
 mod resolve;
@@ -82,6 +85,9 @@ fn main() -> ExitCode {
         Command::Render(args) => reports::render(args),
         Command::Export(args) => reports::export(args),
         Command::Overhead(args) => matrix::overhead(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Sweep(args) => matrix::sweep(args),
+        Command::Search(args) => matrix::search(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

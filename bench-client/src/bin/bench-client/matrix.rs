@@ -1,5 +1,5 @@
-//! `bench-client suite`, `nagle` and `overhead`: the commands that run many runs into one
-//! time-stamped folder. What they share: the folder made first, signals watched, one
+//! `bench-client suite`, `nagle`, `overhead`, `sweep` and `search`: the commands that run
+//! many runs into one time-stamped folder. What they share: the folder made first, signals watched, one
 //! progress bar per run, and the summary printed as JSON or as a table.
 
 use std::path::Path;
@@ -9,11 +9,14 @@ use bench_client::{Run, Stopper};
 
 use crate::cli::matrix::{NagleArgs, NaglePlan, SuiteArgs};
 use crate::cli::overhead::{OverheadArgs, OverheadPlan};
+use crate::cli::sweep::{SearchArgs, SearchPlan, SweepArgs, SweepPlan};
 use crate::{Exit, bad_input, outcome_code, progress, resolve, warn};
 use bench_client::analysis::format_overhead_table;
+use bench_client::matrix::curve::{CurveConfig, CurveOutcome, format_curve_table};
 use bench_client::matrix::overhead::{self, OverheadConfig, Pair};
 use bench_client::matrix::suite::{self, SuiteConfig};
 use bench_client::matrix::{self, Cell, SuiteError, SuiteOutcome, nagle};
+use bench_client::matrix::{search, sweep};
 use bench_client::report::summary::SummaryRow;
 use bench_client::{output, render};
 
@@ -82,8 +85,62 @@ pub fn overhead(args: &OverheadArgs) -> Result<u8, Exit> {
     Ok(outcome_code(summary.interrupted, errors, measured))
 }
 
+/// `sweep`: open-loop runs at each rate. Exit 0 when every step measured something.
+pub fn sweep(args: &SweepArgs) -> Result<u8, Exit> {
+    let plan = SweepPlan::try_from(args).map_err(bad_input)?;
+    let config = plan.into_config(resolve::address).map_err(bad_input)?;
+    preflight_curve(&config.curve, config.rates[0])?;
+    let outcome = with_progress(&config.curve.out_dir, |stopper, on_run| {
+        sweep::run_sweep(&config, stopper, on_run)
+    })?;
+    let measured = outcome.summary.points.iter().all(|p| p.requests > 0);
+    finish_curve(args.run.output.json, &outcome)?;
+    Ok(outcome_code(outcome.summary.interrupted, 0, measured))
+}
+
+/// `search`: the highest rate meeting every SLO. Exit 0 when one was found, 1 when not.
+pub fn search(args: &SearchArgs) -> Result<u8, Exit> {
+    let plan = SearchPlan::try_from(args).map_err(bad_input)?;
+    let config = plan.into_config(resolve::address).map_err(bad_input)?;
+    preflight_curve(&config.curve, config.start_rate)?;
+    let outcome = with_progress(&config.curve.out_dir, |stopper, on_run| {
+        search::run_search(&config, stopper, on_run)
+    })?;
+    finish_curve(args.run.output.json, &outcome)?;
+    let found = outcome
+        .summary
+        .search
+        .as_ref()
+        .is_some_and(|s| s.found_rate.is_some());
+    Ok(outcome_code(outcome.summary.interrupted, 0, found))
+}
+
+/// A dead target or a bad `--watch-pid` is bad input, found before any file exists.
+fn preflight_curve(curve: &CurveConfig, rate: f64) -> Result<(), Exit> {
+    Run::new(curve.at(rate, std::time::Duration::from_secs(1)))
+        .and_then(|run| run.watch(curve.watched.clone()))
+        .map_err(|e| bad_input(e.into()))?
+        .preflight()?;
+    Ok(())
+}
+
+/// The page, then the summary or the table.
+fn finish_curve(json: bool, outcome: &CurveOutcome) -> Result<(), Exit> {
+    let summary = &outcome.summary;
+    let html_error =
+        render::write_curve_page(&outcome.dir, summary).map_err(|e| Exit(1, e.into()))?;
+    print_outcome(json, &outcome.dir, html_error.as_deref(), summary, || {
+        format_curve_table(summary)
+    })
+}
+
 /// `--direct` and `--proxied` must both answer before anything is written.
 fn preflight_pair(config: &OverheadConfig) -> Result<(), Exit> {
+    if let Some(proxy) = &config.proxy_pid {
+        proxy
+            .check("--proxy-pid")
+            .map_err(|e| bad_input(e.into()))?;
+    }
     let Pair::External { direct, proxied } = config.pair else {
         return Ok(());
     };

@@ -106,7 +106,7 @@ fn write_result(out: &Path, given: bool, what: &'static str, bytes: &[u8]) -> Re
 }
 
 /// The input cap: `--max-input`, else `$WIREBENCH_MAX_INPUT`, else the default.
-fn apply_max_input(args: &InputArgs) -> Result<(), Exit> {
+pub(crate) fn apply_max_input(args: &InputArgs) -> Result<(), Exit> {
     let (size, name) = match args.max_input {
         Some(size) => (size, format!("--max-input {size}")),
         None => match std::env::var(input::MAX_INPUT_ENV) {

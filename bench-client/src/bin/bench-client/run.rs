@@ -20,12 +20,23 @@ use bench_proto::units::format_ns;
 pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     let plan = RunPlan::try_from(args).map_err(bad_input)?;
     let output = args.output.plan().map_err(bad_input)?;
-    let config = plan.into_config(resolve::address).map_err(bad_input)?;
-    let run = Run::with_stopper(config, Stopper::new()).map_err(|e| bad_input(e.into()))?;
+    let mut config = plan.into_config(resolve::address).map_err(bad_input)?;
+    if let Some(path) = &args.workload_file {
+        config.custom = Some(read_workload(path).map_err(bad_input)?);
+    }
+    let config = args.shard.apply(config).map_err(bad_input)?;
+    let start = args.shard.start().map_err(bad_input)?;
+    let mut run = Run::with_stopper(config, Stopper::new())
+        .and_then(|run| run.watch(args.watch_pid.clone()))
+        .map_err(|e| bad_input(e.into()))?;
+    if let Some(start) = start {
+        run = run.start_at(start);
+        run.check_start()?;
+    }
     run.preflight()?;
     let mut destination = Destination::take(&output, run.config())?;
     progress::watch_signals(run.stopper()).map_err(|e| Exit(1, e))?;
-    let name = run.config().workload.as_str().to_owned();
+    let name = workload_name(run.config());
     let bar = progress::Progress::start(&name, &run);
     let report = run.execute();
     bar.finish();
@@ -46,6 +57,18 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
         report.totals.error_count,
         report.totals.requests > 0,
     ))
+}
+
+/// Reads a workload file (checked when the run is built, so its errors carry the path).
+fn read_workload(path: &std::path::Path) -> anyhow::Result<bench_client::config::WorkloadFile> {
+    let bytes = bench_client::input::read_capped(path)
+        .with_context(|| format!("--workload {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("--workload {}: not UTF-8 text", path.display()))?;
+    Ok(bench_client::config::WorkloadFile {
+        path: path.display().to_string(),
+        text,
+    })
 }
 
 /// Where the report goes, taken before the run: a file checked for writing, or a name
@@ -175,10 +198,51 @@ fn notes(report: &Report) -> String {
             udp.sent, udp.received, udp.lost, udp.late, udp.duplicated, udp.reordered
         );
     }
+    if let Some(shard) = &report.config.shard {
+        let _ = writeln!(
+            text,
+            "shard {}/{} of run {}: {} connections",
+            shard.index, shard.count, shard.run_id, report.config.connections
+        );
+    }
+    if let Some(start) = &report.start {
+        let _ = writeln!(
+            text,
+            "start: intended {}, skew {:.3}ms",
+            start.intended,
+            start.skew_ns as f64 / 1e6
+        );
+    }
+    if let Some(cpu) = &report.cpu {
+        let _ = writeln!(text, "{}", cpu.summary_line());
+    }
     if report.interrupted {
         text.push_str("interrupted: the report covers the run until the stop\n");
     }
     text
+}
+
+/// The workload's name in the table and the report's file name: a custom workload is
+/// named after its file (`custom-redis-ping`).
+fn workload_name(config: &RunConfig) -> String {
+    let stem = config.custom.as_ref().and_then(|file| {
+        let stem = std::path::Path::new(&file.path).file_stem()?.to_str()?;
+        let safe: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        Some(safe)
+    });
+    match stem {
+        Some(stem) => format!("custom-{stem}"),
+        None => config.workload.as_str().to_owned(),
+    }
 }
 
 /// `2026-11-25T13-45-07Z-tcp-echo[-label]` (the report is this `.json`, or `-2.json`, ...
@@ -187,7 +251,7 @@ fn report_name(config: &RunConfig) -> String {
     let mut name = format!(
         "{}-{}",
         file_stamp(SystemTime::now()),
-        config.workload.as_str()
+        workload_name(config)
     );
     let label: String = config
         .label

@@ -122,6 +122,19 @@ impl LoadShape {
     }
 }
 
+impl LoadShape {
+    /// As [`LoadShape::apply`], but open loop at `rate` whatever `--rate` says (the
+    /// commands that set the rate per run).
+    pub fn apply_open(&self, config: &mut RunConfig, rate: f64) {
+        config.load = LoadModel::Open {
+            rate,
+            arrival: self.arrival.unwrap_or(Arrival::Uniform),
+        };
+        config.pipeline = self.pipeline;
+        config.size = self.size;
+    }
+}
+
 /// `--threads`.
 #[derive(Debug, Args)]
 pub struct ThreadsArg {

@@ -8,16 +8,21 @@
 //!
 //! - [`args`]: the shared `#[command(flatten)]` groups (load, client sockets, output,
 //!   input cap) and the `host:port` text.
-//! - [`run`]: the `run` subcommand.
+//! - [`run`]: the `run` subcommand; [`shard`]: its `--shard` and `--start-at` flags.
 //! - [`matrix`]: `suite` and `nagle`.
 //! - [`overhead`]: the `overhead` subcommand.
 //! - [`reports`]: `compare`, `render`, `export` (they read reports, never run load).
+//! - [`merge`]: `merge` (a sharded run's reports into one).
+//! - [`sweep`]: `sweep` and `search` (open-loop runs at many rates, judged by SLOs).
 
 pub mod args;
 pub mod matrix;
+pub mod merge;
 pub mod overhead;
 pub mod reports;
 pub mod run;
+pub mod shard;
+pub mod sweep;
 
 use std::net::SocketAddr;
 
@@ -58,6 +63,16 @@ pub enum Command {
     /// What a proxy adds: the same workload direct and through the proxy in alternating
     /// rounds; ratios and added latency per percentile, with their spread.
     Overhead(overhead::OverheadArgs),
+    /// A sharded run's reports (--shard I/N) as one, losslessly: counts summed,
+    /// histograms added, timelines by wall-clock second, a shards section; exit 1 when
+    /// partial, 2 when the reports are of different runs.
+    Merge(merge::MergeArgs),
+    /// Open-loop runs at a list or range of rates, each judged by the SLOs; one report
+    /// per step plus summary.json and report.html (latency against throughput).
+    Sweep(Box<sweep::SweepArgs>),
+    /// The highest open-loop rate that meets every --slo: doubling, then bisection, then
+    /// a longer confirmation run. Exit 0 when a rate was found, 1 when none was.
+    Search(Box<sweep::SearchArgs>),
 }
 
 /// A checked config whose address flag, if given, is still `host:port` text: parsing does
@@ -83,6 +98,11 @@ pub trait Targeted: Sized {
 impl<C: Targeted> Unresolved<C> {
     fn new(config: C, target: Option<HostPort>) -> Unresolved<C> {
         Unresolved { config, target }
+    }
+
+    /// The config (with its stand-in target) and the address text, apart.
+    fn into_parts(self) -> (C, Option<HostPort>) {
+        (self.config, self.target)
     }
 
     /// The config, its address (if any) resolved by `resolve`, then checked.

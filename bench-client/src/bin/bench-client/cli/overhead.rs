@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::bail;
+use bench_client::WatchPid;
 use bench_client::{RunConfig, RunLength, WorkloadKind};
 use bench_proto::ByteSize;
 use bench_server::proxy::Strategy;
@@ -53,6 +54,10 @@ pub struct OverheadArgs {
     /// The proxy in front of --direct.
     #[arg(long, value_name = "ADDR")]
     proxied: Option<String>,
+    /// The proxy's process id: its CPU time per request is accounted in the proxied legs
+    /// (the embedded relay's is, without it).
+    #[arg(long, value_name = "PID")]
+    proxy_pid: Option<u32>,
     #[command(flatten)]
     relay: RelayArgs,
     #[command(flatten)]
@@ -139,6 +144,7 @@ pub struct OverheadPlan {
     run: RunConfig,
     rounds: usize,
     pair: PairPlan,
+    proxy_pid: Option<u32>,
     out_dir: PathBuf,
 }
 
@@ -160,6 +166,10 @@ impl OverheadPlan {
             run: self.run,
             rounds: self.rounds,
             pair,
+            proxy_pid: self.proxy_pid.map(|pid| WatchPid {
+                name: "proxy".to_owned(),
+                pid,
+            }),
             out_dir: self.out_dir,
         };
         overhead::validate(&config)?;
@@ -197,6 +207,7 @@ impl TryFrom<&OverheadArgs> for OverheadPlan {
             run,
             rounds: a.rounds,
             pair,
+            proxy_pid: a.proxy_pid,
             out_dir: a.folder.out_dir.clone(),
         })
     }

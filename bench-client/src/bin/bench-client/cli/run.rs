@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bench_client::{
-    EmbeddedServer, Expect, FramedCmd, RequestFormat, RunConfig, RunLength, SizeRange, Target,
-    WorkloadKind,
+    ClientEngine, EmbeddedServer, Expect, FramedCmd, RequestFormat, RunConfig, RunLength,
+    SizeRange, Target, WatchPid, WorkloadKind,
 };
 use bench_proto::HumanDuration;
 use bench_server::WriteMode;
@@ -23,9 +23,12 @@ use bench_server::Model;
     "Request size (framed generate: reply size): 64B, or a range 64B..4KiB"
 )))]
 pub struct RunArgs {
-    /// The protocol to load.
+    /// The protocol to load (`custom`: the one a --workload file describes).
     #[arg(value_enum)]
     workload: WorkloadKind,
+    /// custom: the workload file (TOML; docs/workloads.md, examples in workloads/).
+    #[arg(long = "workload", id = "workload_file", value_name = "FILE.toml")]
+    pub workload_file: Option<std::path::PathBuf>,
     /// Server address (host:port). Omitted: an embedded bench-server on 127.0.0.1:0.
     #[arg(long, value_name = "ADDR")]
     target: Option<String>,
@@ -70,6 +73,21 @@ pub struct RunArgs {
     label: String,
     #[command(flatten)]
     threads: ThreadsArg,
+    /// The client's engine: one event loop per thread (per-core, the default on Linux)
+    /// or a smol task per connection (async), to compare the two.
+    #[arg(long, value_enum)]
+    engine: Option<ClientEngine>,
+    /// Local addresses to connect from, taken in turn: a range `127.0.0.1..127.0.0.8`
+    /// or a list `127.0.0.1,127.0.0.2`. Each adds a range of source ports, so one
+    /// client can open more connections to one target than one address allows.
+    #[arg(long, value_name = "ADDRS")]
+    bind_source: Option<String>,
+    #[command(flatten)]
+    pub shard: super::shard::ShardArgs,
+    /// Also account this process's CPU time in the report (NAME=PID, e.g. haproxy=1234;
+    /// repeatable): /proc/PID/task/*/schedstat, summed.
+    #[arg(long, value_name = "NAME=PID")]
+    pub watch_pid: Vec<WatchPid>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -149,41 +167,105 @@ impl TryFrom<&RunArgs> for RunPlan {
     type Error = anyhow::Error;
 
     fn try_from(a: &RunArgs) -> anyhow::Result<RunPlan> {
-        let (count, format) = split_requests(&a.requests, a.request_format)?;
-        let mut config = RunConfig {
-            workload: a.workload,
-            cmd: a.cmd,
-            sleep: a.sleep,
-            requests: format,
-            write_mode: a.write_mode,
-            expect: a.expect.unwrap_or(default_expect(a.workload, a.cmd)),
-            length: run_length(a.duration, count)?,
-            socket: a.socket.options(),
-            timeout: a.socket.timeout,
-            threads: a.threads.count(),
-            label: a.label.clone(),
-            ..RunConfig::default()
-        };
-        a.load.apply(&mut config);
-        a.shape.apply(&mut config)?;
-        if a.workload != WorkloadKind::Framed {
-            framed_only(a)?;
-        }
-        if config.write_mode == WriteMode::Split && format == RequestFormat::Raw {
-            bail!("--write-mode split: raw requests must be one write each");
-        }
-        // `sleep` sends no body: the 64B default size means "not given" there.
-        if config.workload == WorkloadKind::Framed
-            && config.cmd == FramedCmd::Sleep
-            && config.size == SizeRange::fixed(64)
-        {
-            config.size = SizeRange::fixed(0);
-        }
-        let tcp = a.workload != WorkloadKind::UdpEcho;
-        let (target, external) = a.embedded.target(a.target.as_deref(), tcp)?;
-        config.target = target;
-        Ok(Unresolved::new(config, external))
+        plan(a, None)
     }
+}
+
+impl RunArgs {
+    /// The workload of a command that sets each run's rate itself (`sweep`, `search`):
+    /// open loop at a stand-in rate, `--arrival` kept; `--rate`, `--requests N` and
+    /// `--out` refused (the command writes a folder: `--out-dir`). Also returns
+    /// `--duration` when given.
+    pub fn open_loop_plan(
+        &self,
+        command: &str,
+    ) -> anyhow::Result<(RunPlan, Option<HumanDuration>)> {
+        if let Some(rate) = self.shape.rate {
+            bail!("--rate {rate}: {command} sets the rate of each run itself");
+        }
+        if let Some(out) = &self.output.out {
+            bail!(
+                "--out {}: {command} writes a folder; use --out-dir",
+                out.display()
+            );
+        }
+        if let (Some(n), _) = split_requests(&self.requests, self.request_format)? {
+            bail!("--requests {n}: {command} runs each rate for a time, not a count");
+        }
+        Ok((plan(self, Some(1.0))?, self.duration))
+    }
+}
+
+/// The plan; `open_rate`: open loop at this rate whatever `--rate` says.
+fn plan(a: &RunArgs, open_rate: Option<f64>) -> anyhow::Result<RunPlan> {
+    let (count, format) = split_requests(&a.requests, a.request_format)?;
+    let mut config = RunConfig {
+        workload: a.workload,
+        cmd: a.cmd,
+        sleep: a.sleep,
+        requests: format,
+        write_mode: a.write_mode,
+        expect: a.expect.unwrap_or(default_expect(a.workload, a.cmd)),
+        length: run_length(a.duration, count)?,
+        socket: a.socket.options(),
+        timeout: a.socket.timeout,
+        threads: a.threads.count(),
+        engine: a.engine.unwrap_or_default(),
+        bind_source: match &a.bind_source {
+            Some(text) => parse_sources(text)?,
+            None => Vec::new(),
+        },
+        label: a.label.clone(),
+        ..RunConfig::default()
+    };
+    a.load.apply(&mut config);
+    match open_rate {
+        Some(rate) => a.shape.apply_open(&mut config, rate),
+        None => a.shape.apply(&mut config)?,
+    }
+    if a.workload != WorkloadKind::Framed {
+        framed_only(a)?;
+    }
+    custom_only(a)?;
+    if config.write_mode == WriteMode::Split && format == RequestFormat::Raw {
+        bail!("--write-mode split: raw requests must be one write each");
+    }
+    // `sleep` sends no body: the 64B default size means "not given" there.
+    if config.workload == WorkloadKind::Framed
+        && config.cmd == FramedCmd::Sleep
+        && config.size == SizeRange::fixed(64)
+    {
+        config.size = SizeRange::fixed(0);
+    }
+    let tcp = a.workload != WorkloadKind::UdpEcho;
+    let (target, external) = a.embedded.target(a.target.as_deref(), tcp)?;
+    config.target = target;
+    Ok(Unresolved::new(config, external))
+}
+
+/// `--bind-source`: `A..B` (IPv4, every address from A to B) or `A,B,...`.
+fn parse_sources(text: &str) -> anyhow::Result<Vec<std::net::IpAddr>> {
+    let bad = |why: &str| anyhow::anyhow!("--bind-source {text}: {why}");
+    if let Some((from, to)) = text.split_once("..") {
+        let from: std::net::Ipv4Addr = from.trim().parse().map_err(|_| bad("not an IPv4 range"))?;
+        let to: std::net::Ipv4Addr = to.trim().parse().map_err(|_| bad("not an IPv4 range"))?;
+        let (a, b) = (u32::from(from), u32::from(to));
+        if b < a || b - a >= 1024 {
+            bail!(bad(
+                "the range must go upwards and hold at most 1024 addresses"
+            ));
+        }
+        return Ok((a..=b)
+            .map(|n| std::net::Ipv4Addr::from(n).into())
+            .collect());
+    }
+    text.split(',')
+        .map(|part| {
+            part.trim()
+                .parse()
+                .map_err(|_| bad("not an IP address list"))
+        })
+        .collect()
 }
 
 /// `upper` replies are checked as uppercase by default; everything else exactly.
@@ -240,7 +322,28 @@ fn split_requests(
     Ok((count, format))
 }
 
-/// Refuses the framed-only flags for tcp-echo and udp-echo.
+/// `--workload` goes with `custom` and only there; a workload file says its own checks.
+fn custom_only(a: &RunArgs) -> anyhow::Result<()> {
+    let custom = a.workload == WorkloadKind::Custom;
+    match (&a.workload_file, custom) {
+        (None, true) => bail!("custom: give the workload file with --workload FILE.toml"),
+        (Some(path), false) => bail!(
+            "--workload {}: applies to the custom workload, not {}",
+            path.display(),
+            a.workload.as_str()
+        ),
+        _ => {}
+    }
+    if let (true, Some(expect)) = (custom, a.expect) {
+        bail!(
+            "--expect {}: a workload file says what its replies must match (`expect`)",
+            crate::cli::value_name(expect)
+        );
+    }
+    Ok(())
+}
+
+/// Refuses the framed-only flags for tcp-echo, udp-echo and custom.
 fn framed_only(a: &RunArgs) -> anyhow::Result<()> {
     let workload = a.workload.as_str();
     if a.cmd != FramedCmd::Echo {
