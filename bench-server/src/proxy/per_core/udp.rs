@@ -15,7 +15,8 @@ use crate::engine::poller::{Events, Poller};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
-use crate::proxy::stats::{ProxyErrorKind, Way};
+use crate::proxy::impair::{Applied, Impairer};
+use crate::proxy::stats::{ProxyErrorKind, ProxyStats, Way};
 use crate::proxy::udp::{MAX_DATAGRAM, open_upstream};
 
 /// Events taken per wait.
@@ -52,6 +53,8 @@ pub(super) struct UdpLoop {
     next_ready: Vec<Key>,
     /// One datagram at a time, either way.
     buf: Box<[u8]>,
+    /// `--impair` of each [`Way`]; `None` when off (one `if` per datagram).
+    impair: [Option<Impairer>; 2],
 }
 
 impl UdpLoop {
@@ -60,7 +63,13 @@ impl UdpLoop {
         let poller = Poller::new()?;
         let waker = Waker::new(&poller, token::own(token::WAKER))?;
         poller.add_readable(&front, token::own(token::FRONT))?;
+        let imp = shared.config.impair;
+        let impair = [
+            Impairer::new(imp.up, imp.seed, index, false),
+            Impairer::new(imp.down, imp.seed, index, true),
+        ];
         Ok(UdpLoop {
+            impair,
             index,
             shared,
             poller,
@@ -137,7 +146,7 @@ impl UdpLoop {
                 break;
             }
             match self.front.recv_from(&mut buf) {
-                Ok((n, client)) => self.relay_up(&buf[..n], client, now),
+                Ok((n, client)) => self.relay_up(&mut buf[..n], client, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.front_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -150,7 +159,7 @@ impl UdpLoop {
     }
 
     /// Sends one client datagram on its session (opened on its first datagram).
-    fn relay_up(&mut self, datagram: &[u8], client: SocketAddr, now: Instant) {
+    fn relay_up(&mut self, datagram: &mut [u8], client: SocketAddr, now: Instant) {
         let key = match self.by_client.get(&client) {
             Some(&key) => key,
             None => match self.open(client, now) {
@@ -162,6 +171,21 @@ impl UdpLoop {
             return;
         };
         session.last_active = now;
+        let copies = copies(
+            &mut self.impair[Way::ToUpstream as usize],
+            datagram,
+            &self.shared.stats,
+        );
+        for _ in 0..copies {
+            self.send_up(key, datagram, client);
+        }
+    }
+
+    /// Sends one datagram on session `key`, counting it (or its error).
+    fn send_up(&mut self, key: Key, datagram: &[u8], client: SocketAddr) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
         match session.upstream.send(datagram) {
             Ok(sent) => self
                 .shared
@@ -257,6 +281,7 @@ impl UdpLoop {
             buf,
             shared,
             index,
+            impair,
             ..
         } = self;
         let Some(session) = sessions.get_mut(key) else {
@@ -269,11 +294,15 @@ impl UdpLoop {
             match session.upstream.recv(buf) {
                 Ok(n) => {
                     session.last_active = now;
-                    match front.send_to(&buf[..n], session.client) {
-                        Ok(sent) => shared.stats.shard(*index).datagram(Way::ToClient, sent),
-                        Err(e) => {
-                            shared.stats.error(ProxyErrorKind::Io);
-                            log::info!("proxy-udp {}: sending a reply: {e}", session.client);
+                    let reply = &mut buf[..n];
+                    let copies = copies(&mut impair[Way::ToClient as usize], reply, &shared.stats);
+                    for _ in 0..copies {
+                        match front.send_to(reply, session.client) {
+                            Ok(sent) => shared.stats.shard(*index).datagram(Way::ToClient, sent),
+                            Err(e) => {
+                                shared.stats.error(ProxyErrorKind::Io);
+                                log::info!("proxy-udp {}: sending a reply: {e}", session.client);
+                            }
                         }
                     }
                 }
@@ -314,4 +343,23 @@ impl UdpLoop {
             log::debug!("proxy-udp {client}: session expired");
         }
     }
+}
+
+/// How many copies of `datagram` to send: 1 without impairments, else what the dice
+/// say (a corrupted datagram is changed in place); counts what was applied.
+fn copies(impair: &mut Option<Impairer>, datagram: &mut [u8], stats: &ProxyStats) -> u8 {
+    let Some(impair) = impair else {
+        return 1;
+    };
+    let fate = impair.datagram(datagram);
+    if fate.copies == 0 {
+        stats.impaired(Applied::Dropped);
+    }
+    if fate.copies == 2 {
+        stats.impaired(Applied::Duplicated);
+    }
+    if fate.corrupted {
+        stats.impaired(Applied::Corrupted);
+    }
+    fate.copies
 }
