@@ -156,11 +156,11 @@ impl Conn {
             Pumps::Splice(up, down) => relay(up, down, client, upstream, budget, moved),
         };
         let (up, down) = steps.map_err(|e| (ProxyErrorKind::from_io(&e), e))?;
-        if let Some(plan) = &mut self.reset {
-            if plan.reached(before, moved) {
-                self.set_reset_on_close();
-                return Ok(Progress::Reset);
-            }
+        if let Some(plan) = &mut self.reset
+            && plan.reached(before, moved)
+        {
+            self.set_reset_on_close();
+            return Ok(Progress::Reset);
         }
         Ok(match (up, down) {
             (Step::Done, Step::Done) => Progress::Finished,
