@@ -59,7 +59,7 @@ fn udp_loss_and_duplicates_in_the_report_equal_the_relays_counts() {
         pipeline: 8,
         length: RunLength::Requests(2000),
         warmup: "0s".parse().unwrap(),
-        timeout: "300ms".parse().unwrap(),
+        timeout: "800ms".parse().unwrap(),
         ..RunConfig::default()
     };
     // Requests lost on the way up, replies duplicated on the way down: a dropped request

@@ -189,7 +189,7 @@ fn udp_datagrams_nft_drops_at_random_are_the_clients_lost_count() {
         "--pipeline",
         "8",
         "--timeout",
-        "300ms",
+        "1s",
         "--warmup",
         "0s",
     ]);
