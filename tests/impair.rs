@@ -131,3 +131,63 @@ fn connections_reset_on_purpose_are_errors_of_a_kind_and_the_report_is_written()
     assert!(json.contains("\"reset\""), "the report names the kind");
     server.stop().unwrap();
 }
+
+#[test]
+fn udp_latency_on_the_relay_shifts_the_clients_median_and_every_reply_is_held() {
+    let (server, addr) = start_server(Proto::UdpEcho);
+    let config = RunConfig {
+        workload: WorkloadKind::UdpEcho,
+        connections: 1,
+        threads: 1,
+        pipeline: 1,
+        length: RunLength::Requests(100),
+        warmup: "0s".parse().unwrap(),
+        timeout: "5s".parse().unwrap(),
+        ..RunConfig::default()
+    };
+    let specs = ["down:latency=20ms", "down:jitter=2ms"];
+    let (report, relay) = through_impairing_relay(ProxyProto::Udp, addr, &specs, config);
+    let udp = report.udp.unwrap();
+    assert_eq!((udp.received, udp.lost), (100, 0), "{udp:?}");
+    // Every reply waited 18..22 ms on the relay's timers: the median moved by at least
+    // that (no upper bound: a loaded machine adds its own delay).
+    assert!(
+        report.latency.p50_ns >= 18_000_000,
+        "p50 {} ns with 20 ms of latency",
+        report.latency.p50_ns
+    );
+    assert_eq!(
+        relay.impaired.delayed, relay.datagrams_to_client,
+        "{relay:?}"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn udp_reorder_on_the_relay_shows_as_reordered_replies() {
+    let (server, addr) = start_server(Proto::UdpEcho);
+    let config = RunConfig {
+        workload: WorkloadKind::UdpEcho,
+        connections: 1,
+        threads: 1,
+        pipeline: 8,
+        length: RunLength::Requests(1000),
+        warmup: "0s".parse().unwrap(),
+        timeout: "5s".parse().unwrap(),
+        ..RunConfig::default()
+    };
+    let specs = ["down:reorder=10%,gap=5ms"];
+    let (report, relay) = through_impairing_relay(ProxyProto::Udp, addr, &specs, config);
+    let udp = report.udp.unwrap();
+    assert_eq!((udp.received, udp.lost), (1000, 0), "{udp:?}");
+    assert!(relay.impaired.reordered > 0, "{:?}", relay.impaired);
+    // A held reply is overtaken only when others are in flight behind it, so the
+    // client's count is at most the relay's.
+    assert!(udp.reordered > 0, "{udp:?}");
+    assert!(
+        udp.reordered <= relay.impaired.reordered,
+        "{udp:?} vs {:?}",
+        relay.impaired
+    );
+    server.stop().unwrap();
+}

@@ -270,7 +270,10 @@ impl ProxyConfig {
         for way in [&self.impair.up, &self.impair.down] {
             match self.proto {
                 ProxyProto::Tcp if way.has_udp() => {
-                    return Err(ProxyError::ImpairProto("loss/dup/corrupt", "tcp"));
+                    return Err(ProxyError::ImpairProto(
+                        "loss/dup/corrupt/latency/jitter/reorder (UDP only so far)",
+                        "tcp",
+                    ));
                 }
                 ProxyProto::Udp if way.reset_after.is_some() => {
                     return Err(ProxyError::ImpairProto("reset", "udp"));

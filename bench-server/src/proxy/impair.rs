@@ -4,12 +4,13 @@
 //! call it and count what it did; it does no I/O and keeps no clock.
 //!
 //! Implemented today (per-core model only; `async` refuses `--impair`):
-//! - UDP: `loss=P%`, `dup=P%`, `corrupt=P%` (one byte of the datagram flipped);
+//! - UDP: `loss=P%`, `dup=P%`, `corrupt=P%` (one byte of the datagram flipped),
+//!   `latency=D`, `jitter=D`, `reorder=P%,gap=D` (datagrams held on the loop's timers);
 //! - TCP: `reset=after:SIZE` (the connection is reset once SIZE bytes went that way).
 //!
 //! A spec is `[up:|down:]NAME=VALUE`; without a direction it applies both ways. The
-//! other impairments of issue 19 (latency, jitter, rate, slice, stall, close-slowly,
-//! reorder) parse to [`ImpairError::NotImplemented`], so a script asking for them fails
+//! other impairments of issue 19 (rate, slice, stall, close-slowly, and latency or
+//! jitter on TCP) parse to (or are refused by the config check with) [`ImpairError::NotImplemented`], so a script asking for them fails
 //! loudly instead of measuring a network that was not impaired.
 
 use bench_proto::ByteSize;
@@ -33,6 +34,20 @@ pub struct WayImpairments {
     /// TCP: reset the connection once this many bytes went this way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_after: Option<u64>,
+    /// UDP: every datagram held this long (microseconds).
+    #[serde(default)]
+    pub latency_us: u64,
+    /// UDP: plus a uniform extra of 0 up to twice this, less this (so `latency` is the
+    /// mean), never below zero (microseconds).
+    #[serde(default)]
+    pub jitter_us: u64,
+    /// UDP: datagrams held `gap_us` longer than the others, in parts per million, so
+    /// later ones overtake them.
+    #[serde(default)]
+    pub reorder_ppm: u32,
+    /// UDP: the extra hold of a reordered datagram (microseconds).
+    #[serde(default)]
+    pub gap_us: u64,
 }
 
 impl WayImpairments {
@@ -43,7 +58,12 @@ impl WayImpairments {
 
     /// Whether a datagram impairment is asked for.
     pub fn has_udp(&self) -> bool {
-        self.loss_ppm + self.dup_ppm + self.corrupt_ppm > 0
+        self.loss_ppm + self.dup_ppm + self.corrupt_ppm + self.reorder_ppm > 0 || self.has_delay()
+    }
+
+    /// Whether datagrams are held (`latency`, `jitter`, `reorder`).
+    pub fn has_delay(&self) -> bool {
+        self.latency_us + self.jitter_us > 0 || self.reorder_ppm > 0
     }
 }
 
@@ -69,10 +89,14 @@ pub enum ImpairError {
     #[error("--impair {0:?}: expected [up:|down:]NAME=VALUE, e.g. up:loss=1%")]
     Malformed(String),
     /// A name the relay does not know.
-    #[error("--impair {0:?}: unknown impairment (known: loss, dup, corrupt, reset)")]
+    #[error(
+        "--impair {0:?}: unknown impairment (known: loss, dup, corrupt, latency, jitter, reorder, reset)"
+    )]
     Unknown(String),
     /// A name from issue 19 the relay does not apply yet.
-    #[error("--impair {0:?}: not implemented yet (implemented: loss, dup, corrupt, reset)")]
+    #[error(
+        "--impair {0:?}: not implemented yet (implemented: loss, dup, corrupt, latency, jitter, reorder, reset)"
+    )]
     NotImplemented(String),
     /// A value that does not parse or is out of range.
     #[error("--impair {spec:?}: {why}")]
@@ -99,7 +123,9 @@ impl Impairments {
     /// imp.add("dup=0.5%").unwrap();
     /// assert_eq!((imp.up.loss_ppm, imp.down.loss_ppm), (10_000, 0));
     /// assert_eq!((imp.up.dup_ppm, imp.down.dup_ppm), (5_000, 5_000));
-    /// assert!(imp.add("latency=5ms").is_err());
+    /// imp.add("down:latency=5ms").unwrap();
+    /// assert_eq!(imp.down.latency_us, 5_000);
+    /// assert!(imp.add("rate=10Mbit").is_err());
     /// ```
     ///
     /// # Errors
@@ -135,7 +161,24 @@ impl Impairments {
                 let bytes = size.0;
                 Box::new(move |w| w.reset_after = Some(bytes))
             }
-            "latency" | "jitter" | "rate" | "slice" | "stall" | "close-slowly" | "reorder" => {
+            "latency" | "jitter" => {
+                let us = micros(value).ok_or_else(|| bad("expected a duration, e.g. 5ms"))?;
+                if name == "latency" {
+                    Box::new(move |w| w.latency_us = us)
+                } else {
+                    Box::new(move |w| w.jitter_us = us)
+                }
+            }
+            "reorder" => {
+                let (share, gap) = value.split_once(",gap=").unwrap_or((value, "10ms"));
+                let ppm = percent_ppm(share).ok_or_else(|| bad("expected P%[,gap=DURATION]"))?;
+                let gap = micros(gap).ok_or_else(|| bad("expected P%[,gap=DURATION]"))?;
+                Box::new(move |w| {
+                    w.reorder_ppm = ppm;
+                    w.gap_us = gap;
+                })
+            }
+            "rate" | "slice" | "stall" | "close-slowly" => {
                 return Err(ImpairError::NotImplemented(spec.to_owned()));
             }
             _ => return Err(ImpairError::Unknown(spec.to_owned())),
@@ -147,6 +190,12 @@ impl Impairments {
         }
         Ok(())
     }
+}
+
+/// `5ms`, `250us`, `1s` in microseconds (at most an hour).
+fn micros(value: &str) -> Option<u64> {
+    let d: bench_proto::HumanDuration = value.parse().ok()?;
+    (d.0 <= std::time::Duration::from_secs(3600)).then_some(d.0.as_micros() as u64)
 }
 
 /// `1%`, `0.1%`, `100%` as parts per million.
@@ -173,6 +222,12 @@ pub struct ImpairCounts {
     /// TCP connections reset on purpose (`reset=after:`).
     #[serde(default)]
     pub reset: u64,
+    /// UDP datagrams held (`latency`, `jitter`, `reorder`) before being sent.
+    #[serde(default)]
+    pub delayed: u64,
+    /// UDP datagrams held the extra `gap` of `reorder`.
+    #[serde(default)]
+    pub reordered: u64,
 }
 
 /// Which [`ImpairCounts`] field an applied impairment adds to.
@@ -186,16 +241,22 @@ pub(crate) enum Applied {
     Corrupted = 2,
     /// A connection reset.
     Reset = 3,
+    /// A datagram held.
+    Delayed = 4,
+    /// A datagram held the extra reorder gap.
+    Reordered = 5,
 }
 
 impl ImpairCounts {
-    /// From the four counts, in [`Applied`] order.
-    pub(crate) fn from_array(n: [u64; 4]) -> Self {
+    /// From the counts, in [`Applied`] order.
+    pub(crate) fn from_array(n: [u64; 6]) -> Self {
         ImpairCounts {
             dropped: n[0],
             duplicated: n[1],
             corrupted: n[2],
             reset: n[3],
+            delayed: n[4],
+            reordered: n[5],
         }
     }
 }
@@ -241,6 +302,25 @@ impl Impairer {
         ppm > 0 && (self.next() % u64::from(PPM)) < u64::from(ppm)
     }
 
+    /// How long to hold the next datagram (`None`: send it now), and whether that
+    /// includes the reorder gap.
+    pub(crate) fn hold(&mut self) -> Option<(std::time::Duration, bool)> {
+        let w = self.way;
+        if !w.has_delay() {
+            return None;
+        }
+        let mut us = w.latency_us;
+        if w.jitter_us > 0 {
+            let extra = self.next() % (2 * w.jitter_us + 1);
+            us = (us + extra).saturating_sub(w.jitter_us);
+        }
+        let reordered = self.roll(w.reorder_ppm);
+        if reordered {
+            us += w.gap_us;
+        }
+        (us > 0).then(|| (std::time::Duration::from_micros(us), reordered))
+    }
+
     /// Decides one datagram's fate; flips a byte of it when corrupting.
     pub(crate) fn datagram(&mut self, datagram: &mut [u8]) -> Fate {
         if self.roll(self.way.loss_ppm) {
@@ -281,7 +361,9 @@ mod tests {
             ("loss=200%", "expected a percentage"),
             ("loss=1", "expected a percentage"),
             ("reset=100KiB", "expected after:SIZE"),
-            ("jitter=2ms", "not implemented yet"),
+            ("rate=10Mbit", "not implemented yet"),
+            ("latency=soon", "expected a duration"),
+            ("reorder=5", "expected P%"),
             ("teleport=1", "unknown impairment"),
         ] {
             let text = imp.add(spec).unwrap_err().to_string();
@@ -297,7 +379,7 @@ mod tests {
             loss_ppm: 100_000,
             dup_ppm: 100_000,
             corrupt_ppm: 100_000,
-            reset_after: None,
+            ..WayImpairments::default()
         };
         let fates = |seed| {
             let mut imp = Impairer::new(way, seed, 0, false).unwrap();
@@ -309,6 +391,30 @@ mod tests {
         assert_ne!(fates(7), fates(8));
         let dropped = fates(7).iter().filter(|f| f.copies == 0).count();
         assert!((50..150).contains(&dropped), "10% of 1000: {dropped}");
+    }
+
+    #[test]
+    fn holds_stay_within_latency_and_jitter_and_reorder_adds_the_gap() {
+        let mut imp = Impairments::default();
+        imp.add("latency=5ms").unwrap();
+        imp.add("jitter=2ms").unwrap();
+        imp.add("reorder=50%,gap=10ms").unwrap();
+        let mut dice = Impairer::new(imp.up, 3, 0, false).unwrap();
+        let mut gaps = 0;
+        for _ in 0..1000 {
+            let (held, reordered) = dice.hold().unwrap();
+            let base = if reordered {
+                held - std::time::Duration::from_millis(10)
+            } else {
+                held
+            };
+            gaps += usize::from(reordered);
+            assert!(
+                base.as_micros() >= 3_000 && base.as_micros() <= 7_000,
+                "{held:?}"
+            );
+        }
+        assert!((400..600).contains(&gaps), "50% of 1000: {gaps}");
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub(crate) struct ProxyStats {
     datagrams_to_client: Counter,
     errors: [Counter; ProxyErrorKind::ALL.len()],
     /// Impairments applied, by [`Applied`] (touched only when one fires).
-    impaired: [Counter; 4],
+    impaired: [Counter; 6],
     /// One per `per-core` loop (none for `async`).
     loops: Box<[LoopCounters]>,
 }

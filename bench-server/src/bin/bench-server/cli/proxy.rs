@@ -80,7 +80,8 @@ pub(super) struct ProxyArgs {
     )]
     grace: HumanDuration,
     /// A fault applied on purpose, `[up:|down:]NAME=VALUE` (repeatable; per-core model
-    /// only). UDP: loss=1%, dup=1%, corrupt=0.1%; TCP: reset=after:100KiB. See docs/proxy.md.
+    /// only). UDP: loss=1%, dup=1%, corrupt=0.1%, latency=5ms, jitter=2ms,
+    /// reorder=25%,gap=10ms; TCP: reset=after:100KiB. See docs/proxy.md.
     #[arg(long, value_name = "SPEC", allow_hyphen_values = true)]
     impair: Vec<String>,
     /// Seed of the impairments' dice: the same seed and traffic give the same faults.
