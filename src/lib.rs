@@ -7,8 +7,12 @@
 //! - [`proto`] (`bench-proto`): wire formats, sans-IO.
 //! - [`server`] (`bench-server`): tcp-echo, udp-echo, framed; server models.
 //! - [`client`] (`bench-client`): the load generator.
+//! - [`fuzzing`]: the bodies of the fuzz targets (`fuzz/`), replayed on stable by
+//!   `tests/fuzz_corpus.rs`.
 #![forbid(unsafe_code)]
 
 pub use bench_client as client;
 pub use bench_proto as proto;
 pub use bench_server as server;
+
+pub mod fuzzing;

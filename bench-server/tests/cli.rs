@@ -170,6 +170,63 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
         (&["tcp-echo", "--max-buffered", "1MiB"], "--max-buffered"),
         (&["tcp-echo", "--frame-timeout", "1s"], "--frame-timeout"),
         (&["gopher"], "gopher"),
+        // Impairments: bad specs, the async model, the wrong transport.
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "loss=1%",
+                "--proto",
+                "udp",
+                "--model",
+                "async",
+            ],
+            "--model async",
+        ),
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "up:loss=1%",
+            ],
+            "--proto tcp",
+        ),
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "reset=after:1KiB",
+                "--proto",
+                "udp",
+            ],
+            "--proto udp",
+        ),
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "jitter=2ms",
+            ],
+            "jitter=2ms",
+        ),
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "loss=101%",
+            ],
+            "loss=101%",
+        ),
     ];
     for (args, names) in cases {
         let (code, out, err) = run_failing(args);

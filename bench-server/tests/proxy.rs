@@ -488,6 +488,9 @@ fn the_udp_session_bound_drops_new_clients_and_counts_them(model: ProxyModel) {
         served = udp_round_trip(&clients[2], b"room now", Duration::from_millis(200)).is_some();
     }
     assert!(served, "{:?}", proxy.summary());
+    // One expiry is enough to make room; on a loaded machine the other may come a turn
+    // later (its own deadline), so wait for it rather than assume both went together.
+    common::eventually(IO_TIMEOUT, || proxy.summary().sessions_expired >= 2);
     let summary = proxy.stop().unwrap();
     assert_eq!(summary.sessions_opened, 3);
     assert!(summary.sessions_expired >= 2, "{summary:?}");

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::impair::Impairments;
+
 /// Most executor threads accepted.
 pub const MAX_THREADS: usize = 1024;
 
@@ -130,6 +132,10 @@ pub struct ProxyConfig {
     /// the soft `RLIMIT_NOFILE` less those open at start and a reserve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_fds: Option<u64>,
+    /// Faults applied on purpose (`--impair`, `--seed`); absent in older reports and
+    /// when off.
+    #[serde(default, skip_serializing_if = "Impairments::is_off")]
+    pub impair: Impairments,
 }
 
 impl ProxyConfig {
@@ -154,6 +160,7 @@ impl ProxyConfig {
             threads: crate::config::default_threads(),
             grace: Duration::from_secs(5),
             max_fds: None,
+            impair: Impairments::default(),
         }
     }
 }
@@ -182,6 +189,14 @@ pub enum ProxyError {
     /// `splice` asked for on a system without `splice(2)`.
     #[error("--strategy splice: splice(2) exists only on Linux; use --strategy copy")]
     SpliceUnsupported,
+    /// `--impair` with `--model async`, which does not apply impairments.
+    #[error(
+        "--impair with --model async: impairments run on the per-core model only; use --model per-core"
+    )]
+    ImpairAsync,
+    /// An impairment of the other transport (`loss` on TCP, `reset` on UDP).
+    #[error("--impair {0}: not an impairment of --proto {1}")]
+    ImpairProto(&'static str, &'static str),
     /// The front socket's transport is not the config's `proto`.
     #[error("the front socket is {front} but the config says {config}")]
     FrontMismatch {
@@ -240,6 +255,31 @@ impl ProxyConfig {
         }
         if self.strategy == Strategy::Splice && !cfg!(target_os = "linux") {
             return Err(ProxyError::SpliceUnsupported);
+        }
+        self.check_impair()
+    }
+
+    /// Impairments need the per-core model and must fit the transport.
+    fn check_impair(&self) -> Result<(), ProxyError> {
+        if self.impair.is_off() {
+            return Ok(());
+        }
+        if self.model == ProxyModel::Async {
+            return Err(ProxyError::ImpairAsync);
+        }
+        for way in [&self.impair.up, &self.impair.down] {
+            match self.proto {
+                ProxyProto::Tcp if way.has_udp() => {
+                    return Err(ProxyError::ImpairProto(
+                        "loss/dup/corrupt/latency/jitter/reorder (UDP only so far)",
+                        "tcp",
+                    ));
+                }
+                ProxyProto::Udp if way.reset_after.is_some() => {
+                    return Err(ProxyError::ImpairProto("reset", "udp"));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }

@@ -25,6 +25,7 @@
 //! - `fds`: the descriptor budget checked before a client is accepted.
 //! - `stats`: the live counters and the [`ProxySummary`] written at shutdown; `shard`
 //!   (leaf): one per-core loop's own share of them.
+//! - `impair` (leaf): [`Impairments`] (`--impair`) and the seeded dice that apply them.
 //! - `config` (leaf): [`ProxyConfig`] (plain, serialisable), its checks and
 //!   [`ProxyError`].
 //!
@@ -60,6 +61,7 @@ mod copy;
 mod ctx;
 mod fds;
 mod front;
+mod impair;
 #[cfg(target_os = "linux")]
 mod per_core;
 mod run;
@@ -76,5 +78,6 @@ pub use config::{
 };
 pub use fds::cost as descriptors_per_connection;
 pub use front::Front;
+pub use impair::{ImpairCounts, ImpairError, Impairments, WayImpairments};
 pub use run::{ProxyHandle, run_proxy, spawn_proxy, validate};
 pub use stats::{ProxyErrorKind, ProxySummary};

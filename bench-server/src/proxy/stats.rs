@@ -13,6 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::config::ProxyProto;
+use super::impair::{Applied, ImpairCounts};
 pub(crate) use super::shard::{LoopCounters, Way};
 use crate::stats::counter::Counter;
 
@@ -100,6 +101,8 @@ pub(crate) struct ProxyStats {
     datagrams_to_upstream: Counter,
     datagrams_to_client: Counter,
     errors: [Counter; ProxyErrorKind::ALL.len()],
+    /// Impairments applied, by [`Applied`] (touched only when one fires).
+    impaired: [Counter; 6],
     /// One per `per-core` loop (none for `async`).
     loops: Box<[LoopCounters]>,
 }
@@ -130,6 +133,7 @@ impl ProxyStats {
             datagrams_to_upstream: Counter::default(),
             datagrams_to_client: Counter::default(),
             errors: std::array::from_fn(|_| Counter::default()),
+            impaired: std::array::from_fn(|_| Counter::default()),
             loops: (0..loops).map(|_| LoopCounters::default()).collect(),
         }
     }
@@ -235,6 +239,11 @@ impl ProxyStats {
         self.sessions_expired.fetch_add(1, Release);
     }
 
+    /// Counts one impairment applied.
+    pub(crate) fn impaired(&self, what: Applied) {
+        self.impaired[what as usize].incr();
+    }
+
     /// Counts one error of `kind`.
     pub(crate) fn error(&self, kind: ProxyErrorKind) {
         self.errors[kind as usize].incr();
@@ -271,6 +280,7 @@ impl ProxyStats {
                 .iter()
                 .map(|&k| (k.as_str().to_owned(), self.errors[k as usize].get()))
                 .collect(),
+            impaired: ImpairCounts::from_array(self.impaired.each_ref().map(Counter::get)),
         }
     }
 }
@@ -313,6 +323,9 @@ pub struct ProxySummary {
     pub datagrams_to_client: u64,
     /// Errors by kind ([`ProxyErrorKind::as_str`]); every kind is present, most are 0.
     pub errors: BTreeMap<String, u64>,
+    /// Impairments applied on purpose (`--impair`); absent in older summaries.
+    #[serde(default)]
+    pub impaired: ImpairCounts,
 }
 
 impl ProxySummary {

@@ -38,6 +38,9 @@ pub(super) enum Progress {
     Again,
     /// Both directions forwarded their EOF: close.
     Finished,
+    /// `reset=after:` was reached: both sockets are set to reset on close; close and
+    /// count the impairment.
+    Reset,
 }
 
 /// The two directions, with the strategy's mover.
@@ -63,6 +66,16 @@ pub(super) struct Conn {
     pumps: Pumps,
     /// On the loop's ready-again list (so it is listed once).
     pub(super) queued: bool,
+    /// `reset=after:` limits, `[to upstream, to client]`, and the bytes moved so far;
+    /// `None` when off (one `if` per turn).
+    reset: Option<ResetPlan>,
+}
+
+/// Where `reset=after:` cuts a connection.
+#[derive(Debug, Clone, Copy)]
+struct ResetPlan {
+    after: [Option<u64>; 2],
+    moved: [u64; 2],
 }
 
 impl Conn {
@@ -93,6 +106,7 @@ impl Conn {
             connected,
             pumps,
             queued: false,
+            reset: reset_plan(config),
         })
     }
 
@@ -135,17 +149,36 @@ impl Conn {
             (&self.client, &mut self.client_ready),
             (&self.upstream, &mut self.upstream_ready),
         );
+        let before = [moved[0].bytes, moved[1].bytes];
         let steps = match &mut self.pumps {
             Pumps::Copy(up, down) => relay(up, down, client, upstream, budget, moved),
             #[cfg(target_os = "linux")]
             Pumps::Splice(up, down) => relay(up, down, client, upstream, budget, moved),
         };
         let (up, down) = steps.map_err(|e| (ProxyErrorKind::from_io(&e), e))?;
+        if let Some(plan) = &mut self.reset
+            && plan.reached(before, moved)
+        {
+            self.set_reset_on_close();
+            return Ok(Progress::Reset);
+        }
         Ok(match (up, down) {
             (Step::Done, Step::Done) => Progress::Finished,
             (Step::Yield, _) | (_, Step::Yield) => Progress::Again,
             _ => Progress::Waiting,
         })
+    }
+
+    /// SO_LINGER 0 on both legs: closing them sends RST, not FIN.
+    fn set_reset_on_close(&self) {
+        for socket in [&self.client, &self.upstream] {
+            if let Err(e) = SockRef::from(socket).set_linger(Some(std::time::Duration::ZERO)) {
+                log::info!(
+                    "proxy-tcp {}: setting SO_LINGER for a reset: {e}",
+                    self.peer
+                );
+            }
+        }
     }
 
     /// After the upstream's first edge: true once connected; the connect's error
@@ -164,6 +197,27 @@ impl Conn {
         self.connected = true;
         log::debug!("proxy-tcp {}: relaying to {}", self.peer, self.to);
         Ok(true)
+    }
+}
+
+/// The `reset=after:` plan of a new connection, `None` without one.
+fn reset_plan(config: &ProxyConfig) -> Option<ResetPlan> {
+    let after = [config.impair.up.reset_after, config.impair.down.reset_after];
+    after.iter().any(Option::is_some).then_some(ResetPlan {
+        after,
+        moved: [0, 0],
+    })
+}
+
+impl ResetPlan {
+    /// Adds this turn's bytes (`moved` less `before`); true once a limit is reached.
+    fn reached(&mut self, before: [u64; 2], moved: &[Moved; 2]) -> bool {
+        let mut hit = false;
+        for way in 0..2 {
+            self.moved[way] += moved[way].bytes - before[way];
+            hit |= self.after[way].is_some_and(|limit| self.moved[way] >= limit);
+        }
+        hit
     }
 }
 

@@ -13,10 +13,12 @@
 //!   ready-again list, the graceful stop and grace cut); `conn`: one relayed
 //!   connection; `pump`: one direction's state machine and the `copy` mover;
 //!   `splice`: the `splice` mover.
-//! - `udp`: the UDP loop (sessions per client address, idle expiry, the bound).
+//! - `udp`: the UDP loop (sessions per client address, idle expiry, the bound), with
+//!   `delay` (leaf): the datagrams it holds for `--impair latency/jitter/reorder`.
 //! - `shared` (leaf): what the loops of a run share, the per-turn budget, the tokens.
 
 mod conn;
+mod delay;
 mod pump;
 mod shared;
 #[cfg(target_os = "linux")]

@@ -16,6 +16,7 @@ use crate::engine::poller::{Events, Poller, Readiness};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
+use crate::proxy::impair::Applied;
 use crate::proxy::stats::{ProxyErrorKind, Way};
 use crate::runtime::ACCEPT_BACKOFF;
 use crate::stats::limiter::suppressed_note;
@@ -258,6 +259,10 @@ impl TcpLoop {
                 Ok(Progress::Again) => self.next_ready.push(key),
                 Ok(Progress::Waiting) => conn.queued = false,
                 Ok(Progress::Finished) => self.close(key, None, now),
+                Ok(Progress::Reset) => {
+                    self.shared.stats.impaired(Applied::Reset);
+                    self.close(key, None, now);
+                }
                 Err(failure) => self.close(key, Some(failure), now),
             }
         }

@@ -10,12 +10,14 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::delay::Delay;
 use super::shared::{BUDGET, Shared, token};
 use crate::engine::poller::{Events, Poller};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
-use crate::proxy::stats::{ProxyErrorKind, Way};
+use crate::proxy::impair::{Applied, Impairer};
+use crate::proxy::stats::{ProxyErrorKind, ProxyStats, Way};
 use crate::proxy::udp::{MAX_DATAGRAM, open_upstream};
 
 /// Events taken per wait.
@@ -52,6 +54,11 @@ pub(super) struct UdpLoop {
     next_ready: Vec<Key>,
     /// One datagram at a time, either way.
     buf: Box<[u8]>,
+    /// `--impair` of each [`Way`]; `None` when off (one `if` per datagram). Boxed: the
+    /// loop's size stays near the TCP loop's.
+    impair: Box<[Option<Impairer>; 2]>,
+    /// Datagrams held by `latency`, `jitter` or `reorder` (empty without them).
+    delay: Delay,
 }
 
 impl UdpLoop {
@@ -60,7 +67,14 @@ impl UdpLoop {
         let poller = Poller::new()?;
         let waker = Waker::new(&poller, token::own(token::WAKER))?;
         poller.add_readable(&front, token::own(token::FRONT))?;
+        let imp = shared.config.impair;
+        let impair = Box::new([
+            Impairer::new(imp.up, imp.seed, index, false),
+            Impairer::new(imp.down, imp.seed, index, true),
+        ]);
         Ok(UdpLoop {
+            impair,
+            delay: Delay::new(),
             index,
             shared,
             poller,
@@ -89,7 +103,7 @@ impl UdpLoop {
             let timeout = if self.front_ready || !self.ready.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                self.timers.timeout(now, None)
+                self.delay.timeout(now, self.timers.timeout(now, None))
             };
             if let Err(e) = self.poller.wait(&mut events, timeout) {
                 log::error!("proxy-udp loop {}: waiting for events: {e}", self.index);
@@ -102,6 +116,7 @@ impl UdpLoop {
             self.receive(now);
             self.run_ready(now);
             self.expire(now);
+            self.release(now);
         }
         // Closed by the stop: no longer active (not counted as expired).
         for _ in 0..self.sessions.len() {
@@ -137,7 +152,7 @@ impl UdpLoop {
                 break;
             }
             match self.front.recv_from(&mut buf) {
-                Ok((n, client)) => self.relay_up(&buf[..n], client, now),
+                Ok((n, client)) => self.relay_up(&mut buf[..n], client, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.front_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -150,7 +165,7 @@ impl UdpLoop {
     }
 
     /// Sends one client datagram on its session (opened on its first datagram).
-    fn relay_up(&mut self, datagram: &[u8], client: SocketAddr, now: Instant) {
+    fn relay_up(&mut self, datagram: &mut [u8], client: SocketAddr, now: Instant) {
         let key = match self.by_client.get(&client) {
             Some(&key) => key,
             None => match self.open(client, now) {
@@ -162,6 +177,41 @@ impl UdpLoop {
             return;
         };
         session.last_active = now;
+        // The one branch an unimpaired datagram pays.
+        let Some(impair) = &mut self.impair[Way::ToUpstream as usize] else {
+            return self.send_up(key, datagram, client);
+        };
+        let copies = copies(impair, datagram, &self.shared.stats);
+        let held = hold(impair, copies, &self.shared.stats);
+        for _ in 0..copies {
+            match held {
+                Some(d) => self.delay.hold(now + d, Way::ToUpstream, key, datagram),
+                None => self.send_up(key, datagram, client),
+            }
+        }
+    }
+
+    /// Sends the held datagrams that are due. (A datagram whose session ended while
+    /// it was held is dropped with it.)
+    fn release(&mut self, now: Instant) {
+        while let Some((slot, way, key, bytes)) = self.delay.pop_due(now) {
+            if let Some(client) = self.sessions.get_mut(key).map(|s| s.client) {
+                match way {
+                    Way::ToUpstream => self.send_up(key, &bytes, client),
+                    Way::ToClient => {
+                        send_reply(&self.front, client, &bytes, &self.shared, self.index)
+                    }
+                }
+            }
+            self.delay.give_back(slot, bytes);
+        }
+    }
+
+    /// Sends one datagram on session `key`, counting it (or its error).
+    fn send_up(&mut self, key: Key, datagram: &[u8], client: SocketAddr) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
         match session.upstream.send(datagram) {
             Ok(sent) => self
                 .shared
@@ -257,6 +307,8 @@ impl UdpLoop {
             buf,
             shared,
             index,
+            impair,
+            delay,
             ..
         } = self;
         let Some(session) = sessions.get_mut(key) else {
@@ -269,11 +321,18 @@ impl UdpLoop {
             match session.upstream.recv(buf) {
                 Ok(n) => {
                     session.last_active = now;
-                    match front.send_to(&buf[..n], session.client) {
-                        Ok(sent) => shared.stats.shard(*index).datagram(Way::ToClient, sent),
-                        Err(e) => {
-                            shared.stats.error(ProxyErrorKind::Io);
-                            log::info!("proxy-udp {}: sending a reply: {e}", session.client);
+                    let reply = &mut buf[..n];
+                    // The one branch an unimpaired reply pays.
+                    let Some(impair) = &mut impair[Way::ToClient as usize] else {
+                        send_reply(front, session.client, reply, shared, *index);
+                        continue;
+                    };
+                    let copies = copies(impair, reply, &shared.stats);
+                    let held = hold(impair, copies, &shared.stats);
+                    for _ in 0..copies {
+                        match held {
+                            Some(d) => delay.hold(now + d, Way::ToClient, key, reply),
+                            None => send_reply(front, session.client, reply, shared, *index),
                         }
                     }
                 }
@@ -312,6 +371,47 @@ impl UdpLoop {
             self.by_client.remove(&client);
             self.shared.stats.session_expired();
             log::debug!("proxy-udp {client}: session expired");
+        }
+    }
+}
+
+/// How many copies of `datagram` to send, as the dice say (a corrupted datagram is
+/// changed in place); counts what was applied.
+fn copies(impair: &mut Impairer, datagram: &mut [u8], stats: &ProxyStats) -> u8 {
+    let fate = impair.datagram(datagram);
+    if fate.copies == 0 {
+        stats.impaired(Applied::Dropped);
+    }
+    if fate.copies == 2 {
+        stats.impaired(Applied::Duplicated);
+    }
+    if fate.corrupted {
+        stats.impaired(Applied::Corrupted);
+    }
+    fate.copies
+}
+
+/// How long to hold a datagram sent as `copies` copies (`None`: at once); counts the
+/// holds.
+fn hold(impair: &mut Impairer, copies: u8, stats: &ProxyStats) -> Option<Duration> {
+    if copies == 0 {
+        return None;
+    }
+    let (held, reordered) = impair.hold()?;
+    stats.impaired(Applied::Delayed);
+    if reordered {
+        stats.impaired(Applied::Reordered);
+    }
+    Some(held)
+}
+
+/// Sends one reply to `client` from the front socket, counting it (or its error).
+fn send_reply(front: &UdpSocket, client: SocketAddr, reply: &[u8], shared: &Shared, index: usize) {
+    match front.send_to(reply, client) {
+        Ok(sent) => shared.stats.shard(index).datagram(Way::ToClient, sent),
+        Err(e) => {
+            shared.stats.error(ProxyErrorKind::Io);
+            log::info!("proxy-udp {client}: sending a reply: {e}");
         }
     }
 }

@@ -79,6 +79,14 @@ pub(super) struct ProxyArgs {
         allow_hyphen_values = true
     )]
     grace: HumanDuration,
+    /// A fault applied on purpose, `[up:|down:]NAME=VALUE` (repeatable; per-core model
+    /// only). UDP: loss=1%, dup=1%, corrupt=0.1%, latency=5ms, jitter=2ms,
+    /// reorder=25%,gap=10ms; TCP: reset=after:100KiB. See docs/proxy.md.
+    #[arg(long, value_name = "SPEC", allow_hyphen_values = true)]
+    impair: Vec<String>,
+    /// Seed of the impairments' dice: the same seed and traffic give the same faults.
+    #[arg(long, value_name = "N", default_value = "0")]
+    seed: u64,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -110,6 +118,10 @@ impl TryFrom<ProxyArgs> for Relay {
         settings.max_sessions = args.max_sessions;
         settings.threads = args.threads.unwrap_or_else(default_threads);
         settings.grace = args.grace.0;
+        settings.impair.seed = args.seed;
+        for spec in &args.impair {
+            settings.impair.add(spec)?;
+        }
         Ok(Relay {
             bind: args.bind,
             upstream,
