@@ -196,7 +196,7 @@ pub enum ProxyError {
     ImpairAsync,
     /// An impairment of the other transport (`loss` on TCP, `reset` on UDP).
     #[error("--impair {0}: not an impairment of --proto {1}")]
-    ImpairProto(&'static str, &'static str),
+    ImpairProto(String, &'static str),
     /// The front socket's transport is not the config's `proto`.
     #[error("the front socket is {front} but the config says {config}")]
     FrontMismatch {
@@ -270,13 +270,14 @@ impl ProxyConfig {
         for way in [&self.impair.up, &self.impair.down] {
             match self.proto {
                 ProxyProto::Tcp if way.has_udp() => {
+                    let words = way.udp_words();
                     return Err(ProxyError::ImpairProto(
-                        "loss/dup/corrupt/latency/jitter/reorder (UDP only so far)",
+                        format!("{words} (UDP only so far)"),
                         "tcp",
                     ));
                 }
                 ProxyProto::Udp if way.reset_after.is_some() => {
-                    return Err(ProxyError::ImpairProto("reset", "udp"));
+                    return Err(ProxyError::ImpairProto("reset".to_owned(), "udp"));
                 }
                 _ => {}
             }

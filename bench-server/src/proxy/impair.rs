@@ -61,6 +61,31 @@ impl WayImpairments {
         self.loss_ppm + self.dup_ppm + self.corrupt_ppm + self.reorder_ppm > 0 || self.has_delay()
     }
 
+    /// The UDP-only impairments that are set, as `name=value` words (for errors).
+    pub fn udp_words(&self) -> String {
+        let pct = |ppm: u32| format!("{}%", f64::from(ppm) / 10_000.0);
+        let dur = |us: u64| {
+            bench_proto::units::HumanDuration(std::time::Duration::from_micros(us)).to_string()
+        };
+        let mut words = Vec::new();
+        for (name, ppm) in [
+            ("loss", self.loss_ppm),
+            ("dup", self.dup_ppm),
+            ("corrupt", self.corrupt_ppm),
+            ("reorder", self.reorder_ppm),
+        ] {
+            if ppm > 0 {
+                words.push(format!("{name}={}", pct(ppm)));
+            }
+        }
+        for (name, us) in [("latency", self.latency_us), ("jitter", self.jitter_us)] {
+            if us > 0 {
+                words.push(format!("{name}={}", dur(us)));
+            }
+        }
+        words.join(" ")
+    }
+
     /// Whether datagrams are held (`latency`, `jitter`, `reorder`).
     pub fn has_delay(&self) -> bool {
         self.latency_us + self.jitter_us > 0 || self.reorder_ppm > 0
