@@ -5,11 +5,13 @@
 //! unit prints back to itself) are asserted here.
 //!
 //! It owns no parser: it drives bench-proto's decoder and units, bench-client's reply
-//! readers and report reader, and bench-server's `--impair` parser.
+//! readers (the custom-protocol one under each bundled `workloads/*.toml`), the workload
+//! file parser, the report reader, and bench-server's `--impair` parser.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bench_client::workload::custom::{Custom, CustomReader, spec};
 use bench_client::workload::framed::Framed;
 use bench_client::workload::tcp_echo::TcpEcho;
 use bench_client::workload::{Pattern, ReplyReader, Request, StreamWorkload, Verifier, udp_echo};
@@ -25,7 +27,7 @@ const STEPS: usize = 4096;
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/NAME.rs` and corpus folder.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("framed_request", framed_request),
     ("framed_response", framed_response),
     ("tcp_echo_reply", tcp_echo_reply),
@@ -33,6 +35,8 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("udp_probe", udp_probe),
     ("units", units),
     ("report", report),
+    ("custom_reply", custom_reply),
+    ("workload_file", workload_file),
 ];
 
 /// Splits `data` into a chunk length (its first byte, 1..=256) and the stream, so the
@@ -170,4 +174,61 @@ pub fn units(data: &[u8]) {
 /// The report reader (schema check included) over a file's bytes.
 pub fn report(data: &[u8]) {
     let _ = Report::from_slice(Path::new("fuzz.json"), data);
+}
+
+/// The bundled workload files (`workloads/`), which `custom_reply` reads replies by.
+const WORKLOADS: [&str; 5] = [
+    include_str!("../workloads/framed-echo.toml"),
+    include_str!("../workloads/line-echo.toml"),
+    include_str!("../workloads/memcached-get-set.toml"),
+    include_str!("../workloads/redis-get-set.toml"),
+    include_str!("../workloads/redis-ping.toml"),
+];
+
+/// The bundled workloads, parsed once (a regex compile per input would starve the fuzzer).
+fn bundled() -> &'static [Custom] {
+    static PARSED: OnceLock<Vec<Custom>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        let pattern = Arc::new(Pattern::new(1024));
+        WORKLOADS
+            .iter()
+            .map(|text| {
+                Custom::new(
+                    spec::parse(text).expect("a bundled workload parses"),
+                    pattern.clone(),
+                )
+            })
+            .collect()
+    })
+}
+
+/// The custom-protocol reply reader: the input's first byte picks a bundled workload, the
+/// rest is its reply stream (chunked as the other readers' are) and, as UDP would see it,
+/// one datagram.
+pub fn custom_reply(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let workloads = bundled();
+    let workload = &workloads[usize::from(pick) % workloads.len()];
+    let (_, reader) = workload.halves(0);
+    read_replies(reader, rest);
+    let (_, mut reader) = workload.halves(1);
+    let _ = reader.take_datagram(&request(0, pick), rest);
+}
+
+/// The workload file parser (TOML keys, templates, regexes, reply rules) over any text;
+/// a file that parses also renders its first requests.
+pub fn workload_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(parsed) = spec::parse(text) else {
+        return;
+    };
+    let custom = Custom::new(parsed, Arc::new(Pattern::new(1024)));
+    let mut out = Vec::new();
+    for id in 0..4 {
+        CustomReader::render_datagram(&custom, 0, &request(id, 3), &mut out);
+    }
 }

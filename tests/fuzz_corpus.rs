@@ -161,6 +161,44 @@ fn write_seed_corpus() {
             .collect(),
         ),
         ("report", vec![sample_report(), b"{\"schema\":1}".to_vec()]),
+        (
+            // The workload index (fuzzing::WORKLOADS), the chunk byte, the size seed, and
+            // replies as that protocol's server would send them.
+            "custom_reply",
+            vec![
+                prefixed(1, &[[9u8, 0].as_slice(), b"0 x\n1 y\n"].concat()),
+                prefixed(
+                    2,
+                    &[[3u8, 0].as_slice(), b"VALUE key:ab 0 1\r\nx\r\nEND\r\n"].concat(),
+                ),
+                prefixed(
+                    3,
+                    &[[5u8, 0].as_slice(), b"$-1\r\n$1\r\nx\r\n+OK\r\n-ERR no\r\n"].concat(),
+                ),
+                prefixed(
+                    4,
+                    &[[2u8, 0].as_slice(), b"+PONG\r\n+PONG\r\n-ERR x\r\n"].concat(),
+                ),
+            ],
+        ),
+        (
+            "workload_file",
+            [
+                "framed-echo",
+                "line-echo",
+                "memcached-get-set",
+                "redis-get-set",
+                "redis-ping",
+            ]
+            .iter()
+            .map(|name| {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("workloads")
+                    .join(format!("{name}.toml"));
+                fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            })
+            .collect(),
+        ),
     ];
     for (target, inputs) in seeds {
         let dir = corpus(target);
