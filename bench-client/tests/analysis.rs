@@ -176,7 +176,10 @@ fn compare_shows_ratios_and_fail_if_sets_the_exit_code() {
             .lines()
             .find(|l| l.split_whitespace().next() == Some(field))
             .unwrap_or_else(|| panic!("a row for {field}: {stdout}"));
-        line.split_whitespace().nth(3).unwrap_or_default().to_owned()
+        line.split_whitespace()
+            .nth(3)
+            .unwrap_or_default()
+            .to_owned()
     };
     assert_eq!(ratio("req/s"), "0.90x", "{stdout}");
     assert_eq!(ratio("p50"), "1.00x", "p50 unchanged: {stdout}");

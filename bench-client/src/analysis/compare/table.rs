@@ -37,10 +37,13 @@ pub fn label(n: usize) -> String {
     }
 }
 
-/// A ratio for a table: `0.92x`, `12.4x`, `310x` (at most 6 characters below 10^5).
+/// A ratio for a table: `0.092x`, `0.92x`, `12.4x`, `310x` (at most 6 characters below
+/// 10^5).
 pub fn show_ratio(r: f64) -> String {
     if !r.is_finite() {
         String::new()
+    } else if r > 0.0 && r < 0.0995 {
+        format!("{r:.3}x")
     } else if r < 9.995 {
         format!("{r:.2}x")
     } else if r < 99.95 {
@@ -276,6 +279,8 @@ mod tests {
         assert_eq!(label(25), "Z");
         assert_eq!(label(26), "R27");
         assert_eq!(show_ratio(0.9234), "0.92x");
+        assert_eq!(show_ratio(0.0093), "0.009x");
+        assert_eq!(show_ratio(0.0), "0.00x");
         assert_eq!(show_ratio(12.45), "12.4x");
         assert_eq!(show_ratio(310.2), "310x");
         assert_eq!(show_ratio(f64::INFINITY), "");

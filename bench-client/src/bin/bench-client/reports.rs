@@ -29,11 +29,8 @@ pub fn compare(args: &CompareArgs) -> Result<u8, Exit> {
     let comparison = compare::load(&args.inputs, args.force).map_err(|e| bad_input(e.into()))?;
     let violations = compare::check(&comparison, &thresholds);
     if args.json {
-        emit(&compare::compare::json::to_json(
-            &comparison,
-            &args.fail_if,
-            &violations,
-        ))?;
+        let json = compare::compare::json::to_json(&comparison, &args.fail_if, &violations);
+        emit(&json)?;
         return Ok(u8::from(!violations.is_empty()));
     }
     let layout = if args.wide {
