@@ -73,6 +73,28 @@ pub fn legend() -> [String; 3] {
     ]
 }
 
+/// The width text lines keep to (a line holding one long word, a path, may not).
+pub const WIDTH: usize = 120;
+
+/// `text` broken at spaces into lines of at most [`WIDTH`] characters, the lines after
+/// the first indented by two spaces.
+fn wrap(text: &str) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let line = lines.last_mut().expect("one line at least");
+        let len = line.chars().count();
+        if len > 2 && len + 1 + word.chars().count() > WIDTH {
+            lines.push(format!("  {word}"));
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
+
 /// One cell of a grid: text and alignment.
 struct Cell(String, bool);
 
@@ -128,16 +150,16 @@ fn triple(column: Column, judged: Option<Judged>) -> [Cell; 3] {
     }
 }
 
-/// The fields of a wide row or a report-file table: the table columns, and the CPU
-/// columns a run of the group measured.
-fn all_fields(group: &Group) -> Vec<Field> {
+/// The fields of a wide row or a report-file table: the table columns (for report files
+/// only those a run has: a forced report of another version may lack some; folder rows
+/// keep them all, so the columns line up from cell to cell), and the CPU columns a run of
+/// the group measured.
+fn all_fields(group: &Group, folders: bool) -> Vec<Field> {
+    let has = |f: &Field| group.runs.iter().any(|r| r.get(*f).is_some());
     COLUMNS
         .into_iter()
-        .chain(
-            CPU_COLUMNS
-                .into_iter()
-                .filter(|f| group.runs.iter().any(|r| r.get(*f).is_some())),
-        )
+        .filter(|f| folders || has(f))
+        .chain(CPU_COLUMNS.into_iter().filter(has))
         .collect()
 }
 
@@ -183,7 +205,7 @@ fn fields_as_rows(group: &Group, columns: &[Column]) -> Vec<Vec<Cell>> {
 fn shown(group: &Group, layout: Layout, folders: bool) -> Vec<Column> {
     match (layout, folders) {
         (Layout::Compact, true) => verdict::columns(group, &COMPACT),
-        _ => verdict::columns(group, &all_fields(group)),
+        _ => verdict::columns(group, &all_fields(group, folders)),
     }
 }
 
@@ -220,7 +242,7 @@ pub fn format(comparison: &Comparison, layout: Layout) -> String {
         lines.push(format!("== {}", group.key));
         lines.extend(aligned.by_ref().take(size));
         for note in comparison.notes.iter().filter(|n| n.group == g) {
-            lines.push(format!("note: {} {}", label(note.run), note.text));
+            lines.extend(wrap(&format!("note: {} {}", label(note.run), note.text)));
         }
     }
     if !comparison.unpaired.is_empty() {
@@ -245,9 +267,13 @@ fn tally(comparison: &Comparison, layout: Layout, folders: bool) -> Vec<String> 
         for c in shown(group, layout, folders) {
             for (n, count) in counts.iter_mut().enumerate().skip(1) {
                 let verdict = verdict::judge(group, n, c).and_then(|j| j.verdict);
-                if let Some(v) = verdict {
-                    count[v as usize] += 1;
-                }
+                let slot = match verdict {
+                    Some(Verdict::Better) => 0,
+                    Some(Verdict::Worse) => 1,
+                    Some(Verdict::Same) => 2,
+                    None => continue,
+                };
+                count[slot] += 1;
             }
         }
     }
@@ -272,6 +298,7 @@ fn tally(comparison: &Comparison, layout: Layout, folders: bool) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::compare::{Note, RunView};
 
     #[test]
     fn labels_and_ratios_stay_short() {
@@ -287,6 +314,133 @@ mod tests {
         for line in legend() {
             assert!(line.len() <= 120, "{line}");
         }
+    }
+
+    #[test]
+    fn long_notes_wrap_at_the_width() {
+        let words = vec!["setting"; 40].join(" ");
+        let lines = wrap(&format!("note: B {words}"));
+        assert!(lines.len() > 1, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= WIDTH),
+            "{lines:?}"
+        );
+        assert!(lines[1].starts_with("  setting"), "{lines:?}");
+        assert_eq!(wrap("note: short"), ["note: short"]);
+    }
+
+    fn run(name: &str, cell: Option<&str>, values: &[(Field, f64)]) -> RunView {
+        RunView {
+            name: name.to_owned(),
+            input: name.to_owned(),
+            cell: cell.map(str::to_owned),
+            duration_s: Some(5.0),
+            values: values.iter().copied().collect(),
+            ..RunView::default()
+        }
+    }
+
+    #[test]
+    fn report_files_get_a_row_per_field_and_zero_errors_show_as_zero() {
+        let values = |p99: f64, errors: f64| {
+            [
+                (Field::Rps, 1000.0),
+                (Field::P99, p99),
+                (Field::Errors, errors),
+            ]
+        };
+        let comparison = Comparison {
+            groups: vec![Group {
+                key: "tcp-echo".to_owned(),
+                runs: vec![
+                    run("a.json", None, &values(100e3, 0.0)),
+                    run("b.json", None, &values(150e3, 0.0)),
+                    run("c.json", None, &values(100e3, 4.0)),
+                ],
+            }],
+            unpaired: Vec::new(),
+            notes: vec![Note {
+                group: 0,
+                run: 2,
+                text: "was interrupted (stopped early)".to_owned(),
+            }],
+        };
+        let text = format(&comparison, Layout::Compact);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "A  a.json (baseline)");
+        let at = lines.iter().position(|l| l.starts_with("field")).unwrap();
+        assert_eq!(
+            &lines[at..at + 5],
+            [
+                "field        A       B ratio verdict       C ratio verdict",
+                "req/s     1000    1000 1.00x same       1000 1.00x same",
+                "p99    100.0us 150.0us 1.50x worse   100.0us 1.00x same",
+                "errors       0       0       same          4       worse",
+                "note: C was interrupted (stopped early)",
+            ],
+            "{text}"
+        );
+        assert!(text.contains("B vs A: 0 better, 1 worse, 2 same"), "{text}");
+        assert!(text.contains("C vs A: 0 better, 1 worse, 2 same"), "{text}");
+    }
+
+    #[test]
+    fn folders_get_a_compact_row_per_run_and_the_note_under_its_cell() {
+        let values = |p99: f64| {
+            [
+                (Field::Rps, 1000.0),
+                (Field::P50, 50e3),
+                (Field::P99, p99),
+                (Field::P999, 200e3),
+                (Field::Errors, 0.0),
+                (Field::Ok, 5000.0),
+            ]
+        };
+        let group = |key: &str, p99: f64| Group {
+            key: key.to_owned(),
+            runs: vec![
+                run("x/a", Some("a"), &values(100e3)),
+                run("y/b", Some("b"), &values(p99)),
+            ],
+        };
+        let comparison = Comparison {
+            groups: vec![group("tcp-echo", 90e3), group("udp-echo", 100e3)],
+            unpaired: vec!["y/c".to_owned()],
+            notes: vec![Note {
+                group: 0,
+                run: 1,
+                text: "ran other settings than the baseline: connections 8 vs 4".to_owned(),
+            }],
+        };
+        let text = format(&comparison, Layout::Compact);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| *l == "== tcp-echo").unwrap();
+        assert_eq!(
+            lines[at + 1..at + 4],
+            [
+                "  req/s               p50                p99                p99.9            errors",
+                "A  1000            50.0us            100.0us              200.0us                 0",
+                "B  1000 1.00x same 50.0us 1.00x same  90.0us 0.90x better 200.0us 1.00x same      0  same",
+            ]
+        );
+        assert_eq!(
+            lines[at + 4],
+            "note: B ran other settings than the baseline: connections 8 vs 4"
+        );
+        assert_eq!(lines[at + 5], "");
+        assert_eq!(lines[at + 6], "== udp-echo");
+        assert!(text.contains("\n  y/c\n"), "{text}");
+        assert!(
+            text.contains("B vs A in 2 cells: 1 better, 0 worse, 9 same"),
+            "{text}"
+        );
+        // --wide: every field, and the cells' names.
+        let wide = format(&comparison, Layout::Wide);
+        assert!(wide.contains("\ny/b "), "{wide}");
+        assert!(
+            wide.contains(" p99.99 ") && wide.contains(" 5000 1.00x same"),
+            "{wide}"
+        );
     }
 
     #[test]
