@@ -3,7 +3,7 @@
 //! ([`Field::higher_is_better`]) and, where both runs' timelines give one, their spread.
 //!
 //! The rule ([`decide`]): a difference is `same` when it is at most
-//! - when both runs have [`super::spread::MIN_INTERVALS`] or more full seconds and the
+//! - where both runs have [`super::spread::MIN_INTERVALS`] or more full seconds and the
 //!   field is in the timeline (req/s, p50, p99, ok, errors: [`super::spread`]):
 //!   [`SPREAD_K`] times the combined standard error `sqrt(se_base² + se_run²)` of the
 //!   per-second values, and at least [`SPREAD_FLOOR`] of the baseline (histograms keep 3
