@@ -237,6 +237,28 @@ impl Field {
     }
 }
 
+impl Field {
+    /// Which way is better: `Some(true)` when a higher value is (req/s, ok), `Some(false)`
+    /// when a lower one is (latencies, errors, CPU per request), `None` when neither is
+    /// (CPU in cores: more cores for more requests is not worse). `compare`'s verdicts
+    /// read it.
+    pub fn higher_is_better(self) -> Option<bool> {
+        if self.is_latency() {
+            return Some(false);
+        }
+        match self {
+            Field::Rps | Field::Ok => Some(true),
+            Field::Errors
+            | Field::CpuUsPerReq
+            | Field::ServerCpuUsPerReq
+            | Field::RelayCpuUsPerReq
+            | Field::WatchedCpuUsPerReq
+            | Field::MachineCpuUsPerReq => Some(false),
+            _ => None,
+        }
+    }
+}
+
 impl LegRow {
     /// The value of a field an overhead row has (NaN for the others).
     pub fn get(&self, field: Field) -> f64 {

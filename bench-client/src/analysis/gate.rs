@@ -249,6 +249,7 @@ mod tests {
             values: BTreeMap::from([(Field::P99, p99), (Field::Rps, rps), (Field::Errors, 0.0)]),
             interrupted: false,
             load: BTreeMap::new(),
+            ..RunView::default()
         }
     }
 

@@ -1,6 +1,6 @@
 //! Analysis: reads reports, never runs. Comparing runs or matrix folders side by side
 //! ([`compare`]), `--fail-if` gates ([`gate`]), the SLOs of `sweep` and `search` ([`slo`]),
-//! the text tables, the timeline as an HdrHistogram interval log ([`hlog`]), and the
+//! the text tables (the comparison's in `compare`, the overhead table in `table`), the timeline as an HdrHistogram interval log ([`hlog`]), and the
 //! lossless merge of a sharded run's reports ([`merge`]).
 //!
 //! Owns: the one [`Field`] table (what a comparison, a gate and the overhead summary can
@@ -17,8 +17,9 @@ pub mod slo;
 mod table;
 mod view;
 
-pub use compare::{CompareError, Comparison, Group, RunView, load, ratio, read_view};
+pub use compare::table::{Layout, format};
+pub use compare::{CompareError, Comparison, Group, Note, RunView, load, ratio, read_view};
 pub use fields::{COLUMNS, CPU_COLUMNS, Field};
 pub use gate::{Limit, Op, Threshold, Violation, check};
 pub use slo::Slo;
-pub use table::{format, format_overhead_table};
+pub use table::format_overhead_table;

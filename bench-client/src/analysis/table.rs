@@ -1,6 +1,5 @@
-//! Text tables of what analysis computed or read: the comparison (one table per group of
-//! runs) and the overhead table (and each [`FieldOverhead`] row as text, shared with the
-//! overhead page).
+//! The overhead table as text (and each [`FieldOverhead`] row as text, shared with the
+//! overhead page). The comparison's text is `compare::table`'s.
 
 use std::fmt::Write as _;
 
@@ -8,66 +7,7 @@ use bench_proto::units::format_ns;
 
 use crate::report::overhead::{FieldOverhead, OverheadSummary};
 
-use super::compare::{Comparison, ratio};
-use super::fields::{COLUMNS, CPU_COLUMNS, Field};
-
-/// The comparison as text tables, one per group.
-pub fn format(comparison: &Comparison) -> String {
-    let mut out = String::new();
-    for (i, group) in comparison.groups.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        let _ = writeln!(out, "== {}", group.key);
-        let width = group
-            .runs
-            .iter()
-            .map(|r| r.name.len())
-            .max()
-            .unwrap_or(3)
-            .max(3);
-        let _ = write!(out, "{:<width$}", "run");
-        // CPU columns only where a run of the group measured them.
-        let columns: Vec<Field> = COLUMNS
-            .into_iter()
-            .chain(
-                CPU_COLUMNS
-                    .into_iter()
-                    .filter(|f| group.runs.iter().any(|r| r.get(*f).is_some())),
-            )
-            .collect();
-        for &field in &columns {
-            let _ = write!(out, " {:>16}", field.name());
-        }
-        out.push('\n');
-        let base = &group.runs[0];
-        for (n, run) in group.runs.iter().enumerate() {
-            let _ = write!(out, "{:<width$}", run.name);
-            for &field in &columns {
-                let cell = match (run.get(field), base.get(field)) {
-                    (Some(v), Some(b)) if n > 0 => {
-                        format!("{} {:.2}x", field.show(v), ratio(v, b))
-                    }
-                    (Some(v), _) => field.show(v),
-                    (None, _) => "-".to_owned(),
-                };
-                let _ = write!(out, " {cell:>16}");
-            }
-            out.push('\n');
-        }
-    }
-    for note in &comparison.notes {
-        let _ = writeln!(out, "note: {note}");
-    }
-    if !comparison.unpaired.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nnot compared (no cell with the same settings in every folder): {}",
-            comparison.unpaired.join(", ")
-        );
-    }
-    out
-}
+use super::fields::Field;
 
 fn signed_ns(v: f64) -> String {
     let sign = if v < 0.0 { "-" } else { "+" };

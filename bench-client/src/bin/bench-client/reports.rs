@@ -14,7 +14,8 @@ use crate::{Exit, bad_input, emit};
 use bench_client::analysis::{self as compare, Threshold, hlog};
 use bench_client::{input, output, render};
 
-/// `compare`: the table, the gates' verdicts; exit 1 when a gate trips.
+/// `compare`: the table (or with `--json` the document), the gates' verdicts; exit 1 when
+/// a gate trips.
 pub fn compare(args: &CompareArgs) -> Result<u8, Exit> {
     apply_max_input(&args.input)?;
     let thresholds = args
@@ -26,8 +27,18 @@ pub fn compare(args: &CompareArgs) -> Result<u8, Exit> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let comparison = compare::load(&args.inputs, args.force).map_err(|e| bad_input(e.into()))?;
-    let mut text = compare::format(&comparison);
     let violations = compare::check(&comparison, &thresholds);
+    if args.json {
+        let json = compare::compare::json::to_json(&comparison, &args.fail_if, &violations);
+        emit(&json)?;
+        return Ok(u8::from(!violations.is_empty()));
+    }
+    let layout = if args.wide {
+        compare::Layout::Wide
+    } else {
+        compare::Layout::Compact
+    };
+    let mut text = compare::format(&comparison, layout);
     for v in &violations {
         text.push_str(&format!("{v}\n"));
     }

@@ -21,6 +21,14 @@ pub struct CompareArgs {
     /// Compare reports of different schema versions or workloads anyway.
     #[arg(long)]
     pub force: bool,
+    /// Every field, a row per run (folders show req/s, p50, p99, p99.9 and errors by
+    /// default, in 120 columns).
+    #[arg(long)]
+    pub wide: bool,
+    /// The whole comparison as one JSON document on stdout (schema
+    /// `wirebench.compare/v1`: values, ratios, verdicts, notes, gate violations).
+    #[arg(long, short = 'J', conflicts_with = "wide")]
+    pub json: bool,
     #[command(flatten)]
     pub input: InputArgs,
 }

@@ -1,5 +1,10 @@
 //! `compare`: runs side by side (req/s, p50, p90, p99, p99.9, p99.99, max, errors), each
-//! with its ratio to the first run.
+//! with its ratio to the first run and a verdict (`better`, `worse`, `same` within noise).
+//!
+//! This module loads and pairs ([`load`], [`read_view`]); [`spread`] reads each run's noise
+//! from its timeline, [`verdict`] judges a field against the baseline, [`table`] writes the
+//! text and [`json`] the `wirebench.compare/v1` document. The `--fail-if` gates are
+//! `analysis::gate`'s.
 //!
 //! Inputs are either report files, or matrix folders (a suite or nagle run: a
 //! `summary.json` and one report per cell); folders are paired cell by cell by workload
@@ -16,18 +21,34 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::input::InputError;
 use crate::report::summary::SUMMARY_SCHEMA;
 use crate::report::{Report, ReportError};
 
 use super::fields::Field;
 use super::view::{CellView, ReportView, SummaryView};
 
+mod error;
+pub mod json;
+pub mod spread;
+pub mod table;
+pub mod verdict;
+
+pub use error::CompareError;
+
 /// One run as compared: where it came from and the fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunView {
     /// The file (or `folder/cell`) it is shown as.
     pub name: String,
+    /// The input it came from: the report file, or the folder of a cell.
+    pub input: String,
+    /// The cell's report in its folder, without `.json` (`None` for a report file).
+    pub cell: Option<String>,
+    /// The recorded length, s (`None`: the report does not say).
+    pub duration_s: Option<f64>,
+    /// The standard error of a field's value, from the per-second timeline
+    /// ([`spread::of_report`]); absent where the timeline gives none.
+    pub spread: BTreeMap<Field, spread::Spread>,
     /// Its schema.
     pub schema: String,
     /// Its workload.
@@ -68,19 +89,37 @@ pub struct Comparison {
     pub unpaired: Vec<String>,
     /// Things the reader should know: interrupted runs, runs whose load settings differ
     /// from the first of their group.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
+}
+
+/// A note on one run of one group, shown right under that group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    /// The group, an index into [`Comparison::groups`].
+    pub group: usize,
+    /// The run, an index into that group's runs.
+    pub run: usize,
+    /// What to know, without the run's name (`was interrupted (stopped early)`).
+    pub text: String,
 }
 
 /// The load settings compared for notes.
 const LOAD_SETTINGS: [&str; 4] = ["connections", "pipeline", "size", "load"];
 
-fn notes(groups: &[Group]) -> Vec<String> {
+fn notes(groups: &[Group]) -> Vec<Note> {
     let mut out = Vec::new();
-    for group in groups {
+    for (g, group) in groups.iter().enumerate() {
         let base = &group.runs[0];
         for (n, run) in group.runs.iter().enumerate() {
+            let mut note = |text: String| {
+                out.push(Note {
+                    group: g,
+                    run: n,
+                    text,
+                })
+            };
             if run.interrupted {
-                out.push(format!("{} was interrupted (stopped early)", run.name));
+                note("was interrupted (stopped early)".to_owned());
             }
             if n == 0 {
                 continue;
@@ -94,127 +133,14 @@ fn notes(groups: &[Group]) -> Vec<String> {
                 })
                 .collect();
             if !differ.is_empty() {
-                out.push(format!(
-                    "{} ran other settings than {}: {}",
-                    run.name,
-                    base.name,
+                note(format!(
+                    "ran other settings than the baseline: {}",
                     differ.join(", ")
                 ));
             }
         }
     }
     out
-}
-
-/// Why runs cannot be compared. Each variant names the broken rule; none carries a
-/// `source`, so `{:#}` prints each cause once.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CompareError {
-    /// Fewer than two inputs.
-    #[error("compare needs at least two reports or folders, got {got}")]
-    TooFewInputs {
-        /// How many were given.
-        got: usize,
-    },
-    /// An input that does not exist.
-    #[error("{}: no such file or folder", path.display())]
-    Missing {
-        /// The input.
-        path: PathBuf,
-    },
-    /// Files and folders mixed.
-    #[error("{}: is a file, the other inputs are folders: give all reports or all folders", file.display())]
-    MixedInputs {
-        /// The first file among folders.
-        file: PathBuf,
-    },
-    /// A file could not be read (or is larger than the input cap).
-    #[error(transparent)]
-    Input(#[from] InputError),
-    /// A report that breaks its schema's rules (or could not be read).
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    /// A report of another schema version, without `--force`.
-    #[error("{report} (--force to compare anyway)")]
-    OtherVersion {
-        /// What the reader said (named `report`, not `source`, so it is printed once).
-        report: ReportError,
-    },
-    /// With `--force`: a file that is not JSON at all.
-    #[error("{}: not JSON: {cause}", path.display())]
-    NotJson {
-        /// The file.
-        path: PathBuf,
-        /// serde_json's description.
-        cause: serde_json::Error,
-    },
-    /// With `--force`: JSON without any field a comparison shows.
-    #[error("{}: no totals or latency fields: not a wirebench report", path.display())]
-    NoFields {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A folder without a readable `summary.json`.
-    #[error("{cause} (a suite or nagle folder has one)")]
-    NoSummary {
-        /// Why it could not be read.
-        cause: InputError,
-    },
-    /// A `summary.json` of another schema version, without `--force`.
-    #[error("{}: schema {found:?}, this tool reads {SUMMARY_SCHEMA:?} (--force to compare anyway)", path.display())]
-    SummarySchema {
-        /// The file.
-        path: PathBuf,
-        /// What the file says.
-        found: String,
-    },
-    /// A `summary.json` without an array of cells.
-    #[error("{}: no cells", path.display())]
-    NoCells {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A cell that names no report.
-    #[error("{}: a cell without a report", path.display())]
-    CellWithoutReport {
-        /// The `summary.json`.
-        path: PathBuf,
-    },
-    /// No cell of the first folder pairs with a cell in every other folder.
-    #[error("no cell of {} has a counterpart with the same workload and settings in every other folder", first.display())]
-    NothingPairs {
-        /// The first folder.
-        first: PathBuf,
-    },
-    /// Runs of different schema versions, without `--force`.
-    #[error(
-        "{first} has schema {first_schema:?} but {run} has {run_schema:?}: refusing to compare (--force to compare anyway)"
-    )]
-    SchemasDiffer {
-        /// The first run.
-        first: String,
-        /// Its schema.
-        first_schema: String,
-        /// The run that differs.
-        run: String,
-        /// Its schema.
-        run_schema: String,
-    },
-    /// Runs of different workloads, without `--force`.
-    #[error(
-        "{first} runs {first_workload} but {run} runs {run_workload}: refusing to compare (--force to compare anyway)"
-    )]
-    WorkloadsDiffer {
-        /// The first run.
-        first: String,
-        /// Its workload.
-        first_workload: String,
-        /// The run that differs.
-        run: String,
-        /// Its workload.
-        run_workload: String,
-    },
 }
 
 fn on_off(v: Option<bool>) -> &'static str {
@@ -227,24 +153,22 @@ fn on_off(v: Option<bool>) -> &'static str {
 /// version's checks do not apply to them).
 pub fn read_view(path: &Path, name: String, force: bool) -> Result<RunView, CompareError> {
     let bytes = crate::input::read_capped(path)?;
-    let view = match Report::from_slice(path, &bytes) {
+    let value = match Report::from_slice(path, &bytes) {
         // Through JSON, so a checked report and a forced one are read by the same view.
-        Ok(report) => {
-            ReportView::of_json(serde_json::to_value(&report).expect("reports serialise"))
-        }
+        Ok(report) => serde_json::to_value(&report).expect("reports serialise"),
         Err(ReportError::Schema { .. }) if force => {
-            let value: Value =
-                serde_json::from_slice(&bytes).map_err(|cause| CompareError::NotJson {
-                    path: path.to_owned(),
-                    cause,
-                })?;
-            ReportView::of_json(value)
+            serde_json::from_slice(&bytes).map_err(|cause| CompareError::NotJson {
+                path: path.to_owned(),
+                cause,
+            })?
         }
         Err(report @ ReportError::Schema { .. }) => {
             return Err(CompareError::OtherVersion { report });
         }
         Err(e) => return Err(e.into()),
     };
+    let (duration_s, spread) = spread::of_report(&value);
+    let view = ReportView::of_json(value);
     let values: BTreeMap<Field, f64> = Field::ALL
         .iter()
         .filter_map(|&field| field.of_report(&view).map(|v| (field, v)))
@@ -270,7 +194,11 @@ pub fn read_view(path: &Path, name: String, force: bool) -> Result<RunView, Comp
     .filter_map(|(k, v)| v.as_ref().map(|v| (k, v.to_string())))
     .collect();
     Ok(RunView {
+        input: name.clone(),
         name,
+        cell: None,
+        duration_s,
+        spread,
         interrupted: view.interrupted,
         load,
         key: settings_key(&view, &workload),
@@ -412,11 +340,14 @@ fn read_folder(dir: &Path, force: bool) -> Result<Vec<RunView>, CompareError> {
             let file = CellView::of_json(cell)
                 .report
                 .ok_or_else(|| CompareError::CellWithoutReport { path: path.clone() })?;
-            read_view(
-                &dir.join(&file),
-                format!("{}/{}", dir.display(), file.trim_end_matches(".json")),
-                force,
-            )
+            let cell = file.trim_end_matches(".json").to_owned();
+            let name = format!("{}/{cell}", dir.display());
+            let run = read_view(&dir.join(&file), name, force)?;
+            Ok(RunView {
+                input: dir.display().to_string(),
+                cell: Some(cell),
+                ..run
+            })
         })
         .collect()
 }
