@@ -1,6 +1,7 @@
 //! Analysis: reads reports, never runs. Comparing runs or matrix folders side by side
 //! ([`compare`]), `--fail-if` gates ([`gate`]), the SLOs of `sweep` and `search` ([`slo`]),
-//! the text tables, the timeline as an HdrHistogram interval log ([`hlog`]), and the
+//! the text tables (comparisons, overhead, the table after a run or suite), the whole
+//! percentile spectrum as `.hgrm` text ([`spectrum`]), the timeline as an HdrHistogram interval log ([`hlog`]), and the
 //! lossless merge of a sharded run's reports ([`merge`]).
 //!
 //! Owns: the one [`Field`] table (what a comparison, a gate and the overhead summary can
@@ -14,6 +15,7 @@ pub mod gate;
 pub mod hlog;
 pub mod merge;
 pub mod slo;
+pub mod spectrum;
 mod table;
 mod view;
 
@@ -21,4 +23,4 @@ pub use compare::{CompareError, Comparison, Group, RunView, load, ratio, read_vi
 pub use fields::{COLUMNS, CPU_COLUMNS, Field};
 pub use gate::{Limit, Op, Threshold, Violation, check};
 pub use slo::Slo;
-pub use table::{format, format_overhead_table};
+pub use table::{format, format_overhead_table, format_run_table};
