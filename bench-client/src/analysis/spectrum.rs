@@ -122,7 +122,10 @@ mod tests {
         );
         assert_eq!(lines[2], "");
         // The first tick: the smallest value, quantile 0, its bucket's count.
-        assert_eq!(lines[3], "      10.007 0.000000000000         90           1.00");
+        assert_eq!(
+            lines[3],
+            "      10.007 0.000000000000         90           1.00"
+        );
         let rows = rows(&text);
         let last = *rows.last().unwrap();
         assert_eq!(last.1, 1.0, "ends at 100%");
@@ -136,7 +139,10 @@ mod tests {
         let values: Vec<f64> = rows.iter().map(|r| r.0).collect();
         assert!(values.contains(&100.031), "{values:?}");
         // The 100% line has no 1/(1-Percentile) column.
-        let hundred = lines.iter().find(|l| l.contains(" 1.000000000000 ")).unwrap();
+        let hundred = lines
+            .iter()
+            .find(|l| l.contains(" 1.000000000000 "))
+            .unwrap();
         assert_eq!(hundred.split_whitespace().count(), 3, "{hundred}");
         let footer: Vec<&str> = lines.iter().rev().take(3).rev().copied().collect();
         assert_eq!(

@@ -60,13 +60,19 @@ impl Live {
     /// From now on, keep the closed intervals for [`Live::take_intervals`] (the last
     /// 16 at most; without this call none are kept).
     pub fn watch_intervals(&self) {
-        let mut kept = self.intervals.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = self
+            .intervals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         kept.get_or_insert_with(Vec::new);
     }
 
     /// Adds one worker's share of a closed interval (the compressor thread calls this).
     pub(super) fn fold_interval(&self, part: &IntervalPart) {
-        let mut kept = self.intervals.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = self
+            .intervals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let Some(kept) = kept.as_mut() else {
             return;
         };
@@ -97,7 +103,10 @@ impl Live {
     /// A worker closes an interval when it first records past it, so an interval is
     /// complete once a later one has appeared, or once the run has ended.
     pub fn take_intervals(&self, before: u64) -> Vec<LiveInterval> {
-        let mut kept = self.intervals.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = self
+            .intervals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let Some(kept) = kept.as_mut() else {
             return Vec::new();
         };
@@ -107,7 +116,10 @@ impl Live {
 
     /// The highest interval number kept so far.
     pub fn latest_interval(&self) -> Option<u64> {
-        let kept = self.intervals.lock().unwrap_or_else(PoisonError::into_inner);
+        let kept = self
+            .intervals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         kept.as_ref().and_then(|k| k.last()).map(|i| i.index)
     }
 
