@@ -161,7 +161,19 @@ fn bad_flags_give_one_line_naming_the_value_exit_2_and_no_files() {
             vec!["export", "--hlog", "/nonexistent/a.json"],
             vec!["/nonexistent/a.json"],
         ),
-        (vec!["export", "/nonexistent/a.json"], vec!["--hlog"]),
+        // The interval log is the default: without --hlog the file is what is missing.
+        (
+            vec!["export", "/nonexistent/a.json"],
+            vec!["/nonexistent/a.json"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--interval", "1500ms"],
+            vec!["--interval", "1500ms"],
+        ),
+        (
+            vec!["sweep", "tcp-echo", "--rates", "1k,2k", "--latency"],
+            vec!["--latency", "sweep"],
+        ),
         (vec!["overhead", "--rounds", "0"], vec!["--rounds", "0"]),
         (
             vec!["overhead", "--direct", &dead],
@@ -433,8 +445,26 @@ fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
         assert!(stdout.contains(&cell.name), "{stdout}");
     }
     for column in [
-        "workload", "nodelay", "req/s", "p50", "p99", "p99.9", "max", "errors",
+        "workload",
+        "nodelay",
+        "req/s",
+        "rx bytes/s",
+        "p50",
+        "p75",
+        "p95",
+        "p99",
+        "p99.9",
+        "max",
+        "errors",
     ] {
         assert!(stdout.lines().next().unwrap().contains(column), "{stdout}");
+    }
+    // On a pipe, each cell's place is one line on stderr, in order.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let places: Vec<&str> = stderr.lines().filter(|l| l.contains(": cell ")).collect();
+    assert_eq!(places.len(), 5, "{stderr}");
+    for (i, (line, cell)) in places.iter().zip(&summary.cells).enumerate() {
+        let want = format!("bench-client: cell {}/5: {}", i + 1, cell.name);
+        assert!(line.starts_with(&want), "{line:?} vs {want:?}");
     }
 }
