@@ -189,8 +189,11 @@ impl Feed {
             }
             if let Some(lines) = lines.as_mut() {
                 let text = lines.poll(live);
-                // Above the bar on a terminal; as they are on a pipe.
-                bar.suspend(|| write_lines(&text, self.lines_to_stderr));
+                // Above the bar on a terminal (cleared, written, redrawn); as they are on
+                // a pipe.
+                if !text.is_empty() {
+                    bar.suspend(|| write_lines(&text, self.lines_to_stderr));
+                }
             }
             let now = Instant::now();
             let (ok, errors) = live.totals();
@@ -210,7 +213,7 @@ impl Feed {
             let overall = match self.after {
                 Some(after) if self.by_time => {
                     let left = bar.eta() + after;
-                    format!("  all done in {}", whole_seconds(left))
+                    format!("  all {} left", whole_seconds(left))
                 }
                 _ => String::new(),
             };
