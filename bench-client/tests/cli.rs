@@ -395,7 +395,7 @@ fn sigint_stops_the_run_and_writes_an_interrupted_report() {
 fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
     let out_dir = temp_path("suite");
     let output = client_bin()
-        .args(["suite", "--duration", "500ms", "--warmup", "0s"])
+        .args(["suite", "--duration", "500ms", "--warmup", "0s", "-i", "1s"])
         .arg("--out-dir")
         .arg(&out_dir)
         .output()
@@ -444,6 +444,10 @@ fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
         assert_eq!(cell.nodelay, expect_nodelay, "{}", cell.name);
         assert!(stdout.contains(&cell.name), "{stdout}");
     }
+    let table_header = stdout
+        .lines()
+        .find(|l| l.starts_with("workload"))
+        .unwrap_or_else(|| panic!("no table: {stdout}"));
     for column in [
         "workload",
         "nodelay",
@@ -457,7 +461,16 @@ fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
         "max",
         "errors",
     ] {
-        assert!(stdout.lines().next().unwrap().contains(column), "{stdout}");
+        assert!(table_header.contains(column), "{stdout}");
+    }
+    // Each cell's interval line (half a second) under a header naming the cell.
+    for cell in &summary.cells {
+        let header = stdout
+            .lines()
+            .position(|l| l.trim_start().starts_with("time") && l.ends_with(&cell.name))
+            .unwrap_or_else(|| panic!("no interval header for {}: {stdout}", cell.name));
+        let line = stdout.lines().nth(header + 1).unwrap();
+        assert!(line.trim_start().starts_with("0-0.5s"), "{line}");
     }
     // On a pipe, each cell's place is one line on stderr, in order.
     let stderr = String::from_utf8_lossy(&output.stderr);

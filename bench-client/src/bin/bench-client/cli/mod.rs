@@ -230,6 +230,47 @@ mod tests {
     }
 
     #[test]
+    fn short_flags_and_bare_seconds_parse_like_the_long_forms() {
+        let short = run_plan(&["tcp-echo", "-c", "8", "-d", "10", "-P", "4", "-s", "1KiB"])
+            .unwrap()
+            .into_config(|_: &HostPort| panic!("no address"))
+            .unwrap();
+        let long = run_plan(&[
+            "tcp-echo",
+            "--connections",
+            "8",
+            "--duration",
+            "10s",
+            "--pipeline",
+            "4",
+            "--size",
+            "1KiB",
+        ])
+        .unwrap()
+        .into_config(|_: &HostPort| panic!("no address"))
+        .unwrap();
+        assert_eq!(short, long);
+        assert_eq!(short.connections, 8);
+        assert_eq!(
+            short.length,
+            bench_client::RunLength::Duration("10s".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn every_subcommand_help_ends_with_examples() {
+        for sub in Cli::command().get_subcommands() {
+            let after = sub.get_after_help().map(|h| h.to_string());
+            let after = after.unwrap_or_default();
+            assert!(
+                after.starts_with("Example") && after.contains("bench-client "),
+                "{}: {after:?}",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
     fn parsing_leaves_the_target_as_text_until_resolved() {
         // A host that does not exist parses: looking it up is the resolve step's.
         let plan = run_plan(&["tcp-echo", "--target", "nosuch.invalid:7001"]).unwrap();
