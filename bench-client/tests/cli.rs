@@ -161,7 +161,19 @@ fn bad_flags_give_one_line_naming_the_value_exit_2_and_no_files() {
             vec!["export", "--hlog", "/nonexistent/a.json"],
             vec!["/nonexistent/a.json"],
         ),
-        (vec!["export", "/nonexistent/a.json"], vec!["--hlog"]),
+        // The interval log is the default: without --hlog the file is what is missing.
+        (
+            vec!["export", "/nonexistent/a.json"],
+            vec!["/nonexistent/a.json"],
+        ),
+        (
+            vec!["run", "tcp-echo", "--interval", "1500ms"],
+            vec!["--interval", "1500ms"],
+        ),
+        (
+            vec!["sweep", "tcp-echo", "--rates", "1k,2k", "--latency"],
+            vec!["--latency", "sweep"],
+        ),
         (vec!["overhead", "--rounds", "0"], vec!["--rounds", "0"]),
         (
             vec!["overhead", "--direct", &dead],
@@ -383,7 +395,7 @@ fn sigint_stops_the_run_and_writes_an_interrupted_report() {
 fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
     let out_dir = temp_path("suite");
     let output = client_bin()
-        .args(["suite", "--duration", "500ms", "--warmup", "0s"])
+        .args(["suite", "--duration", "500ms", "--warmup", "0s", "-i", "1s"])
         .arg("--out-dir")
         .arg(&out_dir)
         .output()
@@ -432,9 +444,40 @@ fn the_suite_writes_a_report_per_cell_a_summary_and_a_table() {
         assert_eq!(cell.nodelay, expect_nodelay, "{}", cell.name);
         assert!(stdout.contains(&cell.name), "{stdout}");
     }
+    let table_header = stdout
+        .lines()
+        .find(|l| l.starts_with("workload"))
+        .unwrap_or_else(|| panic!("no table: {stdout}"));
     for column in [
-        "workload", "nodelay", "req/s", "p50", "p99", "p99.9", "max", "errors",
+        "workload",
+        "nodelay",
+        "req/s",
+        "rx bytes/s",
+        "p50",
+        "p75",
+        "p95",
+        "p99",
+        "p99.9",
+        "max",
+        "errors",
     ] {
-        assert!(stdout.lines().next().unwrap().contains(column), "{stdout}");
+        assert!(table_header.contains(column), "{stdout}");
+    }
+    // Each cell's interval line (half a second) under a header naming the cell.
+    for cell in &summary.cells {
+        let header = stdout
+            .lines()
+            .position(|l| l.trim_start().starts_with("time") && l.ends_with(&cell.name))
+            .unwrap_or_else(|| panic!("no interval header for {}: {stdout}", cell.name));
+        let line = stdout.lines().nth(header + 1).unwrap();
+        assert!(line.trim_start().starts_with("0-0.5s"), "{line}");
+    }
+    // On a pipe, each cell's place is one line on stderr, in order.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let places: Vec<&str> = stderr.lines().filter(|l| l.contains(": cell ")).collect();
+    assert_eq!(places.len(), 5, "{stderr}");
+    for (i, (line, cell)) in places.iter().zip(&summary.cells).enumerate() {
+        let want = format!("bench-client: cell {}/5: {}", i + 1, cell.name);
+        assert!(line.starts_with(&want), "{line:?} vs {want:?}");
     }
 }

@@ -4,8 +4,8 @@
 //! bytes; output is always the shortest whole form (`1500ms`, `1536B`).
 //!
 //! Tables, pages and `--fail-if` use the shorter forms here too: [`format_ns`] (a
-//! latency in three figures, `43.1us`), [`parse_ns`] (a latency limit, `1.5ms`) and
-//! [`format_rate`] (`12k`).
+//! latency in three figures, `43.1us`), [`parse_ns`] (a latency limit, `1.5ms`),
+//! [`format_rate`] (`12k`) and [`format_byte_rate`] (`6.10MB`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -171,7 +171,9 @@ impl fmt::Display for ByteSize {
     }
 }
 
-/// A duration written with a unit.
+/// A duration written with a unit (`250ms`, `10s`, `2m`), or a bare number of seconds
+/// (`10`, `0.5`), as wrk's `-d 10` and iperf3's `-t 10` take it. It prints with a unit,
+/// and what it prints parses back to the same duration.
 ///
 /// ```
 /// use bench_proto::HumanDuration;
@@ -182,6 +184,8 @@ impl fmt::Display for ByteSize {
 /// assert_eq!("90s".parse::<HumanDuration>().unwrap().to_string(), "90s");
 /// assert_eq!("2m".parse::<HumanDuration>().unwrap().to_string(), "2m");
 /// assert_eq!("0ms".parse::<HumanDuration>().unwrap().to_string(), "0s");
+/// assert_eq!("10".parse::<HumanDuration>().unwrap().0, Duration::from_secs(10));
+/// assert_eq!("0.5".parse::<HumanDuration>().unwrap().to_string(), "500ms");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct HumanDuration(pub Duration);
@@ -197,7 +201,8 @@ impl FromStr for HumanDuration {
             "s" => 1_000_000_000,
             "m" | "min" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            "" if number.whole == 0 && number.fraction.bytes().all(|b| b == b'0') => 1,
+            // A bare number is seconds, as in wrk's `-d 10` and iperf3's `-t 10`.
+            "" => 1_000_000_000,
             _ => {
                 return Err(UnitError::UnknownUnit {
                     text: text.to_owned(),
@@ -258,6 +263,31 @@ pub fn format_rate(per_s: f64) -> String {
         format!("{:.0}k", per_s / 1e3)
     } else {
         format!("{per_s:.0}")
+    }
+}
+
+/// A byte rate (per second) for tables, decimal units and three significant figures at
+/// most: `850B`, `12.3kB`, `6.10MB`, `1.25GB` (the `/s` is the column's).
+pub fn format_byte_rate(bytes_per_s: f64) -> String {
+    let v = bytes_per_s.max(0.0);
+    let scaled = |div: f64, unit: &str| {
+        let x = v / div;
+        if x >= 100.0 {
+            format!("{x:.0}{unit}")
+        } else if x >= 10.0 {
+            format!("{x:.1}{unit}")
+        } else {
+            format!("{x:.2}{unit}")
+        }
+    };
+    if v >= 1e9 {
+        scaled(1e9, "GB")
+    } else if v >= 1e6 {
+        scaled(1e6, "MB")
+    } else if v >= 1e3 {
+        scaled(1e3, "kB")
+    } else {
+        format!("{v:.0}B")
     }
 }
 
@@ -385,11 +415,29 @@ mod tests {
             assert_eq!(d.to_string(), text);
         }
         assert_eq!("0".parse::<HumanDuration>().unwrap().0, Duration::ZERO);
-        assert!(
-            "10".parse::<HumanDuration>().is_err(),
-            "a bare non-zero number is ambiguous"
-        );
         assert!("10 parsecs".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn bare_numbers_are_seconds_and_print_back_with_a_unit() {
+        let d = |t: &str| t.parse::<HumanDuration>().unwrap();
+        assert_eq!(d("10").0, Duration::from_secs(10));
+        assert_eq!(d("0.5").0, Duration::from_millis(500));
+        assert_eq!(d("1.5").0, Duration::from_millis(1500));
+        assert_eq!(d(" 3 ").0, Duration::from_secs(3));
+        for text in ["10", "0.5", "1.5", "90", "0.000001"] {
+            let printed = d(text).to_string();
+            assert_eq!(d(&printed), d(text), "{text} printed as {printed}");
+        }
+        assert_eq!(d("10").to_string(), "10s");
+        assert!(matches!(
+            "0.0000000001".parse::<HumanDuration>(),
+            Err(UnitError::NotWhole { .. })
+        ));
+        assert!(matches!(
+            "-1".parse::<HumanDuration>(),
+            Err(UnitError::NoNumber { .. })
+        ));
     }
 
     #[test]
@@ -414,11 +462,21 @@ mod tests {
             "1.0000000001ns".parse::<HumanDuration>(),
             Err(UnitError::NotWhole { .. })
         ));
-        for bad in [".5s", "1.s", "1..5s", "1.5"] {
+        for bad in [".5s", "1.s", "1..5s", "1.5x"] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad}");
         }
         let err = "1.5q".parse::<ByteSize>().unwrap_err().to_string();
         assert!(err.contains("\"1.5q\"") && err.contains("\"q\""), "{err}");
+    }
+
+    #[test]
+    fn byte_rates_print_in_three_figures() {
+        assert_eq!(format_byte_rate(0.0), "0B");
+        assert_eq!(format_byte_rate(850.4), "850B");
+        assert_eq!(format_byte_rate(12_345.0), "12.3kB");
+        assert_eq!(format_byte_rate(6_100_000.0), "6.10MB");
+        assert_eq!(format_byte_rate(250_000_000.0), "250MB");
+        assert_eq!(format_byte_rate(1_250_000_000.0), "1.25GB");
     }
 
     #[test]

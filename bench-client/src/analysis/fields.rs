@@ -19,8 +19,12 @@ pub enum Field {
     Rps,
     /// Median latency.
     P50,
+    /// 75th percentile.
+    P75,
     /// 90th percentile.
     P90,
+    /// 95th percentile.
+    P95,
     /// 99th percentile.
     P99,
     /// 99.9th percentile.
@@ -119,11 +123,13 @@ macro_rules! specs {
 }
 
 /// Every field, in [`Field::ALL`] order (`spec` relies on it).
-const SPECS: [Spec; 21] = specs! {
+const SPECS: [Spec; 23] = specs! {
     Rps "req/s" ["rps", "requests_per_s", "throughput"] count totals.requests_per_s,
         leg requests_per_s;
     P50 "p50" ["median"] latency latency.p50_ns, leg p50_ns, summary p50_ns;
+    P75 "p75" [] latency latency.p75_ns, summary p75_ns;
     P90 "p90" [] latency latency.p90_ns, leg p90_ns, summary p90_ns;
+    P95 "p95" [] latency latency.p95_ns, summary p95_ns;
     P99 "p99" [] latency latency.p99_ns, leg p99_ns, summary p99_ns;
     P999 "p99.9" ["p999"] latency latency.p99_9_ns, leg p99_9_ns, summary p99_9_ns;
     P9999 "p99.99" ["p9999"] latency latency.p99_99_ns, leg p99_99_ns, summary p99_99_ns;
@@ -168,10 +174,12 @@ pub const COLUMNS: [Field; 9] = [
 
 impl Field {
     /// Every field.
-    pub const ALL: [Field; 21] = [
+    pub const ALL: [Field; 23] = [
         Field::Rps,
         Field::P50,
+        Field::P75,
         Field::P90,
+        Field::P95,
         Field::P99,
         Field::P999,
         Field::P9999,
@@ -226,7 +234,7 @@ impl Field {
     }
 
     /// Whether an overhead leg row ([`LegRow`]) carries it: req/s and the percentiles up
-    /// to max, the fields `overhead` summarises.
+    /// to max that `overhead` summarises (p50, p90, p99, p99.9, p99.99; not p75, p95).
     pub fn in_leg_row(self) -> bool {
         self.spec().leg.is_some()
     }
@@ -295,7 +303,7 @@ mod tests {
         assert_eq!("median".parse::<Field>(), Ok(Field::P50));
         assert_eq!(
             "p42".parse::<Field>().unwrap_err(),
-            "unknown field \"p42\" (req/s, p50, p90, p99, p99.9, p99.99, max, min, mean, \
+            "unknown field \"p42\" (req/s, p50, p75, p90, p95, p99, p99.9, p99.99, max, min, mean, \
              stdev, errors, ok, cpu_us_per_req, server_cpu_us_per_req, relay_cpu_us_per_req, \
              watched_cpu_us_per_req, machine_cpu_us_per_req, cpu_cores, server_cpu_cores, \
              watched_cpu_cores, machine_cpu_cores)"

@@ -1,6 +1,8 @@
 //! Analysis: reads reports, never runs. Comparing runs or matrix folders side by side
 //! ([`compare`]), `--fail-if` gates ([`gate`]), the SLOs of `sweep` and `search` ([`slo`]),
-//! the text tables (the comparison's in `compare`, the overhead table in `table`), the timeline as an HdrHistogram interval log ([`hlog`]), and the
+//! the text tables (the comparison's in `compare`; the overhead table and the table after
+//! a run or suite in `table`), the whole percentile spectrum as `.hgrm` text
+//! ([`spectrum`]), the timeline as an HdrHistogram interval log ([`hlog`]), and the
 //! lossless merge of a sharded run's reports ([`merge`]).
 //!
 //! Owns: the one [`Field`] table (what a comparison, a gate and the overhead summary can
@@ -14,6 +16,7 @@ pub mod gate;
 pub mod hlog;
 pub mod merge;
 pub mod slo;
+pub mod spectrum;
 mod table;
 mod view;
 
@@ -22,4 +25,4 @@ pub use compare::{CompareError, Comparison, Group, Note, RunView, load, ratio, r
 pub use fields::{COLUMNS, CPU_COLUMNS, Field};
 pub use gate::{Limit, Op, Threshold, Violation, check};
 pub use slo::Slo;
-pub use table::format_overhead_table;
+pub use table::{format_overhead_table, format_run_table};

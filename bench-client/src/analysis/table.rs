@@ -1,11 +1,15 @@
-//! The overhead table as text (and each [`FieldOverhead`] row as text, shared with the
-//! overhead page). The comparison's text is `compare::table`'s.
+//! Text tables of what analysis computed or read: the overhead table (and each
+//! [`FieldOverhead`] row as text, shared with the overhead page) and the table printed
+//! after a run, a suite or a merge ([`format_run_table`]). The comparison's text is
+//! `compare::table`'s.
 
 use std::fmt::Write as _;
 
-use bench_proto::units::format_ns;
+use bench_proto::units::{format_byte_rate, format_ns};
 
+use crate::report::Report;
 use crate::report::overhead::{FieldOverhead, OverheadSummary};
+use crate::report::summary::SummaryRow;
 
 use super::fields::Field;
 
@@ -80,6 +84,63 @@ pub fn format_overhead_table(summary: &OverheadSummary) -> String {
             out,
             "interrupted: stopped early; the rounds that finished are summarised"
         );
+    }
+    out
+}
+
+/// The table printed after a run, a suite or a merge: one line per (row, its report),
+/// with req/s, the payload bytes received per second (`rx bytes/s`: verified replies'
+/// bodies, the report's `totals.bytes_per_s`), p50, p75, p95, p99, p99.9, max and the
+/// errors. About 110 columns with the suite's names.
+pub fn format_run_table(rows: &[(&SummaryRow, &Report)]) -> String {
+    let width = rows
+        .iter()
+        .map(|(row, _)| row.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("workload".len());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$} {:<7} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "workload",
+        "nodelay",
+        "req/s",
+        "rx bytes/s",
+        "p50",
+        "p75",
+        "p95",
+        "p99",
+        "p99.9",
+        "max",
+        "errors"
+    );
+    for (row, report) in rows {
+        let nodelay = match row.nodelay {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "-",
+        };
+        let l = &report.latency;
+        let _ = write!(
+            out,
+            "{:<width$} {nodelay:<7} {:>10.0} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
+            row.name,
+            report.totals.requests_per_s,
+            format_byte_rate(report.totals.bytes_per_s),
+            format_ns(l.p50_ns),
+            format_ns(l.p75_ns),
+            format_ns(l.p95_ns),
+            format_ns(l.p99_ns),
+            format_ns(l.p99_9_ns),
+            format_ns(l.max_ns),
+            report.totals.error_count
+        );
+        out.push_str(if row.interrupted {
+            "  interrupted\n"
+        } else {
+            "\n"
+        });
     }
     out
 }

@@ -166,7 +166,9 @@ views! {
     #[allow(missing_docs)] // the report's own names: docs/report-schema.md
     LatencyView {
         p50_ns: Option<f64>,
+        p75_ns: Option<f64>,
         p90_ns: Option<f64>,
+        p95_ns: Option<f64>,
         p99_ns: Option<f64>,
         p99_9_ns: Option<f64>,
         p99_99_ns: Option<f64>,

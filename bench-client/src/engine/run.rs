@@ -272,7 +272,7 @@ fn run_workers(
     all_done: impl FnOnce(),
 ) -> Result<Recorder, RunError> {
     let workers = live.workers();
-    let compressor = Compressor::start();
+    let compressor = Compressor::start(live.clone());
     let latch = Arc::new(Latch::default());
     let mut threads: Vec<std::thread::JoinHandle<Recorder>> = Vec::with_capacity(workers);
     for worker in 0..workers {

@@ -106,6 +106,7 @@ fn timeline(rec: &Recorder, recorded: Duration) -> Vec<TimelineEntry> {
                     into.ok += part.ok;
                     into.errors += part.errors;
                     into.unfinished += part.unfinished;
+                    into.bytes_received += part.bytes_received;
                     into.latency.add(&part.latency).expect("same bounds");
                 }
                 _ => parts.push(IntervalPart {

@@ -13,6 +13,6 @@ mod recorder;
 mod timeline;
 
 pub(crate) use build::RunFacts;
-pub use live::Live;
+pub use live::{Live, LiveInterval};
 pub(crate) use recorder::{Recorder, Timing};
 pub(crate) use timeline::{Compressor, CompressorHandle};

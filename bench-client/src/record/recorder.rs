@@ -95,6 +95,8 @@ pub struct Recorder {
     worker: usize,
     live_ok: u64,
     live_errors: u64,
+    /// `bytes_received` when the current interval began (its bytes are the difference).
+    bytes_at_interval: u64,
 }
 
 impl Recorder {
@@ -130,6 +132,7 @@ impl Recorder {
                 ok: 0,
                 errors: 0,
                 unfinished: 0,
+                bytes_received: 0,
                 latency: new_histogram(),
             },
             record_start,
@@ -141,6 +144,7 @@ impl Recorder {
             worker,
             live_ok: 0,
             live_errors: 0,
+            bytes_at_interval: 0,
             current_span: (record_start, None),
             compressor: None,
         };
@@ -195,7 +199,6 @@ impl Recorder {
         self.ok += 1;
         self.touch(done);
         self.publish_recorded();
-        self.bytes_received += reply_len as u64;
         let from = timing.intended.unwrap_or(timing.sent);
         let latency = done.saturating_duration_since(from);
         self.latency.record(latency);
@@ -203,6 +206,8 @@ impl Recorder {
             uncorrected.record(done.saturating_duration_since(timing.sent));
         }
         self.interval_at(done);
+        // After the move to `done`'s interval: this reply's bytes are that interval's.
+        self.bytes_received += reply_len as u64;
         self.current.ok += 1;
         let _ = self
             .current
@@ -295,8 +300,10 @@ impl Recorder {
                 ok: self.current.ok,
                 errors: self.current.errors,
                 unfinished: self.current.unfinished,
+                bytes_received: self.bytes_received - self.bytes_at_interval,
                 latency: std::mem::replace(&mut self.current.latency, fresh),
             };
+            self.bytes_at_interval = self.bytes_received;
             self.current.ok = 0;
             self.current.errors = 0;
             self.current.unfinished = 0;

@@ -3,9 +3,11 @@
 //! takes ~220 KB, a compressed interval a few hundred bytes) and hands the emptied
 //! histograms back for reuse; at the end the workers' parts are merged per interval.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use hdrhistogram::Histogram;
+
+use super::live::Live;
 
 /// One worker's share of a finished timeline interval, its histogram compressed (a live
 /// histogram takes ~220 KB; a compressed interval a few hundred bytes).
@@ -15,6 +17,7 @@ pub struct StoredInterval {
     pub(crate) ok: u64,
     pub(crate) errors: u64,
     pub(crate) unfinished: u64,
+    pub(crate) bytes_received: u64,
     pub(crate) latency: Vec<u8>,
 }
 
@@ -30,6 +33,8 @@ pub struct IntervalPart {
     /// Open loop, the last interval: requests unfinished at the end (in `latency` at their
     /// lower bound).
     pub unfinished: u64,
+    /// Payload bytes of the verified replies completed in it.
+    pub bytes_received: u64,
     /// Latencies of the requests completed (or unfinished) in it.
     pub latency: Histogram<u64>,
 }
@@ -41,13 +46,15 @@ impl IntervalPart {
             ok: self.ok,
             errors: self.errors,
             unfinished: self.unfinished,
+            bytes_received: self.bytes_received,
             latency: crate::report::encode_histogram_bytes(&self.latency),
         }
     }
 }
 
 /// Compresses finished interval histograms on its own thread, off the workers' hot path,
-/// and hands the emptied histograms back for reuse.
+/// and hands the emptied histograms back for reuse; folds each into the run's [`Live`]
+/// first, for a display that watches intervals.
 #[derive(Debug)]
 pub struct Compressor {
     jobs: Option<mpsc::Sender<Job>>,
@@ -103,14 +110,16 @@ impl CompressorLink {
 }
 
 impl Compressor {
-    /// Starts the thread (without one, recorders compress inline).
-    pub fn start() -> Compressor {
+    /// Starts the thread (without one, recorders compress inline, and `live` sees no
+    /// intervals).
+    pub fn start(live: Arc<Live>) -> Compressor {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("bench-client-compress".to_owned())
             .spawn(move || {
                 let mut stored = Vec::new();
                 for mut job in rx {
+                    live.fold_interval(&job.part);
                     stored.push(job.part.store());
                     job.part.latency.reset();
                     let _ = job.spare.send(job.part.latency);
@@ -158,6 +167,7 @@ pub fn merge(intervals: &[StoredInterval]) -> Vec<IntervalPart> {
                 last.ok += part.ok;
                 last.errors += part.errors;
                 last.unfinished += part.unfinished;
+                last.bytes_received += part.bytes_received;
                 last.latency.add(&latency).expect("same bounds");
             }
             _ => out.push(IntervalPart {
@@ -165,6 +175,7 @@ pub fn merge(intervals: &[StoredInterval]) -> Vec<IntervalPart> {
                 ok: part.ok,
                 errors: part.errors,
                 unfinished: part.unfinished,
+                bytes_received: part.bytes_received,
                 latency,
             }),
         }

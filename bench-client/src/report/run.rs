@@ -177,8 +177,14 @@ pub struct LatencySummary {
     pub stdev_ns: f64,
     /// Median, ns.
     pub p50_ns: u64,
+    /// 75th percentile, ns (0 in reports written before it was added).
+    #[serde(default)]
+    pub p75_ns: u64,
     /// 90th percentile, ns.
     pub p90_ns: u64,
+    /// 95th percentile, ns (0 in reports written before it was added).
+    #[serde(default)]
+    pub p95_ns: u64,
     /// 99th percentile, ns.
     pub p99_ns: u64,
     /// 99.9th percentile, ns.
@@ -205,7 +211,9 @@ impl LatencySummary {
             mean_ns: if empty { 0.0 } else { h.mean() },
             stdev_ns: if empty { 0.0 } else { h.stdev() },
             p50_ns: q(0.5),
+            p75_ns: q(0.75),
             p90_ns: q(0.9),
+            p95_ns: q(0.95),
             p99_ns: q(0.99),
             p99_9_ns: q(0.999),
             p99_99_ns: q(0.9999),

@@ -13,7 +13,8 @@
 //!   per run).
 //! - `reports`: `compare`, `render`, `export` (read reports, never run load).
 //! - `merge`: `merge` (a sharded run's shard reports into one).
-//! - `progress`: the progress bar and the signal watcher.
+//! - `progress`: the progress bar and the signal watcher; `interval`: the `--interval`
+//!   lines.
 //!
 //! Everything printed on stdout goes through [`emit`] (never `println!`, which panics on
 //! a closed pipe): `| head -1` ends the output quietly and the exit code stays the
@@ -33,6 +34,7 @@ macro_rules! out {
 }
 
 mod cli;
+mod interval;
 mod matrix;
 mod merge;
 mod progress;
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Sweep(args) => matrix::sweep(args),
         Command::Search(args) => matrix::search(args),
+        Command::Completions(args) => completions(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -96,6 +99,15 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `completions`: the shell's completion script on stdout.
+fn completions(args: &cli::CompletionsArgs) -> Result<u8, Exit> {
+    use clap::CommandFactory as _;
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "bench-client", &mut script);
+    emit(&String::from_utf8_lossy(&script))?;
+    Ok(0)
 }
 
 /// The exit code a finished run (or suite) earns: a run that completed no request at all

@@ -10,8 +10,10 @@ use bench_client::{Run, Stopper};
 use crate::cli::matrix::{NagleArgs, NaglePlan, SuiteArgs};
 use crate::cli::overhead::{OverheadArgs, OverheadPlan};
 use crate::cli::sweep::{SearchArgs, SearchPlan, SweepArgs, SweepPlan};
-use crate::{Exit, bad_input, outcome_code, progress, resolve, warn};
+use crate::{Exit, bad_input, outcome_code, progress, resolve, to_stderr, warn};
+use bench_client::Report;
 use bench_client::analysis::format_overhead_table;
+use bench_client::analysis::format_run_table;
 use bench_client::matrix::curve::{CurveConfig, CurveOutcome, format_curve_table};
 use bench_client::matrix::overhead::{self, OverheadConfig, Pair};
 use bench_client::matrix::suite::{self, SuiteConfig};
@@ -23,10 +25,21 @@ use bench_client::{output, render};
 /// `suite`: the default matrix on the embedded server.
 pub fn suite(args: &SuiteArgs) -> Result<u8, Exit> {
     let config = SuiteConfig::try_from(args).map_err(bad_input)?;
+    let interval_s = args.interval.seconds().map_err(bad_input)?;
+    let shown = Shown {
+        json: args.folder.json,
+        latency: args.latency.latency,
+        tally: Tally::new(
+            "cell",
+            Some(suite::cells(&config).len()),
+            interval_s,
+            args.folder.json,
+        ),
+    };
     run_matrix(
         &config.out_dir,
-        args.folder.json,
-        matrix::format_table,
+        &shown,
+        |rows, reports| format_run_table(&rows.iter().zip(reports).collect::<Vec<_>>()),
         |stopper, on_cell| suite::run_suite(&config, stopper, on_cell),
     )
 }
@@ -42,10 +55,20 @@ pub fn nagle(args: &NagleArgs) -> Result<u8, Exit> {
             .map_err(|e| bad_input(e.into()))?
             .preflight()?;
     }
+    let shown = Shown {
+        json: args.folder.json,
+        latency: args.latency.latency,
+        tally: Tally::new(
+            "cell",
+            Some(nagle::cells(&config).len()),
+            None,
+            args.folder.json,
+        ),
+    };
     run_matrix(
         &config.out_dir,
-        args.folder.json,
-        nagle::format_table,
+        &shown,
+        |rows, _| nagle::format_table(rows),
         |stopper, on_cell| nagle::run_nagle(&config, stopper, on_cell),
     )
 }
@@ -55,7 +78,8 @@ pub fn overhead(args: &OverheadArgs) -> Result<u8, Exit> {
     let plan = OverheadPlan::try_from(args).map_err(bad_input)?;
     let config = plan.into_config(resolve::address).map_err(bad_input)?;
     preflight_pair(&config)?;
-    let outcome = with_progress(&config.out_dir, |stopper, on_run| {
+    let tally = Tally::new("leg", Some(config.rounds * 2), None, args.folder.json);
+    let outcome = with_progress(&config.out_dir, &tally, |stopper, on_run| {
         overhead::run_overhead(&config, stopper, on_run)
     })?;
     let summary = &outcome.summary;
@@ -90,7 +114,10 @@ pub fn sweep(args: &SweepArgs) -> Result<u8, Exit> {
     let plan = SweepPlan::try_from(args).map_err(bad_input)?;
     let config = plan.into_config(resolve::address).map_err(bad_input)?;
     preflight_curve(&config.curve, config.rates[0])?;
-    let outcome = with_progress(&config.curve.out_dir, |stopper, on_run| {
+    let interval_s = args.run.interval.seconds().map_err(bad_input)?;
+    let json = args.run.output.json;
+    let tally = Tally::new("step", Some(config.rates.len()), interval_s, json);
+    let outcome = with_progress(&config.curve.out_dir, &tally, |stopper, on_run| {
         sweep::run_sweep(&config, stopper, on_run)
     })?;
     let measured = outcome.summary.points.iter().all(|p| p.requests > 0);
@@ -103,7 +130,9 @@ pub fn search(args: &SearchArgs) -> Result<u8, Exit> {
     let plan = SearchPlan::try_from(args).map_err(bad_input)?;
     let config = plan.into_config(resolve::address).map_err(bad_input)?;
     preflight_curve(&config.curve, config.start_rate)?;
-    let outcome = with_progress(&config.curve.out_dir, |stopper, on_run| {
+    let interval_s = args.run.interval.seconds().map_err(bad_input)?;
+    let tally = Tally::new("trial", None, interval_s, args.run.output.json);
+    let outcome = with_progress(&config.curve.out_dir, &tally, |stopper, on_run| {
         search::run_search(&config, stopper, on_run)
     })?;
     finish_curve(args.run.output.json, &outcome)?;
@@ -155,30 +184,105 @@ fn preflight_pair(config: &OverheadConfig) -> Result<(), Exit> {
     Ok(())
 }
 
-/// The shared part of `suite` and `nagle`: signals, a progress bar per cell, the table.
+/// What a matrix prints besides its table.
+struct Shown {
+    /// `--json`: summary.json on stdout instead of the table.
+    json: bool,
+    /// `--latency`: each cell's spectrum after the table.
+    latency: bool,
+    /// The progress of its cells.
+    tally: Tally,
+}
+
+/// The shared part of `suite` and `nagle`: signals, a progress bar per cell, the table
+/// (`table` gets the rows and their reports), the spectra.
 fn run_matrix(
     out_dir: &Path,
-    json: bool,
-    table: fn(&[SummaryRow]) -> String,
+    shown: &Shown,
+    table: fn(&[SummaryRow], &[Report]) -> String,
     go: impl FnOnce(&Stopper, &mut dyn FnMut(&Cell, &Run)) -> Result<SuiteOutcome, SuiteError>,
 ) -> Result<u8, Exit> {
-    let outcome = with_progress(out_dir, |stopper, on_run| {
+    let json = shown.json;
+    let outcome = with_progress(out_dir, &shown.tally, |stopper, on_run| {
         go(stopper, &mut |cell, run| on_run(&cell.name, run))
     })?;
     let summary = &outcome.summary;
     // The library's matrix never draws: the page is drawn here, after the runs.
     let html_error = render::write_matrix_page(&outcome.dir, summary, &outcome.reports)
         .map_err(|e| Exit(1, e.into()))?;
-    let table = || table(&summary.cells) + matrix::interrupted_footer(summary.interrupted);
+    let table = || {
+        table(&summary.cells, &outcome.reports) + matrix::interrupted_footer(summary.interrupted)
+    };
     print_outcome(json, &outcome.dir, html_error.as_deref(), summary, table)?;
+    if shown.latency {
+        let text: String = summary
+            .cells
+            .iter()
+            .zip(&outcome.reports)
+            .map(|(cell, report)| crate::run::spectrum(&cell.name, report))
+            .collect();
+        if json {
+            to_stderr(&text);
+        } else {
+            out!("{text}")?;
+        }
+    }
     let errors = summary.cells.iter().map(|c| c.errors).sum();
     let measured = summary.cells.iter().all(|c| c.requests_per_s > 0.0);
     Ok(outcome_code(summary.interrupted, errors, measured))
 }
 
-/// The output folder made first, signals watched, and one progress bar per run, named.
+/// How a command's runs are counted on the progress bar (`cell 2/5`), and its interval
+/// lines.
+struct Tally {
+    /// What a run is called: `cell`, `step`, `trial`, `leg`.
+    word: &'static str,
+    /// How many runs there are, when known beforehand.
+    total: Option<usize>,
+    /// `--interval`, in seconds, and whether stdout carries JSON (the lines then go to
+    /// stderr).
+    view: progress::View,
+}
+
+impl Tally {
+    fn new(word: &'static str, total: Option<usize>, interval_s: Option<u64>, json: bool) -> Tally {
+        Tally {
+            word,
+            total,
+            view: progress::View {
+                interval_s,
+                lines_to_stderr: json,
+                place: None,
+            },
+        }
+    }
+
+    /// The view of run `index` (1-based) like `run`: its place, and the time the runs
+    /// after it take if they last as long.
+    fn view(&self, index: usize, run: &Run) -> progress::View {
+        let config = run.config();
+        let each = match config.length {
+            bench_client::RunLength::Duration(d) => config.warmup.0 + d.0,
+            bench_client::RunLength::Requests(_) => std::time::Duration::ZERO,
+        };
+        let later = self.total.map_or(0, |n| n.saturating_sub(index));
+        progress::View {
+            place: Some(progress::Place {
+                word: self.word,
+                index,
+                total: self.total,
+                after: each * u32::try_from(later).unwrap_or(u32::MAX),
+            }),
+            ..self.view.clone()
+        }
+    }
+}
+
+/// The output folder made first, signals watched, and one progress bar per run, named
+/// and counted.
 fn with_progress<T, E: Into<anyhow::Error>>(
     out_dir: &Path,
+    tally: &Tally,
     go: impl FnOnce(&Stopper, &mut dyn FnMut(&str, &Run)) -> Result<T, E>,
 ) -> Result<T, Exit> {
     output::create_dir(out_dir)
@@ -187,14 +291,21 @@ fn with_progress<T, E: Into<anyhow::Error>>(
     let stopper = Stopper::new();
     progress::watch_signals(stopper.clone()).map_err(|e| Exit(1, e))?;
     let mut bar: Option<progress::Progress> = None;
+    let mut index = 0;
     let outcome = go(&stopper, &mut |name, run| {
+        // The run before has ended: its last interval lines are owed now.
         if let Some(b) = bar.take() {
-            b.finish();
+            b.finish(None);
         }
-        bar = Some(progress::Progress::start(name, run));
+        index += 1;
+        bar = Some(progress::Progress::start(
+            name,
+            run,
+            &tally.view(index, run),
+        ));
     });
     if let Some(b) = bar.take() {
-        b.finish();
+        b.finish(None);
     }
     outcome.map_err(|e| Exit(1, e.into()))
 }

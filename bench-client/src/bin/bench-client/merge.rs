@@ -10,8 +10,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use bench_client::Report;
+use bench_client::analysis::format_run_table;
 use bench_client::analysis::merge::{Merged, merge};
-use bench_client::matrix;
 use bench_client::output;
 use bench_client::report::summary::SummaryRow;
 
@@ -60,17 +60,21 @@ pub fn run(args: &MergeArgs) -> Result<u8, Exit> {
 
 /// One row per shard, the merged row, then each shard's skew and rates.
 fn table(reports: &[(String, Report)], merged: &Merged, out: &Path) -> String {
-    let mut rows: Vec<(u32, SummaryRow)> = reports
+    let mut shards: Vec<(u32, &Report)> = reports
         .iter()
-        .map(|(_, r)| {
-            let i = r.config.shard.as_ref().map_or(0, |s| s.index);
-            (i, SummaryRow::new(&format!("shard {i}"), "", r))
-        })
+        .map(|(_, r)| (r.config.shard.as_ref().map_or(0, |s| s.index), r))
         .collect();
-    rows.sort_by_key(|(i, _)| *i);
-    let mut rows: Vec<SummaryRow> = rows.into_iter().map(|(_, row)| row).collect();
-    rows.push(SummaryRow::new("merged", "", &merged.report));
-    let mut text = matrix::format_table(&rows);
+    shards.sort_by_key(|(i, _)| *i);
+    let mut rows: Vec<(SummaryRow, &Report)> = shards
+        .into_iter()
+        .map(|(i, r)| (SummaryRow::new(&format!("shard {i}"), "", r), r))
+        .collect();
+    rows.push((
+        SummaryRow::new("merged", "", &merged.report),
+        &merged.report,
+    ));
+    let table_rows: Vec<(&SummaryRow, &Report)> = rows.iter().map(|(row, r)| (row, *r)).collect();
+    let mut text = format_run_table(&table_rows);
     let section = merged.report.shards.as_ref().expect("a merge has shards");
     for s in &section.shards {
         let skew = s.start_skew_ns.map_or("no --start-at".to_owned(), |ns| {

@@ -11,7 +11,7 @@ use bench_client::{Report, Run, RunConfig, Stopper};
 use crate::cli::OutputPlan;
 use crate::cli::run::{RunArgs, RunPlan};
 use crate::{Exit, bad_input, emit, outcome_code, progress, resolve, to_stderr, warn};
-use bench_client::matrix;
+use bench_client::analysis::{format_run_table, spectrum};
 use bench_client::output::{self, file_stamp};
 use bench_client::report::summary::SummaryRow;
 use bench_proto::units::format_ns;
@@ -20,6 +20,7 @@ use bench_proto::units::format_ns;
 pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     let plan = RunPlan::try_from(args).map_err(bad_input)?;
     let output = args.output.plan().map_err(bad_input)?;
+    let interval_s = args.interval.seconds().map_err(bad_input)?;
     let mut config = plan.into_config(resolve::address).map_err(bad_input)?;
     if let Some(path) = &args.workload_file {
         config.custom = Some(read_workload(path).map_err(bad_input)?);
@@ -37,9 +38,15 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
     let mut destination = Destination::take(&output, run.config())?;
     progress::watch_signals(run.stopper()).map_err(|e| Exit(1, e))?;
     let name = workload_name(run.config());
-    let bar = progress::Progress::start(&name, &run);
+    let view = progress::View {
+        interval_s,
+        // stdout carries the report itself: the lines go beside the table, on stderr.
+        lines_to_stderr: args.output.json || destination.is_stdout(),
+        place: None,
+    };
+    let bar = progress::Progress::start(&name, &run, &view);
     let report = run.execute();
-    bar.finish();
+    bar.finish(report.as_ref().ok().and_then(recorded_s));
     let report = report?;
     // A report that cannot be written is an error, after the table: the measurement is
     // still shown.
@@ -49,6 +56,14 @@ pub fn run(args: &RunArgs) -> Result<u8, Exit> {
         out!("{json}\n")?;
     } else {
         print_table(&name, &report, &destination, written.is_ok())?;
+    }
+    if args.latency.latency {
+        let text = spectrum(&name, &report);
+        if args.output.json || destination.is_stdout() {
+            to_stderr(&text);
+        } else {
+            emit(&text)?;
+        }
     }
     warn_if_unmeasured(&report);
     written.map_err(|e| Exit(1, e))?;
@@ -136,7 +151,8 @@ fn print_table(
     destination: &Destination,
     written: bool,
 ) -> Result<(), Exit> {
-    let mut text = matrix::format_table(&[SummaryRow::new(name, "", report)]);
+    let row = SummaryRow::new(name, "", report);
+    let mut text = format_run_table(&[(&row, report)]);
     text.push_str(&notes(report));
     let on_stdout = destination.is_stdout();
     match &destination.path {
@@ -150,6 +166,25 @@ fn print_table(
         Ok(())
     } else {
         emit(&text)
+    }
+}
+
+/// How long a run recorded, from the end of its timeline's last interval.
+pub fn recorded_s(report: &Report) -> Option<f64> {
+    report.timeline.last().map(|e| e.t_s + e.duration_s)
+}
+
+/// `--latency`: the whole spectrum of the run's latency as `.hgrm` text, titled.
+pub fn spectrum(name: &str, report: &Report) -> String {
+    let how = if report.schedule.is_some() {
+        " (open loop: from each request's intended send time, corrected for coordinated omission)"
+    } else {
+        ""
+    };
+    let title = format!("{name}: latency of {} requests{how}", report.latency.count);
+    match report.latency.decode() {
+        Ok(hist) => format!("\n{}", spectrum::format_spectrum(&hist, &title)),
+        Err(e) => format!("# {title}: the histogram does not decode: {e}\n"),
     }
 }
 

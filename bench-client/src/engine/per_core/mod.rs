@@ -57,7 +57,7 @@ pub(crate) fn run_workers(
     all_done: impl FnOnce(),
 ) -> Result<Recorder, RunError> {
     let workers = live.workers();
-    let compressor = Compressor::start();
+    let compressor = Compressor::start(live.clone());
     let latch = Arc::new(Latch::default());
     let build = |_: usize| -> std::io::Result<(LoopSeed, Waker)> {
         let poller = Poller::new()?;

@@ -12,6 +12,8 @@
 //! - [`OutputArgs`] (`--out`, `--out-dir`, `--json`): `run`'s one report.
 //! - [`FolderArgs`] (`--out-dir`, `--json`): the commands that write a folder.
 //! - [`InputArgs`] (`--max-input`): the commands that read reports.
+//! - [`LatencyArg`] (`--latency`): `run`, `suite`, `nagle`; [`IntervalArg`]
+//!   (`--interval`): `run`, `suite`.
 //!
 //! Where a subcommand gives a shared flag another default or help line (a matrix counts
 //! per cell, `overhead` per leg), it says so with `mut_arg` on its own struct, beside its
@@ -34,6 +36,7 @@ use super::{Switch, value_name};
 pub struct LoadBase {
     /// Connections (udp-echo: sockets).
     #[arg(
+        short = 'c',
         long,
         value_name = "N",
         default_value_t = 4,
@@ -64,6 +67,7 @@ impl LoadBase {
 pub struct Recorded {
     /// Recorded time per cell (5 cells; each also has a 1s warm-up).
     #[arg(
+        short = 'd',
         long,
         value_name = "DURATION",
         default_value = "10s",
@@ -79,6 +83,7 @@ pub struct Recorded {
 pub struct LoadShape {
     /// Requests in flight per connection at most.
     #[arg(
+        short = 'P',
         long,
         value_name = "N",
         default_value_t = 1,
@@ -86,13 +91,14 @@ pub struct LoadShape {
     )]
     pub pipeline: usize,
     /// Open loop: requests per second over all connections (omitted: closed loop).
-    #[arg(long, value_name = "REQ/S", allow_hyphen_values = true)]
+    #[arg(short = 'R', long, value_name = "REQ/S", allow_hyphen_values = true)]
     pub rate: Option<f64>,
     /// Open loop: how the intended send times are spaced.
     #[arg(long, value_enum)]
     pub arrival: Option<Arrival>,
     /// Request size: 64B, or a range 64B..4KiB.
     #[arg(
+        short = 's',
         long,
         value_name = "SIZE",
         default_value = "64B",
@@ -139,7 +145,7 @@ impl LoadShape {
 #[derive(Debug, Args)]
 pub struct ThreadsArg {
     /// Client worker threads (default: core count).
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    #[arg(short = 't', long, value_name = "N", allow_hyphen_values = true)]
     threads: Option<usize>,
 }
 
@@ -197,15 +203,15 @@ impl SocketArgs {
 pub struct OutputArgs {
     /// Write the report to this file (its folder must exist; `-` for stdout, the table
     /// then goes to stderr).
-    #[arg(long, value_name = "PATH")]
+    #[arg(short = 'o', long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// Write the report into this folder under a time-stamped name, `-2`, `-3`, ... when
     /// taken (default reports/; created if missing).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
-    /// Print the report (suite: the summary) as JSON on stdout; no file unless --out or
+    /// Print the report as JSON on stdout (iperf3 -J); no file unless --out or
     /// --out-dir is given.
-    #[arg(long)]
+    #[arg(short = 'J', long)]
     pub json: bool,
 }
 
@@ -250,8 +256,8 @@ pub struct FolderArgs {
     /// Where the time-stamped folder goes.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub out_dir: PathBuf,
-    /// Print summary.json on stdout instead of the table.
-    #[arg(long)]
+    /// Print summary.json on stdout instead of the table (iperf3 -J).
+    #[arg(short = 'J', long)]
     pub json: bool,
 }
 
@@ -291,5 +297,40 @@ impl HostPort {
             text: text.to_owned(),
             tcp,
         })
+    }
+}
+
+/// `--latency`: the whole percentile spectrum after the table.
+#[derive(Debug, Args)]
+pub struct LatencyArg {
+    /// Also print the whole latency percentile spectrum after the table, as HdrHistogram
+    /// `.hgrm` text in microseconds (wrk2's --latency); on stderr with --json.
+    #[arg(long)]
+    pub latency: bool,
+}
+
+/// `--interval`: one line per interval while the load runs.
+#[derive(Debug, Args)]
+pub struct IntervalArg {
+    /// Print one line per interval while recording (iperf3 -i): time, requests, req/s,
+    /// rx bytes/s, p50, p99, max, errors. Whole seconds: 1s, 5, 1m.
+    #[arg(short = 'i', long, value_name = "DURATION")]
+    pub interval: Option<HumanDuration>,
+}
+
+impl IntervalArg {
+    /// The interval in whole seconds (`None`: no interval lines); refuses 0 and
+    /// fractions (the timeline's intervals are 1 s).
+    pub fn seconds(&self) -> anyhow::Result<Option<u64>> {
+        let Some(d) = self.interval else {
+            return Ok(None);
+        };
+        let secs = d.0.as_secs();
+        if secs == 0 || d.0.subsec_nanos() != 0 {
+            bail!(
+                "--interval {d}: a whole number of seconds, at least 1s (the timeline's intervals are 1s)"
+            );
+        }
+        Ok(Some(secs))
     }
 }

@@ -8,7 +8,7 @@ use bench_client::matrix::nagle::NagleConfig;
 use bench_client::matrix::suite::{self, SuiteConfig};
 
 use super::Unresolved;
-use super::args::{FolderArgs, HostPort, Recorded, ThreadsArg};
+use super::args::{FolderArgs, HostPort, IntervalArg, LatencyArg, Recorded, ThreadsArg};
 
 /// `bench-client suite`.
 #[derive(Debug, Args)]
@@ -23,6 +23,10 @@ pub struct SuiteArgs {
     threads: ThreadsArg,
     #[command(flatten)]
     pub folder: FolderArgs,
+    #[command(flatten)]
+    pub latency: LatencyArg,
+    #[command(flatten)]
+    pub interval: IntervalArg,
 }
 
 impl TryFrom<&SuiteArgs> for SuiteConfig {
@@ -57,6 +61,7 @@ pub struct NagleArgs {
     recorded: Recorded,
     /// Request body size.
     #[arg(
+        short = 's',
         long,
         value_name = "SIZE",
         default_value = "64B",
@@ -71,6 +76,8 @@ pub struct NagleArgs {
     threads: ThreadsArg,
     #[command(flatten)]
     pub folder: FolderArgs,
+    #[command(flatten)]
+    pub latency: LatencyArg,
 }
 
 /// A checked Nagle matrix whose `--target`, if given, is still text (meanwhile its

@@ -14,7 +14,7 @@ pub struct MergeArgs {
     #[arg(value_name = "SHARD.json", required = true)]
     pub reports: Vec<PathBuf>,
     /// The merged report (`-` for stdout, the table then goes to stderr).
-    #[arg(long, value_name = "PATH", required = true)]
+    #[arg(short = 'o', long, value_name = "PATH", required = true)]
     pub out: PathBuf,
     #[command(flatten)]
     pub input: InputArgs,

@@ -41,7 +41,7 @@ pub struct RenderArgs {
     pub inputs: Vec<PathBuf>,
     /// The HTML file (default: DIR/report.html, or REPORT.html beside a single report;
     /// `-` for stdout).
-    #[arg(long, value_name = "PATH")]
+    #[arg(short = 'o', long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
@@ -53,11 +53,12 @@ pub struct ExportArgs {
     /// The report.
     #[arg(value_name = "REPORT")]
     pub report: PathBuf,
-    /// Write the HdrHistogram interval log (one histogram per timeline interval).
-    #[arg(long, required = true)]
+    /// The HdrHistogram interval log (one histogram per timeline interval): the default
+    /// and only format, so this flag changes nothing (kept for scripts that give it).
+    #[arg(long)]
     pub hlog: bool,
     /// Where it goes (default: the report's name with .hlog; `-` for stdout).
-    #[arg(long, value_name = "PATH")]
+    #[arg(short = 'o', long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,

@@ -13,7 +13,9 @@ use bench_server::WriteMode;
 use clap::Args;
 
 use super::Unresolved;
-use super::args::{HostPort, LoadBase, LoadShape, OutputArgs, SocketArgs, ThreadsArg};
+use super::args::{
+    HostPort, IntervalArg, LatencyArg, LoadBase, LoadShape, OutputArgs, SocketArgs, ThreadsArg,
+};
 use super::{Switch, value_name};
 use bench_server::Model;
 
@@ -49,8 +51,9 @@ pub struct RunArgs {
     load: LoadBase,
     #[command(flatten)]
     shape: LoadShape,
-    /// Recorded time, after the warm-up (default 10s; or use --requests N).
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    /// Recorded time, after the warm-up: 10s, 500ms, or plain seconds (default 10s; or
+    /// use --requests N).
+    #[arg(short = 'd', long, value_name = "DURATION", allow_hyphen_values = true)]
     duration: Option<HumanDuration>,
     /// A number: record this many requests, after the warm-up. framed|raw: the request
     /// format, same as --request-format. May be given twice (`--requests 1000 --requests raw`).
@@ -90,6 +93,10 @@ pub struct RunArgs {
     pub watch_pid: Vec<WatchPid>,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub latency: LatencyArg,
+    #[command(flatten)]
+    pub interval: IntervalArg,
 }
 
 /// The embedded server's flags: they configure the bench-server `run` starts when no
@@ -182,6 +189,12 @@ impl RunArgs {
     ) -> anyhow::Result<(RunPlan, Option<HumanDuration>)> {
         if let Some(rate) = self.shape.rate {
             bail!("--rate {rate}: {command} sets the rate of each run itself");
+        }
+        if self.latency.latency {
+            bail!(
+                "--latency: {command} prints no spectrum; `bench-client run --latency` or \
+                 `render` shows one run's"
+            );
         }
         if let Some(out) = &self.output.out {
             bail!(

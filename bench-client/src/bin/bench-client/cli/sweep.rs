@@ -42,6 +42,7 @@ pub struct CurveArgs {
     mut_arg("duration", |a| a.help("Recorded time per step (default 5s)")),
     mut_arg("rate", |a| a.hide(true)),
     mut_arg("out", |a| a.hide(true)),
+    mut_arg("latency", |a| a.hide(true)),
 )]
 pub struct SweepArgs {
     #[command(flatten)]
@@ -67,6 +68,7 @@ pub struct SweepArgs {
     mut_arg("duration", |a| a.hide(true)),
     mut_arg("rate", |a| a.hide(true)),
     mut_arg("out", |a| a.hide(true)),
+    mut_arg("latency", |a| a.hide(true)),
 )]
 pub struct SearchArgs {
     #[command(flatten)]
