@@ -1,0 +1,82 @@
+//! How series look: the Okabe-Ito palette (told apart with the common forms of colour
+//! blindness) with a dash pattern per series as well, so two lines stay apart in grey
+//! print and where one hides the other; and the HTML legend that shows both. A leaf of
+//! `render`.
+
+use std::fmt::Write as _;
+
+use super::html::escape;
+
+/// Okabe & Ito's palette, in the order series take it: blue, vermillion, bluish green,
+/// reddish purple, orange, sky blue, black; its yellow is left out (it fades on white).
+const PALETTE: [&str; 7] = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+];
+
+/// SVG `stroke-dasharray` values: solid first; one fewer than the palette's colours, so
+/// series 0 and 7 (same colour) differ in dash; the pairs repeat only after 42 series.
+const DASHES: [&str; 6] = ["", "10 5", "3 4", "14 4 3 4", "6 3", "2 2 8 2"];
+
+/// The colour of series `i`, `#RRGGBB`.
+pub(super) fn colour(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// The dash pattern of series `i` (empty: solid).
+pub(super) fn dash(i: usize) -> &'static str {
+    DASHES[i % DASHES.len()]
+}
+
+/// The SVG attributes of series `i`'s line: stroke colour, width 2, its dash.
+pub(super) fn stroke(i: usize) -> String {
+    let mut attrs = format!("fill=\"none\" stroke=\"{}\" stroke-width=\"2\"", colour(i));
+    if !dash(i).is_empty() {
+        let _ = write!(attrs, " stroke-dasharray=\"{}\"", dash(i));
+    }
+    attrs.push_str(" stroke-linejoin=\"round\"");
+    attrs
+}
+
+/// The HTML legend of a chart's series: a short line in each series' colour and dash,
+/// then its name (and, when given, a note after it in grey).
+pub(super) fn legend(entries: &[(&str, Option<&str>)]) -> String {
+    let mut out = String::from("<ul class=\"legend\">");
+    for (i, (name, note)) in entries.iter().enumerate() {
+        // A little bolder than the chart's line: the swatch is short.
+        let line = format!("<line x1=\"1\" y1=\"6\" x2=\"43\" y2=\"6\" {}/>", stroke(i))
+            .replace("stroke-width=\"2\"", "stroke-width=\"3\"");
+        let _ = write!(
+            out,
+            "<li><svg class=\"swatch\" xmlns=\"http://www.w3.org/2000/svg\" width=\"44\" \
+             height=\"12\" viewBox=\"0 0 44 12\">{line}</svg>{}",
+            escape(name)
+        );
+        if let Some(note) = note {
+            let _ = write!(out, " <span class=\"note\">{}</span>", escape(note));
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_and_dash_pairs_do_not_repeat_within_a_nagle_matrix() {
+        let pairs: Vec<(&str, &str)> = (0..16).map(|i| (colour(i), dash(i))).collect();
+        for (i, p) in pairs.iter().enumerate() {
+            assert!(!pairs[..i].contains(p), "series {i} repeats {p:?}");
+        }
+    }
+
+    #[test]
+    fn the_legend_names_every_series_with_its_stroke() {
+        let html = legend(&[("p50", None), ("p99", Some("(12 samples)"))]);
+        assert_eq!(html.matches("<li>").count(), 2);
+        assert!(html.contains(colour(1)) && html.contains(dash(1)));
+        assert!(html.contains("(12 samples)"));
+    }
+}
