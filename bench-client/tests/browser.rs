@@ -1,0 +1,411 @@
+//! Every kind of page in a real browser: a suite, a nagle matrix, an overhead
+//! measurement, several reports on one page (closed loop, open loop, and a run without
+//! one successful request) and a sweep are made into a temporary folder, opened in
+//! headless Chromium, screenshotted, and checked: the screenshot is not blank (enough
+//! distinct colours, enough non-white pixels) and the browser logged no console line.
+//!
+//! Without a Chromium on the PATH (`chromium`, `chromium-browser`, `google-chrome`, or
+//! the one `WIREBENCH_CHROMIUM` names) the test says why and passes, unless
+//! `WIREBENCH_REQUIRE_BROWSER=1` (CI), which makes a missing browser a failure.
+
+mod common;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bench_client::config::{Arrival, LoadModel, RunLength, Target};
+use common::{client_bin, quick, run, silent_tcp_server, temp_path};
+
+/// The window every page is shot in.
+const WINDOW: (u32, u32) = (1400, 2400);
+/// A page with charts has axes, text and several series colours (a blank or an error
+/// page has one or two colours).
+const MIN_COLOURS: usize = 12;
+/// Share of non-white pixels a page with tables and charts has at least.
+const MIN_INK: f64 = 0.02;
+/// Longest a browser may take for one page on a loaded machine.
+const BROWSER_DEADLINE: Duration = Duration::from_secs(90);
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The browser to use, or why there is none.
+fn find_chromium() -> Result<PathBuf, String> {
+    let named = std::env::var_os("WIREBENCH_CHROMIUM").map(PathBuf::from);
+    let candidates: Vec<PathBuf> = named
+        .into_iter()
+        .chain(
+            ["chromium", "chromium-browser", "google-chrome"]
+                .iter()
+                .map(PathBuf::from),
+        )
+        .collect();
+    for candidate in &candidates {
+        let works = Command::new(candidate)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if works {
+            return Ok(candidate.clone());
+        }
+    }
+    Err(format!(
+        "no browser: none of {candidates:?} runs (`apt-get install chromium`)"
+    ))
+}
+
+/// Runs a command to its end, killing it after `deadline`.
+fn output_within(mut command: Command, deadline: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the browser starts");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        start.elapsed() <= deadline,
+        "the browser took longer than {deadline:?}"
+    );
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// Opens a page headless, with console logging on; returns the screenshot's path and
+/// the console lines the browser logged.
+fn shoot(chromium: &Path, page: &Path, profile: &Path) -> (PathBuf, Vec<String>) {
+    let png = page.with_extension("png");
+    let mut command = Command::new(chromium);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .args(["--enable-logging=stderr", "--v=0"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--window-size={},{}", WINDOW.0, WINDOW.1))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()));
+    let out = output_within(command, BROWSER_DEADLINE);
+    assert!(out.status.success(), "{}: {}", page.display(), text(&out));
+    let console = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_owned)
+        .collect();
+    (png, console)
+}
+
+/// A decoded 8-bit RGB or RGBA image, as RGB pixels.
+struct Image {
+    width: u32,
+    height: u32,
+    rgb: Vec<[u8; 3]>,
+}
+
+/// Decodes the PNGs Chromium writes (8-bit RGB or RGBA, not interlaced), with
+/// flate2 and the five scanline filters of the PNG specification.
+fn decode_png(bytes: &[u8]) -> Image {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let (mut at, mut header, mut data) = (8, None, Vec::new());
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let kind = &bytes[at + 4..at + 8];
+        let body = &bytes[at + 8..at + 8 + len];
+        match kind {
+            b"IHDR" => header = Some(body.to_vec()),
+            b"IDAT" => data.extend_from_slice(body),
+            _ => {}
+        }
+        at += 12 + len;
+    }
+    let header = header.expect("an IHDR chunk");
+    let width = u32::from_be_bytes(header[0..4].try_into().unwrap());
+    let height = u32::from_be_bytes(header[4..8].try_into().unwrap());
+    let (depth, colour, interlace) = (header[8], header[9], header[12]);
+    let channels = match colour {
+        2 => 3,
+        6 => 4,
+        other => panic!("PNG colour type {other}: only RGB (2) and RGBA (6) are read"),
+    };
+    assert!(
+        depth == 8 && interlace == 0,
+        "depth {depth}, interlace {interlace}"
+    );
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&data[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = width as usize * channels;
+    assert_eq!(
+        raw.len(),
+        (stride + 1) * height as usize,
+        "image data length"
+    );
+    let mut pixels = vec![0u8; stride * height as usize];
+    for y in 0..height as usize {
+        let filter = raw[y * (stride + 1)];
+        let line = &raw[y * (stride + 1) + 1..(y + 1) * (stride + 1)];
+        for x in 0..stride {
+            let a = if x >= channels {
+                pixels[y * stride + x - channels]
+            } else {
+                0
+            };
+            let b = if y > 0 {
+                pixels[(y - 1) * stride + x]
+            } else {
+                0
+            };
+            let c = if x >= channels && y > 0 {
+                pixels[(y - 1) * stride + x - channels]
+            } else {
+                0
+            };
+            let predicted = match filter {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => ((a as u16 + b as u16) / 2) as u8,
+                4 => paeth(a, b, c),
+                other => panic!("PNG filter {other}"),
+            };
+            pixels[y * stride + x] = line[x].wrapping_add(predicted);
+        }
+    }
+    let rgb = pixels
+        .chunks(channels)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    Image { width, height, rgb }
+}
+
+fn paeth(a: u8, b: u8, c: u8) -> u8 {
+    let p = a as i16 + b as i16 - c as i16;
+    let (pa, pb, pc) = (
+        (p - a as i16).abs(),
+        (p - b as i16).abs(),
+        (p - c as i16).abs(),
+    );
+    if pa <= pb && pa <= pc {
+        a
+    } else if pb <= pc {
+        b
+    } else {
+        c
+    }
+}
+
+/// Distinct colours and the share of pixels that are not white.
+fn ink(image: &Image) -> (usize, f64) {
+    let colours: std::collections::HashSet<[u8; 3]> = image.rgb.iter().copied().collect();
+    let inked = image.rgb.iter().filter(|p| **p != [255, 255, 255]).count();
+    (colours.len(), inked as f64 / image.rgb.len() as f64)
+}
+
+/// The one folder a matrix command made under `parent`.
+fn only_dir(parent: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// Runs a matrix command (`suite`, `nagle`, `overhead`, `sweep` ...) into its own
+/// folder under `root`; returns its `report.html`.
+fn matrix_page(root: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let out_dir = root.join(name);
+    let out = client_bin()
+        .args(args)
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+    only_dir(&out_dir).join("report.html")
+}
+
+/// Several reports on one page: a closed-loop run, an open-loop run (its three
+/// spectra), and a run against a server that never answers (no successful request).
+fn reports_page(root: &Path) -> PathBuf {
+    std::fs::create_dir_all(root).unwrap();
+    let closed = run(quick(2_000));
+    let mut open = quick(1);
+    open.length = RunLength::Duration("700ms".parse().unwrap());
+    open.load = LoadModel::Open {
+        rate: 2_000.0,
+        arrival: Arrival::Poisson,
+    };
+    let open = run(open);
+    let mut none = quick(1);
+    none.length = RunLength::Duration("400ms".parse().unwrap());
+    none.timeout = "150ms".parse().unwrap();
+    none.target = Target::External {
+        addr: silent_tcp_server(),
+    };
+    let none = run(none);
+    assert_eq!(none.totals.ok, 0, "the silent server answered");
+    let mut paths = Vec::new();
+    for (name, report) in [("closed", &closed), ("open", &open), ("none", &none)] {
+        let path = root.join(format!("{name}.json"));
+        report.write(&path).unwrap();
+        paths.push(path);
+    }
+    let page = root.join("reports.html");
+    let out = client_bin()
+        .arg("render")
+        .args(&paths)
+        .arg("--out")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("No successful requests"),
+        "the empty run says so"
+    );
+    assert!(
+        html.contains("class=\"comparison\""),
+        "several runs: a comparison"
+    );
+    assert!(html.contains("data-chart=\"open-loop-spectrum\""));
+    page
+}
+
+#[test]
+fn every_kind_of_page_shows_in_a_real_browser_without_console_errors() {
+    let chromium = match find_chromium() {
+        Ok(path) => path,
+        Err(why) if std::env::var("WIREBENCH_REQUIRE_BROWSER").as_deref() == Ok("1") => {
+            panic!("WIREBENCH_REQUIRE_BROWSER=1 but {why}")
+        }
+        Err(why) => {
+            eprintln!("browser check skipped: {why}");
+            return;
+        }
+    };
+    let root = temp_path("browser");
+    let profile = root.join("browser-profile");
+    // Each page is shot while the next one is made.
+    let (made, to_shoot) = std::sync::mpsc::channel::<(&str, PathBuf)>();
+    std::thread::scope(|scope| {
+        let root = &root;
+        scope.spawn(move || {
+            for (kind, args) in MATRIX_PAGES {
+                let args: Vec<&str> = args.split_whitespace().collect();
+                if made.send((kind, matrix_page(root, kind, &args))).is_err() {
+                    return; // the checking side failed; its panic is the report
+                }
+            }
+            let _ = made.send(("reports", reports_page(&root.join("reports"))));
+        });
+        let mut checked = Vec::new();
+        for (kind, page) in to_shoot {
+            check_page(&chromium, kind, &page, &profile);
+            checked.push(kind);
+        }
+        assert_eq!(checked, ["suite", "nagle", "overhead", "sweep", "reports"]);
+    });
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The matrix pages, each with the command that makes it (short runs, few cells).
+const MATRIX_PAGES: [(&str, &str); 4] = [
+    (
+        "suite",
+        "suite --duration 300ms --warmup 0s --connections 2 --threads 1",
+    ),
+    (
+        "nagle",
+        "nagle --duration 300ms --warmup 100ms --connections 1 --threads 1",
+    ),
+    (
+        "overhead",
+        "overhead tcp-echo --rounds 2 --duration 300ms --warmup 0s --connections 2 --threads 1",
+    ),
+    (
+        "sweep",
+        "sweep framed --cmd sleep --sleep 10ms --warmup 0s --max-send-lag 2s --connections 4 \
+         --rates 50..200 --steps 3 --duration 300ms",
+    ),
+];
+
+/// Shoots one page and checks the browser logged nothing and the picture is not blank.
+fn check_page(chromium: &Path, kind: &str, page: &Path, profile: &Path) {
+    let (png, console) = shoot(chromium, page, profile);
+    assert!(
+        console.is_empty(),
+        "{kind}: console lines:\n{}",
+        console.join("\n")
+    );
+    let image = decode_png(&std::fs::read(&png).unwrap());
+    assert_eq!((image.width, image.height), WINDOW, "{kind}");
+    let (colours, inked) = ink(&image);
+    assert!(
+        colours >= MIN_COLOURS && inked >= MIN_INK,
+        "{kind}: {colours} colours, {:.1}% not white: blank? ({})",
+        inked * 100.0,
+        png.display()
+    );
+}
+
+#[test]
+fn the_png_reader_sees_colours_and_ink() {
+    // A 2x1 RGB image, filter 1 (Sub) on its row: white, then white + (0, -255, -255) = red.
+    let raw = [1u8, 255, 255, 255, 0, 1, 1];
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut zlib, &raw).unwrap();
+    let idat = zlib.finish().unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], body: &[u8]| {
+        png.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        png.extend_from_slice(kind);
+        png.extend_from_slice(body);
+        png.extend_from_slice(&[0; 4]); // the CRC is not checked
+    };
+    chunk(b"IHDR", &[0, 0, 0, 2, 0, 0, 0, 1, 8, 2, 0, 0, 0]);
+    chunk(b"IDAT", &idat);
+    chunk(b"IEND", &[]);
+    let image = decode_png(&png);
+    assert_eq!(image.rgb, [[255, 255, 255], [255, 0, 0]]);
+    assert_eq!(ink(&image), (2, 0.5));
+}
