@@ -27,7 +27,8 @@ pub(super) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em 2em;col
 font-size:16px;line-height:1.4}\
 h1{font-size:1.7em;margin:.2em 0 .6em}h2{margin:1.4em 0 .4em}\
 table{border-collapse:collapse;margin:.8em 0}\
-th,td{border:1px solid #bbb;padding:4px 8px;text-align:right}\
+table.matrix,table.comparison,table.overhead,table.curve{font-size:92%}\
+th,td{border:1px solid #bbb;padding:4px 8px;text-align:right}td{white-space:nowrap}\
 th:first-child,td:first-child{text-align:left}\
 tr.stall td{background:#fde2e2}\
 td.better{background:#d9ecf9}td.worse{background:#fde3cc}\

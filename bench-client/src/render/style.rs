@@ -13,9 +13,19 @@ const PALETTE: [&str; 7] = [
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
 ];
 
-/// SVG `stroke-dasharray` values: solid first; one fewer than the palette's colours, so
-/// series 0 and 7 (same colour) differ in dash; the pairs repeat only after 42 series.
-const DASHES: [&str; 6] = ["", "10 5", "3 4", "14 4 3 4", "6 3", "2 2 8 2"];
+/// SVG `stroke-dasharray` values: solid for the first series only; one more than the
+/// palette's colours, so the pairs repeat only after 56 series, and a series drawn on
+/// top of an equal one (the later one) has gaps the earlier shows through.
+const DASHES: [&str; 8] = [
+    "",
+    "12 6",
+    "2 4",
+    "12 4 2 4",
+    "2 3 2 3 10 3",
+    "6 3",
+    "16 4 4 4",
+    "1 4",
+];
 
 /// The colour of series `i`, `#RRGGBB`.
 pub(super) fn colour(i: usize) -> &'static str {
