@@ -4,6 +4,9 @@
 //! headless Chromium, screenshotted, and checked: the screenshot is not blank (enough
 //! distinct colours, enough non-white pixels) and the browser logged no console line.
 //!
+//! What the reports page must say is checked without a browser too: runs named by their
+//! settings, the comparison table, the empty run's statement instead of charts.
+//!
 //! Without a Chromium on the PATH (`chromium`, `chromium-browser`, `google-chrome`, or
 //! the one `WIREBENCH_CHROMIUM` names) the test says why and passes, unless
 //! `WIREBENCH_REQUIRE_BROWSER=1` (CI), which makes a missing browser a failure.
@@ -408,4 +411,117 @@ fn the_png_reader_sees_colours_and_ink() {
     let image = decode_png(&png);
     assert_eq!(image.rgb, [[255, 255, 255], [255, 0, 0]]);
     assert_eq!(ink(&image), (2, 0.5));
+}
+
+/// Series (2 px polylines) per figure, by its `data-chart`, and the run it belongs to.
+fn figures(doc: &roxmltree::Document) -> Vec<(String, Option<String>, usize)> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("figure"))
+        .map(|fig| {
+            let series = fig
+                .descendants()
+                .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
+                .count();
+            let kind = fig.attribute("data-chart").unwrap_or("").to_owned();
+            (kind, fig.attribute("data-run").map(str::to_owned), series)
+        })
+        .collect()
+}
+
+#[test]
+fn the_reports_page_names_runs_by_settings_and_says_when_nothing_succeeded() {
+    let root = temp_path("reports-page");
+    let html = std::fs::read_to_string(reports_page(&root)).unwrap();
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&html, options).expect("well-formed");
+    let text = |n: roxmltree::Node| {
+        n.descendants()
+            .filter(|d| d.is_text())
+            .filter_map(|d| d.text())
+            .collect::<String>()
+    };
+    // No labels given: names from the settings; the two closed-loop runs share theirs,
+    // so the file stems keep them apart.
+    let names: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("run"))
+        .map(|section| text(section.children().find(|c| c.has_tag_name("h2")).unwrap()))
+        .collect();
+    let (closed, open, none) = (
+        "tcp-echo c=2 nodelay (closed)",
+        "tcp-echo c=2 rate=2k nodelay (open)",
+        "tcp-echo c=2 nodelay (none)",
+    );
+    assert_eq!(names, [closed, open, none]);
+    // Every run has its settings block, with both sides' TCP_NODELAY.
+    let settings: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("settings"))
+        .map(text)
+        .collect();
+    assert_eq!(settings.len(), 3);
+    for block in &settings {
+        for field in [
+            "workload",
+            "target",
+            "connections",
+            "pipeline",
+            "load",
+            "size",
+        ] {
+            assert!(block.contains(field), "{field} in {block}");
+        }
+        assert!(block.contains("nodelay client") && block.contains("nodelay server"));
+        assert!(block.contains("tool") && block.contains("host"), "{block}");
+    }
+    assert!(
+        settings[1].contains("open loop, 2000 req/s, poisson"),
+        "{}",
+        settings[1]
+    );
+    // The shared spectrum leaves out the empty run; the open-loop run adds its three
+    // spectra; the empty run draws nothing and says why.
+    let figs = figures(&doc);
+    let expected: Vec<(String, Option<String>, usize)> = [
+        ("spectrum", None, 2),
+        ("latency-over-time", Some(closed), 3),
+        ("throughput-over-time", Some(closed), 1),
+        ("latency-over-time", Some(open), 3),
+        ("throughput-over-time", Some(open), 1),
+        ("open-loop-spectrum", Some(open), 3),
+    ]
+    .into_iter()
+    .map(|(k, r, n)| (k.to_owned(), r.map(str::to_owned), n))
+    .collect();
+    assert_eq!(figs, expected);
+    let empty: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("empty"))
+        .map(text)
+        .collect();
+    assert_eq!(empty.len(), 1, "{empty:?}");
+    assert!(empty[0].starts_with("No successful requests (") && empty[0].contains("timeout"));
+    // The comparison: a row per run, the empty run's latencies shown as `-` and its
+    // throughput worse than the first run's.
+    let table = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("comparison"))
+        .expect("a comparison table");
+    let rows: Vec<roxmltree::Node> = table.children().filter(|n| n.has_tag_name("tr")).collect();
+    assert_eq!(rows.len(), 4, "header and three runs");
+    let cells: Vec<roxmltree::Node> = rows[3]
+        .children()
+        .filter(|n| n.has_tag_name("td"))
+        .collect();
+    assert_eq!(text(cells[0]), none);
+    assert_eq!(
+        cells[1].attribute("class"),
+        Some("worse"),
+        "req/s 0 against the first"
+    );
+    assert_eq!(text(cells[2]), "-", "no p50 without samples");
+    let _ = std::fs::remove_dir_all(&root);
 }
