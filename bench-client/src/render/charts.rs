@@ -11,7 +11,7 @@ use bench_proto::units::{format_ns, format_rate};
 use plotters::prelude::*;
 
 use super::html::escape;
-use super::style::{colour, legend, stroke};
+use super::style::{Look, legend};
 
 /// The drawing's size in SVG units; it is scaled to the page's width.
 const WIDTH: u32 = 1200;
@@ -39,6 +39,8 @@ pub(super) struct Series {
     /// Shown after the name in the legend, in grey.
     pub(super) note: Option<String>,
     pub(super) points: Vec<(f64, f64)>,
+    /// Its colour and dash; `None`: the series' place on the chart decides.
+    pub(super) look: Option<Look>,
 }
 
 impl Series {
@@ -48,8 +50,23 @@ impl Series {
             name: name.into(),
             note: None,
             points,
+            look: None,
         }
     }
+
+    /// The same series drawn with `look`.
+    pub(super) fn with_look(mut self, look: Look) -> Series {
+        self.look = Some(look);
+        self
+    }
+}
+
+/// The look of the `i`th of `series`.
+fn look_of(series: &[Series], i: usize) -> Look {
+    series
+        .get(i)
+        .and_then(|s| s.look)
+        .unwrap_or_else(|| Look::nth(i))
 }
 
 /// A point drawn on top of a series (in its colour): hollow or filled, with a tooltip
@@ -171,9 +188,10 @@ impl Chart<'_> {
         let mut out = responsive(&svg);
         let at = out.rfind("</svg>").unwrap_or(out.len());
         out.insert_str(at, &self.overlay(series, &drawn));
-        let entries: Vec<(&str, Option<&str>)> = series
+        let entries: Vec<(Look, &str, Option<&str>)> = series
             .iter()
-            .map(|s| (s.name.as_str(), s.note.as_deref()))
+            .enumerate()
+            .map(|(i, s)| (look_of(series, i), s.name.as_str(), s.note.as_deref()))
             .collect();
         Ok(out + &legend(&entries))
     }
@@ -238,7 +256,7 @@ impl Chart<'_> {
             let _ = write!(
                 out,
                 "<polyline {} points=\"{}\"><title>{}</title></polyline>",
-                stroke(i),
+                look_of(series, i).stroke(),
                 points.join(" "),
                 escape(&s.name)
             );
@@ -251,13 +269,13 @@ impl Chart<'_> {
                     let _ = write!(
                         out,
                         "<circle class=\"point\" cx=\"{x}\" cy=\"{y}\" r=\"4\" fill=\"{}\"/>",
-                        colour(i)
+                        look_of(series, i).colour()
                     );
                 }
             }
         }
         for (m, (x, y)) in self.markers.iter().zip(&drawn.markers) {
-            let c = colour(m.series);
+            let c = look_of(series, m.series).colour();
             let fill = if m.filled { c } else { "white" };
             let _ = write!(
                 out,

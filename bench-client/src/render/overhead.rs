@@ -12,6 +12,7 @@ use super::charts::{Chart, RenderError, Series, ns_label, rate_label};
 use super::html::{escape, figure, page_end, page_head};
 use super::pages::spectrum_figure;
 use super::settings::settings_block;
+use super::style::Look;
 
 /// The first round's reports of both legs, for the settings blocks.
 pub struct LegReports {
@@ -95,11 +96,16 @@ fn round_charts(out: &mut String, summary: &OverheadSummary) -> Result<(), Rende
             .collect::<Vec<_>>()
     };
     let range = Some((0.5, summary.rounds.len() as f64 + 0.5));
+    // A colour per leg, a dash per percentile.
+    let look = |leg, percentile| Look {
+        colour: leg,
+        dash: percentile,
+    };
     let latency = [
-        Series::new("direct p50", per_round(|l| l.p50_ns as f64, direct)),
-        Series::new("proxied p50", per_round(|l| l.p50_ns as f64, proxied)),
-        Series::new("direct p99", per_round(|l| l.p99_ns as f64, direct)),
-        Series::new("proxied p99", per_round(|l| l.p99_ns as f64, proxied)),
+        Series::new("direct p50", per_round(|l| l.p50_ns as f64, direct)).with_look(look(0, 0)),
+        Series::new("proxied p50", per_round(|l| l.p50_ns as f64, proxied)).with_look(look(1, 0)),
+        Series::new("direct p99", per_round(|l| l.p99_ns as f64, direct)).with_look(look(0, 1)),
+        Series::new("proxied p99", per_round(|l| l.p99_ns as f64, proxied)).with_look(look(1, 1)),
     ];
     out.push_str("<h2>Rounds</h2>\n");
     let svg = Chart::linear(

@@ -103,6 +103,7 @@ pub(super) fn spectrum_chart(
             name: (*name).to_owned(),
             note: Some(count_note(hist)),
             points: spectrum(hist),
+            look: None,
         });
     }
     let mut chart = Chart {

@@ -27,34 +27,56 @@ const DASHES: [&str; 8] = [
     "1 4",
 ];
 
-/// The colour of series `i`, `#RRGGBB`.
-pub(super) fn colour(i: usize) -> &'static str {
-    PALETTE[i % PALETTE.len()]
+/// How one series is drawn: a palette colour and a dash pattern, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Look {
+    /// Index into the palette (cycled).
+    pub(super) colour: usize,
+    /// Index into the dash patterns (cycled).
+    pub(super) dash: usize,
 }
 
-/// The dash pattern of series `i` (empty: solid).
-pub(super) fn dash(i: usize) -> &'static str {
-    DASHES[i % DASHES.len()]
-}
-
-/// The SVG attributes of series `i`'s line: stroke colour, width 2, its dash.
-pub(super) fn stroke(i: usize) -> String {
-    let mut attrs = format!("fill=\"none\" stroke=\"{}\" stroke-width=\"2\"", colour(i));
-    if !dash(i).is_empty() {
-        let _ = write!(attrs, " stroke-dasharray=\"{}\"", dash(i));
+impl Look {
+    /// The look of the `i`th series: both indices `i`.
+    pub(super) fn nth(i: usize) -> Look {
+        Look { colour: i, dash: i }
     }
-    attrs.push_str(" stroke-linejoin=\"round\"");
-    attrs
+
+    /// Its colour, `#RRGGBB`.
+    pub(super) fn colour(self) -> &'static str {
+        PALETTE[self.colour % PALETTE.len()]
+    }
+
+    /// Its dash pattern (empty: solid).
+    pub(super) fn dash(self) -> &'static str {
+        DASHES[self.dash % DASHES.len()]
+    }
+
+    /// The SVG attributes of its line: stroke colour, width 2, the dash.
+    pub(super) fn stroke(self) -> String {
+        let mut attrs = format!(
+            "fill=\"none\" stroke=\"{}\" stroke-width=\"2\"",
+            self.colour()
+        );
+        if !self.dash().is_empty() {
+            let _ = write!(attrs, " stroke-dasharray=\"{}\"", self.dash());
+        }
+        attrs.push_str(" stroke-linejoin=\"round\"");
+        attrs
+    }
 }
 
 /// The HTML legend of a chart's series: a short line in each series' colour and dash,
 /// then its name (and, when given, a note after it in grey).
-pub(super) fn legend(entries: &[(&str, Option<&str>)]) -> String {
+pub(super) fn legend(entries: &[(Look, &str, Option<&str>)]) -> String {
     let mut out = String::from("<ul class=\"legend\">");
-    for (i, (name, note)) in entries.iter().enumerate() {
+    for (look, name, note) in entries {
         // A little bolder than the chart's line: the swatch is short.
-        let line = format!("<line x1=\"1\" y1=\"6\" x2=\"43\" y2=\"6\" {}/>", stroke(i))
-            .replace("stroke-width=\"2\"", "stroke-width=\"3\"");
+        let line = format!(
+            "<line x1=\"1\" y1=\"6\" x2=\"43\" y2=\"6\" {}/>",
+            look.stroke()
+        )
+        .replace("stroke-width=\"2\"", "stroke-width=\"3\"");
         let _ = write!(
             out,
             "<li><svg class=\"swatch\" xmlns=\"http://www.w3.org/2000/svg\" width=\"44\" \
@@ -76,7 +98,9 @@ mod tests {
 
     #[test]
     fn colour_and_dash_pairs_do_not_repeat_within_a_nagle_matrix() {
-        let pairs: Vec<(&str, &str)> = (0..16).map(|i| (colour(i), dash(i))).collect();
+        let pairs: Vec<(&str, &str)> = (0..16)
+            .map(|i| (Look::nth(i).colour(), Look::nth(i).dash()))
+            .collect();
         for (i, p) in pairs.iter().enumerate() {
             assert!(!pairs[..i].contains(p), "series {i} repeats {p:?}");
         }
@@ -84,9 +108,12 @@ mod tests {
 
     #[test]
     fn the_legend_names_every_series_with_its_stroke() {
-        let html = legend(&[("p50", None), ("p99", Some("(12 samples)"))]);
+        let html = legend(&[
+            (Look::nth(0), "p50", None),
+            (Look::nth(1), "p99", Some("(12 samples)")),
+        ]);
         assert_eq!(html.matches("<li>").count(), 2);
-        assert!(html.contains(colour(1)) && html.contains(dash(1)));
+        assert!(html.contains(Look::nth(1).colour()) && html.contains(Look::nth(1).dash()));
         assert!(html.contains("(12 samples)"));
     }
 }
