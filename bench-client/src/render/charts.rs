@@ -1,22 +1,27 @@
-//! The SVG charts, drawn with plotters' SVG backend: the percentile spectrum, latency
-//! and throughput over time, and the per-round charts of an overhead page.
+//! The line chart every page draws: plotters' SVG backend draws the frame, the grid,
+//! the ticks and the axis titles; the series themselves are written here as one
+//! `<polyline>` each (colour and dash from `style`), with optional point markers that
+//! carry a `<title>` (a tooltip, no script). The SVG scales to the page's width
+//! (`width="100%"` and a `viewBox`); the legend is HTML below it, so it never covers a
+//! line.
 
 use std::fmt::Write as _;
 
 use bench_proto::units::{format_ns, format_rate};
 use plotters::prelude::*;
 
-use crate::report::{LatencySummary, Report, TimelineEntry};
-
 use super::html::escape;
+use super::style::{Look, legend};
 
-/// Points per spectrum series: percentiles `1 - 10^-x` for x in 0..=5 in even steps.
-pub const SPECTRUM_POINTS: usize = 101;
-/// The spectrum's right end: 99.999% is `1 - 10^-5`.
-const SPECTRUM_NINES: f64 = 5.0;
-
-const WIDTH: u32 = 900;
-const HEIGHT: u32 = 400;
+/// The drawing's size in SVG units; it is scaled to the page's width.
+const WIDTH: u32 = 1200;
+const HEIGHT: u32 = 440;
+/// Font sizes as plotters takes them (it writes `size / 1.24` px into the SVG).
+const TICK_FONT: u32 = 19;
+const DESC_FONT: u32 = 21;
+const CAPTION_FONT: u32 = 25;
+/// Series with at most this many points get a dot on each.
+const DOTTED_UP_TO: usize = 12;
 
 /// Why a chart could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -28,66 +33,61 @@ pub struct RenderError {
     pub reason: String,
 }
 
-/// The distinct series colours, cycled.
-const COLOURS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
-pub(super) fn colour(i: usize) -> RGBColor {
-    COLOURS[i % COLOURS.len()]
-}
-
 /// A line on a chart.
 pub(super) struct Series {
     pub(super) name: String,
+    /// Shown after the name in the legend, in grey.
+    pub(super) note: Option<String>,
     pub(super) points: Vec<(f64, f64)>,
+    /// Its colour and dash; `None`: the series' place on the chart decides.
+    pub(super) look: Option<Look>,
 }
 
-/// The percentile spectrum points of a histogram: (x = nines, latency ns).
-pub fn spectrum(hist: &hdrhistogram::Histogram<u64>) -> Vec<(f64, f64)> {
-    if hist.is_empty() {
-        return Vec::new();
+impl Series {
+    /// A series with no legend note.
+    pub(super) fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.into(),
+            note: None,
+            points,
+            look: None,
+        }
     }
-    (0..SPECTRUM_POINTS)
-        .map(|i| {
-            let x = SPECTRUM_NINES * i as f64 / (SPECTRUM_POINTS - 1) as f64;
-            let q = 1.0 - 10f64.powf(-x);
-            (x, hist.value_at_quantile(q).max(1) as f64)
-        })
-        .collect()
-}
 
-/// `0%`, `90%`, `99%`, `99.9%` ... for a position on the spectrum's x axis.
-pub(super) fn nines_label(x: f64) -> String {
-    let q = (1.0 - 10f64.powf(-x)) * 100.0;
-    let digits = (x - 2.0).ceil().max(0.0) as usize;
-    format!("{q:.digits$}%")
-}
-
-pub(super) fn draw_err(
-    chart: &str,
-) -> impl Fn(Box<dyn std::fmt::Display + '_>) -> RenderError + '_ {
-    move |e| RenderError {
-        chart: chart.to_owned(),
-        reason: e.to_string(),
+    /// The same series drawn with `look`.
+    pub(super) fn with_look(mut self, look: Look) -> Series {
+        self.look = Some(look);
+        self
     }
 }
 
-/// A line chart as an SVG string (the legend is HTML beside it, so it never covers a
-/// line). `log_y` draws the y axis on a log scale.
+/// The look of the `i`th of `series`.
+fn look_of(series: &[Series], i: usize) -> Look {
+    series
+        .get(i)
+        .and_then(|s| s.look)
+        .unwrap_or_else(|| Look::nth(i))
+}
+
+/// A point drawn on top of a series (in its colour): hollow or filled, with a tooltip
+/// and an optional short text beside it.
+pub(super) struct Marker {
+    pub(super) series: usize,
+    pub(super) at: (f64, f64),
+    pub(super) filled: bool,
+    pub(super) tooltip: String,
+    pub(super) text: Option<String>,
+}
+
+/// An axis: its title (with the unit) and how its ticks are labelled.
+pub(super) type Axis<'a> = (&'a str, &'a dyn Fn(&f64) -> String);
+
+/// A line chart, drawn to an SVG string by [`Chart::draw`].
 pub(super) struct Chart<'a> {
     pub(super) title: &'a str,
     pub(super) x_desc: &'a str,
     pub(super) y_desc: &'a str,
+    /// A log-scaled y axis (values at or below 0 sit on the axis' floor).
     pub(super) log_y: bool,
     /// The x axis; `None`: the data's extent.
     pub(super) x_range: Option<(f64, f64)>,
@@ -95,14 +95,12 @@ pub(super) struct Chart<'a> {
     pub(super) x_ticks: Option<usize>,
     pub(super) x_label: &'a dyn Fn(&f64) -> String,
     pub(super) y_label: &'a dyn Fn(&f64) -> String,
+    pub(super) markers: Vec<Marker>,
 }
 
-/// An axis: its description and how its ticks are labelled.
-pub(super) type Axis<'a> = (&'a str, &'a dyn Fn(&f64) -> String);
-
 impl<'a> Chart<'a> {
-    /// A chart with linear axes and plotters' choice of x ticks; `x_range`: `None` for
-    /// the data's extent.
+    /// A chart with a linear y axis, plotters' choice of x ticks and no markers;
+    /// `x_range`: `None` for the data's extent.
     pub(super) fn linear(
         title: &'a str,
         (x_desc, x_label): Axis<'a>,
@@ -118,205 +116,217 @@ impl<'a> Chart<'a> {
             x_ticks: None,
             x_label,
             y_label,
+            markers: Vec::new(),
         }
+    }
+
+    /// The same chart with a log-scaled y axis.
+    pub(super) fn log(mut self) -> Chart<'a> {
+        self.log_y = true;
+        self
     }
 }
 
+fn draw_err(chart: &str) -> impl Fn(Box<dyn std::fmt::Display + '_>) -> RenderError + '_ {
+    move |e| RenderError {
+        chart: chart.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// The axes' extent over the data (and the markers).
+fn extent(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) {
+    points.fold(
+        ((f64::MAX, f64::MIN), (f64::MAX, f64::MIN)),
+        |((x0, x1), (y0, y1)), (x, y)| ((x0.min(x), x1.max(x)), (y0.min(y), y1.max(y))),
+    )
+}
+
+/// A log axis' floor and ceiling around positive values `lo..=hi`.
+fn log_bounds(lo: f64, hi: f64) -> (f64, f64) {
+    if lo > hi || hi <= 0.0 {
+        return (1.0, 10.0);
+    }
+    let lo = if lo > 0.0 { lo } else { hi / 1e3 };
+    ((lo * 0.7).max(1.0), (hi * 1.6).max(lo * 4.0))
+}
+
+/// Pixel positions of the series and the markers, in the drawing's units.
+struct Drawn {
+    lines: Vec<Vec<(i32, i32)>>,
+    markers: Vec<(i32, i32)>,
+}
+
 impl Chart<'_> {
+    /// The chart as an inline SVG element followed by its HTML legend.
     pub(super) fn draw(&self, series: &[Series]) -> Result<String, RenderError> {
-        let fail = draw_err(self.title);
-        let all = || series.iter().flat_map(|s| s.points.iter());
-        let (mut x0, mut x1) = self.x_range.unwrap_or_else(|| {
-            all().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)))
-        });
-        let (mut y0, mut y1) =
-            all().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        let all = series.iter().flat_map(|s| s.points.iter().copied());
+        let ((mut x0, mut x1), (_, y1)) = extent(all.chain(self.markers.iter().map(|m| m.at)));
+        if let Some(range) = self.x_range {
+            (x0, x1) = range;
+        }
         if x0 > x1 {
             (x0, x1) = (0.0, 1.0);
         }
         if x1 - x0 < 1e-9 {
             x1 = x0 + 1.0;
         }
-        if y0 > y1 {
-            (y0, y1) = (1.0, 10.0);
-        }
         let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| fail(Box::new(e)))?;
-            let mut builder = ChartBuilder::on(&root);
-            builder
-                .caption(self.title, ("sans-serif", 18))
-                .margin(12)
-                .margin_right(40)
-                .x_label_area_size(40)
-                .y_label_area_size(80);
-            macro_rules! finish {
-                ($chart:expr) => {{
-                    let mut chart = $chart.map_err(|e| fail(Box::new(e)))?;
-                    let mut mesh = chart.configure_mesh();
-                    mesh.x_desc(self.x_desc)
-                        .y_desc(self.y_desc)
-                        .x_label_formatter(self.x_label)
-                        .y_label_formatter(self.y_label);
-                    if let Some(n) = self.x_ticks {
-                        mesh.x_labels(n);
-                    }
-                    mesh.draw().map_err(|e| fail(Box::new(e)))?;
-                    for (i, s) in series.iter().enumerate() {
-                        chart
-                            .draw_series(LineSeries::new(
-                                s.points.iter().copied(),
-                                colour(i).stroke_width(2),
-                            ))
-                            .map_err(|e| fail(Box::new(e)))?;
-                    }
-                }};
-            }
-            if self.log_y {
-                let (lo, hi) = ((y0 * 0.7).max(1.0), (y1 * 2.0).max(y0 * 4.0));
-                finish!(builder.build_cartesian_2d(x0..x1, (lo..hi).log_scale()));
-            } else {
-                let hi = if y1 > 0.0 { y1 * 1.15 } else { 1.0 };
-                finish!(builder.build_cartesian_2d(x0..x1, 0.0..hi));
-            }
-            root.present().map_err(|e| fail(Box::new(e)))?;
+        let drawn = if self.log_y {
+            let smallest_positive = series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .chain(self.markers.iter().map(|m| m.at.1))
+                .filter(|y| *y > 0.0)
+                .fold(f64::MAX, f64::min);
+            let (lo, hi) = log_bounds(smallest_positive, y1);
+            self.plot(&mut svg, series, x0..x1, (lo..hi).log_scale(), lo)?
+        } else {
+            let hi = if y1 > 0.0 { y1 * 1.15 } else { 1.0 };
+            self.plot(&mut svg, series, x0..x1, 0.0..hi, 0.0)?
+        };
+        let mut out = responsive(&svg);
+        let at = out.rfind("</svg>").unwrap_or(out.len());
+        out.insert_str(at, &self.overlay(series, &drawn));
+        let entries: Vec<(Look, &str, Option<&str>)> = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (look_of(series, i), s.name.as_str(), s.note.as_deref()))
+            .collect();
+        Ok(out + &legend(&entries))
+    }
+
+    /// Draws the frame with plotters and maps the points to pixels.
+    fn plot<Y>(
+        &self,
+        svg: &mut String,
+        series: &[Series],
+        x: std::ops::Range<f64>,
+        y: Y,
+        floor: f64,
+    ) -> Result<Drawn, RenderError>
+    where
+        Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+        Y::CoordDescType: plotters::coord::ranged1d::ValueFormatter<f64>,
+    {
+        let fail = draw_err(self.title);
+        let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(Box::new(e)))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.title, ("sans-serif", CAPTION_FONT))
+            .margin(14)
+            .margin_right(48)
+            .x_label_area_size(62)
+            .y_label_area_size(110)
+            .build_cartesian_2d(x, y)
+            .map_err(|e| fail(Box::new(e)))?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(self.x_desc)
+            .y_desc(self.y_desc)
+            .label_style(("sans-serif", TICK_FONT))
+            .axis_desc_style(("sans-serif", DESC_FONT))
+            .light_line_style(RGBColor(246, 246, 246))
+            .bold_line_style(RGBColor(200, 200, 200))
+            .x_label_formatter(self.x_label)
+            .y_label_formatter(self.y_label);
+        if let Some(n) = self.x_ticks {
+            mesh.x_labels(n);
         }
-        let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
-        Ok(strip_prolog(svg) + &legend(&names))
+        mesh.draw().map_err(|e| fail(Box::new(e)))?;
+        let to_px = |&(px, py): &(f64, f64)| {
+            let py = if self.log_y && py <= floor { floor } else { py };
+            chart.backend_coord(&(px, py))
+        };
+        let drawn = Drawn {
+            lines: series
+                .iter()
+                .map(|s| s.points.iter().map(to_px).collect())
+                .collect(),
+            markers: self.markers.iter().map(|m| to_px(&m.at)).collect(),
+        };
+        root.present().map_err(|e| fail(Box::new(e)))?;
+        Ok(drawn)
+    }
+
+    /// The series' polylines and the markers, as SVG elements.
+    fn overlay(&self, series: &[Series], drawn: &Drawn) -> String {
+        let mut out = String::new();
+        for (i, (s, line)) in series.iter().zip(&drawn.lines).enumerate() {
+            let points: Vec<String> = line.iter().map(|(x, y)| format!("{x},{y}")).collect();
+            let _ = write!(
+                out,
+                "<polyline {} points=\"{}\"><title>{}</title></polyline>",
+                look_of(series, i).stroke(),
+                points.join(" "),
+                escape(&s.name)
+            );
+        }
+        // A short series (a second-long run, two rounds) shows its points as dots: a
+        // line of one point draws nothing.
+        for (i, line) in drawn.lines.iter().enumerate() {
+            if line.len() <= DOTTED_UP_TO {
+                for (x, y) in line {
+                    let _ = write!(
+                        out,
+                        "<circle class=\"point\" cx=\"{x}\" cy=\"{y}\" r=\"4\" fill=\"{}\"/>",
+                        look_of(series, i).colour()
+                    );
+                }
+            }
+        }
+        for (m, (x, y)) in self.markers.iter().zip(&drawn.markers) {
+            let c = look_of(series, m.series).colour();
+            let fill = if m.filled { c } else { "white" };
+            let _ = write!(
+                out,
+                "<circle class=\"marker\" cx=\"{x}\" cy=\"{y}\" r=\"5\" fill=\"{fill}\" \
+                 stroke=\"{c}\" stroke-width=\"2.5\"><title>{}</title></circle>",
+                escape(&m.tooltip)
+            );
+            if let Some(text) = &m.text {
+                let _ = write!(
+                    out,
+                    "<text x=\"{}\" y=\"{}\" font-family=\"sans-serif\" font-size=\"14\" \
+                     fill=\"{c}\" text-anchor=\"end\">{}</text>",
+                    x - 8,
+                    y - 8,
+                    escape(text)
+                );
+            }
+        }
+        out
     }
 }
 
-/// The HTML legend of a chart's series, in their colours.
-pub(super) fn legend(names: &[&str]) -> String {
-    let mut out = String::from("<ul class=\"legend\">");
-    for (i, name) in names.iter().enumerate() {
-        let RGBColor(r, g, b) = colour(i);
-        let _ = write!(
-            out,
-            "<li><span class=\"swatch\" style=\"background:#{r:02x}{g:02x}{b:02x}\"></span>{}</li>",
-            escape(name)
-        );
-    }
-    out.push_str("</ul>");
-    out
+/// The SVG element alone (no XML declaration), scaled to its container's width.
+fn responsive(svg: &str) -> String {
+    let svg = match svg.find("<svg") {
+        Some(at) => &svg[at..],
+        None => svg,
+    };
+    let fixed = format!("width=\"{WIDTH}\" height=\"{HEIGHT}\"");
+    svg.replacen(
+        &fixed,
+        "width=\"100%\" preserveAspectRatio=\"xMinYMin meet\"",
+        1,
+    )
 }
 
-/// The SVG element alone (no XML declaration), for inlining.
-pub(super) fn strip_prolog(svg: String) -> String {
-    match svg.find("<svg") {
-        Some(0) | None => svg,
-        Some(at) => svg[at..].to_owned(),
-    }
-}
-
+/// A latency tick: `52.3us`.
 pub(super) fn ns_label(v: &f64) -> String {
     format_ns(v.max(0.0).round() as u64)
 }
 
+/// A time tick: `3s`, `2.5s`, `0.05s` (as many decimals as the tick has, up to 3).
 pub(super) fn seconds_label(v: &f64) -> String {
-    if v.fract().abs() < 1e-9 {
-        format!("{v:.0}s")
-    } else {
-        format!("{v:.1}s")
-    }
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}s")
 }
 
+/// A rate tick: `850`, `12k`.
 pub(super) fn rate_label(v: &f64) -> String {
     format_rate(*v)
-}
-
-/// The latency histograms of runs, decoded, with their names.
-pub(super) fn histograms<'a>(
-    runs: impl IntoIterator<Item = (&'a str, &'a LatencySummary)>,
-) -> Result<Vec<(&'a str, hdrhistogram::Histogram<u64>)>, RenderError> {
-    runs.into_iter()
-        .map(|(name, latency)| {
-            let hist = latency.decode().map_err(|e| RenderError {
-                chart: "percentile spectrum".to_owned(),
-                reason: format!("{name}: {e}"),
-            })?;
-            Ok((name, hist))
-        })
-        .collect()
-}
-
-/// The percentile spectrum of every histogram on one chart.
-pub fn spectrum_chart(
-    runs: &[(&str, hdrhistogram::Histogram<u64>)],
-) -> Result<String, RenderError> {
-    let series: Vec<Series> = runs
-        .iter()
-        .map(|(name, hist)| Series {
-            name: (*name).to_owned(),
-            points: spectrum(hist),
-        })
-        .collect();
-    Chart {
-        title: "Latency by percentile",
-        x_desc: "percentile",
-        y_desc: "latency",
-        log_y: true,
-        x_range: Some((0.0, SPECTRUM_NINES)),
-        x_ticks: Some(SPECTRUM_NINES as usize + 1),
-        x_label: &|x| nines_label(*x),
-        y_label: &ns_label,
-    }
-    .draw(&series)
-}
-
-/// p50, p99 and max over time, from one run's timeline.
-pub fn latency_chart(name: &str, report: &Report) -> Result<String, RenderError> {
-    let mid = |e: &TimelineEntry| e.t_s + e.duration_s / 2.0;
-    let line = |label: &str, pick: fn(&TimelineEntry) -> u64| Series {
-        name: label.to_owned(),
-        points: report
-            .timeline
-            .iter()
-            .map(|e| (mid(e), pick(e) as f64))
-            .collect(),
-    };
-    let series = [
-        line("p50", |e| e.p50_ns),
-        line("p99", |e| e.p99_ns),
-        line("max", |e| e.max_ns),
-    ];
-    Chart::linear(
-        &format!("{name}: latency over time"),
-        ("time", &seconds_label),
-        ("latency", &ns_label),
-        Some(time_range(report)),
-    )
-    .draw(&series)
-}
-
-/// The recorded part, in seconds.
-pub(super) fn time_range(report: &Report) -> (f64, f64) {
-    let end = report
-        .timeline
-        .iter()
-        .map(|e| e.t_s + e.duration_s)
-        .fold(report.duration_s, f64::max);
-    (0.0, end)
-}
-
-/// Successful requests per second over time, from one run's timeline.
-pub fn throughput_chart(name: &str, report: &Report) -> Result<String, RenderError> {
-    let series = [Series {
-        name: "req/s".to_owned(),
-        points: report
-            .timeline
-            .iter()
-            .map(|e| (e.t_s + e.duration_s / 2.0, e.requests_per_s))
-            .collect(),
-    }];
-    Chart::linear(
-        &format!("{name}: throughput over time"),
-        ("time", &seconds_label),
-        ("requests/s", &rate_label),
-        Some(time_range(report)),
-    )
-    .draw(&series)
 }
 
 #[cfg(test)]
@@ -324,23 +334,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_spectrum_axis_is_labelled_in_nines() {
-        assert_eq!(nines_label(0.0), "0%");
-        assert_eq!(nines_label(1.0), "90%");
-        assert_eq!(nines_label(2.0), "99%");
-        assert_eq!(nines_label(3.0), "99.9%");
-        assert_eq!(nines_label(5.0), "99.999%");
+    fn a_chart_scales_to_the_page_and_draws_one_polyline_per_series() {
+        let series = [
+            Series::new("a", vec![(0.0, 1.0), (1.0, 1000.0)]),
+            Series::new("b", vec![(0.0, 0.0), (1.0, 10.0)]),
+        ];
+        let label = |v: &f64| format!("{v}");
+        let svg = Chart::linear("t", ("x (s)", &label), ("y (ns)", &label), None)
+            .log()
+            .draw(&series)
+            .unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
+        assert!(svg.contains("width=\"100%\""), "{}", &svg[..200]);
+        assert!(svg.contains(&format!("viewBox=\"0 0 {WIDTH} {HEIGHT}\"")));
+        assert_eq!(svg.matches("<polyline fill=\"none\" stroke=\"#").count(), 2);
+        assert!(svg.contains("y (ns)"));
     }
 
     #[test]
-    fn spectrum_points_follow_the_histogram() {
-        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
-        h.record_n(1_000, 99).unwrap();
-        h.record(1_000_000).unwrap();
-        let points = spectrum(&h);
-        assert_eq!(points.len(), SPECTRUM_POINTS);
-        assert_eq!(points[0].1, 1_000.0);
-        assert!((points.last().unwrap().1 - 1_000_000.0).abs() < 1_000.0);
-        assert!(points.windows(2).all(|w| w[0].1 <= w[1].1));
+    fn time_ticks_keep_the_decimals_they_have() {
+        let ticks: Vec<String> = [0.0, 0.05, 0.1, 2.5, 3.0]
+            .iter()
+            .map(seconds_label)
+            .collect();
+        assert_eq!(ticks, ["0s", "0.05s", "0.1s", "2.5s", "3s"]);
+    }
+
+    #[test]
+    fn log_bounds_stay_positive_and_wrap_the_data() {
+        assert_eq!(log_bounds(f64::MAX, f64::MIN), (1.0, 10.0));
+        let (lo, hi) = log_bounds(30_000.0, 1e9);
+        assert!(lo > 0.0 && lo < 30_000.0 && hi > 1e9);
+        let (lo, _) = log_bounds(0.0, 1e6);
+        assert!((1.0..1e6).contains(&lo));
     }
 }

@@ -8,10 +8,12 @@ use std::fmt::Write as _;
 
 use bench_proto::units::{format_ns, format_rate};
 
+use crate::report::Report;
 use crate::report::curve::{CurvePoint, CurveSummary};
 
 use super::charts::{Chart, RenderError, Series, ns_label, rate_label};
-use super::html::{escape, figure, page_head};
+use super::html::{escape, figure, page_end, page_head};
+use super::settings::settings_block;
 
 /// A rate axis: log-scaled when the rates span a decade or more (a sweep's range),
 /// linear otherwise (a search's bracket); labelled in req/s either way.
@@ -73,12 +75,14 @@ impl RateAxis {
 /// Latency is log-scaled when it spans a decade or more.
 fn latency_chart(points: &[&CurvePoint]) -> Result<String, RenderError> {
     let x = RateAxis::over(points.iter().map(|p| p.achieved_rate));
-    let line = |name: &str, pick: fn(&CurvePoint) -> u64| Series {
-        name: name.to_owned(),
-        points: points
-            .iter()
-            .map(|p| (x.pos(p.achieved_rate), pick(p).max(1) as f64))
-            .collect(),
+    let line = |name: &str, pick: fn(&CurvePoint) -> u64| {
+        Series::new(
+            name,
+            points
+                .iter()
+                .map(|p| (x.pos(p.achieved_rate), pick(p).max(1) as f64))
+                .collect(),
+        )
     };
     let series = [
         line("p50 (corrected)", |p| p.p50_ns),
@@ -92,12 +96,17 @@ fn latency_chart(points: &[&CurvePoint]) -> Result<String, RenderError> {
     Chart {
         title: "Latency against achieved throughput",
         x_desc: x.desc("achieved requests/s", "achieved requests/s (log)"),
-        y_desc: "latency",
+        y_desc: if lo > 0.0 && hi / lo >= 10.0 {
+            "latency (log scale)"
+        } else {
+            "latency"
+        },
         log_y: lo > 0.0 && hi / lo >= 10.0,
         x_range: x.range(points.iter().map(|p| p.achieved_rate)),
         x_ticks: None,
         x_label: x.label(),
         y_label: &ns_label,
+        markers: Vec::new(),
     }
     .draw(&series)
 }
@@ -110,14 +119,8 @@ fn rate_chart(points: &[&CurvePoint]) -> Result<String, RenderError> {
         points.iter().map(|p| (p.offered_rate, f(p))).collect()
     };
     let series = [
-        Series {
-            name: "achieved".to_owned(),
-            points: pick(|p| p.achieved_rate),
-        },
-        Series {
-            name: "offered (achieved = offered)".to_owned(),
-            points: pick(|p| p.offered_rate),
-        },
+        Series::new("achieved", pick(|p| p.achieved_rate)),
+        Series::new("offered (achieved = offered)", pick(|p| p.offered_rate)),
     ];
     Chart {
         title: "Achieved against offered rate",
@@ -128,6 +131,7 @@ fn rate_chart(points: &[&CurvePoint]) -> Result<String, RenderError> {
         x_ticks: None,
         x_label: &rate_label,
         y_label: &rate_label,
+        markers: Vec::new(),
     }
     .draw(&series)
 }
@@ -156,8 +160,9 @@ fn points_table(out: &mut String, summary: &CurveSummary) {
     out.push_str("</table>\n");
 }
 
-/// The page of a sweep or search summary.
-pub fn render_curve(summary: &CurveSummary) -> Result<String, RenderError> {
+/// The page of a sweep or search summary; `first`: the first run's report, for the
+/// settings every run shares (`None`: the page goes without them).
+pub fn render_curve(summary: &CurveSummary, first: Option<&Report>) -> Result<String, RenderError> {
     let mut out = String::new();
     page_head(
         &mut out,
@@ -195,6 +200,13 @@ pub fn render_curve(summary: &CurveSummary) -> Result<String, RenderError> {
         figure(&mut out, "achieved-offered", None, &rate_chart(&sorted)?);
     }
     points_table(&mut out, summary);
-    out.push_str("</body>\n</html>\n");
+    if let Some(report) = first {
+        out.push_str(
+            "<h2>Settings</h2>\n<p class=\"note\">Of the first run; the runs differ in \
+             their rate only.</p>\n",
+        );
+        settings_block(&mut out, report);
+    }
+    page_end(&mut out);
     Ok(out)
 }

@@ -1,17 +1,21 @@
-//! The two pages: a set of runs (with a matrix folder's table) and an overhead
-//! measurement.
+//! The page of a set of runs (report files, or a suite or nagle folder with its matrix
+//! table): the comparison table, the shared percentile spectrum, then per run its
+//! settings and its charts, or the plain statement that it had no successful request.
 
 use std::fmt::Write as _;
 
 use bench_proto::units::format_ns;
 
-use crate::report::Report;
-use crate::report::overhead::{LegRow, OverheadSummary, Round};
 use crate::report::stall::{FLAG_SHARE, PLATEAU_HIGH, PLATEAU_LOW};
 use crate::report::summary::{Summary, SummaryRow, on_off};
+use crate::report::{LatencySummary, Report};
 
-use super::charts::*;
-use super::html::{escape, figure, page_head};
+use super::charts::RenderError;
+use super::html::{escape, figure, page_end, page_head};
+use super::settings::settings_block;
+use super::spectrum::spectrum_chart;
+use super::timeline::{latency_chart, throughput_chart};
+use super::versus::comparison_table;
 
 /// What goes on a page.
 #[derive(Debug)]
@@ -22,6 +26,8 @@ pub struct Page<'a> {
     pub runs: &'a [(&'a str, &'a Report)],
     /// The matrix table of a suite or nagle folder.
     pub matrix: Option<&'a Summary>,
+    /// Whether to show the comparison table (report files side by side).
+    pub compare: bool,
 }
 
 fn matrix_table(out: &mut String, summary: &Summary) {
@@ -63,13 +69,11 @@ fn write_modes(row: &SummaryRow) -> String {
     }
 }
 
+/// The results in one line.
 fn run_line(report: &Report) -> String {
     let l = &report.latency;
     format!(
-        "{} {}, {:.1}s recorded, {} ok, {} errors, {:.0} req/s, p50 {}, p99 {}, max {}{}",
-        report.config.workload.as_str(),
-        report.target.addr,
-        report.duration_s,
+        "{} ok, {} errors, {:.0} req/s, p50 {}, p99 {}, max {}{}",
         report.totals.ok,
         report.totals.error_count,
         report.totals.requests_per_s,
@@ -84,130 +88,119 @@ fn run_line(report: &Report) -> String {
     )
 }
 
-/// The page of an overhead measurement: both legs' spectra (merged over the rounds), the
-/// overhead table, and each round's percentiles and throughput per leg.
-pub fn render_overhead(summary: &OverheadSummary) -> Result<String, RenderError> {
-    let mut out = String::new();
-    page_head(
-        &mut out,
-        &format!(
-            "wirebench overhead {} {}",
-            summary.workload.as_str(),
-            summary.started_at
-        ),
-    );
-    let relay = summary.relay.as_ref().map_or_else(String::new, |r| {
-        format!(
-            " (embedded relay: {}, nodelay front {}, back {})",
-            r.strategy.as_str(),
-            on_off(r.nodelay_front),
-            on_off(r.nodelay_back)
-        )
-    });
+/// What a run without one successful request says instead of charts: the errors by
+/// kind and the first message of the commonest.
+pub(super) fn no_success_note(report: &Report) -> String {
+    let t = &report.totals;
+    let mut kinds: Vec<_> = t.errors.iter().filter(|(_, n)| **n > 0).collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1));
+    let mut text = format!("No successful requests ({} errors", t.error_count);
+    for (i, (kind, n)) in kinds.iter().enumerate() {
+        let _ = write!(
+            text,
+            "{}{} {n}",
+            if i == 0 { ": " } else { ", " },
+            kind.as_str()
+        );
+    }
+    text.push(')');
+    if let Some(sample) = kinds.first().and_then(|(k, _)| t.error_samples.get(k)) {
+        let _ = write!(text, "; first {}: {sample}", kinds[0].0.as_str());
+    }
+    text + "."
+}
+
+/// The histograms of the runs that have samples, decoded, with their names.
+pub(super) fn histograms<'a>(
+    runs: impl IntoIterator<Item = (&'a str, &'a LatencySummary)>,
+) -> Result<Vec<(&'a str, hdrhistogram::Histogram<u64>)>, RenderError> {
+    runs.into_iter()
+        .filter(|(_, latency)| latency.count > 0)
+        .map(|(name, latency)| {
+            let hist = latency.decode().map_err(|e| RenderError {
+                chart: "percentile spectrum".to_owned(),
+                reason: format!("{name}: {e}"),
+            })?;
+            Ok((name, hist))
+        })
+        .collect()
+}
+
+/// The spectrum of every run with samples, or the statement that none has any.
+pub(super) fn spectrum_figure<'a>(
+    out: &mut String,
+    kind: &str,
+    run: Option<&str>,
+    title: &str,
+    runs: impl IntoIterator<Item = (&'a str, &'a LatencySummary)>,
+) -> Result<(), RenderError> {
+    let hists = histograms(runs)?;
+    if hists.is_empty() {
+        out.push_str("<p class=\"empty\">No successful requests: nothing to plot.</p>\n");
+        return Ok(());
+    }
+    let refs: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
+        hists.iter().map(|(n, h)| (*n, h)).collect();
+    figure(out, kind, run, &spectrum_chart(title, &refs)?);
+    Ok(())
+}
+
+/// One run's section: its settings, its results line and its charts.
+fn run_section(out: &mut String, name: &str, report: &Report) -> Result<(), RenderError> {
     let _ = writeln!(
         out,
-        "<p class=\"note\">{} rounds, direct {} against proxied {}{}{}.</p>",
-        summary.rounds.len(),
-        escape(&summary.direct_addr),
-        escape(&summary.proxied_addr),
-        escape(&relay),
+        "<section class=\"run\">\n<h2>{}</h2>\n<p class=\"results\">{}</p>",
+        escape(name),
+        escape(&run_line(report))
+    );
+    settings_block(out, report);
+    if report.totals.ok == 0 || report.latency.count == 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"empty\">{}</p>",
+            escape(&no_success_note(report))
+        );
+        out.push_str("</section>\n");
+        return Ok(());
+    }
+    let chart = latency_chart(name, report)?;
+    figure(out, "latency-over-time", Some(name), &chart);
+    let chart = throughput_chart(name, report)?;
+    figure(out, "throughput-over-time", Some(name), &chart);
+    if let (Some(uncorrected), Some(lag)) = (&report.latency_uncorrected, &report.send_lag) {
+        spectrum_figure(
+            out,
+            "open-loop-spectrum",
+            Some(name),
+            &format!("{name}: corrected against uncorrected latency, and the send lag"),
+            [
+                ("corrected (from the intended send time)", &report.latency),
+                ("uncorrected (from the actual send)", uncorrected),
+                ("send lag (actual - intended send)", lag),
+            ],
+        )?;
+    }
+    out.push_str("</section>\n");
+    Ok(())
+}
+
+fn matrix_intro(out: &mut String, summary: &Summary) {
+    let _ = writeln!(
+        out,
+        "<h2>Matrix</h2>\n<p class=\"note\">{} started {}{}. The verdict flags cells \
+         where at least {:.0}% of requests took {}..{} (the delayed-ACK plateau).</p>",
+        escape(&summary.kind),
+        escape(&summary.started_at),
         if summary.interrupted {
             ", interrupted"
         } else {
             ""
-        }
+        },
+        FLAG_SHARE * 100.0,
+        format_ns(PLATEAU_LOW.as_nanos() as u64),
+        format_ns(PLATEAU_HIGH.as_nanos() as u64),
     );
-    if let Some(cpu) = &summary.proxy_cpu {
-        let _ = writeln!(out, "<p class=\"note\">{}.</p>", escape(&cpu.line()));
-    }
-    out.push_str("<h2>Overhead</h2>\n<table class=\"overhead\">\n<tr><th>field</th>");
-    out.push_str("<th>direct</th><th>proxied</th><th>ratio</th><th>ratio per round</th>");
-    out.push_str("<th>added per round</th></tr>\n");
-    for f in &summary.fields {
-        out.push_str("<tr><td>");
-        out.push_str(&escape(&f.field));
-        for cell in f.cells() {
-            let _ = write!(out, "</td><td>{}", escape(&cell));
-        }
-        out.push_str("</td></tr>\n");
-    }
-    let (direct_errors, proxied_errors) = summary.errors();
-    let _ = writeln!(
-        out,
-        "<tr><td>errors</td><td>{direct_errors}</td><td>{proxied_errors}</td><td>-</td>\
-         <td>-</td><td>-</td></tr>"
-    );
-    out.push_str("</table>\n<h2>Percentile spectrum</h2>\n");
-    let hists = histograms([("direct", &summary.direct), ("proxied", &summary.proxied)])?;
-    figure(&mut out, "spectrum", None, &spectrum_chart(&hists)?);
-    let per_round = |pick: fn(&LegRow) -> f64, leg: fn(&Round) -> &LegRow| {
-        summary
-            .rounds
-            .iter()
-            .map(|r| (r.round as f64, pick(leg(r))))
-            .collect::<Vec<_>>()
-    };
-    fn direct(r: &Round) -> &LegRow {
-        &r.direct
-    }
-    fn proxied(r: &Round) -> &LegRow {
-        &r.proxied
-    }
-    let range = Some((0.5, summary.rounds.len() as f64 + 0.5));
-    let latency = [
-        Series {
-            name: "direct p50".to_owned(),
-            points: per_round(|l| l.p50_ns as f64, direct),
-        },
-        Series {
-            name: "proxied p50".to_owned(),
-            points: per_round(|l| l.p50_ns as f64, proxied),
-        },
-        Series {
-            name: "direct p99".to_owned(),
-            points: per_round(|l| l.p99_ns as f64, direct),
-        },
-        Series {
-            name: "proxied p99".to_owned(),
-            points: per_round(|l| l.p99_ns as f64, proxied),
-        },
-    ];
-    out.push_str("<h2>Rounds</h2>\n");
-    let round_label = |v: &f64| {
-        if v.fract().abs() < 1e-9 {
-            format!("{v:.0}")
-        } else {
-            String::new()
-        }
-    };
-    let svg = Chart::linear(
-        "Latency per round",
-        ("round", &round_label),
-        ("latency", &ns_label),
-        range,
-    )
-    .draw(&latency)?;
-    figure(&mut out, "latency-per-round", None, &svg);
-    let throughput = [
-        Series {
-            name: "direct".to_owned(),
-            points: per_round(|l| l.requests_per_s, direct),
-        },
-        Series {
-            name: "proxied".to_owned(),
-            points: per_round(|l| l.requests_per_s, proxied),
-        },
-    ];
-    let svg = Chart::linear(
-        "Throughput per round",
-        ("round", &round_label),
-        ("requests/s", &rate_label),
-        range,
-    )
-    .draw(&throughput)?;
-    figure(&mut out, "throughput-per-round", None, &svg);
-    out.push_str("</body>\n</html>\n");
-    Ok(out)
+    matrix_table(out, summary);
 }
 
 /// The whole page.
@@ -215,46 +208,22 @@ pub fn render_page(page: &Page<'_>) -> Result<String, RenderError> {
     let mut out = String::new();
     page_head(&mut out, page.title);
     if let Some(summary) = page.matrix {
-        let _ = writeln!(
-            out,
-            "<h2>Matrix</h2>\n<p class=\"note\">{} started {}{}. The verdict flags cells \
-             where at least {:.0}% of requests took {}..{} (the delayed-ACK plateau).</p>",
-            escape(&summary.kind),
-            escape(&summary.started_at),
-            if summary.interrupted {
-                ", interrupted"
-            } else {
-                ""
-            },
-            FLAG_SHARE * 100.0,
-            format_ns(PLATEAU_LOW.as_nanos() as u64),
-            format_ns(PLATEAU_HIGH.as_nanos() as u64),
-        );
-        matrix_table(&mut out, summary);
+        matrix_intro(&mut out, summary);
+    }
+    if page.compare {
+        comparison_table(&mut out, page.runs);
     }
     out.push_str("<h2>Percentile spectrum</h2>\n");
-    let hists = histograms(page.runs.iter().map(|(name, r)| (*name, &r.latency)))?;
-    figure(&mut out, "spectrum", None, &spectrum_chart(&hists)?);
+    spectrum_figure(
+        &mut out,
+        "spectrum",
+        None,
+        "Latency by percentile",
+        page.runs.iter().map(|(name, r)| (*name, &r.latency)),
+    )?;
     for (name, report) in page.runs {
-        let _ = writeln!(
-            out,
-            "<h2>{}</h2>\n<p class=\"note\">{}</p>",
-            escape(name),
-            escape(&run_line(report))
-        );
-        figure(
-            &mut out,
-            "latency-over-time",
-            Some(name),
-            &latency_chart(name, report)?,
-        );
-        figure(
-            &mut out,
-            "throughput-over-time",
-            Some(name),
-            &throughput_chart(name, report)?,
-        );
+        run_section(&mut out, name, report)?;
     }
-    out.push_str("</body>\n</html>\n");
+    page_end(&mut out);
     Ok(out)
 }
