@@ -1,8 +1,8 @@
 //! The comparison table of a page with several runs: per field (throughput, p50, p90,
 //! p99, p99.9, max, errors) each run's value and its ratio to the first run, coloured
 //! better or worse by the field's direction when it differs by more than the noise
-//! band. Names, values and ratios come from `analysis` (its `Field` table and `ratio`);
-//! only which way is better is decided here.
+//! band. Names, values, ratios and which way is better come from `analysis` (its
+//! `Field` table, `Field::higher_is_better` and `ratio`).
 
 use std::fmt::Write as _;
 
@@ -25,12 +25,6 @@ const FIELDS: [Field; 7] = [
 /// Ratios within this far of 1 are not coloured: on a shared machine runs differ by
 /// about this much from one to the next (docs/measurement.md).
 pub const NOISE: f64 = 0.10;
-
-/// True when a larger value of the field is better (throughput); for latencies and
-/// errors a smaller one is.
-fn higher_is_better(field: Field) -> bool {
-    matches!(field, Field::Rps | Field::Ok)
-}
 
 /// A field's value in a report.
 fn value(field: Field, report: &Report) -> f64 {
@@ -60,7 +54,10 @@ pub fn verdict(field: Field, ratio: f64) -> Verdict {
     if ratio.is_nan() || (ratio - 1.0).abs() <= NOISE {
         return Verdict::Same;
     }
-    if (ratio > 1.0) == higher_is_better(field) {
+    let Some(higher_is_better) = field.higher_is_better() else {
+        return Verdict::Same;
+    };
+    if (ratio > 1.0) == higher_is_better {
         Verdict::Better
     } else {
         Verdict::Worse
