@@ -197,6 +197,11 @@ pub enum ProxyError {
     /// An impairment of the other transport (`loss` on TCP, `reset` on UDP).
     #[error("--impair {0}: not an impairment of --proto {1}")]
     ImpairProto(String, &'static str),
+    /// A TCP impairment that needs the bytes in user space with `--strategy splice`.
+    #[error(
+        "--impair {0} with --strategy splice: shaping needs the bytes in user space; use --strategy copy"
+    )]
+    ImpairSplice(String),
     /// The front socket's transport is not the config's `proto`.
     #[error("the front socket is {front} but the config says {config}")]
     FrontMismatch {
@@ -269,15 +274,22 @@ impl ProxyConfig {
         }
         for way in [&self.impair.up, &self.impair.down] {
             match self.proto {
-                ProxyProto::Tcp if way.has_udp() => {
+                ProxyProto::Tcp if way.has_udp_only() => {
                     let words = way.udp_words();
                     return Err(ProxyError::ImpairProto(
-                        format!("{words} (UDP only so far)"),
+                        format!("{words} (UDP only)"),
                         "tcp",
                     ));
                 }
-                ProxyProto::Udp if way.reset_after.is_some() => {
-                    return Err(ProxyError::ImpairProto("reset".to_owned(), "udp"));
+                ProxyProto::Udp if way.has_tcp_only() => {
+                    let words = way.tcp_words();
+                    return Err(ProxyError::ImpairProto(
+                        format!("{words} (TCP only)"),
+                        "udp",
+                    ));
+                }
+                ProxyProto::Tcp if way.has_shaping() && self.strategy == Strategy::Splice => {
+                    return Err(ProxyError::ImpairSplice(way.shaping_words()));
                 }
                 _ => {}
             }
