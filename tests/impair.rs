@@ -30,8 +30,18 @@ fn start_server(proto: Proto) -> (ServerHandle, SocketAddr) {
 
 /// A per-core relay of `proto` to `upstream` with `specs` and seed 42.
 fn impairing_relay(proto: ProxyProto, upstream: SocketAddr, specs: &[&str]) -> ProxyHandle {
+    impairing_relay_on(ProxyModel::PerCore, proto, upstream, specs)
+}
+
+/// A relay of `model` and `proto` to `upstream` with `specs` and seed 42.
+fn impairing_relay_on(
+    model: ProxyModel,
+    proto: ProxyProto,
+    upstream: SocketAddr,
+    specs: &[&str],
+) -> ProxyHandle {
     let mut relay = ProxyConfig {
-        model: ProxyModel::PerCore,
+        model,
         threads: 1,
         grace: Duration::from_secs(1),
         ..ProxyConfig::new(proto, upstream)
@@ -51,9 +61,20 @@ fn through_impairing_relay(
     proto: ProxyProto,
     upstream: SocketAddr,
     specs: &[&str],
+    config: RunConfig,
+) -> (Report, ProxySummary) {
+    through_impairing_relay_on(ProxyModel::PerCore, proto, upstream, specs, config)
+}
+
+/// [`through_impairing_relay`] on a relay of `model`.
+fn through_impairing_relay_on(
+    model: ProxyModel,
+    proto: ProxyProto,
+    upstream: SocketAddr,
+    specs: &[&str],
     mut config: RunConfig,
 ) -> (Report, ProxySummary) {
-    let proxy = impairing_relay(proto, upstream, specs);
+    let proxy = impairing_relay_on(model, proto, upstream, specs);
     config.target = Target::External { addr: proxy.addr() };
     let report = Run::new(config).unwrap().execute().unwrap();
     (report, proxy.stop().unwrap())
@@ -61,6 +82,12 @@ fn through_impairing_relay(
 
 #[test]
 fn udp_loss_and_duplicates_in_the_report_equal_the_relays_counts() {
+    for model in [ProxyModel::PerCore, ProxyModel::Async] {
+        udp_loss_and_duplicates_match_on(model);
+    }
+}
+
+fn udp_loss_and_duplicates_match_on(model: ProxyModel) {
     let (server, addr) = start_server(Proto::UdpEcho);
     let config = RunConfig {
         workload: WorkloadKind::UdpEcho,
@@ -75,10 +102,13 @@ fn udp_loss_and_duplicates_in_the_report_equal_the_relays_counts() {
     // Requests lost on the way up, replies duplicated on the way down: a dropped request
     // has no reply to duplicate, so each count maps to one of the client's.
     let specs = ["up:loss=5%", "down:dup=5%"];
-    let (report, relay) = through_impairing_relay(ProxyProto::Udp, addr, &specs, config);
+    let (report, relay) = through_impairing_relay_on(model, ProxyProto::Udp, addr, &specs, config);
     let udp = report.udp.unwrap();
     let done = relay.impaired;
-    assert!(done.dropped > 20 && done.duplicated > 20, "{done:?}");
+    assert!(
+        done.dropped > 20 && done.duplicated > 20,
+        "{model:?}: {done:?}"
+    );
     assert_eq!(udp.sent, 2000, "{udp:?}");
     assert_eq!(udp.lost, done.dropped, "{udp:?} vs {done:?}");
     assert_eq!(udp.duplicated, done.duplicated, "{udp:?} vs {done:?}");
@@ -117,6 +147,12 @@ fn the_same_seed_drops_the_same_number_of_datagrams() {
 
 #[test]
 fn connections_reset_on_purpose_are_errors_of_a_kind_and_the_report_is_written() {
+    for model in [ProxyModel::PerCore, ProxyModel::Async] {
+        resets_are_counted_on(model);
+    }
+}
+
+fn resets_are_counted_on(model: ProxyModel) {
     let (server, addr) = start_server(Proto::TcpEcho);
     let config = RunConfig {
         workload: WorkloadKind::TcpEcho,
@@ -126,9 +162,9 @@ fn connections_reset_on_purpose_are_errors_of_a_kind_and_the_report_is_written()
         warmup: "0s".parse().unwrap(),
         ..RunConfig::default()
     };
-    let (report, relay) =
-        through_impairing_relay(ProxyProto::Tcp, addr, &["up:reset=after:16KiB"], config);
-    assert!(relay.impaired.reset >= 1, "{:?}", relay.impaired);
+    let specs = ["up:reset=after:16KiB"];
+    let (report, relay) = through_impairing_relay_on(model, ProxyProto::Tcp, addr, &specs, config);
+    assert!(relay.impaired.reset >= 1, "{model:?}: {:?}", relay.impaired);
     let errors = &report.totals.errors;
     let cut = errors.get(&ErrorKind::Reset).copied().unwrap_or(0)
         + errors.get(&ErrorKind::Closed).copied().unwrap_or(0);
@@ -144,6 +180,12 @@ fn connections_reset_on_purpose_are_errors_of_a_kind_and_the_report_is_written()
 
 #[test]
 fn udp_latency_on_the_relay_shifts_the_clients_median_and_every_reply_is_held() {
+    for model in [ProxyModel::PerCore, ProxyModel::Async] {
+        udp_latency_shifts_the_median_on(model);
+    }
+}
+
+fn udp_latency_shifts_the_median_on(model: ProxyModel) {
     let (server, addr) = start_server(Proto::UdpEcho);
     let config = RunConfig {
         workload: WorkloadKind::UdpEcho,
@@ -156,7 +198,7 @@ fn udp_latency_on_the_relay_shifts_the_clients_median_and_every_reply_is_held() 
         ..RunConfig::default()
     };
     let specs = ["down:latency=20ms", "down:jitter=2ms"];
-    let (report, relay) = through_impairing_relay(ProxyProto::Udp, addr, &specs, config);
+    let (report, relay) = through_impairing_relay_on(model, ProxyProto::Udp, addr, &specs, config);
     let udp = report.udp.unwrap();
     assert_eq!((udp.received, udp.lost), (100, 0), "{udp:?}");
     // Every reply waited 18..22 ms on the relay's timers: the median moved by at least

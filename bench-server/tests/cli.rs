@@ -177,13 +177,11 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
                 "--upstream",
                 "127.0.0.1:1",
                 "--impair",
-                "loss=1%",
-                "--proto",
-                "udp",
+                "up:latency=5ms",
                 "--model",
                 "async",
             ],
-            "--model async",
+            "latency=5ms with --model async",
         ),
         (
             &[

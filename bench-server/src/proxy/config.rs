@@ -189,11 +189,12 @@ pub enum ProxyError {
     /// `splice` asked for on a system without `splice(2)`.
     #[error("--strategy splice: splice(2) exists only on Linux; use --strategy copy")]
     SpliceUnsupported,
-    /// `--impair` with `--model async`, which does not apply impairments.
+    /// A TCP shaping impairment with `--model async`, which applies only `reset` on
+    /// TCP (and every UDP one).
     #[error(
-        "--impair with --model async: impairments run on the per-core model only; use --model per-core"
+        "--impair {0} with --model async: TCP shaping runs on the per-core model only (async applies reset and the UDP impairments); use --model per-core"
     )]
-    ImpairAsync,
+    ImpairAsync(String),
     /// An impairment of the other transport (`loss` on TCP, `reset` on UDP).
     #[error("--impair {0}: not an impairment of --proto {1}")]
     ImpairProto(String, &'static str),
@@ -264,13 +265,11 @@ impl ProxyConfig {
         self.check_impair()
     }
 
-    /// Impairments need the per-core model and must fit the transport.
+    /// Impairments must fit the transport; TCP shaping needs the per-core model and
+    /// `copy`.
     fn check_impair(&self) -> Result<(), ProxyError> {
         if self.impair.is_off() {
             return Ok(());
-        }
-        if self.model == ProxyModel::Async {
-            return Err(ProxyError::ImpairAsync);
         }
         for way in [&self.impair.up, &self.impair.down] {
             match self.proto {
@@ -287,6 +286,9 @@ impl ProxyConfig {
                         format!("{words} (TCP only)"),
                         "udp",
                     ));
+                }
+                ProxyProto::Tcp if way.has_shaping() && self.model == ProxyModel::Async => {
+                    return Err(ProxyError::ImpairAsync(way.shaping_words()));
                 }
                 ProxyProto::Tcp if way.has_shaping() && self.strategy == Strategy::Splice => {
                     return Err(ProxyError::ImpairSplice(way.shaping_words()));
