@@ -342,6 +342,35 @@ mod tests {
     }
 
     #[test]
+    fn impairments_are_checked_against_the_transport_model_and_strategy() {
+        let with = |proto, model, strategy, spec: &str| {
+            let mut c = ProxyConfig::new(proto, "127.0.0.1:7001".parse().unwrap());
+            (c.model, c.strategy) = (model, strategy);
+            c.impair.add(spec).unwrap();
+            c.check().map_err(|e| e.to_string())
+        };
+        let (tcp, udp) = (ProxyProto::Tcp, ProxyProto::Udp);
+        let (per_core, asy) = (ProxyModel::PerCore, ProxyModel::Async);
+        let (copy, splice) = (Strategy::Copy, Strategy::Splice);
+        for spec in ["latency=5ms", "rate=1Mbit", "slice=64B", "close-slowly=1s"] {
+            if cfg!(target_os = "linux") {
+                assert_eq!(with(tcp, per_core, copy, spec), Ok(()), "{spec}");
+            }
+            let refused = with(tcp, per_core, splice, spec).unwrap_err();
+            assert!(refused.contains("--strategy splice"), "{refused}");
+            let refused = with(tcp, asy, copy, spec).unwrap_err();
+            assert!(refused.contains("--model async"), "{refused}");
+        }
+        assert_eq!(with(tcp, asy, splice, "reset=after:1KiB"), Ok(()));
+        assert_eq!(with(udp, asy, copy, "loss=1%"), Ok(()));
+        assert_eq!(with(udp, asy, copy, "latency=5ms"), Ok(()));
+        let refused = with(udp, asy, copy, "stall=after:1KiB,for:1s").unwrap_err();
+        assert!(refused.contains("stall (TCP only)"), "{refused}");
+        let refused = with(tcp, asy, copy, "dup=1%").unwrap_err();
+        assert!(refused.contains("dup=1% (UDP only)"), "{refused}");
+    }
+
+    #[test]
     fn config_serialises_plainly_with_text_durations() {
         let json = serde_json::to_value(config()).unwrap();
         assert_eq!(json["proto"], "tcp");

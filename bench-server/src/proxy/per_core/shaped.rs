@@ -180,3 +180,7 @@ impl Shaped {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+#[path = "shaped_tests.rs"]
+mod tests;
