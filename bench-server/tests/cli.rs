@@ -177,13 +177,11 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
                 "--upstream",
                 "127.0.0.1:1",
                 "--impair",
-                "loss=1%",
-                "--proto",
-                "udp",
+                "up:latency=5ms",
                 "--model",
                 "async",
             ],
-            "--model async",
+            "latency=5ms with --model async",
         ),
         (
             &[
@@ -213,9 +211,57 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
                 "--upstream",
                 "127.0.0.1:1",
                 "--impair",
-                "jitter=2ms",
+                "reorder=5%",
             ],
-            "jitter=2ms",
+            "reorder=5%",
+        ),
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "up:latency=5ms",
+                "--strategy",
+                "splice",
+            ],
+            "latency=5ms with --strategy splice",
+        ),
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "close-slowly=1s",
+                "--proto",
+                "udp",
+            ],
+            "close-slowly",
+        ),
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "rate=fast",
+            ],
+            "rate=fast",
+        ),
+        (
+            &["proxy", "--upstream", "127.0.0.1:1", "--impair", "slice=0B"],
+            "slice=0B",
+        ),
+        (
+            &[
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--impair",
+                "stall=after:x",
+            ],
+            "stall=after:x",
         ),
         (
             &[

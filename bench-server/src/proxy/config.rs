@@ -189,14 +189,20 @@ pub enum ProxyError {
     /// `splice` asked for on a system without `splice(2)`.
     #[error("--strategy splice: splice(2) exists only on Linux; use --strategy copy")]
     SpliceUnsupported,
-    /// `--impair` with `--model async`, which does not apply impairments.
+    /// A TCP shaping impairment with `--model async`, which applies only `reset` on
+    /// TCP (and every UDP one).
     #[error(
-        "--impair with --model async: impairments run on the per-core model only; use --model per-core"
+        "--impair {0} with --model async: TCP shaping runs on the per-core model only (async applies reset and the UDP impairments); use --model per-core"
     )]
-    ImpairAsync,
+    ImpairAsync(String),
     /// An impairment of the other transport (`loss` on TCP, `reset` on UDP).
     #[error("--impair {0}: not an impairment of --proto {1}")]
     ImpairProto(String, &'static str),
+    /// A TCP impairment that needs the bytes in user space with `--strategy splice`.
+    #[error(
+        "--impair {0} with --strategy splice: shaping needs the bytes in user space; use --strategy copy"
+    )]
+    ImpairSplice(String),
     /// The front socket's transport is not the config's `proto`.
     #[error("the front socket is {front} but the config says {config}")]
     FrontMismatch {
@@ -259,25 +265,33 @@ impl ProxyConfig {
         self.check_impair()
     }
 
-    /// Impairments need the per-core model and must fit the transport.
+    /// Impairments must fit the transport; TCP shaping needs the per-core model and
+    /// `copy`.
     fn check_impair(&self) -> Result<(), ProxyError> {
         if self.impair.is_off() {
             return Ok(());
         }
-        if self.model == ProxyModel::Async {
-            return Err(ProxyError::ImpairAsync);
-        }
         for way in [&self.impair.up, &self.impair.down] {
             match self.proto {
-                ProxyProto::Tcp if way.has_udp() => {
+                ProxyProto::Tcp if way.has_udp_only() => {
                     let words = way.udp_words();
                     return Err(ProxyError::ImpairProto(
-                        format!("{words} (UDP only so far)"),
+                        format!("{words} (UDP only)"),
                         "tcp",
                     ));
                 }
-                ProxyProto::Udp if way.reset_after.is_some() => {
-                    return Err(ProxyError::ImpairProto("reset".to_owned(), "udp"));
+                ProxyProto::Udp if way.has_tcp_only() => {
+                    let words = way.tcp_words();
+                    return Err(ProxyError::ImpairProto(
+                        format!("{words} (TCP only)"),
+                        "udp",
+                    ));
+                }
+                ProxyProto::Tcp if way.has_shaping() && self.model == ProxyModel::Async => {
+                    return Err(ProxyError::ImpairAsync(way.shaping_words()));
+                }
+                ProxyProto::Tcp if way.has_shaping() && self.strategy == Strategy::Splice => {
+                    return Err(ProxyError::ImpairSplice(way.shaping_words()));
                 }
                 _ => {}
             }
@@ -325,6 +339,35 @@ mod tests {
         let mut c = config();
         c.buffer = MAX_BUFFER;
         assert!(c.check().is_ok());
+    }
+
+    #[test]
+    fn impairments_are_checked_against_the_transport_model_and_strategy() {
+        let with = |proto, model, strategy, spec: &str| {
+            let mut c = ProxyConfig::new(proto, "127.0.0.1:7001".parse().unwrap());
+            (c.model, c.strategy) = (model, strategy);
+            c.impair.add(spec).unwrap();
+            c.check().map_err(|e| e.to_string())
+        };
+        let (tcp, udp) = (ProxyProto::Tcp, ProxyProto::Udp);
+        let (per_core, asy) = (ProxyModel::PerCore, ProxyModel::Async);
+        let (copy, splice) = (Strategy::Copy, Strategy::Splice);
+        for spec in ["latency=5ms", "rate=1Mbit", "slice=64B", "close-slowly=1s"] {
+            if cfg!(target_os = "linux") {
+                assert_eq!(with(tcp, per_core, copy, spec), Ok(()), "{spec}");
+            }
+            let refused = with(tcp, per_core, splice, spec).unwrap_err();
+            assert!(refused.contains("--strategy splice"), "{refused}");
+            let refused = with(tcp, asy, copy, spec).unwrap_err();
+            assert!(refused.contains("--model async"), "{refused}");
+        }
+        assert_eq!(with(tcp, asy, splice, "reset=after:1KiB"), Ok(()));
+        assert_eq!(with(udp, asy, copy, "loss=1%"), Ok(()));
+        assert_eq!(with(udp, asy, copy, "latency=5ms"), Ok(()));
+        let refused = with(udp, asy, copy, "stall=after:1KiB,for:1s").unwrap_err();
+        assert!(refused.contains("stall (TCP only)"), "{refused}");
+        let refused = with(tcp, asy, copy, "dup=1%").unwrap_err();
+        assert!(refused.contains("dup=1% (UDP only)"), "{refused}");
     }
 
     #[test]

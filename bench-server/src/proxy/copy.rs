@@ -10,24 +10,30 @@ use smol::future;
 use smol::io::AsyncWriteExt as _;
 
 use super::stats::{ProxyStats, Way};
-use super::stream::{after_chunk, shutdown_write};
+use super::stream::{ResetAfter, after_chunk, shutdown_write};
 
-/// The `copy` strategy: both directions at once, each with its own buffer.
+/// The `copy` strategy: both directions at once, each with its own buffer and
+/// `reset=after:` limit (`[up, down]`).
 pub(super) async fn relay(
     client: &Async<TcpStream>,
     upstream: &Async<TcpStream>,
     buffer: usize,
     stats: &ProxyStats,
+    reset: [ResetAfter; 2],
 ) -> io::Result<()> {
-    let up = copy_one_way(client, upstream, buffer, |n| {
+    let [up_reset, down_reset] = reset;
+    let up = copy_one_way(client, upstream, buffer, up_reset, |n| {
         stats.chunk(Way::ToUpstream, n)
     });
-    let down = copy_one_way(upstream, client, buffer, |n| stats.chunk(Way::ToClient, n));
+    let down = copy_one_way(upstream, client, buffer, down_reset, |n| {
+        stats.chunk(Way::ToClient, n)
+    });
     future::try_zip(up, down).await.map(|_| ())
 }
 
 /// Copies `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half;
-/// `count` gets each chunk's size once it is written.
+/// `count` gets each chunk's size once it is written; ends with the reset-on-purpose
+/// error once `reset`'s limit is written.
 ///
 /// Reads are plain non-blocking reads; `EAGAIN` is answered by awaiting readiness. After
 /// a read shorter than the buffer the socket is almost surely drained, so the loop waits
@@ -38,6 +44,7 @@ async fn copy_one_way(
     from: &Async<TcpStream>,
     mut to: &Async<TcpStream>,
     buffer: usize,
+    mut reset: ResetAfter,
     count: impl Fn(usize),
 ) -> io::Result<()> {
     let mut buf = vec![0u8; buffer];
@@ -57,6 +64,7 @@ async fn copy_one_way(
         }
         to.write_all(&buf[..n]).await?;
         count(n);
+        reset.wrote(n)?;
         after_chunk(from, &mut chunks, n < buf.len()).await?;
     }
 }

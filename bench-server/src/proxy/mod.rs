@@ -25,7 +25,8 @@
 //! - `fds`: the descriptor budget checked before a client is accepted.
 //! - `stats`: the live counters and the [`ProxySummary`] written at shutdown; `shard`
 //!   (leaf): one per-core loop's own share of them.
-//! - `impair` (leaf): [`Impairments`] (`--impair`) and the seeded dice that apply them.
+//! - `impair/` (leaf): [`Impairments`] (`--impair`), their parsing (`spec`), the seeded
+//!   dice that apply them (`dice`) and [`ImpairCounts`].
 //! - `config` (leaf): [`ProxyConfig`] (plain, serialisable), its checks and
 //!   [`ProxyError`].
 //!

@@ -20,19 +20,22 @@ use smol::Async;
 use smol::future;
 
 use super::stats::{ProxyStats, Way};
-use super::stream::{after_chunk, shutdown_write};
+use super::stream::{ResetAfter, after_chunk, shutdown_write};
 
 const FLAGS: SpliceFlags = SpliceFlags::NONBLOCK.union(SpliceFlags::MOVE);
 
-/// Relays both directions at once, each through its own pipe.
+/// Relays both directions at once, each through its own pipe and with its own
+/// `reset=after:` limit (`[up, down]`).
 pub(super) async fn relay(
     client: &Async<TcpStream>,
     upstream: &Async<TcpStream>,
     buffer: usize,
     stats: &ProxyStats,
+    reset: [ResetAfter; 2],
 ) -> io::Result<()> {
-    let up = splice_one_way(client, upstream, buffer, stats, Way::ToUpstream);
-    let down = splice_one_way(upstream, client, buffer, stats, Way::ToClient);
+    let [up_reset, down_reset] = reset;
+    let up = splice_one_way(client, upstream, buffer, stats, (Way::ToUpstream, up_reset));
+    let down = splice_one_way(upstream, client, buffer, stats, (Way::ToClient, down_reset));
     future::try_zip(up, down).await.map(|_| ())
 }
 
@@ -52,7 +55,7 @@ async fn splice_one_way(
     to: &Async<TcpStream>,
     buffer: usize,
     stats: &ProxyStats,
-    way: Way,
+    (way, mut reset): (Way, ResetAfter),
 ) -> io::Result<()> {
     let (pipe_read, pipe_write) = new_pipe(buffer)?;
     // What one fill can move: the pipe may have kept a smaller size than asked for.
@@ -83,6 +86,7 @@ async fn splice_one_way(
                 Err(e) => return Err(e.into()),
             }
         }
+        reset.wrote(filled)?;
         // A fill shorter than the pipe holds drained the socket (almost surely).
         after_chunk(from, &mut chunks, filled < capacity).await?;
     }

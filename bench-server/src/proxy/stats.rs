@@ -102,7 +102,7 @@ pub(crate) struct ProxyStats {
     datagrams_to_client: Counter,
     errors: [Counter; ProxyErrorKind::ALL.len()],
     /// Impairments applied, by [`Applied`] (touched only when one fires).
-    impaired: [Counter; 6],
+    impaired: [Counter; Applied::COUNT],
     /// One per `per-core` loop (none for `async`).
     loops: Box<[LoopCounters]>,
 }
@@ -242,6 +242,11 @@ impl ProxyStats {
     /// Counts one impairment applied.
     pub(crate) fn impaired(&self, what: Applied) {
         self.impaired[what as usize].incr();
+    }
+
+    /// Counts `n` of an impairment applied (a loop's tally of one turn).
+    pub(crate) fn impaired_n(&self, what: Applied, n: u64) {
+        self.impaired[what as usize].add(n as usize);
     }
 
     /// Counts one error of `kind`.

@@ -17,7 +17,9 @@ use socket2::SockRef;
 use super::config::Strategy;
 use super::ctx::Ctx;
 use super::fds::FdBudget;
+use super::impair::Applied;
 use super::stats::{ProxyErrorKind, ProxyStats};
+use super::stream::{ResetAfter, is_reset_on_purpose};
 use crate::runtime::{ACCEPT_BACKOFF, Tracker};
 use crate::stats::limiter::suppressed_note;
 
@@ -129,16 +131,35 @@ async fn relay(
         .and_then(|()| set_nodelay(&upstream, config.nodelay_back))
         .map_err(|e| (ProxyErrorKind::Io, e))?;
     log::debug!("proxy-tcp {peer}: relaying to {}", config.upstream);
+    let reset = [
+        ResetAfter::new(config.impair.up.reset_after),
+        ResetAfter::new(config.impair.down.reset_after),
+    ];
+    let (buffer, stats) = (config.buffer, &*ctx.stats);
     let relayed = match config.strategy {
-        Strategy::Copy => super::copy::relay(&client, &upstream, config.buffer, &ctx.stats).await,
+        Strategy::Copy => super::copy::relay(&client, &upstream, buffer, stats, reset).await,
         #[cfg(target_os = "linux")]
-        Strategy::Splice => {
-            super::splice::relay(&client, &upstream, config.buffer, &ctx.stats).await
-        }
+        Strategy::Splice => super::splice::relay(&client, &upstream, buffer, stats, reset).await,
         #[cfg(not(target_os = "linux"))]
         Strategy::Splice => unreachable!("validate refuses splice off Linux"),
     };
-    relayed.map_err(|e| (ProxyErrorKind::from_io(&e), e))
+    match relayed {
+        Err(e) if is_reset_on_purpose(&e) => {
+            reset_both(&client, &upstream, peer);
+            ctx.stats.impaired(Applied::Reset);
+            Ok(())
+        }
+        other => other.map_err(|e| (ProxyErrorKind::from_io(&e), e)),
+    }
+}
+
+/// SO_LINGER 0 on both legs: closing them (when the caller drops them) sends RST.
+fn reset_both(client: &Async<TcpStream>, upstream: &Async<TcpStream>, peer: SocketAddr) {
+    for socket in [client, upstream] {
+        if let Err(e) = SockRef::from(socket.get_ref()).set_linger(Some(Duration::ZERO)) {
+            log::info!("proxy-tcp {peer}: setting SO_LINGER for a reset: {e}");
+        }
+    }
 }
 
 /// Connects to `upstream`, giving up after `timeout`.

@@ -8,6 +8,12 @@
 //! `udp_session_timeout` without a datagram either way. At most `max_sessions` are
 //! open; a datagram from a new client beyond that is dropped and counted.
 //!
+//! `--impair` (loss, dup, corrupt, latency, jitter, reorder): the front task rolls the
+//! dice of the way up, each reply task its own for the way down (seeded by the session's
+//! serial, so a run repeats); a held datagram is sent by a task of its own that waits
+//! on a timer. The helpers both models use to roll and count are [`copies`] and
+//! [`hold`].
+//!
 //! No lock on the datagram path: the session table belongs to the front task alone,
 //! and the front and reply tasks of a session agree on its expiry through one atomic
 //! (see [`Session::touch`] and `expire_if_idle`).
@@ -23,7 +29,8 @@ use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 
 use super::ctx::Ctx;
-use super::stats::ProxyErrorKind;
+use super::impair::{Applied, Impairer};
+use super::stats::{ProxyErrorKind, ProxyStats};
 use crate::runtime::Tracker;
 
 /// Largest UDP payload over IPv4/IPv6 without jumbograms. Buffers are allocated zeroed,
@@ -80,6 +87,8 @@ impl Clock {
 struct Table {
     sessions: HashMap<SocketAddr, Arc<Session>>,
     sweep_at: usize,
+    /// Sessions opened so far (seeds each one's dice for the way down).
+    opened: u64,
 }
 
 /// Receives on the front socket until shutdown, relaying each datagram to its client's
@@ -89,7 +98,10 @@ pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: 
     let mut table = Table {
         sessions: HashMap::new(),
         sweep_at: FIRST_SWEEP,
+        opened: 0,
     };
+    let imp = ctx.config.impair;
+    let mut dice = Impairer::new(imp.up, imp.seed, 0, false);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut turns = 0u64;
     while ctx.keep_going(&mut turns).await {
@@ -106,15 +118,58 @@ pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: 
         let Some(session) = session_for(client, &mut table, clock, &front, &ctx, &tracker) else {
             continue;
         };
-        match session.upstream.send(&buf[..n]).await {
-            Ok(sent) => ctx.stats.datagram_to_upstream(sent),
-            Err(e) => {
-                ctx.stats.error(ProxyErrorKind::UpstreamUnreachable);
-                log::info!(
-                    "proxy-udp {client}: sending to {}: {e}",
-                    ctx.config.upstream
-                );
+        let datagram = &mut buf[..n];
+        // The one branch an unimpaired datagram pays.
+        let Some(dice) = &mut dice else {
+            send_up(&session, datagram, client, &ctx).await;
+            continue;
+        };
+        let copies = copies(dice, datagram, &ctx.stats);
+        match hold(dice, copies, &ctx.stats) {
+            None => {
+                for _ in 0..copies {
+                    send_up(&session, datagram, client, &ctx).await;
+                }
             }
+            Some(held) => {
+                let (at, bytes, task_ctx) =
+                    (Instant::now() + held, datagram.to_vec(), Arc::clone(&ctx));
+                ctx.runtime.spawn(async move {
+                    Timer::at(at).await;
+                    // A datagram whose session expired while it was held goes with it.
+                    for _ in 0..copies {
+                        if !session.is_expired() {
+                            send_up(&session, &bytes, client, &task_ctx).await;
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Sends one datagram of `client` to the upstream on its session, counting it (or
+/// its error).
+async fn send_up(session: &Session, datagram: &[u8], client: SocketAddr, ctx: &Ctx) {
+    match session.upstream.send(datagram).await {
+        Ok(sent) => ctx.stats.datagram_to_upstream(sent),
+        Err(e) => {
+            ctx.stats.error(ProxyErrorKind::UpstreamUnreachable);
+            log::info!(
+                "proxy-udp {client}: sending to {}: {e}",
+                ctx.config.upstream
+            );
+        }
+    }
+}
+
+/// Sends one reply to `client` from the front socket, counting it (or its error).
+async fn send_reply(front: &Async<UdpSocket>, reply: &[u8], client: SocketAddr, ctx: &Ctx) {
+    match front.send_to(reply, client).await {
+        Ok(sent) => ctx.stats.datagram_to_client(sent),
+        Err(e) => {
+            ctx.stats.error(ProxyErrorKind::Io);
+            log::info!("proxy-udp {client}: sending a reply: {e}");
         }
     }
 }
@@ -169,8 +224,9 @@ fn session_for(
         table.sweep_at = (table.sessions.len() * 2).max(FIRST_SWEEP);
     }
     table.sessions.insert(client, Arc::clone(&session));
+    table.opened += 1;
     let task = relay_replies(
-        client,
+        (client, table.opened),
         Arc::clone(&session),
         clock,
         Arc::clone(front),
@@ -199,9 +255,10 @@ enum Event {
     Stop,
 }
 
-/// Relays the upstream's replies to `client` until the session expires or shutdown.
+/// Relays the upstream's replies to `client` (the `serial`th session) until the
+/// session expires or shutdown.
 async fn relay_replies(
-    client: SocketAddr,
+    (client, serial): (SocketAddr, u64),
     session: Arc<Session>,
     clock: Clock,
     front: Arc<Async<UdpSocket>>,
@@ -211,6 +268,9 @@ async fn relay_replies(
     let timeout = ctx.config.udp_session_timeout;
     let mut timer = Timer::at(deadline(&session, clock, timeout));
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let imp = ctx.config.impair;
+    let seed = imp.seed ^ serial.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    let mut dice = Impairer::new(imp.down, seed, 0, true);
     let mut turns = 0u64;
     loop {
         let event = if ctx.keep_going(&mut turns).await {
@@ -235,11 +295,32 @@ async fn relay_replies(
             }
             Event::Reply(Ok(n)) => {
                 session.touch(clock.now_ns());
-                match front.send_to(&buf[..n], client).await {
-                    Ok(sent) => ctx.stats.datagram_to_client(sent),
-                    Err(e) => {
-                        ctx.stats.error(ProxyErrorKind::Io);
-                        log::info!("proxy-udp {client}: sending a reply: {e}");
+                let reply = &mut buf[..n];
+                // The one branch an unimpaired reply pays.
+                let Some(dice) = &mut dice else {
+                    send_reply(&front, reply, client, &ctx).await;
+                    continue;
+                };
+                let copies = copies(dice, reply, &ctx.stats);
+                match hold(dice, copies, &ctx.stats) {
+                    None => {
+                        for _ in 0..copies {
+                            send_reply(&front, reply, client, &ctx).await;
+                        }
+                    }
+                    Some(held) => {
+                        let at = Instant::now() + held;
+                        let (bytes, front, task_ctx) =
+                            (reply.to_vec(), Arc::clone(&front), Arc::clone(&ctx));
+                        let session = Arc::clone(&session);
+                        ctx.runtime.spawn(async move {
+                            Timer::at(at).await;
+                            for _ in 0..copies {
+                                if !session.is_expired() {
+                                    send_reply(&front, &bytes, client, &task_ctx).await;
+                                }
+                            }
+                        });
                     }
                 }
             }
@@ -277,4 +358,34 @@ fn expire_if_idle(session: &Session, clock: Clock, timeout: Duration) -> bool {
         .last_active_ns
         .compare_exchange(last, EXPIRED, Relaxed, Relaxed)
         .is_ok()
+}
+
+/// How many copies of `datagram` to send, as the dice say (a corrupted datagram is
+/// changed in place); counts what was applied.
+pub(super) fn copies(impair: &mut Impairer, datagram: &mut [u8], stats: &ProxyStats) -> u8 {
+    let fate = impair.datagram(datagram);
+    if fate.copies == 0 {
+        stats.impaired(Applied::Dropped);
+    }
+    if fate.copies == 2 {
+        stats.impaired(Applied::Duplicated);
+    }
+    if fate.corrupted {
+        stats.impaired(Applied::Corrupted);
+    }
+    fate.copies
+}
+
+/// How long to hold a datagram sent as `copies` copies (`None`: at once); counts the
+/// holds.
+pub(super) fn hold(impair: &mut Impairer, copies: u8, stats: &ProxyStats) -> Option<Duration> {
+    if copies == 0 {
+        return None;
+    }
+    let (held, reordered) = impair.hold()?;
+    stats.impaired(Applied::Delayed);
+    if reordered {
+        stats.impaired(Applied::Reordered);
+    }
+    Some(held)
 }

@@ -6,12 +6,16 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::pump::{CopyMover, Direction, Moved, Ready, Step};
+use super::shape::{QUEUE_LIMIT, Shaper, Tally};
+use super::shaped::{Lane, Shaped};
 use crate::engine::poller::Readiness;
 use crate::proxy::config::{ProxyConfig, Strategy};
+use crate::proxy::impair::{Impairer, WayImpairments};
 use crate::proxy::stats::ProxyErrorKind;
 
 #[cfg(target_os = "linux")]
@@ -49,6 +53,9 @@ enum Pumps {
     Copy(Direction<CopyMover>, Direction<CopyMover>),
     #[cfg(target_os = "linux")]
     Splice(Direction<SpliceMover>, Direction<SpliceMover>),
+    /// TCP shaping impairments on (`copy` only): boxed, so an unshaped connection
+    /// stays small.
+    Shaped(Box<[Lane; 2]>),
 }
 
 /// One relayed connection.
@@ -69,6 +76,12 @@ pub(super) struct Conn {
     /// `reset=after:` limits, `[to upstream, to client]`, and the bytes moved so far;
     /// `None` when off (one `if` per turn).
     reset: Option<ResetPlan>,
+    /// When a shaped direction wants to run again without an edge (set by
+    /// [`Conn::run`]).
+    pub(super) wake: Option<Instant>,
+    /// The wake-up the loop has on its timers for this connection (an earlier one
+    /// only is scheduled: see the engine's timers).
+    pub(super) scheduled: Option<Instant>,
 }
 
 /// Where `reset=after:` cuts a connection.
@@ -79,7 +92,8 @@ struct ResetPlan {
 }
 
 impl Conn {
-    /// Sets the client up and starts the nonblocking upstream connect.
+    /// Sets the client up and starts the nonblocking upstream connect; `stream` tells
+    /// this connection's shaping dice from the others' (loop index, serial).
     ///
     /// # Errors
     /// A socket option or pipe failing (`Io`), or the connect failing at once
@@ -88,13 +102,15 @@ impl Conn {
         client: TcpStream,
         peer: SocketAddr,
         config: &ProxyConfig,
+        stream: (usize, u64),
+        now: Instant,
     ) -> Result<Conn, Failure> {
         let io = |e| (ProxyErrorKind::Io, e);
         client.set_nonblocking(true).map_err(io)?;
         SockRef::from(&client)
             .set_tcp_nodelay(config.nodelay_front)
             .map_err(io)?;
-        let pumps = pumps(config.strategy, config.buffer).map_err(io)?;
+        let pumps = pumps(config, stream, now).map_err(io)?;
         let (upstream, connected) = start_connect(config.upstream, config.nodelay_back)?;
         Ok(Conn {
             peer,
@@ -107,6 +123,8 @@ impl Conn {
             pumps,
             queued: false,
             reset: reset_plan(config),
+            wake: None,
+            scheduled: None,
         })
     }
 
@@ -134,14 +152,21 @@ impl Conn {
         ready.update(r.readable, r.writable, r.hangup, r.error);
     }
 
-    /// Does what the sockets' readiness allows: completes the connect, then relays
-    /// both directions (each reading at most `budget` times), counting into `moved`
-    /// (`[to upstream, to client]`).
+    /// Does what the sockets' readiness (and, when shaped, the plan at `now`) allows:
+    /// completes the connect, then relays both directions (each reading at most
+    /// `budget` times), counting into `moved` (`[to upstream, to client]`) and the
+    /// shaping into `tally`; sets [`Conn::wake`].
     ///
     /// # Errors
     /// The failed connect (`UpstreamConnect`) or the first read, write or shutdown
     /// error of either direction.
-    pub(super) fn run(&mut self, budget: u32, moved: &mut [Moved; 2]) -> Result<Progress, Failure> {
+    pub(super) fn run(
+        &mut self,
+        budget: u32,
+        now: Instant,
+        moved: &mut [Moved; 2],
+        tally: &mut Tally,
+    ) -> Result<Progress, Failure> {
         if !self.connected && !self.finish_connect()? {
             return Ok(Progress::Waiting);
         }
@@ -154,6 +179,16 @@ impl Conn {
             Pumps::Copy(up, down) => relay(up, down, client, upstream, budget, moved),
             #[cfg(target_os = "linux")]
             Pumps::Splice(up, down) => relay(up, down, client, upstream, budget, moved),
+            Pumps::Shaped(lanes) => {
+                let turn = (budget, now);
+                match relay_shaped(lanes, client, upstream, turn, moved, tally) {
+                    Ok((up, down, wake)) => {
+                        self.wake = wake;
+                        Ok((up, down))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         };
         let (up, down) = steps.map_err(|e| (ProxyErrorKind::from_io(&e), e))?;
         if let Some(plan) = &mut self.reset
@@ -243,8 +278,54 @@ fn relay<M: super::pump::Mover<TcpStream>>(
     Ok((up_step, down_step))
 }
 
-fn pumps(strategy: Strategy, buffer: usize) -> io::Result<Pumps> {
-    Ok(match strategy {
+/// Both lanes of one turn of a shaped connection, and the earlier of their wakes.
+fn relay_shaped(
+    lanes: &mut [Lane; 2],
+    client: (&TcpStream, &mut Ready),
+    upstream: (&TcpStream, &mut Ready),
+    (budget, now): (u32, Instant),
+    moved: &mut [Moved; 2],
+    tally: &mut Tally,
+) -> io::Result<(Step, Step, Option<Instant>)> {
+    let ((c, c_ready), (u, u_ready)) = (client, upstream);
+    let [to_upstream, to_client] = moved;
+    let [up, down] = lanes;
+    let (up_step, up_wake) = up.pump(
+        (c, &mut *c_ready),
+        (u, &mut *u_ready),
+        budget,
+        now,
+        to_upstream,
+        tally,
+    )?;
+    let (down_step, down_wake) =
+        down.pump((u, u_ready), (c, c_ready), budget, now, to_client, tally)?;
+    let wake = [up_wake, down_wake].into_iter().flatten().min();
+    Ok((up_step, down_step, wake))
+}
+
+/// The two directions of a new connection: shaped ones when a TCP shaping impairment
+/// is on (the config check keeps it to `copy`), else the strategy's movers.
+fn pumps(config: &ProxyConfig, stream: (usize, u64), now: Instant) -> io::Result<Pumps> {
+    let imp = &config.impair;
+    if imp.up.has_shaping() || imp.down.has_shaping() {
+        let lane = |way: WayImpairments, down: bool| {
+            if !way.has_shaping() {
+                return Lane::Plain(Direction::new(CopyMover::new(config.buffer)));
+            }
+            // Each connection rolls its own dice, so their holds do not repeat in step.
+            let seed = imp.seed ^ stream.1.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            let dice = Impairer::new(way, seed, stream.0, down);
+            let limit = QUEUE_LIMIT.max(config.buffer);
+            Lane::Shaped(Shaped::new(Shaper::new(way, dice, limit, now)))
+        };
+        return Ok(Pumps::Shaped(Box::new([
+            lane(imp.up, false),
+            lane(imp.down, true),
+        ])));
+    }
+    let buffer = config.buffer;
+    Ok(match config.strategy {
         Strategy::Copy => Pumps::Copy(
             Direction::new(CopyMover::new(buffer)),
             Direction::new(CopyMover::new(buffer)),

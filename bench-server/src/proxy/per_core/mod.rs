@@ -12,7 +12,9 @@
 //! - `tcp`: the TCP loop (accept with the descriptor budget, connect timeouts, the
 //!   ready-again list, the graceful stop and grace cut); `conn`: one relayed
 //!   connection; `pump`: one direction's state machine and the `copy` mover;
-//!   `splice`: the `splice` mover.
+//!   `splice`: the `splice` mover; `shaped`: a direction with TCP shaping
+//!   impairments on, with `shape` (leaf, sans-IO): its bounded queue, token bucket,
+//!   slices, stall and slow close.
 //! - `udp`: the UDP loop (sessions per client address, idle expiry, the bound), with
 //!   `delay` (leaf): the datagrams it holds for `--impair latency/jitter/reorder`.
 //! - `shared` (leaf): what the loops of a run share, the per-turn budget, the tokens.
@@ -20,6 +22,8 @@
 mod conn;
 mod delay;
 mod pump;
+mod shape;
+mod shaped;
 mod shared;
 #[cfg(target_os = "linux")]
 mod splice;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Failure, Progress, Side, connect_failure};
 use super::pump::Moved;
+use super::shape::Tally;
 use super::shared::{BUDGET, Shared, token};
 use crate::engine::poller::{Events, Poller, Readiness};
 use crate::engine::slab::{Key, Slab};
@@ -42,6 +43,11 @@ pub(super) struct TcpLoop {
     conns: Slab<Conn>,
     /// Connect deadlines (stale once connected or closed: checked on pop).
     timers: Timers<Key>,
+    /// When shaped connections want to run again (stale unless it is the
+    /// connection's `scheduled`; empty without shaping impairments).
+    wakes: Timers<Key>,
+    /// Connections accepted so far (seeds each one's shaping dice).
+    serial: u64,
     /// Connections with work left from this turn, and the next turn's list.
     ready: Vec<Key>,
     next_ready: Vec<Key>,
@@ -69,6 +75,8 @@ impl TcpLoop {
             accept_paused_until: None,
             conns: Slab::new(),
             timers: Timers::new(),
+            wakes: Timers::new(),
+            serial: 0,
             ready: Vec::new(),
             next_ready: Vec::new(),
             grace_until: None,
@@ -97,6 +105,7 @@ impl TcpLoop {
             }
             self.accept(now);
             self.expire(now);
+            self.wake_due(now);
             self.run_ready(now);
             if self.stopped(now) {
                 return;
@@ -105,7 +114,8 @@ impl TcpLoop {
     }
 
     /// How long the next wait may last: not at all when work is left, else until the
-    /// next deadline (connect timeouts, the accept pause, the grace cut).
+    /// next deadline (connect timeouts, shaped connections' wakes, the accept pause,
+    /// the grace cut).
     fn timeout(&self, now: Instant) -> Option<Duration> {
         if !self.ready.is_empty() || (self.acceptable && self.accept_paused_until.is_none()) {
             return Some(Duration::ZERO);
@@ -115,7 +125,7 @@ impl TcpLoop {
             .flatten()
             .min()
             .map(|at| at.saturating_duration_since(now));
-        self.timers.timeout(now, cap)
+        self.wakes.timeout(now, self.timers.timeout(now, cap))
     }
 
     /// Takes in one edge.
@@ -194,7 +204,9 @@ impl TcpLoop {
             }
             return;
         }
-        let conn = match Conn::open(client, peer, &self.shared.config) {
+        self.serial += 1;
+        let stream = (self.index, self.serial);
+        let conn = match Conn::open(client, peer, &self.shared.config, stream, now) {
             Ok(conn) => conn,
             Err(failure) => {
                 stats.connection_closed();
@@ -246,16 +258,46 @@ impl TcpLoop {
         }
     }
 
+    /// Puts the shaped connections whose wake is due on the ready list.
+    fn wake_due(&mut self, now: Instant) {
+        while let Some((at, key)) = self.wakes.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.scheduled != Some(at) {
+                continue;
+            }
+            conn.scheduled = None;
+            if !conn.queued {
+                conn.queued = true;
+                self.ready.push(key);
+            }
+        }
+        if self.wakes.len() > 2 * self.conns.len() + STALE_SLACK {
+            let conns = &mut self.conns;
+            self.wakes
+                .retain(|at, key| conns.get_mut(key).is_some_and(|c| c.scheduled == Some(at)));
+        }
+    }
+
     /// Runs every connection on the ready list once; those stopped at their budget
-    /// go on the next turn's list.
+    /// go on the next turn's list, those waiting for their shaping get a wake.
     fn run_ready(&mut self, now: Instant) {
         let mut moved = [Moved::default(); 2];
+        let mut tally = Tally::default();
         let mut list = std::mem::take(&mut self.ready);
         for key in list.drain(..) {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            match conn.run(BUDGET, &mut moved) {
+            let progress = conn.run(BUDGET, now, &mut moved, &mut tally);
+            if let Some(at) = conn.wake.take()
+                && conn.scheduled.is_none_or(|s| at < s)
+            {
+                conn.scheduled = Some(at);
+                self.wakes.schedule(at, key);
+            }
+            match progress {
                 Ok(Progress::Again) => self.next_ready.push(key),
                 Ok(Progress::Waiting) => conn.queued = false,
                 Ok(Progress::Finished) => self.close(key, None, now),
@@ -269,6 +311,13 @@ impl TcpLoop {
         // The emptied list is next turn's spare: no allocation per turn.
         self.ready = std::mem::replace(&mut self.next_ready, list);
         self.count(&moved);
+        if tally != Tally::default() {
+            for (what, n) in tally.counts() {
+                if n > 0 {
+                    self.shared.stats.impaired_n(what, n);
+                }
+            }
+        }
     }
 
     /// Adds this turn's chunks and bytes to the loop's counters.

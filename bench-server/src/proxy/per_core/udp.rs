@@ -16,9 +16,9 @@ use crate::engine::poller::{Events, Poller};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
-use crate::proxy::impair::{Applied, Impairer};
-use crate::proxy::stats::{ProxyErrorKind, ProxyStats, Way};
-use crate::proxy::udp::{MAX_DATAGRAM, open_upstream};
+use crate::proxy::impair::Impairer;
+use crate::proxy::stats::{ProxyErrorKind, Way};
+use crate::proxy::udp::{MAX_DATAGRAM, copies, hold, open_upstream};
 
 /// Events taken per wait.
 const EVENTS: usize = 1024;
@@ -373,36 +373,6 @@ impl UdpLoop {
             log::debug!("proxy-udp {client}: session expired");
         }
     }
-}
-
-/// How many copies of `datagram` to send, as the dice say (a corrupted datagram is
-/// changed in place); counts what was applied.
-fn copies(impair: &mut Impairer, datagram: &mut [u8], stats: &ProxyStats) -> u8 {
-    let fate = impair.datagram(datagram);
-    if fate.copies == 0 {
-        stats.impaired(Applied::Dropped);
-    }
-    if fate.copies == 2 {
-        stats.impaired(Applied::Duplicated);
-    }
-    if fate.corrupted {
-        stats.impaired(Applied::Corrupted);
-    }
-    fate.copies
-}
-
-/// How long to hold a datagram sent as `copies` copies (`None`: at once); counts the
-/// holds.
-fn hold(impair: &mut Impairer, copies: u8, stats: &ProxyStats) -> Option<Duration> {
-    if copies == 0 {
-        return None;
-    }
-    let (held, reordered) = impair.hold()?;
-    stats.impaired(Applied::Delayed);
-    if reordered {
-        stats.impaired(Applied::Reordered);
-    }
-    Some(held)
 }
 
 /// Sends one reply to `client` from the front socket, counting it (or its error).

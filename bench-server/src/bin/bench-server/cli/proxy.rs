@@ -81,7 +81,9 @@ pub(super) struct ProxyArgs {
     grace: HumanDuration,
     /// A fault applied on purpose, `[up:|down:]NAME=VALUE` (repeatable; per-core model
     /// only). UDP: loss=1%, dup=1%, corrupt=0.1%, latency=5ms, jitter=2ms,
-    /// reorder=25%,gap=10ms; TCP: reset=after:100KiB. See docs/proxy.md.
+    /// reorder=25%,gap=10ms; TCP: latency=5ms, jitter=2ms, rate=10Mbit,
+    /// slice=64B[,gap=1ms], stall=after:1MiB,for:2s, close-slowly=500ms (these need
+    /// --strategy copy), reset=after:100KiB. See docs/proxy.md.
     #[arg(long, value_name = "SPEC", allow_hyphen_values = true)]
     impair: Vec<String>,
     /// Seed of the impairments' dice: the same seed and traffic give the same faults.
@@ -95,8 +97,9 @@ pub(super) struct ProxyArgs {
 pub struct Relay {
     pub bind: SocketAddr,
     upstream: HostPort,
-    /// The settings, complete but for `upstream`, which [`Relay::config`] fills in.
-    settings: ProxyConfig,
+    /// The settings, complete but for `upstream`, which [`Relay::config`] fills in
+    /// (boxed: the impairments make them larger than the other invocations).
+    settings: Box<ProxyConfig>,
     pub stats_json: Option<PathBuf>,
     pub log_level: log::LevelFilter,
 }
@@ -125,7 +128,7 @@ impl TryFrom<ProxyArgs> for Relay {
         Ok(Relay {
             bind: args.bind,
             upstream,
-            settings,
+            settings: Box::new(settings),
             stats_json: args.output.stats_json,
             log_level: args.output.log_level.filter(),
         })
@@ -138,7 +141,7 @@ impl Relay {
     pub fn config(&self) -> anyhow::Result<ProxyConfig> {
         let config = ProxyConfig {
             upstream: self.upstream.resolve()?,
-            ..self.settings.clone()
+            ..(*self.settings).clone()
         };
         config.check()?;
         Ok(config)
