@@ -13,8 +13,8 @@ use crate::report::{
     StartTimes, TargetInfo, TimelineEntry, Tool, Totals, encode_histogram,
 };
 
+use super::interval::IntervalPart;
 use super::recorder::{INTERVAL, LATE_THRESHOLD, Recorder};
-use super::timeline::IntervalPart;
 
 /// Everything besides the recorder a report needs.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use hdrhistogram::Histogram;
 
-use super::timeline::IntervalPart;
+use super::interval::IntervalPart;
 
 /// Intervals kept for a display that has not taken them yet; older ones are dropped
 /// (a display that stopped reading must not make the run grow).

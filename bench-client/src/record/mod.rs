@@ -8,6 +8,7 @@
 //! never imports it.
 
 mod build;
+mod interval;
 mod live;
 mod recorder;
 mod timeline;

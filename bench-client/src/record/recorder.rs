@@ -11,7 +11,8 @@ use crate::report::{ErrorKind, HIST_HIGH_NS, KINDS, Latency, UdpCounters, new_hi
 
 use super::live::Live;
 
-use super::timeline::{CompressorHandle, CompressorLink, IntervalPart, StoredInterval};
+use super::interval::{IntervalPart, StoredInterval};
+use super::timeline::{CompressorHandle, CompressorLink};
 
 /// An open-loop request sent more than this after its intended time counts as late.
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(1);

@@ -29,7 +29,8 @@ use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 
 use super::ctx::Ctx;
-use super::impair::{Applied, Impairer};
+use super::impair::Applied;
+use super::impair::dice::Impairer;
 use super::stats::{ProxyErrorKind, ProxyStats};
 use crate::runtime::Tracker;
 

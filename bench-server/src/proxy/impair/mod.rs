@@ -15,12 +15,10 @@
 //!
 //! A spec is `[up:|down:]NAME=VALUE`; without a direction it applies both ways.
 
-mod dice;
+pub(crate) mod dice;
 mod spec;
 
 use serde::{Deserialize, Serialize};
-
-pub(crate) use dice::Impairer;
 
 /// What to do to one direction's traffic. All zero / `None`: nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

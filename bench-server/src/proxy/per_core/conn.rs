@@ -15,7 +15,8 @@ use super::shape::{QUEUE_LIMIT, Shaper, Tally};
 use super::shaped::{Lane, Shaped};
 use crate::engine::poller::Readiness;
 use crate::proxy::config::{ProxyConfig, Strategy};
-use crate::proxy::impair::{Impairer, WayImpairments};
+use crate::proxy::impair::WayImpairments;
+use crate::proxy::impair::dice::Impairer;
 use crate::proxy::stats::ProxyErrorKind;
 
 #[cfg(target_os = "linux")]

@@ -9,7 +9,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::proxy::impair::{Applied, Impairer, WayImpairments};
+use crate::proxy::impair::dice::Impairer;
+use crate::proxy::impair::{Applied, WayImpairments};
 
 /// Bytes one shaped direction holds at most (or `--buffer`, if larger): reading
 /// stops while it is full, so memory stays bounded and the sender feels it.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::proxy::Impairments;
-use crate::proxy::impair::Impairer;
+use crate::proxy::impair::dice::Impairer;
 
 /// A leg with `source` bytes to read (then EOF if `eof`, else `WouldBlock`) that
 /// takes every write, recording it.

@@ -16,7 +16,7 @@ use crate::engine::poller::{Events, Poller};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
-use crate::proxy::impair::Impairer;
+use crate::proxy::impair::dice::Impairer;
 use crate::proxy::stats::{ProxyErrorKind, Way};
 use crate::proxy::udp::{MAX_DATAGRAM, copies, hold, open_upstream};
 
