@@ -160,10 +160,12 @@ pub const CPU_COLUMNS: [Field; 5] = [
 ];
 
 /// The columns of the comparison table.
-pub const COLUMNS: [Field; 9] = [
+pub const COLUMNS: [Field; 11] = [
     Field::Rps,
     Field::P50,
+    Field::P75,
     Field::P90,
+    Field::P95,
     Field::P99,
     Field::P999,
     Field::P9999,
