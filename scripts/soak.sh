@@ -7,9 +7,12 @@
 #   RATE=2000 PHASE=60 scripts/soak.sh 1h
 #
 # One `bench-server all` (tcp-echo and udp-echo), one plain TCP relay, one UDP relay
-# with `--impair up:loss=1% --impair down:dup=1%`. The client alternates PHASE-second
-# open-loop runs: tcp-echo through the plain relay ("off"), udp-echo through the
-# impairing one ("on"). A leak shows as a column that keeps growing across phases.
+# with `--impair up:loss=1% --impair down:dup=1%`, and one TCP relay that shapes
+# (`up:latency=2ms`, `down:jitter=1ms`, `down:rate=50Mbit`, `up:slice=16B`: its queues
+# and timers are what could leak). The client takes PHASE-second open-loop runs in
+# turn: tcp-echo through the plain relay ("off"), udp-echo through the impairing one
+# ("udp"), tcp-echo through the shaping one ("tcp"). A leak shows as a column that
+# keeps growing across phases.
 # Everything runs on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,8 +73,13 @@ start relay-on "$SERVER" proxy --proto udp --upstream "$UDP_UP" --bind 127.0.0.1
   --threads 1 --seed 1 --impair up:loss=1% --impair down:dup=1% \
   --stats-json "$OUT/relay-on.json"
 ON_PID=$STARTED_PID
+start relay-shaped "$SERVER" proxy --proto tcp --upstream "$TCP_UP" --bind 127.0.0.1:0 \
+  --threads 1 --seed 1 --impair up:latency=2ms --impair down:jitter=1ms \
+  --impair down:rate=50Mbit --impair up:slice=16B --stats-json "$OUT/relay-shaped.json"
+SHAPED_PID=$STARTED_PID
 OFF_ADDR=$(addr_of relay-off proxy-tcp)
 ON_ADDR=$(addr_of relay-on proxy-udp)
+SHAPED_ADDR=$(addr_of relay-shaped proxy-tcp)
 
 # "RSS_KiB/fds" of a process, "-" once it is gone.
 sample() {
@@ -89,10 +97,10 @@ sample() {
 START=$(date +%s)
 PHASE_N=0
 CLIENT_PID=""
-printf '%6s %-5s %-14s %-14s %-14s %-14s\n' "t_s" "imp" "server" "relay_off" "relay_on" "client" \
-  | tee "$OUT/table.txt"
-printf '%6s %-5s %-14s %-14s %-14s %-14s\n' "" "" "KiB/fds" "KiB/fds" "KiB/fds" "KiB/fds" \
-  | tee -a "$OUT/table.txt"
+printf '%6s %-5s %-14s %-14s %-14s %-14s %-14s\n' "t_s" "imp" "server" "relay_off" "relay_on" \
+  "relay_shaped" "client" | tee "$OUT/table.txt"
+printf '%6s %-5s %-14s %-14s %-14s %-14s %-14s\n' "" "" "KiB/fds" "KiB/fds" "KiB/fds" "KiB/fds" \
+  "KiB/fds" | tee -a "$OUT/table.txt"
 while :; do
   now=$(date +%s)
   elapsed=$(( now - START ))
@@ -102,20 +110,29 @@ while :; do
     len=$(( left < PHASE ? left : PHASE ))
     [ "$len" -lt 2 ] && break
     PHASE_N=$(( PHASE_N + 1 ))
-    if [ $(( PHASE_N % 2 )) -eq 1 ]; then
+    case $(( PHASE_N % 3 )) in
+    1)
       MODE=off
       "$CLIENT" run tcp-echo --target "$OFF_ADDR" --connections 8 --rate "$RATE" \
         --duration "${len}s" --out "$OUT/run-$PHASE_N-off.json" >"$OUT/run-$PHASE_N.log" 2>&1 &
-    else
-      MODE=on
+      ;;
+    2)
+      MODE=udp
       "$CLIENT" run udp-echo --target "$ON_ADDR" --connections 8 --rate "$RATE" \
-        --duration "${len}s" --out "$OUT/run-$PHASE_N-on.json" >"$OUT/run-$PHASE_N.log" 2>&1 &
-    fi
+        --duration "${len}s" --out "$OUT/run-$PHASE_N-udp.json" >"$OUT/run-$PHASE_N.log" 2>&1 &
+      ;;
+    *)
+      MODE=tcp
+      "$CLIENT" run tcp-echo --target "$SHAPED_ADDR" --connections 8 --rate "$RATE" \
+        --duration "${len}s" --out "$OUT/run-$PHASE_N-tcp.json" >"$OUT/run-$PHASE_N.log" 2>&1 &
+      ;;
+    esac
     CLIENT_PID=$!
     sleep 1
   fi
-  printf '%6s %-5s %-14s %-14s %-14s %-14s\n' "$elapsed" "$MODE" "$(sample "$SERVER_PID")" \
-    "$(sample "$OFF_PID")" "$(sample "$ON_PID")" "$(sample "$CLIENT_PID")" | tee -a "$OUT/table.txt"
+  printf '%6s %-5s %-14s %-14s %-14s %-14s %-14s\n' "$elapsed" "$MODE" "$(sample "$SERVER_PID")" \
+    "$(sample "$OFF_PID")" "$(sample "$ON_PID")" "$(sample "$SHAPED_PID")" "$(sample "$CLIENT_PID")" \
+    | tee -a "$OUT/table.txt"
   sleep 10
 done
 [ -n "$CLIENT_PID" ] && wait "$CLIENT_PID" 2>/dev/null || true
@@ -124,7 +141,7 @@ PIDS=()
 
 echo
 echo "phases: $PHASE_N of up to ${PHASE}s at $RATE req/s; reports in $OUT/run-*.json"
-for f in "$OUT"/relay-off.json "$OUT"/relay-on.json; do
+for f in "$OUT"/relay-off.json "$OUT"/relay-on.json "$OUT"/relay-shaped.json; do
   [ -f "$f" ] && python3 - "$f" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
