@@ -66,6 +66,7 @@ mod impair;
 #[cfg(target_os = "linux")]
 mod per_core;
 mod run;
+mod shape;
 mod shard;
 #[cfg(target_os = "linux")]
 mod splice;
