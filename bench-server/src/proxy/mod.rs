@@ -67,6 +67,7 @@ mod impair;
 mod per_core;
 mod run;
 mod shape;
+mod shaped;
 mod shard;
 #[cfg(target_os = "linux")]
 mod splice;
