@@ -7,7 +7,8 @@ mod common;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use bench_server::ServerSummary;
+use bench_server::proxy::ProxySummary;
+use bench_server::{Proto, ServerSummary};
 use common::*;
 use serde_json::json;
 
@@ -170,7 +171,8 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
         (&["tcp-echo", "--max-buffered", "1MiB"], "--max-buffered"),
         (&["tcp-echo", "--frame-timeout", "1s"], "--frame-timeout"),
         (&["gopher"], "gopher"),
-        // Impairments: bad specs, the async model, the wrong transport.
+        // Impairments: bad specs, shaping with splice (on either model), the wrong
+        // transport.
         (
             &[
                 "proxy",
@@ -180,8 +182,10 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
                 "up:latency=5ms",
                 "--model",
                 "async",
+                "--strategy",
+                "splice",
             ],
-            "latency=5ms with --model async",
+            "latency=5ms with --strategy splice",
         ),
         (
             &[
@@ -286,6 +290,48 @@ fn bad_flags_give_one_line_naming_the_value_and_exit_2() {
             lines[0]
         );
     }
+}
+
+#[test]
+fn the_async_relay_shapes_tcp_and_counts_it_in_its_stats_json() {
+    let upstream = start_server(Proto::TcpEcho, test_config());
+    let upstream_addr = upstream.addr(Proto::TcpEcho).unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("wirebench-cli-shape-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("relay.json");
+    let relay = Server::start(&[
+        "proxy",
+        "--model",
+        "async",
+        "--upstream",
+        &upstream_addr,
+        "--bind",
+        "127.0.0.1:0",
+        "--impair",
+        "up:latency=5ms",
+        "--impair",
+        "down:slice=4B",
+        "--seed",
+        "3",
+        "--grace",
+        "1s",
+        "--stats-json",
+        json_path.to_str().unwrap(),
+    ]);
+    let addr = relay.listening("proxy-tcp");
+    assert_tcp_echo(&mut connect(addr), b"hello over tcp");
+    relay.signal("TERM");
+    let (status, _, err) = relay.wait();
+    assert!(status.success(), "{status}, stderr: {err}");
+    let summary: ProxySummary =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(summary.bytes_to_client, 14, "{summary:?}");
+    // The request was held on the way up; the 14 B reply went down in 4 B slices.
+    let done = summary.impaired;
+    assert!(done.delayed >= 1 && done.delayed_bytes >= 14, "{done:?}");
+    assert!(done.sliced >= 4, "{done:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    stop(upstream);
 }
 
 #[test]

@@ -189,16 +189,11 @@ pub enum ProxyError {
     /// `splice` asked for on a system without `splice(2)`.
     #[error("--strategy splice: splice(2) exists only on Linux; use --strategy copy")]
     SpliceUnsupported,
-    /// A TCP shaping impairment with `--model async`, which applies only `reset` on
-    /// TCP (and every UDP one).
-    #[error(
-        "--impair {0} with --model async: TCP shaping runs on the per-core model only (async applies reset and the UDP impairments); use --model per-core"
-    )]
-    ImpairAsync(String),
     /// An impairment of the other transport (`loss` on TCP, `reset` on UDP).
     #[error("--impair {0}: not an impairment of --proto {1}")]
     ImpairProto(String, &'static str),
-    /// A TCP impairment that needs the bytes in user space with `--strategy splice`.
+    /// A TCP impairment that needs the bytes in user space with `--strategy splice`
+    /// (on either model: `splice` moves them kernel to kernel).
     #[error(
         "--impair {0} with --strategy splice: shaping needs the bytes in user space; use --strategy copy"
     )]
@@ -265,8 +260,7 @@ impl ProxyConfig {
         self.check_impair()
     }
 
-    /// Impairments must fit the transport; TCP shaping needs the per-core model and
-    /// `copy`.
+    /// Impairments must fit the transport; TCP shaping needs `copy` (on either model).
     fn check_impair(&self) -> Result<(), ProxyError> {
         if self.impair.is_off() {
             return Ok(());
@@ -286,9 +280,6 @@ impl ProxyConfig {
                         format!("{words} (TCP only)"),
                         "udp",
                     ));
-                }
-                ProxyProto::Tcp if way.has_shaping() && self.model == ProxyModel::Async => {
-                    return Err(ProxyError::ImpairAsync(way.shaping_words()));
                 }
                 ProxyProto::Tcp if way.has_shaping() && self.strategy == Strategy::Splice => {
                     return Err(ProxyError::ImpairSplice(way.shaping_words()));
@@ -352,14 +343,23 @@ mod tests {
         let (tcp, udp) = (ProxyProto::Tcp, ProxyProto::Udp);
         let (per_core, asy) = (ProxyModel::PerCore, ProxyModel::Async);
         let (copy, splice) = (Strategy::Copy, Strategy::Splice);
-        for spec in ["latency=5ms", "rate=1Mbit", "slice=64B", "close-slowly=1s"] {
+        let shaping = [
+            "latency=5ms",
+            "jitter=1ms",
+            "rate=1Mbit",
+            "slice=64B",
+            "stall=after:1KiB,for:1s",
+            "close-slowly=1s",
+        ];
+        for spec in shaping {
             if cfg!(target_os = "linux") {
                 assert_eq!(with(tcp, per_core, copy, spec), Ok(()), "{spec}");
             }
-            let refused = with(tcp, per_core, splice, spec).unwrap_err();
-            assert!(refused.contains("--strategy splice"), "{refused}");
-            let refused = with(tcp, asy, copy, spec).unwrap_err();
-            assert!(refused.contains("--model async"), "{refused}");
+            assert_eq!(with(tcp, asy, copy, spec), Ok(()), "{spec}");
+            for model in [per_core, asy] {
+                let refused = with(tcp, model, splice, spec).unwrap_err();
+                assert!(refused.contains("with --strategy splice"), "{refused}");
+            }
         }
         assert_eq!(with(tcp, asy, splice, "reset=after:1KiB"), Ok(()));
         assert_eq!(with(udp, asy, copy, "loss=1%"), Ok(()));

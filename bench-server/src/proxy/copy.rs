@@ -1,5 +1,6 @@
 //! The `copy` strategy of the TCP relay: both directions at once, each reading into its
-//! own user-space buffer of `buffer` bytes and writing it out.
+//! own user-space buffer of `buffer` bytes and writing it out, or, for a direction with
+//! TCP shaping impairments on, through its shaping queue (`shaped`).
 
 use std::io;
 use std::io::Read as _;
@@ -9,26 +10,51 @@ use smol::Async;
 use smol::future;
 use smol::io::AsyncWriteExt as _;
 
+use super::shape::Shaper;
+use super::shaped::shape_one_way;
 use super::stats::{ProxyStats, Way};
 use super::stream::{ResetAfter, after_chunk, shutdown_write};
 
-/// The `copy` strategy: both directions at once, each with its own buffer and
-/// `reset=after:` limit (`[up, down]`).
+/// The `copy` strategy: both directions at once, each with its own buffer (or shaping
+/// plan, where `shapers` has one) and `reset=after:` limit (`[up, down]` both).
 pub(super) async fn relay(
     client: &Async<TcpStream>,
     upstream: &Async<TcpStream>,
     buffer: usize,
     stats: &ProxyStats,
-    reset: [ResetAfter; 2],
+    (reset, shapers): ([ResetAfter; 2], [Option<Shaper>; 2]),
 ) -> io::Result<()> {
     let [up_reset, down_reset] = reset;
-    let up = copy_one_way(client, upstream, buffer, up_reset, |n| {
-        stats.chunk(Way::ToUpstream, n)
-    });
-    let down = copy_one_way(upstream, client, buffer, down_reset, |n| {
-        stats.chunk(Way::ToClient, n)
-    });
+    let [up_shaper, down_shaper] = shapers;
+    let up = one_way(
+        client,
+        upstream,
+        (buffer, up_shaper),
+        stats,
+        (Way::ToUpstream, up_reset),
+    );
+    let down = one_way(
+        upstream,
+        client,
+        (buffer, down_shaper),
+        stats,
+        (Way::ToClient, down_reset),
+    );
     future::try_zip(up, down).await.map(|_| ())
+}
+
+/// One direction: through its shaping plan if it has one, else the plain copy loop.
+async fn one_way(
+    from: &Async<TcpStream>,
+    to: &Async<TcpStream>,
+    (buffer, shaper): (usize, Option<Shaper>),
+    stats: &ProxyStats,
+    (way, reset): (Way, ResetAfter),
+) -> io::Result<()> {
+    match shaper {
+        Some(shaper) => shape_one_way(from, to, shaper, stats, (way, reset)).await,
+        None => copy_one_way(from, to, buffer, reset, |n| stats.chunk(way, n)).await,
+    }
 }
 
 /// Copies `from` to `to` until `from` reaches EOF, then shuts down `to`'s write half;

@@ -17,7 +17,9 @@
 //! - `tcp` (the `async` model's TCP relay, on the shared runtime): the accept loop (with the descriptor budget of `fds`), the upstream connect
 //!   with its timeout, and the choice of strategy: `copy` (one user-space buffer per
 //!   direction) or `splice` (Linux: socket -> pipe -> socket, no copy to user space),
-//!   with what both do alike in `stream` (half-close, pacing between chunks).
+//!   with what both do alike in `stream` (half-close, pacing between chunks); a `copy`
+//!   direction with TCP shaping impairments on runs `shaped` instead (reads, writes
+//!   and smol timers around the shared `shape`).
 //! - `udp` (the `async` model's UDP relay): sessions per client address, each with its own connected upstream socket,
 //!   idle expiry and the session bound.
 //! - `ctx`: what every task of one run shares.
@@ -25,6 +27,9 @@
 //! - `fds`: the descriptor budget checked before a client is accepted.
 //! - `stats`: the live counters and the [`ProxySummary`] written at shutdown; `shard`
 //!   (leaf): one per-core loop's own share of them.
+//! - `shape` (leaf, sans-IO): `Shaper`, one TCP direction's shaping plan
+//!   (bounded queue, release times that keep the order, token bucket, slices, stall,
+//!   slow close), driven by both models.
 //! - `impair/` (leaf): [`Impairments`] (`--impair`), their parsing (`spec`), the seeded
 //!   dice that apply them (`dice`) and [`ImpairCounts`].
 //! - `config` (leaf): [`ProxyConfig`] (plain, serialisable), its checks and
@@ -66,6 +71,8 @@ mod impair;
 #[cfg(target_os = "linux")]
 mod per_core;
 mod run;
+mod shape;
+mod shaped;
 mod shard;
 #[cfg(target_os = "linux")]
 mod splice;

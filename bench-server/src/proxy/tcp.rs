@@ -1,6 +1,7 @@
 //! The TCP relay: the accept loop (with the descriptor budget), one upstream connection
 //! per client connection (connected within `connect_timeout`, or the client is closed
-//! and the failure counted), and the choice of strategy. Both strategies (`copy`,
+//! and the failure counted), and the choice of strategy (`copy` with a shaping plan
+//! for each direction that has TCP shaping impairments on). Both strategies (`copy`,
 //! `splice`) propagate half-close: when one side shuts down its write half, the relay
 //! forwards every byte it read and then shuts down its write half towards the other
 //! side; the connection ends when both directions have ended.
@@ -18,6 +19,7 @@ use super::config::Strategy;
 use super::ctx::Ctx;
 use super::fds::FdBudget;
 use super::impair::Applied;
+use super::shaped::shaper_for;
 use super::stats::{ProxyErrorKind, ProxyStats};
 use super::stream::{ResetAfter, is_reset_on_purpose};
 use crate::runtime::{ACCEPT_BACKOFF, Tracker};
@@ -27,6 +29,8 @@ use crate::stats::limiter::suppressed_note;
 pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tracker: Tracker) {
     let fds = FdBudget::for_config(&ctx.config);
     let mut turns = 0u64;
+    // Numbers the connections, so each one's shaping dice have their own seed.
+    let mut serial = 0u64;
     while ctx.keep_going(&mut turns).await {
         let accepted = ctx.runtime.or_stopped(listener.accept()).await;
         match accepted {
@@ -55,9 +59,10 @@ pub(super) async fn accept_loop(listener: Async<TcpListener>, ctx: Arc<Ctx>, tra
                     _tracker: tracker.clone(),
                 };
                 let task_ctx = Arc::clone(&ctx);
+                serial += 1;
                 ctx.runtime.spawn(async move {
                     let _guard = guard;
-                    serve(client, peer, &task_ctx).await;
+                    serve(client, (peer, serial), &task_ctx).await;
                 });
             }
             Some(Err(e)) => {
@@ -86,11 +91,11 @@ impl Drop for ConnGuard {
     }
 }
 
-/// Relays one client connection until both directions end, an error ends it, or the
-/// grace period after shutdown runs out.
-async fn serve(client: Async<TcpStream>, peer: SocketAddr, ctx: &Ctx) {
+/// Relays client connection number `serial` until both directions end, an error ends
+/// it, or the grace period after shutdown runs out.
+async fn serve(client: Async<TcpStream>, (peer, serial): (SocketAddr, u64), ctx: &Ctx) {
     let relay = async {
-        match relay(client, peer, ctx).await {
+        match relay(client, (peer, serial), ctx).await {
             Ok(()) => {}
             Err((kind, e)) => {
                 ctx.stats.error(kind);
@@ -117,7 +122,7 @@ async fn serve(client: Async<TcpStream>, peer: SocketAddr, ctx: &Ctx) {
 
 async fn relay(
     client: Async<TcpStream>,
-    peer: SocketAddr,
+    (peer, serial): (SocketAddr, u64),
     ctx: &Ctx,
 ) -> Result<(), (ProxyErrorKind, io::Error)> {
     let config = &ctx.config;
@@ -137,7 +142,11 @@ async fn relay(
     ];
     let (buffer, stats) = (config.buffer, &*ctx.stats);
     let relayed = match config.strategy {
-        Strategy::Copy => super::copy::relay(&client, &upstream, buffer, stats, reset).await,
+        Strategy::Copy => {
+            // The config check keeps the shaping impairments to `copy`.
+            let shapers = [false, true].map(|down| shaper_for(config, serial, down));
+            super::copy::relay(&client, &upstream, buffer, stats, (reset, shapers)).await
+        }
         #[cfg(target_os = "linux")]
         Strategy::Splice => super::splice::relay(&client, &upstream, buffer, stats, reset).await,
         #[cfg(not(target_os = "linux"))]

@@ -4,8 +4,7 @@
 //! was applied ([`ImpairCounts`]). A leaf: the loops call it and count what it did; it
 //! does no I/O and keeps no clock.
 //!
-//! Implemented (the `async` model applies the UDP ones and `reset`, and refuses the
-//! TCP shaping ones):
+//! Implemented (on both relay models; the TCP shaping ones need `--strategy copy`):
 //! - UDP: `loss=P%`, `dup=P%`, `corrupt=P%` (one byte of the datagram flipped),
 //!   `latency=D`, `jitter=D`, `reorder=P%,gap=D` (datagrams held on the loop's timers);
 //! - TCP: `latency=D`, `jitter=D` (chunks held, order kept), `rate=10Mbit[,burst=SIZE]`

@@ -11,12 +11,12 @@ use std::time::Instant;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::pump::{CopyMover, Direction, Moved, Ready, Step};
-use super::shape::{QUEUE_LIMIT, Shaper, Tally};
 use super::shaped::{Lane, Shaped};
 use crate::engine::poller::Readiness;
 use crate::proxy::config::{ProxyConfig, Strategy};
 use crate::proxy::impair::WayImpairments;
 use crate::proxy::impair::dice::Impairer;
+use crate::proxy::shape::{QUEUE_LIMIT, Shaper, Tally};
 use crate::proxy::stats::ProxyErrorKind;
 
 #[cfg(target_os = "linux")]

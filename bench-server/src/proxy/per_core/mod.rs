@@ -13,8 +13,8 @@
 //!   ready-again list, the graceful stop and grace cut); `conn`: one relayed
 //!   connection; `pump`: one direction's state machine and the `copy` mover;
 //!   `splice`: the `splice` mover; `shaped`: a direction with TCP shaping
-//!   impairments on, with `shape` (leaf, sans-IO): its bounded queue, token bucket,
-//!   slices, stall and slow close.
+//!   impairments on, driving the wing's shared `proxy::shape` (sans-IO: its bounded
+//!   queue, token bucket, slices, stall and slow close).
 //! - `udp`: the UDP loop (sessions per client address, idle expiry, the bound), with
 //!   `delay` (leaf): the datagrams it holds for `--impair latency/jitter/reorder`.
 //! - `shared` (leaf): what the loops of a run share, the per-turn budget, the tokens.
@@ -22,7 +22,6 @@
 mod conn;
 mod delay;
 mod pump;
-mod shape;
 mod shaped;
 mod shared;
 #[cfg(target_os = "linux")]

@@ -8,7 +8,7 @@ use std::io;
 use std::time::Instant;
 
 use super::pump::{CopyMover, Direction, HalfClose, Moved, Ready, Step, Stream};
-use super::shape::{Next, Shaper, Tally};
+use crate::proxy::shape::{Next, Shaper, Tally};
 
 /// Reads and writes one pump call may make per `budget` unit.
 const OPS_PER_BUDGET: u32 = 2;

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Failure, Progress, Side, connect_failure};
 use super::pump::Moved;
-use super::shape::Tally;
 use super::shared::{BUDGET, Shared, token};
 use crate::engine::poller::{Events, Poller, Readiness};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
 use crate::proxy::impair::Applied;
+use crate::proxy::shape::Tally;
 use crate::proxy::stats::{ProxyErrorKind, Way};
 use crate::runtime::ACCEPT_BACKOFF;
 use crate::stats::limiter::suppressed_note;

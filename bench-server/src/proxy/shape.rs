@@ -3,8 +3,9 @@
 //! it takes the bytes read and the time, and says how many bytes may be written now
 //! or when to look again. Chunks wait in a bounded ring, each with its release time
 //! (never before the chunk read before it, so jitter cannot reorder a stream); the
-//! `rate` is a [`TokenBucket`]. The pump (`shaped`) does the reads and writes; the
-//! loop owns the timers.
+//! `rate` is a [`TokenBucket`]. No sockets and no clock: both models drive it, the
+//! per-core loops through `per_core::shaped` (their timers) and the `async` model's
+//! tasks through `shaped` (smol timers); the driver does the reads and writes.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -14,30 +15,30 @@ use crate::proxy::impair::{Applied, WayImpairments};
 
 /// Bytes one shaped direction holds at most (or `--buffer`, if larger): reading
 /// stops while it is full, so memory stays bounded and the sender feels it.
-pub(super) const QUEUE_LIMIT: usize = 1 << 20;
+pub(crate) const QUEUE_LIMIT: usize = 1 << 20;
 
 /// Chunks one shaped direction holds at most (however small they are).
-pub(super) const MAX_CHUNKS: usize = 4096;
+pub(crate) const MAX_CHUNKS: usize = 4096;
 
 /// What the shaping did in one turn, added to the relay's counters once per turn.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Tally {
+pub(crate) struct Tally {
     /// Chunks held by `latency`/`jitter`, and their bytes.
-    pub(super) delayed: u64,
-    pub(super) delayed_bytes: u64,
+    pub(crate) delayed: u64,
+    pub(crate) delayed_bytes: u64,
     /// Waits for tokens.
-    pub(super) throttled: u64,
+    pub(crate) throttled: u64,
     /// Writes cut to the slice size.
-    pub(super) sliced: u64,
+    pub(crate) sliced: u64,
     /// Stalls begun.
-    pub(super) stalled: u64,
+    pub(crate) stalled: u64,
     /// FINs held back.
-    pub(super) closed_slowly: u64,
+    pub(crate) closed_slowly: u64,
 }
 
 impl Tally {
     /// Each count with the counter it adds to.
-    pub(super) fn counts(&self) -> [(Applied, u64); 6] {
+    pub(crate) fn counts(&self) -> [(Applied, u64); 6] {
         [
             (Applied::Delayed, self.delayed),
             (Applied::DelayedBytes, self.delayed_bytes),
@@ -52,7 +53,7 @@ impl Tally {
 /// A token bucket in byte-nanoseconds (bytes x 1e9), so refills never lose a
 /// fraction of a byte.
 #[derive(Debug)]
-pub(super) struct TokenBucket {
+pub(crate) struct TokenBucket {
     rate: u64,
     burst_bns: u128,
     credit_bns: u128,
@@ -63,7 +64,7 @@ const NS: u128 = 1_000_000_000;
 
 impl TokenBucket {
     /// A full bucket of `burst` bytes, refilled at `rate` bytes per second.
-    pub(super) fn new(rate: u64, burst: u64, now: Instant) -> Self {
+    pub(crate) fn new(rate: u64, burst: u64, now: Instant) -> Self {
         let burst_bns = u128::from(burst.max(1)) * NS;
         TokenBucket {
             rate: rate.max(1),
@@ -74,7 +75,7 @@ impl TokenBucket {
     }
 
     /// Whole bytes that may go at `now`.
-    pub(super) fn available(&mut self, now: Instant) -> usize {
+    pub(crate) fn available(&mut self, now: Instant) -> usize {
         if now > self.last {
             let earned = now.duration_since(self.last).as_nanos() * u128::from(self.rate);
             self.credit_bns = (self.credit_bns + earned).min(self.burst_bns);
@@ -84,12 +85,12 @@ impl TokenBucket {
     }
 
     /// Takes `n` bytes' worth of tokens.
-    pub(super) fn spend(&mut self, n: usize) {
+    pub(crate) fn spend(&mut self, n: usize) {
         self.credit_bns = self.credit_bns.saturating_sub(n as u128 * NS);
     }
 
     /// When `n` bytes (capped at the burst) will be available.
-    pub(super) fn ready_at(&self, n: usize) -> Instant {
+    pub(crate) fn ready_at(&self, n: usize) -> Instant {
         let want = (n as u128 * NS).min(self.burst_bns);
         let ns = want
             .saturating_sub(self.credit_bns)
@@ -150,7 +151,7 @@ impl Ring {
 
 /// What a direction may do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Next {
+pub(crate) enum Next {
     /// Write at most this many bytes of [`Shaper::front`] now.
     Write(usize),
     /// Nothing may go before this instant.
@@ -161,7 +162,7 @@ pub(super) enum Next {
 
 /// One direction's shaping state.
 #[derive(Debug)]
-pub(super) struct Shaper {
+pub(crate) struct Shaper {
     way: WayImpairments,
     /// For `jitter` (and `latency`): `None` without a hold.
     dice: Option<Impairer>,
@@ -184,7 +185,7 @@ pub(super) struct Shaper {
 
 impl Shaper {
     /// A plan for `way` holding at most `limit` bytes; `dice` for its holds.
-    pub(super) fn new(
+    pub(crate) fn new(
         way: WayImpairments,
         dice: Option<Impairer>,
         limit: usize,
@@ -210,7 +211,7 @@ impl Shaper {
     }
 
     /// Where the next read may put its bytes; `None` while the queue is full.
-    pub(super) fn read_space(&mut self) -> Option<&mut [u8]> {
+    pub(crate) fn read_space(&mut self) -> Option<&mut [u8]> {
         if self.chunks.len() >= MAX_CHUNKS {
             return None;
         }
@@ -219,7 +220,7 @@ impl Shaper {
     }
 
     /// Takes in `n` bytes just read into [`Shaper::read_space`] at `now`.
-    pub(super) fn filled(&mut self, n: usize, now: Instant, tally: &mut Tally) {
+    pub(crate) fn filled(&mut self, n: usize, now: Instant, tally: &mut Tally) {
         self.ring.commit(n);
         let hold = self.dice.as_mut().and_then(Impairer::hold).map(|(d, _)| d);
         let mut at = hold.map_or(now, |d| now + d);
@@ -239,7 +240,7 @@ impl Shaper {
 
     /// The source said EOF at `now`: the FIN may go once every byte is out and
     /// `close-slowly` has passed.
-    pub(super) fn closed(&mut self, now: Instant, tally: &mut Tally) {
+    pub(crate) fn closed(&mut self, now: Instant, tally: &mut Tally) {
         let slowly = Duration::from_micros(self.way.close_slowly_us);
         if !slowly.is_zero() {
             tally.closed_slowly += 1;
@@ -248,17 +249,17 @@ impl Shaper {
     }
 
     /// When the FIN may go (`None` before EOF).
-    pub(super) fn fin_at(&self) -> Option<Instant> {
+    pub(crate) fn fin_at(&self) -> Option<Instant> {
         self.fin_at
     }
 
     /// The held bytes a [`Next::Write`] writes from.
-    pub(super) fn front(&self) -> &[u8] {
+    pub(crate) fn front(&self) -> &[u8] {
         self.ring.front()
     }
 
     /// What may happen at `now`.
-    pub(super) fn next(&mut self, now: Instant, tally: &mut Tally) -> Next {
+    pub(crate) fn next(&mut self, now: Instant, tally: &mut Tally) -> Next {
         let Some(&(at, left)) = self.chunks.front() else {
             return Next::Idle;
         };
@@ -301,7 +302,7 @@ impl Shaper {
     }
 
     /// `n` bytes of a [`Next::Write`] went out at `now`.
-    pub(super) fn wrote(&mut self, n: usize, now: Instant, tally: &mut Tally) {
+    pub(crate) fn wrote(&mut self, n: usize, now: Instant, tally: &mut Tally) {
         self.ring.consume(n);
         if let Some(front) = self.chunks.front_mut() {
             front.1 -= n;
