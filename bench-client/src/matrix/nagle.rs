@@ -196,7 +196,11 @@ mod tests {
         // Each right-aligned column ends where its heading ends.
         for (heading, value) in [("p75", "456.7us"), ("p95", "41.2ms"), ("errors", "999999")] {
             let end = header.find(&format!(" {heading} ")).expect(heading) + 1 + heading.len();
-            assert_eq!(row[..end].rsplit(' ').next(), Some(value), "{heading}:\n{table}");
+            assert_eq!(
+                row[..end].rsplit(' ').next(),
+                Some(value),
+                "{heading}:\n{table}"
+            );
         }
         assert!(row.ends_with("nagle+delayed-ack stall (100.0%)"), "{row}");
     }

@@ -391,7 +391,9 @@ mod tests {
         let names: Vec<String> = fields.iter().map(|f| f.field.clone()).collect();
         assert_eq!(
             names,
-            ["req/s", "p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99", "max"]
+            [
+                "req/s", "p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99", "max"
+            ]
         );
         let p95 = &fields[4];
         assert_eq!(p95.direct, direct_summary.p95_ns as f64);

@@ -76,7 +76,11 @@ fn matrix_table(out: &mut String, summary: &Summary) {
             escape(&row.verdict.map_or_else(|| "-".to_owned(), |v| v.text())),
         ]);
         let stalled = row.verdict.is_some_and(|v| v.stalled);
-        out.push_str(if stalled { "<tr class=\"stall\">" } else { "<tr>" });
+        out.push_str(if stalled {
+            "<tr class=\"stall\">"
+        } else {
+            "<tr>"
+        });
         for cell in td {
             let _ = write!(out, "<td>{cell}</td>");
         }
@@ -279,11 +283,15 @@ mod tests {
         let mut out = String::new();
         matrix_table(&mut out, &summary(&new_row));
         assert!(
-            out.contains("<th>req/s</th><th>rx bytes/s</th><th>p50</th><th>p75</th><th>p95</th><th>p99</th>"),
+            out.contains(
+                "<th>req/s</th><th>rx bytes/s</th><th>p50</th><th>p75</th><th>p95</th><th>p99</th>"
+            ),
             "{out}"
         );
         assert!(
-            out.contains("<td>1000</td><td>64.0kB</td><td>10.0us</td><td>12.0us</td><td>17.0us</td>"),
+            out.contains(
+                "<td>1000</td><td>64.0kB</td><td>10.0us</td><td>12.0us</td><td>17.0us</td>"
+            ),
             "{out}"
         );
         let headings = out.matches("<th>").count();

@@ -173,6 +173,10 @@ mod tests {
         assert_eq!(summary("latency", &s), Ok(()));
         // The rules for the other percentiles still hold there.
         s.p90_ns = s.p50_ns - 1;
-        assert!(summary("latency", &s).unwrap_err().contains("latency.p90_ns"));
+        assert!(
+            summary("latency", &s)
+                .unwrap_err()
+                .contains("latency.p90_ns")
+        );
     }
 }
