@@ -162,7 +162,9 @@ fn report(base: &Value, p99_us: u64, rps: u64, seconds: &[u64]) -> Value {
     for (field, us) in [
         ("min_ns", 1),
         ("p50_ns", p99_us / 2),
+        ("p75_ns", p99_us * 3 / 4),
         ("p90_ns", p99_us * 9 / 10),
+        ("p95_ns", p99_us * 95 / 100),
         ("p99_ns", p99_us),
         ("p99_9_ns", p99_us * 2),
         ("p99_99_ns", p99_us * 3),

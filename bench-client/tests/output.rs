@@ -367,7 +367,7 @@ fn a_broken_report_is_refused_by_compare_render_and_export_alike() {
                 let p99 = v["latency"]["p99_ns"].as_u64().unwrap();
                 v["latency"]["p50_ns"] = (p99 + 1).into();
             },
-            "latency.p90_ns",
+            "latency.p75_ns",
         ),
         (
             "corrupt",

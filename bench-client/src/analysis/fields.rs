@@ -127,9 +127,9 @@ const SPECS: [Spec; 23] = specs! {
     Rps "req/s" ["rps", "requests_per_s", "throughput"] count totals.requests_per_s,
         leg requests_per_s;
     P50 "p50" ["median"] latency latency.p50_ns, leg p50_ns, summary p50_ns;
-    P75 "p75" [] latency latency.p75_ns, summary p75_ns;
+    P75 "p75" [] latency latency.p75_ns, leg p75_ns, summary p75_ns;
     P90 "p90" [] latency latency.p90_ns, leg p90_ns, summary p90_ns;
-    P95 "p95" [] latency latency.p95_ns, summary p95_ns;
+    P95 "p95" [] latency latency.p95_ns, leg p95_ns, summary p95_ns;
     P99 "p99" [] latency latency.p99_ns, leg p99_ns, summary p99_ns;
     P999 "p99.9" ["p999"] latency latency.p99_9_ns, leg p99_9_ns, summary p99_9_ns;
     P9999 "p99.99" ["p9999"] latency latency.p99_99_ns, leg p99_99_ns, summary p99_99_ns;
@@ -235,8 +235,8 @@ impl Field {
         (self.spec().report)(view)
     }
 
-    /// Whether an overhead leg row ([`LegRow`]) carries it: req/s and the percentiles up
-    /// to max that `overhead` summarises (p50, p90, p99, p99.9, p99.99; not p75, p95).
+    /// Whether an overhead leg row ([`LegRow`]) carries it: req/s and the percentiles
+    /// from p50 up to max that `overhead` summarises.
     pub fn in_leg_row(self) -> bool {
         self.spec().leg.is_some()
     }

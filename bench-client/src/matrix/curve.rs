@@ -290,24 +290,26 @@ pub fn log_spaced(lo: f64, hi: f64, steps: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The table printed after a sweep or a search: one row per run, then the search's
-/// outcome.
+/// The table printed after a sweep or a search: one row per run (offered and achieved
+/// rate, p50, p95, p99, p99.9 of the corrected latency, errors, verdict and its reasons),
+/// then the search's outcome.
 pub fn format_curve_table(summary: &CurveSummary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<10} {:<11} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7}  verdict",
-        "run", "phase", "offered", "achieved", "p50", "p99", "p99.9", "errors"
+        "{:<10} {:<11} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}  verdict",
+        "run", "phase", "offered", "achieved", "p50", "p95", "p99", "p99.9", "errors"
     );
     for p in &summary.points {
         let _ = writeln!(
             out,
-            "{:<10} {:<11} {:>10.0} {:>10.0} {:>9} {:>9} {:>9} {:>7}  {}{}",
+            "{:<10} {:<11} {:>10.0} {:>10.0} {:>8} {:>8} {:>8} {:>8} {:>7}  {}{}",
             p.name,
             p.phase.as_deref().unwrap_or("-"),
             p.offered_rate,
             p.achieved_rate,
             format_ns(p.p50_ns),
+            format_ns(p.p95_ns),
             format_ns(p.p99_ns),
             format_ns(p.p99_9_ns),
             p.errors,
@@ -340,6 +342,7 @@ mod tests {
             requests_per_s: achieved,
             duration_s: 2.0,
             p50_ns: 1_000_000,
+            p95_ns: 1_500_000,
             p99_ns: 2_000_000,
             p99_9_ns: 3_000_000,
             uncorrected_p99_ns: Some(2_000_000),
@@ -380,6 +383,44 @@ mod tests {
         };
         let why = generator_reasons(&point(1000.0, 1000.0, 50), &late, lag);
         assert_eq!(why, ["send lag p99 50.0ms beyond 10.0ms"]);
+    }
+
+    #[test]
+    fn the_curve_table_has_p95_between_p50_and_p99_in_aligned_columns() {
+        let mut failing = point(1_000_000.0, 999_999.0, 1);
+        failing.name = "confirm-1".to_owned();
+        failing.phase = Some("exponential".to_owned());
+        (failing.p50_ns, failing.p95_ns, failing.p99_ns) = (999_900, 41_200_000, 999_900_000);
+        failing.p99_9_ns = 999_900_000;
+        failing.errors = 9_999_999;
+        failing.verdict = PointVerdict::GeneratorLimited;
+        let summary = CurveSummary {
+            schema: CURVE_SCHEMA.to_owned(),
+            kind: "search".to_owned(),
+            started_at: "now".to_owned(),
+            interrupted: false,
+            workload: crate::config::WorkloadKind::TcpEcho,
+            target: "embedded".to_owned(),
+            slos: Vec::new(),
+            points: vec![point(1000.0, 1000.0, 1), failing],
+            search: None,
+        };
+        let table = format_curve_table(&summary);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        let header = lines[0];
+        assert!(header.contains(" p50      p95      p99 "), "{header}");
+        for (heading, first, wide) in [
+            ("p95", "1.5ms", "41.2ms"),
+            ("p99", "2.0ms", "999.9ms"),
+            ("errors", "0", "9999999"),
+        ] {
+            let end = header.find(&format!(" {heading} ")).expect(heading) + 1 + heading.len();
+            assert_eq!(lines[1][..end].rsplit(' ').next(), Some(first), "{table}");
+            assert_eq!(lines[2][..end].rsplit(' ').next(), Some(wide), "{table}");
+        }
+        // Without reasons, a row fits in 120 columns.
+        assert!(lines.iter().all(|l| l.len() <= 120), "{table}");
     }
 
     #[test]

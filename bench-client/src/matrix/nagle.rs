@@ -118,24 +118,29 @@ pub fn run_nagle(
     run_matrix("nagle", cells(nagle), &nagle.out_dir, stopper, on_cell)
 }
 
-/// The Nagle table: settings, p50, p99, p99.9, req/s and the verdict per cell.
+/// The Nagle table: settings, p50, p75, p95, p99, p99.9, req/s, errors and the verdict
+/// per cell. At most 120 columns, a stalled cell's verdict included (the `interrupted`
+/// mark of a cell cut short comes on top); that leaves no room for bytes/s, which is
+/// req/s times the fixed body size here anyway.
 pub fn format_table(rows: &[SummaryRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<10} {:<7} {:<7} {:>10} {:>10} {:>10} {:>9} {:>7}  verdict",
-        "write", "client", "server", "p50", "p99", "p99.9", "req/s", "errors"
+        "{:<9} {:<6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}  verdict",
+        "write", "client", "server", "p50", "p75", "p95", "p99", "p99.9", "req/s", "errors"
     );
     for row in rows {
         let flag = |v: Option<bool>| v.map_or("?", on_off);
         let verdict = row.verdict.map_or_else(|| "-".to_owned(), |v| v.text());
         let _ = writeln!(
             out,
-            "{:<10} {:<7} {:<7} {:>10} {:>10} {:>10} {:>9.0} {:>7}  {verdict}",
+            "{:<9} {:<6} {:<6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9.0} {:>6}  {verdict}",
             row.write_mode.map_or("-", WriteMode::as_str),
             flag(row.nodelay),
             flag(row.server_nodelay),
             format_ns(row.p50_ns),
+            format_ns(row.p75_ns),
+            format_ns(row.p95_ns),
             format_ns(row.p99_ns),
             format_ns(row.p99_9_ns),
             row.requests_per_s,
@@ -149,6 +154,56 @@ pub fn format_table(rows: &[SummaryRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::WorkloadKind;
+    use crate::report::stall::Verdict;
+
+    /// The widest row there is: 7-character latencies, a stalled verdict at 100%.
+    fn wide_row() -> SummaryRow {
+        SummaryRow {
+            name: "framed-coalesced-client-off-server-off".to_owned(),
+            report: "framed-coalesced-client-off-server-off.json".to_owned(),
+            workload: WorkloadKind::Framed,
+            nodelay: Some(false),
+            requests_per_s: 12_345_678.0,
+            bytes_per_s: 790_123_392.0,
+            p50_ns: 123_400,
+            p75_ns: 456_700,
+            p95_ns: 41_200_000,
+            p99_ns: 999_900_000,
+            p99_9_ns: 999_900_000,
+            max_ns: 1_030_000_000,
+            errors: 999_999,
+            server_nodelay: Some(false),
+            write_mode: Some(WriteMode::Coalesced),
+            server_write_mode: Some(WriteMode::Coalesced),
+            verdict: Some(Verdict {
+                stalled: true,
+                share: 1.0,
+            }),
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn the_table_has_p75_and_p95_in_columns_that_line_up_within_120() {
+        let table = format_table(&[wide_row()]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2, "{table}");
+        let (header, row) = (lines[0], lines[1]);
+        for line in &lines {
+            assert!(line.len() <= 120, "{} columns: {line}", line.len());
+        }
+        // Each right-aligned column ends where its heading ends.
+        for (heading, value) in [("p75", "456.7us"), ("p95", "41.2ms"), ("errors", "999999")] {
+            let end = header.find(&format!(" {heading} ")).expect(heading) + 1 + heading.len();
+            assert_eq!(
+                row[..end].rsplit(' ').next(),
+                Some(value),
+                "{heading}:\n{table}"
+            );
+        }
+        assert!(row.ends_with("nagle+delayed-ack stall (100.0%)"), "{row}");
+    }
 
     #[test]
     fn the_embedded_matrix_has_eight_distinct_cells_and_a_target_four() {

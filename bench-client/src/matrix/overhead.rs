@@ -350,6 +350,87 @@ fn fields(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// A leg whose latencies are `1..=1000` us times `scale`, at `rps` req/s.
+    fn leg(scale: u64, rps: f64) -> (LegRow, LatencySummary) {
+        let mut latency = Latency::default();
+        for us in 1..=1000 {
+            latency.record(Duration::from_micros(us * scale));
+        }
+        let l = LatencySummary::new(&latency);
+        let row = LegRow {
+            report: "leg.json".to_owned(),
+            requests_per_s: rps,
+            p50_ns: l.p50_ns,
+            p75_ns: l.p75_ns,
+            p90_ns: l.p90_ns,
+            p95_ns: l.p95_ns,
+            p99_ns: l.p99_ns,
+            p99_9_ns: l.p99_9_ns,
+            p99_99_ns: l.p99_99_ns,
+            max_ns: l.max_ns,
+            errors: 0,
+            cpu_us_per_req: None,
+            proxy_cpu_us_per_req: None,
+            proxy_cpu_cores: None,
+        };
+        (row, l)
+    }
+
+    #[test]
+    fn the_overhead_has_p75_and_p95_rows_in_percentile_order() {
+        let (direct, direct_summary) = leg(1, 2000.0);
+        let (proxied, proxied_summary) = leg(2, 1000.0);
+        let rounds = [Round {
+            round: 1,
+            direct,
+            proxied,
+        }];
+        let fields = fields(&rounds, &direct_summary, &proxied_summary, 2000.0, 1000.0);
+        let names: Vec<String> = fields.iter().map(|f| f.field.clone()).collect();
+        assert_eq!(
+            names,
+            [
+                "req/s", "p50", "p75", "p90", "p95", "p99", "p99.9", "p99.99", "max"
+            ]
+        );
+        let p95 = &fields[4];
+        assert_eq!(p95.direct, direct_summary.p95_ns as f64);
+        let ratio = p95.ratio.expect("direct is not 0");
+        assert!((ratio - 2.0).abs() < 0.01, "{p95:?}");
+        let added = p95.added_ns_rounds.expect("one round with both legs");
+        assert_eq!(
+            added.median,
+            (proxied_summary.p95_ns - direct_summary.p95_ns) as f64
+        );
+        let summary = OverheadSummary {
+            schema: OVERHEAD_SCHEMA.to_owned(),
+            started_at: "now".to_owned(),
+            interrupted: false,
+            workload: WorkloadKind::TcpEcho,
+            direct_addr: "127.0.0.1:1".to_owned(),
+            proxied_addr: "127.0.0.1:2".to_owned(),
+            embedded: false,
+            server: None,
+            relay: None,
+            relay_stats: None,
+            proxy_cpu: None,
+            rounds: rounds.to_vec(),
+            direct: direct_summary,
+            proxied: proxied_summary,
+            fields,
+        };
+        let table = crate::analysis::format_overhead_table(&summary);
+        let lines: Vec<&str> = table.lines().collect();
+        // The heading line, then one per field, in order.
+        let starts: Vec<&str> = lines[2..11]
+            .iter()
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(starts, names, "{table}");
+        assert!(lines.iter().all(|l| l.len() <= 120), "{table}");
+    }
 
     #[test]
     fn bad_pairs_and_round_counts_are_refused() {

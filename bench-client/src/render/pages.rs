@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use bench_proto::units::format_ns;
+use bench_proto::units::{format_byte_rate, format_ns};
 
 use crate::report::stall::{FLAG_SHARE, PLATEAU_HIGH, PLATEAU_LOW};
 use crate::report::summary::{Summary, SummaryRow, on_off};
@@ -30,31 +30,61 @@ pub struct Page<'a> {
     pub compare: bool,
 }
 
+/// The matrix table: settings, req/s, the latencies and the verdict per cell. p75, p95
+/// and rx bytes/s get columns when a row has them (summaries written before they were
+/// added hold 0 there).
 fn matrix_table(out: &mut String, summary: &Summary) {
-    out.push_str("<table class=\"matrix\">\n<tr><th>cell</th><th>workload</th>");
-    out.push_str("<th>client nodelay</th><th>server nodelay</th><th>write mode</th>");
-    out.push_str("<th>req/s</th><th>p50</th><th>p99</th><th>p99.9</th><th>max</th>");
-    out.push_str("<th>errors</th><th>verdict</th></tr>\n");
-    for row in &summary.cells {
-        let stalled = row.verdict.is_some_and(|v| v.stalled);
-        let _ = writeln!(
-            out,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if stalled { " class=\"stall\"" } else { "" },
+    let cells = &summary.cells;
+    let quartiles = cells.iter().any(|r| r.p75_ns > 0 || r.p95_ns > 0);
+    let bytes = cells.iter().any(|r| r.bytes_per_s > 0.0);
+    let mut head = vec!["cell", "workload", "client nodelay", "server nodelay"];
+    head.extend(["write mode", "req/s"]);
+    if bytes {
+        head.push("rx bytes/s");
+    }
+    head.push("p50");
+    if quartiles {
+        head.extend(["p75", "p95"]);
+    }
+    head.extend(["p99", "p99.9", "max", "errors", "verdict"]);
+    out.push_str("<table class=\"matrix\">\n<tr>");
+    for h in head {
+        let _ = write!(out, "<th>{h}</th>");
+    }
+    out.push_str("</tr>\n");
+    for row in cells {
+        let mut td = vec![
             escape(&row.name),
-            row.workload.as_str(),
-            row.nodelay.map_or("-", on_off),
-            row.server_nodelay.map_or("-", on_off),
+            row.workload.as_str().to_owned(),
+            row.nodelay.map_or("-", on_off).to_owned(),
+            row.server_nodelay.map_or("-", on_off).to_owned(),
             escape(&write_modes(row)),
-            row.requests_per_s,
-            format_ns(row.p50_ns),
+            format!("{:.0}", row.requests_per_s),
+        ];
+        if bytes {
+            td.push(format_byte_rate(row.bytes_per_s));
+        }
+        td.push(format_ns(row.p50_ns));
+        if quartiles {
+            td.extend([format_ns(row.p75_ns), format_ns(row.p95_ns)]);
+        }
+        td.extend([
             format_ns(row.p99_ns),
             format_ns(row.p99_9_ns),
             format_ns(row.max_ns),
-            row.errors,
+            row.errors.to_string(),
             escape(&row.verdict.map_or_else(|| "-".to_owned(), |v| v.text())),
-        );
+        ]);
+        let stalled = row.verdict.is_some_and(|v| v.stalled);
+        out.push_str(if stalled {
+            "<tr class=\"stall\">"
+        } else {
+            "<tr>"
+        });
+        for cell in td {
+            let _ = write!(out, "<td>{cell}</td>");
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
 }
@@ -226,4 +256,59 @@ pub fn render_page(page: &Page<'_>) -> Result<String, RenderError> {
     }
     page_end(&mut out);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(row: &str) -> Summary {
+        let json = format!(
+            r#"{{"schema": "wirebench.suite/v1", "kind": "suite", "started_at": "now",
+                "interrupted": false, "cells": [{row}]}}"#
+        );
+        serde_json::from_str(&json).expect("a summary")
+    }
+
+    const OLD_ROW: &str = r#"{"name": "udp-echo", "report": "udp-echo.json",
+        "workload": "udp-echo", "nodelay": null, "requests_per_s": 1000.0,
+        "p50_ns": 10000, "p99_ns": 20000, "p99_9_ns": 30000, "max_ns": 40000, "errors": 0}"#;
+
+    #[test]
+    fn the_matrix_table_shows_p75_p95_and_bytes_when_the_rows_have_them() {
+        let new_row = OLD_ROW.replace(
+            r#""p99_ns""#,
+            r#""p75_ns": 12000, "p95_ns": 17000, "bytes_per_s": 64000.0, "p99_ns""#,
+        );
+        let mut out = String::new();
+        matrix_table(&mut out, &summary(&new_row));
+        assert!(
+            out.contains(
+                "<th>req/s</th><th>rx bytes/s</th><th>p50</th><th>p75</th><th>p95</th><th>p99</th>"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "<td>1000</td><td>64.0kB</td><td>10.0us</td><td>12.0us</td><td>17.0us</td>"
+            ),
+            "{out}"
+        );
+        let headings = out.matches("<th>").count();
+        let row = out.lines().find(|l| l.contains("<td>")).expect("a row");
+        assert_eq!(row.matches("<td>").count(), headings, "{out}");
+    }
+
+    #[test]
+    fn an_older_summary_has_no_empty_p75_p95_or_bytes_columns() {
+        let mut out = String::new();
+        matrix_table(&mut out, &summary(OLD_ROW));
+        for absent in ["p75", "p95", "bytes/s"] {
+            assert!(!out.contains(absent), "{absent}: {out}");
+        }
+        assert!(out.contains("<th>p50</th><th>p99</th>"), "{out}");
+        let headings = out.matches("<th>").count();
+        let row = out.lines().find(|l| l.contains("<td>")).expect("a row");
+        assert_eq!(row.matches("<td>").count(), headings, "{out}");
+    }
 }

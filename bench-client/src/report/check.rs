@@ -68,7 +68,7 @@ fn non_negative(name: &str, value: f64) -> Result<(), String> {
     }
 }
 
-/// Percentiles never decrease: min <= p50 <= ... <= max.
+/// Percentiles never decrease: min <= p50 <= p75 <= p90 <= p95 <= ... <= max.
 fn ordered(name: &str, values: &[(&str, u64)]) -> Result<(), String> {
     for pair in values.windows(2) {
         let ((lo_name, lo), (hi_name, hi)) = (pair[0], pair[1]);
@@ -82,19 +82,28 @@ fn ordered(name: &str, values: &[(&str, u64)]) -> Result<(), String> {
     Ok(())
 }
 
+/// The summary's percentiles in order, p75 and p95 only when set: reports written
+/// before they were added hold 0 there, which says nothing about the order.
+fn percentiles(s: &LatencySummary) -> Vec<(&'static str, u64)> {
+    let optional = |name, value| (value > 0).then_some((name, value));
+    [
+        Some(("min_ns", s.min_ns)),
+        Some(("p50_ns", s.p50_ns)),
+        optional("p75_ns", s.p75_ns),
+        Some(("p90_ns", s.p90_ns)),
+        optional("p95_ns", s.p95_ns),
+        Some(("p99_ns", s.p99_ns)),
+        Some(("p99_9_ns", s.p99_9_ns)),
+        Some(("p99_99_ns", s.p99_99_ns)),
+        Some(("max_ns", s.max_ns)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 fn summary(name: &str, s: &LatencySummary) -> Result<(), String> {
-    ordered(
-        name,
-        &[
-            ("min_ns", s.min_ns),
-            ("p50_ns", s.p50_ns),
-            ("p90_ns", s.p90_ns),
-            ("p99_ns", s.p99_ns),
-            ("p99_9_ns", s.p99_9_ns),
-            ("p99_99_ns", s.p99_99_ns),
-            ("max_ns", s.max_ns),
-        ],
-    )?;
+    ordered(name, &percentiles(s))?;
     non_negative(&format!("{name}.mean_ns"), s.mean_ns)?;
     non_negative(&format!("{name}.stdev_ns"), s.stdev_ns)?;
     let hist = decode_histogram(&s.histogram)
@@ -107,4 +116,67 @@ fn summary(name: &str, s: &LatencySummary) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::report::Latency;
+
+    /// A summary of 1..=1000 us, as a run writes it.
+    fn written() -> LatencySummary {
+        let mut latency = Latency::default();
+        for us in 1..=1000 {
+            latency.record(Duration::from_micros(us));
+        }
+        LatencySummary::new(&latency)
+    }
+
+    #[test]
+    fn a_summary_as_written_passes_with_p75_and_p95_between_their_neighbours() {
+        let s = written();
+        assert!(s.p50_ns < s.p75_ns && s.p75_ns < s.p90_ns && s.p90_ns < s.p95_ns);
+        assert_eq!(summary("latency", &s), Ok(()));
+    }
+
+    #[test]
+    fn a_p95_below_p90_or_a_p75_below_p50_is_refused_naming_both_fields() {
+        let mut s = written();
+        s.p95_ns = s.p90_ns - 1;
+        let err = summary("latency", &s).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "latency.p95_ns {} is below latency.p90_ns {}",
+                s.p95_ns, s.p90_ns
+            )),
+            "{err}"
+        );
+        let mut s = written();
+        s.p75_ns = s.p50_ns - 1;
+        let err = summary("send_lag", &s).unwrap_err();
+        assert!(err.starts_with("send_lag.p75_ns "), "{err}");
+        assert!(err.contains("below send_lag.p50_ns"), "{err}");
+        // A p95 above p99 is out of order too.
+        let mut s = written();
+        s.p95_ns = s.p99_ns + 1;
+        let err = summary("latency", &s).unwrap_err();
+        assert!(err.starts_with("latency.p99_ns "), "{err}");
+        assert!(err.contains("below latency.p95_ns"), "{err}");
+    }
+
+    #[test]
+    fn an_older_report_without_p75_and_p95_is_accepted() {
+        let mut s = written();
+        (s.p75_ns, s.p95_ns) = (0, 0);
+        assert_eq!(summary("latency", &s), Ok(()));
+        // The rules for the other percentiles still hold there.
+        s.p90_ns = s.p50_ns - 1;
+        assert!(
+            summary("latency", &s)
+                .unwrap_err()
+                .contains("latency.p90_ns")
+        );
+    }
 }

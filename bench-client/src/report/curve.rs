@@ -60,6 +60,9 @@ pub struct CurvePoint {
     pub duration_s: f64,
     /// Corrected latency (from the intended send time), ns: median.
     pub p50_ns: u64,
+    /// 95th percentile, corrected, ns (0 in summaries written before it was added).
+    #[serde(default)]
+    pub p95_ns: u64,
     /// 99th percentile, corrected, ns.
     pub p99_ns: u64,
     /// 99.9th percentile, corrected, ns.
@@ -101,6 +104,7 @@ impl CurvePoint {
             requests_per_s: report.totals.requests_per_s,
             duration_s: report.duration_s,
             p50_ns: report.latency.p50_ns,
+            p95_ns: report.latency.p95_ns,
             p99_ns: report.latency.p99_ns,
             p99_9_ns: report.latency.p99_9_ns,
             uncorrected_p99_ns: report.latency_uncorrected.as_ref().map(|l| l.p99_ns),

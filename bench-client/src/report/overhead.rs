@@ -44,10 +44,16 @@ pub struct LegRow {
     pub report: String,
     /// Successful requests per second.
     pub requests_per_s: f64,
-    /// Percentiles, ns.
+    /// Median, ns.
     pub p50_ns: u64,
+    /// 75th percentile, ns (0 in summaries written before it was added).
+    #[serde(default)]
+    pub p75_ns: u64,
     /// 90th percentile, ns.
     pub p90_ns: u64,
+    /// 95th percentile, ns (0 in summaries written before it was added).
+    #[serde(default)]
+    pub p95_ns: u64,
     /// 99th percentile, ns.
     pub p99_ns: u64,
     /// 99.9th percentile, ns.
@@ -77,7 +83,9 @@ impl LegRow {
             report: file.to_owned(),
             requests_per_s: report.totals.requests_per_s,
             p50_ns: l.p50_ns,
+            p75_ns: l.p75_ns,
             p90_ns: l.p90_ns,
+            p95_ns: l.p95_ns,
             p99_ns: l.p99_ns,
             p99_9_ns: l.p99_9_ns,
             p99_99_ns: l.p99_99_ns,
@@ -184,7 +192,8 @@ impl Spread {
 /// What the proxy does to one field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldOverhead {
-    /// `req/s`, `p50`, `p90`, `p99`, `p99.9`, `p99.99` or `max`.
+    /// `req/s`, `p50`, `p75`, `p90`, `p95`, `p99`, `p99.9`, `p99.99` or `max` (summaries
+    /// written before p75 and p95 were added lack those two).
     pub field: String,
     /// Direct, over all rounds (latencies from the merged histogram; req/s: all
     /// successful requests over all recorded time).
@@ -273,5 +282,14 @@ mod tests {
             }
         );
         assert_eq!(Spread::of(&[4.0, 1.0]).median, 2.5);
+    }
+
+    #[test]
+    fn leg_rows_written_before_p75_and_p95_read_as_zero() {
+        let old = r#"{"report": "direct-1.json", "requests_per_s": 100.0, "p50_ns": 1,
+            "p90_ns": 2, "p99_ns": 3, "p99_9_ns": 4, "p99_99_ns": 5, "max_ns": 6,
+            "errors": 0}"#;
+        let row: LegRow = serde_json::from_str(old).expect("an old row parses");
+        assert_eq!((row.p75_ns, row.p95_ns, row.p90_ns), (0, 0, 2));
     }
 }

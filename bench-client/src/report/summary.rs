@@ -45,8 +45,18 @@ pub struct SummaryRow {
     pub nodelay: Option<bool>,
     /// Successful requests per second.
     pub requests_per_s: f64,
+    /// Verified reply payload bytes received per second (`totals.bytes_per_s`; 0 in
+    /// summaries written before it was added).
+    #[serde(default)]
+    pub bytes_per_s: f64,
     /// Median latency, ns.
     pub p50_ns: u64,
+    /// 75th percentile, ns (0 in summaries written before it was added).
+    #[serde(default)]
+    pub p75_ns: u64,
+    /// 95th percentile, ns (0 in summaries written before it was added).
+    #[serde(default)]
+    pub p95_ns: u64,
     /// 99th percentile, ns.
     pub p99_ns: u64,
     /// 99.9th percentile, ns.
@@ -100,7 +110,10 @@ impl SummaryRow {
             workload: report.config.workload,
             nodelay: report.socket.client.and_then(|s| s.nodelay),
             requests_per_s: report.totals.requests_per_s,
+            bytes_per_s: report.totals.bytes_per_s,
             p50_ns: report.latency.p50_ns,
+            p75_ns: report.latency.p75_ns,
+            p95_ns: report.latency.p95_ns,
             p99_ns: report.latency.p99_ns,
             p99_9_ns: report.latency.p99_9_ns,
             max_ns: report.latency.max_ns,
@@ -129,4 +142,23 @@ pub fn read_matrix_summary(dir: &Path) -> Result<Summary, ReportError> {
         |s: &Summary| &s.schema,
         SUMMARY_SCHEMA,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_written_before_p75_p95_and_bytes_read_as_zero() {
+        let old = r#"{"name": "tcp-echo-nodelay-on", "report": "tcp-echo-nodelay-on.json",
+            "workload": "tcp-echo", "nodelay": true, "requests_per_s": 1000.0,
+            "p50_ns": 10, "p99_ns": 20, "p99_9_ns": 30, "max_ns": 40, "errors": 0}"#;
+        let row: SummaryRow = serde_json::from_str(old).expect("an old row parses");
+        assert_eq!((row.p75_ns, row.p95_ns, row.bytes_per_s), (0, 0, 0.0));
+        assert_eq!(row.p99_ns, 20);
+        let json = serde_json::to_value(&row).expect("rows serialise");
+        for key in ["p75_ns", "p95_ns", "bytes_per_s"] {
+            assert!(json.get(key).is_some(), "{key} is written: {json}");
+        }
+    }
 }
