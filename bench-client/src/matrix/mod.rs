@@ -8,16 +8,13 @@
 //! types, the text tables printed after a matrix. Must not touch: pages (`render`; the
 //! binary draws `report.html` after a matrix returns), sockets (it drives `engine::Run`).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-use bench_proto::units::format_ns;
 
 use crate::config::RunConfig;
 use crate::engine::{Run, RunError, Stopper};
 use crate::output::{file_stamp, rfc3339};
-use crate::report::summary::{SUMMARY_SCHEMA, Summary, SummaryRow, on_off};
+use crate::report::summary::{SUMMARY_SCHEMA, Summary, SummaryRow};
 use crate::report::{Report, ReportError, write_atomic};
 
 pub mod curve;
@@ -34,33 +31,6 @@ pub struct Cell {
     pub name: String,
     /// The run.
     pub config: RunConfig,
-}
-
-/// The table printed after a run or a suite.
-pub fn format_table(rows: &[SummaryRow]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<24} {:<8} {:>11} {:>10} {:>10} {:>10} {:>10} {:>8}",
-        "workload", "nodelay", "req/s", "p50", "p99", "p99.9", "max", "errors"
-    );
-    for row in rows {
-        let nodelay = row.nodelay.map_or("-", on_off);
-        let _ = writeln!(
-            out,
-            "{:<24} {:<8} {:>11.0} {:>10} {:>10} {:>10} {:>10} {:>8}",
-            row.name,
-            nodelay,
-            row.requests_per_s,
-            format_ns(row.p50_ns),
-            format_ns(row.p99_ns),
-            format_ns(row.p99_9_ns),
-            format_ns(row.max_ns),
-            row.errors
-        );
-        mark_interrupted(&mut out, row.interrupted);
-    }
-    out
 }
 
 /// Ends a table row with ` interrupted` when the stop came during its run.
