@@ -1,7 +1,8 @@
 //! The client against the impairing relay's own counts (issue 19): datagrams the relay
 //! drops or duplicates on purpose must show up in the client's report exactly (both
 //! sides see every datagram on loopback), a connection the relay resets on purpose
-//! must show up as errors of a kind, with the report still written, and the TCP
+//! must show up as errors of a kind, with the report still written (the UDP `rate`
+//! queue's tail drops count among the lost exactly too), and the TCP
 //! shaping (latency, rate, slices, stalls, slow closes) must show as lower bounds on
 //! what the client sees (never an upper bound: a loaded machine adds its own delay).
 
@@ -9,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use bench_client::{ErrorKind, Report, Run, RunConfig, RunLength, Target, WorkloadKind};
+use bench_client::{ErrorKind, Report, Run, RunConfig, RunLength, SizeRange, Target, WorkloadKind};
 use bench_server::proxy::{
     Front, ProxyConfig, ProxyHandle, ProxyModel, ProxyProto, ProxySummary, spawn_proxy,
 };
@@ -385,5 +386,93 @@ fn jitter_never_reorders_a_tcp_stream() {
     let summary = relay.stop().unwrap();
     assert!(summary.impaired.delayed > 2, "{:?}", summary.impaired);
     assert_eq!(summary.bytes_to_client, 512 * 1024);
+    server.stop().unwrap();
+}
+
+/// A closed udp-echo run of `requests` 1 KiB datagrams on `connections` sockets (one
+/// relay session each), `pipeline` in flight on each, with a 2 s timeout (far above
+/// the longest wait in the relay's rate queues below, so every reply that was not
+/// dropped arrives in time).
+fn udp_echo_kib(requests: u64, connections: usize, pipeline: usize) -> RunConfig {
+    RunConfig {
+        workload: WorkloadKind::UdpEcho,
+        connections,
+        threads: 1,
+        pipeline,
+        length: RunLength::Requests(requests),
+        size: SizeRange::fixed(1024),
+        warmup: "0s".parse().unwrap(),
+        timeout: "2s".parse().unwrap(),
+        ..RunConfig::default()
+    }
+}
+
+#[test]
+fn udp_rate_drops_what_overflows_its_queue_and_the_client_loses_exactly_those() {
+    for model in [ProxyModel::PerCore, ProxyModel::Async] {
+        udp_rate_drops_match_on(model);
+    }
+}
+
+fn udp_rate_drops_match_on(model: ProxyModel) {
+    let (server, addr) = start_server(Proto::UdpEcho);
+    // 100,000 B/s per session, 2 KiB of bucket and 4 KiB of queue (about 40 ms of
+    // wait at most): 16 KiB of replies in flight per session must overflow it. Plus
+    // requests lost on the way up, which have no reply to drop again.
+    let specs = ["down:rate=800Kbit,burst=2KiB,queue=4KiB", "up:loss=3%"];
+    let config = udp_echo_kib(300, 2, 16);
+    let (report, relay) = through_impairing_relay_on(model, ProxyProto::Udp, addr, &specs, config);
+    let udp = report.udp.unwrap();
+    let done = relay.impaired;
+    assert!(
+        done.rate_dropped > 0 && done.throttled > 0 && done.dropped > 0,
+        "{model:?}: {done:?}"
+    );
+    let lost = done.dropped + done.rate_dropped;
+    assert_eq!(udp.sent, 300, "{udp:?}");
+    assert_eq!(udp.lost, lost, "{model:?}: {udp:?} vs {done:?}");
+    assert_eq!(udp.received, 300 - lost, "{udp:?}");
+    assert_eq!(report.totals.errors[&ErrorKind::Timeout], lost);
+    // Every request that reached the server was echoed; only the rate dropped replies.
+    assert_eq!(
+        relay.datagrams_to_client + done.rate_dropped,
+        relay.datagrams_to_upstream,
+        "{relay:?}"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn udp_under_its_rate_with_room_to_queue_loses_nothing_and_takes_its_size_over_the_rate() {
+    for model in [ProxyModel::PerCore, ProxyModel::Async] {
+        udp_rate_paces_on(model);
+    }
+}
+
+fn udp_rate_paces_on(model: ProxyModel) {
+    let (server, addr) = start_server(Proto::UdpEcho);
+    // 4 KiB in flight, the default 64 KiB queue: every reply waits, none is dropped.
+    let specs = ["down:rate=800Kbit,burst=2KiB"];
+    let start = Instant::now();
+    let (report, relay) = through_impairing_relay_on(
+        model,
+        ProxyProto::Udp,
+        addr,
+        &specs,
+        udp_echo_kib(100, 1, 4),
+    );
+    let took = start.elapsed();
+    let udp = report.udp.unwrap();
+    let done = relay.impaired;
+    assert_eq!((udp.received, udp.lost), (100, 0), "{model:?}: {udp:?}");
+    assert_eq!(done.rate_dropped, 0, "{done:?}");
+    assert!(done.throttled > 0, "{done:?}");
+    // 100 KiB of replies at 100,000 B/s, less the 2 KiB the bucket held at the start
+    // (a lower bound only: a loaded machine adds its own delay).
+    let floor = Duration::from_secs_f64((100.0 * 1024.0 - 2048.0) / 100_000.0);
+    assert!(
+        took >= floor,
+        "{model:?}: 100 KiB in {took:?}, below {floor:?}"
+    );
     server.stop().unwrap();
 }
