@@ -465,6 +465,10 @@ fn udp_rate_paces_on(model: ProxyModel) {
     let udp = report.udp.unwrap();
     let done = relay.impaired;
     assert_eq!((udp.received, udp.lost), (100, 0), "{model:?}: {udp:?}");
+    if model == ProxyModel::PerCore {
+        // The per-core loop sends each session's queue in order.
+        assert_eq!(udp.reordered, 0, "{udp:?}");
+    }
     assert_eq!(done.rate_dropped, 0, "{done:?}");
     assert!(done.throttled > 0, "{done:?}");
     // 100 KiB of replies at 100,000 B/s, less the 2 KiB the bucket held at the start

@@ -380,25 +380,12 @@ impl std::fmt::Display for ProxySummary {
             writeln!(f, ", errors: {}", errors.join(" "))?;
         }
         // What --impair did, when it did anything (one line, the JSON names).
-        let impaired = impaired_words(&self.impaired);
+        let impaired = self.impaired.words();
         if !impaired.is_empty() {
             writeln!(f, "impaired: {impaired}")?;
         }
         Ok(())
     }
-}
-
-/// The non-zero counts of `counts` as `name=n` words (the JSON names, sorted).
-fn impaired_words(counts: &ImpairCounts) -> String {
-    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(counts) else {
-        return String::new();
-    };
-    let words: Vec<String> = fields
-        .iter()
-        .filter(|(_, n)| n.as_u64().is_some_and(|n| n > 0))
-        .map(|(name, n)| format!("{name}={n}"))
-        .collect();
-    words.join(" ")
 }
 
 #[cfg(test)]

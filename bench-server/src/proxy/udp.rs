@@ -437,3 +437,37 @@ pub(super) fn hold(impair: &mut Impairer, copies: u8, stats: &ProxyStats) -> Opt
     }
     Some(held)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::ProxyProto;
+
+    #[test]
+    fn a_departure_is_the_rate_queue_then_the_hold_and_each_is_counted() {
+        let stats = ProxyStats::new(
+            ProxyProto::Udp,
+            "127.0.0.1:8090".parse().unwrap(),
+            "127.0.0.1:7001".parse().unwrap(),
+            1,
+        );
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // 100,000 B/s, a 1,000 B bucket, room for one more datagram of 1,000 B.
+        let mut pacer = Pacer::new(100_000, 1_000, 1_000, t0);
+        let held = Some(ms(5));
+        assert_eq!(departure(None, t0, 1_000, None, &stats), Paced::Now);
+        assert_eq!(
+            departure(None, t0, 1_000, held, &stats),
+            Paced::At(t0 + ms(5))
+        );
+        let mut go = |held| departure(Some(&mut pacer), t0, 1_000, held, &stats);
+        assert_eq!(go(held), Paced::At(t0 + ms(5)));
+        assert_eq!(go(held), Paced::At(t0 + ms(15)));
+        assert_eq!(go(None), Paced::Dropped);
+        let done = stats.summary().impaired;
+        assert_eq!((done.throttled, done.rate_dropped), (1, 1), "{done:?}");
+        // The hold is `hold`'s to count: departure leaves `delayed` alone.
+        assert_eq!(done.delayed, 0);
+    }
+}

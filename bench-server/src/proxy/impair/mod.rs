@@ -314,6 +314,20 @@ impl Applied {
 }
 
 impl ImpairCounts {
+    /// The non-zero counts as `name=n` words, the JSON names in name order (empty when
+    /// nothing was applied), for the relay's text summary.
+    pub fn words(&self) -> String {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) else {
+            return String::new();
+        };
+        let words: Vec<String> = fields
+            .iter()
+            .filter(|(_, n)| n.as_u64().is_some_and(|n| n > 0))
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect();
+        words.join(" ")
+    }
+
     /// From the counts, in [`Applied`] order.
     pub(crate) fn from_array(n: [u64; Applied::COUNT]) -> Self {
         ImpairCounts {
@@ -330,5 +344,22 @@ impl ImpairCounts {
             closed_slowly: n[10],
             rate_dropped: n[11],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_print_as_the_words_of_those_applied() {
+        let mut n = [0u64; Applied::COUNT];
+        n[Applied::RateDropped as usize] = 3;
+        n[Applied::Throttled as usize] = 40;
+        assert_eq!(
+            ImpairCounts::from_array(n).words(),
+            "rate_dropped=3 throttled=40"
+        );
+        assert_eq!(ImpairCounts::default().words(), "");
     }
 }

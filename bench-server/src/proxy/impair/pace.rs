@@ -72,7 +72,8 @@ impl Pacer {
 
     /// Takes a datagram of `len` bytes arriving at `now`. It goes once the bucket holds
     /// its length (or, for one larger than the bucket, a full bucket) and every datagram
-    /// before it has gone.
+    /// before it has gone. The order holds when the caller has sent every datagram due
+    /// by `now` before it offers more at `now` (and holds ties in arrival order).
     pub(crate) fn offer(&mut self, now: Instant, len: usize) -> Paced {
         self.forget_departed(now);
         let (start, credit) = if now > self.last {

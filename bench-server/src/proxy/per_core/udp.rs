@@ -121,10 +121,12 @@ impl UdpLoop {
             for r in events.iter() {
                 self.dispatch(r.token);
             }
+            // Held datagrams due by `now` go first: a `rate` queue forgets them at
+            // `now`, so one that arrives this turn and finds its tokens must not
+            // overtake them (and none is due when its session expires).
+            self.release(now);
             self.receive(now);
             self.run_ready(now);
-            // Due datagrams go before their session may expire.
-            self.release(now);
             self.expire(now);
         }
         // Closed by the stop: no longer active (not counted as expired).
