@@ -421,3 +421,70 @@ fn a_flood_of_refused_connections_logs_a_few_lines_not_one_each() {
     // One a second at most: the flood takes a few seconds even on a busy machine.
     assert!((1..20).contains(&lines), "{lines} refusal lines: {err}");
 }
+
+#[test]
+fn bad_udp_rate_specs_give_one_line_naming_the_value() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "udp",
+            "down:rate=10Mbit,queue=lots",
+            "expected a queue size",
+        ),
+        ("udp", "rate=10Mbit,depth=8KiB", "expected a rate"),
+        ("udp", "up:rate=10Mbit,burst=0B", "expected a burst"),
+        (
+            "tcp",
+            "up:rate=10Mbit,queue=8KiB",
+            "rate queue=8KiB (UDP only)",
+        ),
+    ];
+    for &(proto, spec, why) in cases {
+        let args = [
+            "proxy",
+            "--proto",
+            proto,
+            "--upstream",
+            "127.0.0.1:1",
+            "--impair",
+            spec,
+        ];
+        let (code, out, err) = run_failing(&args);
+        assert_eq!(code, Some(2), "{spec}: stderr {err:?}");
+        assert!(out.is_empty(), "{spec}: printed {out:?}");
+        assert_eq!(err.lines().count(), 1, "{spec}: not one line: {err:?}");
+        let names = if why.contains("UDP only") { why } else { spec };
+        assert!(err.contains(names) && err.contains(why), "{spec}: {err:?}");
+    }
+}
+
+#[test]
+fn a_udp_relay_paces_replies_to_its_rate_and_its_summary_says_so() {
+    let upstream = Server::start(&["udp-echo", "--bind", "127.0.0.1:0"]);
+    let upstream_addr = upstream.listening("udp-echo").to_string();
+    // 1,000 B/s with a 1 KiB bucket: the second 1 KiB reply waits about a second.
+    let proxy = Server::start(&[
+        "proxy",
+        "--proto",
+        "udp",
+        "--upstream",
+        &upstream_addr,
+        "--bind",
+        "127.0.0.1:0",
+        "--impair",
+        "down:rate=8Kbit,burst=1KiB,queue=8KiB",
+    ]);
+    let s = udp_client(proxy.listening("proxy-udp"));
+    let datagram = vec![7u8; 1024];
+    s.send(&datagram).unwrap();
+    s.send(&datagram).unwrap();
+    let mut got = vec![0u8; 2048];
+    for _ in 0..2 {
+        assert_eq!(s.recv(&mut got).unwrap(), 1024);
+    }
+    proxy.signal("INT");
+    let (status, out, err) = proxy.wait();
+    assert!(status.success(), "{status}, stderr: {err}");
+    assert!(out.contains("impaired: throttled=1"), "{out:?}");
+    upstream.signal("INT");
+    upstream.wait();
+}

@@ -375,10 +375,16 @@ impl std::fmt::Display for ProxySummary {
             .map(|(k, n)| format!("{k}={n}"))
             .collect();
         if errors.is_empty() {
-            writeln!(f, ", no errors")
+            writeln!(f, ", no errors")?;
         } else {
-            writeln!(f, ", errors: {}", errors.join(" "))
+            writeln!(f, ", errors: {}", errors.join(" "))?;
         }
+        // What --impair did, when it did anything (one line, the JSON names).
+        let impaired = self.impaired.words();
+        if !impaired.is_empty() {
+            writeln!(f, "impaired: {impaired}")?;
+        }
+        Ok(())
     }
 }
 

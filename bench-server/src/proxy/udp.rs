@@ -11,8 +11,10 @@
 //! `--impair` (loss, dup, corrupt, latency, jitter, reorder): the front task rolls the
 //! dice of the way up, each reply task its own for the way down (seeded by the session's
 //! serial, so a run repeats); a held datagram is sent by a task of its own that waits
-//! on a timer. The helpers both models use to roll and count are [`copies`] and
-//! [`hold`].
+//! on a timer. `rate` is a [`Pacer`] per session and direction (the front task keeps
+//! the sessions' pacers of the way up in its table, each reply task its own), whose
+//! queued datagrams are sent by such a task too. The helpers both models use to roll
+//! and count are [`copies`], [`hold`] and [`departure`].
 //!
 //! No lock on the datagram path: the session table belongs to the front task alone,
 //! and the front and reply tasks of a session agree on its expiry through one atomic
@@ -31,6 +33,7 @@ use smol::{Async, Timer};
 use super::ctx::Ctx;
 use super::impair::Applied;
 use super::impair::dice::Impairer;
+use super::impair::pace::{Paced, Pacer};
 use super::stats::{ProxyErrorKind, ProxyStats};
 use crate::runtime::Tracker;
 
@@ -86,10 +89,17 @@ impl Clock {
 /// or changes it (so no lock); expired sessions are replaced when their client sends
 /// again and swept out when the table has doubled since the last sweep.
 struct Table {
-    sessions: HashMap<SocketAddr, Arc<Session>>,
+    sessions: HashMap<SocketAddr, Flow>,
     sweep_at: usize,
     /// Sessions opened so far (seeds each one's dice for the way down).
     opened: u64,
+}
+
+/// One client's entry in the front task's table.
+struct Flow {
+    session: Arc<Session>,
+    /// `up:rate`'s pacer for this session (`None` without it).
+    pace: Option<Box<Pacer>>,
 }
 
 /// Receives on the front socket until shutdown, relaying each datagram to its client's
@@ -116,37 +126,48 @@ pub(super) async fn serve(front: Arc<Async<UdpSocket>>, ctx: Arc<Ctx>, tracker: 
                 continue;
             }
         };
-        let Some(session) = session_for(client, &mut table, clock, &front, &ctx, &tracker) else {
+        let Some(flow) = session_for(client, &mut table, clock, &front, &ctx, &tracker) else {
             continue;
         };
         let datagram = &mut buf[..n];
         // The one branch an unimpaired datagram pays.
         let Some(dice) = &mut dice else {
-            send_up(&session, datagram, client, &ctx).await;
+            send_up(&flow.session, datagram, client, &ctx).await;
             continue;
         };
         let copies = copies(dice, datagram, &ctx.stats);
-        match hold(dice, copies, &ctx.stats) {
-            None => {
-                for _ in 0..copies {
-                    send_up(&session, datagram, client, &ctx).await;
-                }
-            }
-            Some(held) => {
-                let (at, bytes, task_ctx) =
-                    (Instant::now() + held, datagram.to_vec(), Arc::clone(&ctx));
-                ctx.runtime.spawn(async move {
-                    Timer::at(at).await;
-                    // A datagram whose session expired while it was held goes with it.
-                    for _ in 0..copies {
-                        if !session.is_expired() {
+        let held = hold(dice, copies, &ctx.stats);
+        let now = Instant::now();
+        for _ in 0..copies {
+            let pacer = flow.pace.as_deref_mut();
+            match departure(pacer, now, datagram.len(), held, &ctx.stats) {
+                Paced::Now => send_up(&flow.session, datagram, client, &ctx).await,
+                Paced::Dropped => {}
+                Paced::At(at) => {
+                    let queued = Some(at) != held.map(|d| now + d);
+                    let (bytes, task_ctx) = (datagram.to_vec(), Arc::clone(&ctx));
+                    let session = Arc::clone(&flow.session);
+                    ctx.runtime.spawn(async move {
+                        Timer::at(at).await;
+                        if still_open(&session, queued, &task_ctx.stats) {
                             send_up(&session, &bytes, client, &task_ctx).await;
                         }
-                    }
-                });
+                    });
+                }
             }
         }
     }
+}
+
+/// Whether a held datagram's session is still open; one that expired while the
+/// datagram was held takes it along (counted as `rate_dropped` when it waited in the
+/// `rate` queue).
+fn still_open(session: &Session, queued: bool, stats: &ProxyStats) -> bool {
+    let open = !session.is_expired();
+    if !open && queued {
+        stats.impaired(Applied::RateDropped);
+    }
+    open
 }
 
 /// Sends one datagram of `client` to the upstream on its session, counting it (or
@@ -178,19 +199,18 @@ async fn send_reply(front: &Async<UdpSocket>, reply: &[u8], client: SocketAddr, 
 /// The client's session, marked active; a new one (with its reply task) when the client
 /// has none (or its session just expired) and the bound allows; `None` when the
 /// datagram must be dropped (counted).
-fn session_for(
+fn session_for<'t>(
     client: SocketAddr,
-    table: &mut Table,
+    table: &'t mut Table,
     clock: Clock,
     front: &Arc<Async<UdpSocket>>,
     ctx: &Arc<Ctx>,
     tracker: &Tracker,
-) -> Option<Arc<Session>> {
+) -> Option<&'t mut Flow> {
     let now_ns = clock.now_ns();
-    if let Some(session) = table.sessions.get(&client)
-        && session.touch(now_ns)
-    {
-        return Some(Arc::clone(session));
+    let live = table.sessions.get(&client);
+    if live.is_some_and(|flow| flow.session.touch(now_ns)) {
+        return table.sessions.get_mut(&client);
     }
     // A session its reply task has just expired may hold its place for a moment more
     // (the task gives it back right after marking it): at the bound, such a datagram
@@ -221,10 +241,9 @@ fn session_for(
         last_active_ns: AtomicU64::new(now_ns),
     });
     if table.sessions.len() >= table.sweep_at {
-        table.sessions.retain(|_, s| !s.is_expired());
+        table.sessions.retain(|_, flow| !flow.session.is_expired());
         table.sweep_at = (table.sessions.len() * 2).max(FIRST_SWEEP);
     }
-    table.sessions.insert(client, Arc::clone(&session));
     table.opened += 1;
     let task = relay_replies(
         (client, table.opened),
@@ -235,7 +254,9 @@ fn session_for(
         tracker.clone(),
     );
     ctx.runtime.spawn(task);
-    Some(session)
+    let pace = Pacer::of(&ctx.config.impair.up, Instant::now());
+    let flow = Flow { session, pace };
+    Some(table.sessions.entry(client).insert_entry(flow).into_mut())
 }
 
 /// A UDP socket on an ephemeral port, connected to `upstream` (so only its datagrams
@@ -272,6 +293,7 @@ async fn relay_replies(
     let imp = ctx.config.impair;
     let seed = imp.seed ^ serial.wrapping_mul(0x2545_F491_4F6C_DD1D);
     let mut dice = Impairer::new(imp.down, seed, 0, true);
+    let mut pace = Pacer::of(&imp.down, Instant::now());
     let mut turns = 0u64;
     loop {
         let event = if ctx.keep_going(&mut turns).await {
@@ -303,25 +325,24 @@ async fn relay_replies(
                     continue;
                 };
                 let copies = copies(dice, reply, &ctx.stats);
-                match hold(dice, copies, &ctx.stats) {
-                    None => {
-                        for _ in 0..copies {
-                            send_reply(&front, reply, client, &ctx).await;
-                        }
-                    }
-                    Some(held) => {
-                        let at = Instant::now() + held;
-                        let (bytes, front, task_ctx) =
-                            (reply.to_vec(), Arc::clone(&front), Arc::clone(&ctx));
-                        let session = Arc::clone(&session);
-                        ctx.runtime.spawn(async move {
-                            Timer::at(at).await;
-                            for _ in 0..copies {
-                                if !session.is_expired() {
+                let held = hold(dice, copies, &ctx.stats);
+                let now = Instant::now();
+                for _ in 0..copies {
+                    match departure(pace.as_deref_mut(), now, reply.len(), held, &ctx.stats) {
+                        Paced::Now => send_reply(&front, reply, client, &ctx).await,
+                        Paced::Dropped => {}
+                        Paced::At(at) => {
+                            let queued = Some(at) != held.map(|d| now + d);
+                            let (bytes, front, task_ctx) =
+                                (reply.to_vec(), Arc::clone(&front), Arc::clone(&ctx));
+                            let session = Arc::clone(&session);
+                            ctx.runtime.spawn(async move {
+                                Timer::at(at).await;
+                                if still_open(&session, queued, &task_ctx.stats) {
                                     send_reply(&front, &bytes, client, &task_ctx).await;
                                 }
-                            }
-                        });
+                            });
+                        }
                     }
                 }
             }
@@ -377,6 +398,32 @@ pub(super) fn copies(impair: &mut Impairer, datagram: &mut [u8], stats: &ProxySt
     fate.copies
 }
 
+/// When to send one copy of a datagram of `len` bytes that arrived at `now` and is
+/// `held` (latency, jitter, reorder): through `pacer` (`rate`) first, then the hold
+/// on top (the link's queue, then its delay). Counts what the pacer did.
+pub(super) fn departure(
+    pacer: Option<&mut Pacer>,
+    now: Instant,
+    len: usize,
+    held: Option<Duration>,
+    stats: &ProxyStats,
+) -> Paced {
+    let Some(pacer) = pacer else {
+        return held.map_or(Paced::Now, |d| Paced::At(now + d));
+    };
+    match pacer.offer(now, len) {
+        Paced::Now => held.map_or(Paced::Now, |d| Paced::At(now + d)),
+        Paced::At(at) => {
+            stats.impaired(Applied::Throttled);
+            Paced::At(at + held.unwrap_or_default())
+        }
+        Paced::Dropped => {
+            stats.impaired(Applied::RateDropped);
+            Paced::Dropped
+        }
+    }
+}
+
 /// How long to hold a datagram sent as `copies` copies (`None`: at once); counts the
 /// holds.
 pub(super) fn hold(impair: &mut Impairer, copies: u8, stats: &ProxyStats) -> Option<Duration> {
@@ -389,4 +436,38 @@ pub(super) fn hold(impair: &mut Impairer, copies: u8, stats: &ProxyStats) -> Opt
         stats.impaired(Applied::Reordered);
     }
     Some(held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::ProxyProto;
+
+    #[test]
+    fn a_departure_is_the_rate_queue_then_the_hold_and_each_is_counted() {
+        let stats = ProxyStats::new(
+            ProxyProto::Udp,
+            "127.0.0.1:8090".parse().unwrap(),
+            "127.0.0.1:7001".parse().unwrap(),
+            1,
+        );
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // 100,000 B/s, a 1,000 B bucket, room for one more datagram of 1,000 B.
+        let mut pacer = Pacer::new(100_000, 1_000, 1_000, t0);
+        let held = Some(ms(5));
+        assert_eq!(departure(None, t0, 1_000, None, &stats), Paced::Now);
+        assert_eq!(
+            departure(None, t0, 1_000, held, &stats),
+            Paced::At(t0 + ms(5))
+        );
+        let mut go = |held| departure(Some(&mut pacer), t0, 1_000, held, &stats);
+        assert_eq!(go(held), Paced::At(t0 + ms(5)));
+        assert_eq!(go(held), Paced::At(t0 + ms(15)));
+        assert_eq!(go(None), Paced::Dropped);
+        let done = stats.summary().impaired;
+        assert_eq!((done.throttled, done.rate_dropped), (1, 1), "{done:?}");
+        // The hold is `hold`'s to count: departure leaves `delayed` alone.
+        assert_eq!(done.delayed, 0);
+    }
 }

@@ -6,7 +6,9 @@
 //!
 //! Implemented (on both relay models; the TCP shaping ones need `--strategy copy`):
 //! - UDP: `loss=P%`, `dup=P%`, `corrupt=P%` (one byte of the datagram flipped),
-//!   `latency=D`, `jitter=D`, `reorder=P%,gap=D` (datagrams held on the loop's timers);
+//!   `latency=D`, `jitter=D`, `reorder=P%,gap=D` (datagrams held on the loop's timers),
+//!   `rate=10Mbit[,burst=SIZE][,queue=SIZE]` (a token bucket per session and direction
+//!   behind a bounded FIFO queue, tail drop: `pace`);
 //! - TCP: `latency=D`, `jitter=D` (chunks held, order kept), `rate=10Mbit[,burst=SIZE]`
 //!   (a token bucket), `slice=SIZE[,gap=D]` (writes of at most SIZE),
 //!   `stall=after:SIZE,for:D`, `close-slowly=D` (the FIN held), and
@@ -15,6 +17,7 @@
 //! A spec is `[up:|down:]NAME=VALUE`; without a direction it applies both ways.
 
 pub(crate) mod dice;
+pub(crate) mod pace;
 mod spec;
 
 use serde::{Deserialize, Serialize};
@@ -49,12 +52,17 @@ pub struct WayImpairments {
     /// UDP: the extra hold of a reordered datagram (microseconds).
     #[serde(default)]
     pub gap_us: u64,
-    /// TCP: a token bucket's rate, bytes per second.
+    /// A token bucket's rate, bytes per second (TCP: per connection and direction;
+    /// UDP: per session and direction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_bytes_per_s: Option<u64>,
-    /// TCP: the bucket's size in bytes (`None`: 10 ms of the rate, at least 1 KiB).
+    /// The bucket's size in bytes (`None`: 10 ms of the rate, at least 1 KiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u64>,
+    /// UDP with `rate`: the most bytes waiting for tokens (`None`: 64 KiB); a
+    /// datagram that would take the queue above it is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_queue: Option<u64>,
     /// TCP: every write at most this many bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slice: Option<u64>,
@@ -85,9 +93,10 @@ impl WayImpairments {
     }
 
     /// Whether an impairment only UDP applies is asked for (`loss`, `dup`, `corrupt`,
-    /// `reorder`).
+    /// `reorder`, and `rate`'s `queue`).
     pub fn has_udp_only(&self) -> bool {
         self.loss_ppm + self.dup_ppm + self.corrupt_ppm + self.reorder_ppm > 0
+            || self.rate_queue.is_some()
     }
 
     /// The UDP-only impairments that are set, as `name=value` words (for errors).
@@ -104,18 +113,22 @@ impl WayImpairments {
                 words.push(format!("{name}={}", pct(ppm)));
             }
         }
+        if let Some(queue) = self.rate_queue {
+            words.push(format!("rate queue={}", bench_proto::ByteSize(queue)));
+        }
         words.join(" ")
     }
 
     /// Whether an impairment only TCP applies is asked for (`reset` and the shaping
-    /// ones but `latency` and `jitter`).
+    /// ones but `latency`, `jitter` and `rate`).
     pub fn has_tcp_only(&self) -> bool {
-        self.reset_after.is_some() || !self.tcp_only_shaping_words().is_empty()
+        !self.tcp_words().is_empty()
     }
 
     /// The TCP-only impairments that are set, as words (for errors).
     pub fn tcp_words(&self) -> String {
         let mut words = self.tcp_only_shaping_words();
+        words.retain(|&w| w != "rate");
         if self.reset_after.is_some() {
             words.insert(0, "reset");
         }
@@ -164,7 +177,18 @@ impl WayImpairments {
         let rate = self.rate_bytes_per_s?;
         Some(self.burst.unwrap_or((rate / 100).max(1024)))
     }
+
+    /// UDP: the rate queue's bound in bytes, `queue` or 64 KiB (`None` without
+    /// `rate`).
+    pub fn rate_queue_bytes(&self) -> Option<u64> {
+        self.rate_bytes_per_s?;
+        Some(self.rate_queue.unwrap_or(DEFAULT_RATE_QUEUE))
+    }
 }
+
+/// UDP `rate`: the bytes that may wait for tokens per session and direction when
+/// `queue=` is not given (64 KiB: 45 full-size Ethernet datagrams).
+pub(crate) const DEFAULT_RATE_QUEUE: u64 = 64 * 1024;
 
 /// Both directions' impairments and the seed of their dice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,7 +259,8 @@ pub struct ImpairCounts {
     /// TCP: the bytes of the `delayed` chunks.
     #[serde(default)]
     pub delayed_bytes: u64,
-    /// TCP: waits for the `rate` token bucket to refill.
+    /// TCP: waits for the `rate` token bucket to refill; UDP: datagrams that waited
+    /// in the `rate` queue for their tokens.
     #[serde(default)]
     pub throttled: u64,
     /// TCP: writes of at most the `slice` size.
@@ -247,6 +272,10 @@ pub struct ImpairCounts {
     /// TCP: FINs held back by `close-slowly`.
     #[serde(default)]
     pub closed_slowly: u64,
+    /// UDP: datagrams dropped by `rate` (tail drop of a full queue, or still queued
+    /// when their session ended); not in `dropped`, which is `loss` alone.
+    #[serde(default)]
+    pub rate_dropped: u64,
 }
 
 /// Which [`ImpairCounts`] field an applied impairment adds to.
@@ -274,14 +303,30 @@ pub(crate) enum Applied {
     Stalled = 9,
     /// A FIN held.
     ClosedSlowly = 10,
+    /// A datagram dropped by the rate queue.
+    RateDropped = 11,
 }
 
 impl Applied {
     /// Every kind, in counter order.
-    pub(crate) const COUNT: usize = 11;
+    pub(crate) const COUNT: usize = 12;
 }
 
 impl ImpairCounts {
+    /// The non-zero counts as `name=n` words, the JSON names in name order (empty when
+    /// nothing was applied), for the relay's text summary.
+    pub fn words(&self) -> String {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) else {
+            return String::new();
+        };
+        let words: Vec<String> = fields
+            .iter()
+            .filter(|(_, n)| n.as_u64().is_some_and(|n| n > 0))
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect();
+        words.join(" ")
+    }
+
     /// From the counts, in [`Applied`] order.
     pub(crate) fn from_array(n: [u64; Applied::COUNT]) -> Self {
         ImpairCounts {
@@ -296,6 +341,24 @@ impl ImpairCounts {
             sliced: n[8],
             stalled: n[9],
             closed_slowly: n[10],
+            rate_dropped: n[11],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_print_as_the_words_of_those_applied() {
+        let mut n = [0u64; Applied::COUNT];
+        n[Applied::RateDropped as usize] = 3;
+        n[Applied::Throttled as usize] = 40;
+        assert_eq!(
+            ImpairCounts::from_array(n).words(),
+            "rate_dropped=3 throttled=40"
+        );
+        assert_eq!(ImpairCounts::default().words(), "");
     }
 }

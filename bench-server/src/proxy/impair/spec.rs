@@ -1,6 +1,7 @@
 //! Parsing one `--impair` spec into [`Impairments`] ([`Impairments::add`]), with the
 //! value forms it takes: percentages, durations, sizes (the wirebench units) and rates
-//! (`10Mbit`, `500Kbit`, `2MB/s`, `1MiB/s`). Which transport a spec fits is the
+//! (`10Mbit`, `500Kbit`, `2MB/s`, `1MiB/s`, with `,burst=SIZE` and, for UDP,
+//! `,queue=SIZE` in any order). Which transport a spec fits is the
 //! config check's business.
 
 use bench_proto::ByteSize;
@@ -108,23 +109,31 @@ fn reorder(value: &str) -> Result<Setter, &'static str> {
 
 fn rate(value: &str) -> Result<Setter, &'static str> {
     const WHY: &str =
-        "expected a rate of at least 8bit, e.g. 10Mbit, 500Kbit or 2MB/s[,burst=SIZE]";
-    let (rate, burst) = match value.split_once(",burst=") {
-        Some((rate, burst)) => (rate, Some(burst)),
-        None => (value, None),
-    };
-    let per_s = bytes_per_s(rate).ok_or(WHY)?;
-    let burst = match burst {
-        Some(b) => Some(
-            size(b)
-                .filter(|&b| b > 0)
-                .ok_or("expected a burst of at least 1B, e.g. rate=10Mbit,burst=64KiB")?,
-        ),
-        None => None,
-    };
+        "expected a rate of at least 8bit, e.g. 10Mbit, 500Kbit or 2MB/s[,burst=SIZE][,queue=SIZE]";
+    let mut parts = value.split(',');
+    let per_s = parts.next().and_then(bytes_per_s).ok_or(WHY)?;
+    let (mut burst, mut queue) = (None, None);
+    for option in parts {
+        match option.split_once('=') {
+            Some(("burst", b)) if burst.is_none() => {
+                burst = Some(
+                    size(b)
+                        .filter(|&b| b > 0)
+                        .ok_or("expected a burst of at least 1B, e.g. rate=10Mbit,burst=64KiB")?,
+                );
+            }
+            Some(("queue", q)) if queue.is_none() => {
+                queue = Some(size(q).ok_or(
+                    "expected a queue size (UDP), e.g. rate=10Mbit,queue=64KiB (0B: drop what finds too few tokens)",
+                )?);
+            }
+            _ => return Err(WHY),
+        }
+    }
     Ok(Box::new(move |w| {
         w.rate_bytes_per_s = Some(per_s);
         w.burst = burst;
+        w.rate_queue = queue;
     }))
 }
 
@@ -233,7 +242,28 @@ mod tests {
             (500_000, 500_000)
         );
         assert!(up.has_shaping() && up.has_tcp_only() && !up.has_udp_only());
-        assert_eq!(up.tcp_words(), "rate slice stall close-slowly");
+        assert_eq!(up.tcp_words(), "slice stall close-slowly");
+    }
+
+    #[test]
+    fn udp_rate_takes_a_queue_bound_and_is_not_tcp_only() {
+        let mut imp = Impairments::default();
+        imp.add("down:rate=800Kbit,queue=4KiB,burst=2KiB").unwrap();
+        imp.add("up:rate=1Mbit").unwrap();
+        let (up, down) = (imp.up, imp.down);
+        assert_eq!(
+            (down.rate_bytes_per_s, down.burst, down.rate_queue),
+            (Some(100_000), Some(2048), Some(4096))
+        );
+        assert_eq!(down.rate_queue_bytes(), Some(4096));
+        assert_eq!(up.rate_queue_bytes(), Some(64 * 1024));
+        assert_eq!(WayImpairments::default().rate_queue_bytes(), None);
+        assert!(!up.has_tcp_only() && !up.has_udp_only() && up.has_shaping());
+        // The queue is UDP's: a TCP relay refuses it by name.
+        assert!(down.has_udp_only());
+        assert_eq!(down.udp_words(), "rate queue=4KiB");
+        imp.add("down:rate=1Mbit,queue=0B").unwrap();
+        assert_eq!(imp.down.rate_queue_bytes(), Some(0));
     }
 
     #[test]
@@ -263,6 +293,9 @@ mod tests {
             ("reset=100KiB", "expected after:SIZE"),
             ("rate=fast", "expected a rate"),
             ("rate=1Mbit,burst=0B", "expected a burst"),
+            ("rate=1Mbit,queue=lots", "expected a queue size"),
+            ("rate=1Mbit,depth=1KiB", "expected a rate"),
+            ("rate=1Mbit,burst=1KiB,burst=2KiB", "expected a rate"),
             ("slice=0B", "expected a size of at least 1B"),
             ("slice=64B,gap=soon", "expected a size"),
             ("stall=after:x", "expected after:SIZE,for:DURATION"),

@@ -3,6 +3,10 @@
 //! socket), each with its own connected upstream socket registered in the same poller,
 //! and their idle expiry on the loop's timers. The session bound is run-wide: one
 //! atomic when a session opens or ends, nothing per datagram.
+//!
+//! `--impair`: the loop rolls each direction's dice; `rate` is a [`Pacer`] per session
+//! and direction (a shaped link per flow, as one client sees it), whose queued
+//! datagrams wait in the loop's [`Delay`] like `latency`'s.
 
 use std::collections::HashMap;
 use std::io;
@@ -16,9 +20,11 @@ use crate::engine::poller::{Events, Poller};
 use crate::engine::slab::{Key, Slab};
 use crate::engine::timers::Timers;
 use crate::engine::waker::Waker;
+use crate::proxy::impair::Applied;
 use crate::proxy::impair::dice::Impairer;
+use crate::proxy::impair::pace::{Paced, Pacer};
 use crate::proxy::stats::{ProxyErrorKind, Way};
-use crate::proxy::udp::{MAX_DATAGRAM, copies, hold, open_upstream};
+use crate::proxy::udp::{MAX_DATAGRAM, copies, departure, hold, open_upstream};
 
 /// Events taken per wait.
 const EVENTS: usize = 1024;
@@ -36,6 +42,8 @@ struct Session {
     readable: bool,
     /// On the ready-again list.
     queued: bool,
+    /// `rate` of each [`Way`] for this session; `None` without it.
+    pace: [Option<Box<Pacer>>; 2],
 }
 
 /// One loop's state.
@@ -113,10 +121,13 @@ impl UdpLoop {
             for r in events.iter() {
                 self.dispatch(r.token);
             }
+            // Held datagrams due by `now` go first: a `rate` queue forgets them at
+            // `now`, so one that arrives this turn and finds its tokens must not
+            // overtake them (and none is due when its session expires).
+            self.release(now);
             self.receive(now);
             self.run_ready(now);
             self.expire(now);
-            self.release(now);
         }
         // Closed by the stop: no longer active (not counted as expired).
         for _ in 0..self.sessions.len() {
@@ -184,9 +195,14 @@ impl UdpLoop {
         let copies = copies(impair, datagram, &self.shared.stats);
         let held = hold(impair, copies, &self.shared.stats);
         for _ in 0..copies {
-            match held {
-                Some(d) => self.delay.hold(now + d, Way::ToUpstream, key, datagram),
-                None => self.send_up(key, datagram, client),
+            let pacer = self
+                .sessions
+                .get_mut(key)
+                .and_then(|s| s.pace[Way::ToUpstream as usize].as_deref_mut());
+            match departure(pacer, now, datagram.len(), held, &self.shared.stats) {
+                Paced::At(at) => self.delay.hold(at, Way::ToUpstream, key, datagram),
+                Paced::Now => self.send_up(key, datagram, client),
+                Paced::Dropped => {}
             }
         }
     }
@@ -259,7 +275,10 @@ impl UdpLoop {
             }
         };
         let deadline = now + config.udp_session_timeout;
+        let imp = &config.impair;
+        let pace = [Pacer::of(&imp.up, now), Pacer::of(&imp.down, now)];
         let key = self.sessions.insert(Session {
+            pace,
             client,
             upstream,
             last_active: now,
@@ -330,9 +349,11 @@ impl UdpLoop {
                     let copies = copies(impair, reply, &shared.stats);
                     let held = hold(impair, copies, &shared.stats);
                     for _ in 0..copies {
-                        match held {
-                            Some(d) => delay.hold(now + d, Way::ToClient, key, reply),
-                            None => send_reply(front, session.client, reply, shared, *index),
+                        let pacer = session.pace[Way::ToClient as usize].as_deref_mut();
+                        match departure(pacer, now, reply.len(), held, &shared.stats) {
+                            Paced::At(at) => delay.hold(at, Way::ToClient, key, reply),
+                            Paced::Now => send_reply(front, session.client, reply, shared, *index),
+                            Paced::Dropped => {}
                         }
                     }
                 }
@@ -367,6 +388,18 @@ impl UdpLoop {
                 continue;
             }
             let client = session.client;
+            // Datagrams still waiting for their tokens go with the session.
+            let waiting: usize = session
+                .pace
+                .iter_mut()
+                .flatten()
+                .map(|p| p.waiting(now))
+                .sum();
+            if waiting > 0 {
+                self.shared
+                    .stats
+                    .impaired_n(Applied::RateDropped, waiting as u64);
+            }
             self.sessions.remove(key);
             self.by_client.remove(&client);
             self.shared.stats.session_expired();
