@@ -232,7 +232,14 @@ impl Field {
 
     /// Its value in a report view (`None`: the report does not have it).
     pub fn of_report(self, view: &ReportView) -> Option<f64> {
-        (self.spec().report)(view)
+        (self.spec().report)(view).filter(|v| self.recorded(*v))
+    }
+
+    /// False for a p75 or p95 of 0: files written before those fields existed read as 0
+    /// (serde's default), which is "not recorded", not a measured 0 ns (the same rule as
+    /// the report check's).
+    fn recorded(self, v: f64) -> bool {
+        !(matches!(self, Field::P75 | Field::P95) && v == 0.0)
     }
 
     /// Whether an overhead leg row ([`LegRow`]) carries it: req/s and the percentiles
@@ -243,7 +250,10 @@ impl Field {
 
     /// Its value in a latency summary (`None`: not a latency).
     pub fn of_summary(self, summary: &LatencySummary) -> Option<f64> {
-        self.spec().summary.map(|read| read(summary))
+        self.spec()
+            .summary
+            .map(|read| read(summary))
+            .filter(|v| self.recorded(*v))
     }
 }
 
@@ -272,7 +282,12 @@ impl Field {
 impl LegRow {
     /// The value of a field an overhead row has (NaN for the others).
     pub fn get(&self, field: Field) -> f64 {
-        field.spec().leg.map_or(f64::NAN, |read| read(self))
+        field
+            .spec()
+            .leg
+            .map(|read| read(self))
+            .filter(|v| field.recorded(*v))
+            .unwrap_or(f64::NAN)
     }
 }
 
@@ -310,5 +325,25 @@ mod tests {
              watched_cpu_us_per_req, machine_cpu_us_per_req, cpu_cores, server_cpu_cores, \
              watched_cpu_cores, machine_cpu_cores)"
         );
+    }
+
+    #[test]
+    fn a_p75_or_p95_of_zero_is_a_file_from_before_them_not_a_measurement() {
+        let old: LatencySummary = serde_json::from_str(
+            r#"{"count":10,"min_ns":1,"max_ns":9,"mean_ns":5.0,"stdev_ns":1.0,
+                "p50_ns":5,"p90_ns":8,"p99_ns":9,"p99_9_ns":9,"p99_99_ns":9,
+                "out_of_range":0,"histogram":""}"#,
+        )
+        .unwrap();
+        assert_eq!(Field::P75.of_summary(&old), None);
+        assert_eq!(Field::P95.of_summary(&old), None);
+        assert_eq!(Field::P50.of_summary(&old), Some(5.0));
+        let new = LatencySummary {
+            p75_ns: 7,
+            p95_ns: 8,
+            ..old
+        };
+        assert_eq!(Field::P75.of_summary(&new), Some(7.0));
+        assert_eq!(Field::P95.of_summary(&new), Some(8.0));
     }
 }
