@@ -89,9 +89,12 @@ impl TokenBucket {
         self.credit_bns = self.credit_bns.saturating_sub(n as u128 * NS);
     }
 
-    /// When `n` bytes (capped at the burst) will be available.
+    /// When `n` bytes, capped at half the burst (at least 1 byte), will be available.
+    /// Half, not all: a waiter woken late (a loop's timers round up to the millisecond)
+    /// then finds the lateness in the other half, instead of losing it to a bucket that
+    /// was already full, which would keep a backlogged direction below its rate.
     pub(crate) fn ready_at(&self, n: usize) -> Instant {
-        let want = (n as u128 * NS).min(self.burst_bns);
+        let want = (n as u128 * NS).min(self.burst_bns / 2).max(NS);
         let ns = want
             .saturating_sub(self.credit_bns)
             .div_ceil(u128::from(self.rate));
