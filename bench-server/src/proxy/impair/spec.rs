@@ -152,8 +152,9 @@ fn stall(value: &str) -> Result<Setter, &'static str> {
     let parsed = value
         .strip_prefix("after:")
         .and_then(|v| v.split_once(",for:"))
-        .and_then(|(after, dur)| Some((size(after)?, micros(dur)?)));
-    let (after, us) = parsed.ok_or("expected after:SIZE,for:DURATION, e.g. after:1MiB,for:2s")?;
+        .and_then(|(after, dur)| Some((size(after)?, micros(dur).filter(|&us| us > 0)?)));
+    let (after, us) =
+        parsed.ok_or("expected after:SIZE,for:DURATION (above zero), e.g. after:1MiB,for:2s")?;
     Ok(Box::new(move |w| {
         w.stall_after = Some(after);
         w.stall_us = us;
@@ -172,18 +173,20 @@ fn size(value: &str) -> Option<u64> {
     value.parse::<ByteSize>().ok().map(|s| s.0)
 }
 
-/// `5ms`, `250us`, `1s` in microseconds (at most an hour).
+/// `5ms`, `250us`, `1s` in microseconds (at most an hour; a duration above zero but
+/// under a microsecond is refused rather than read as 0, which would turn it off).
 fn micros(value: &str) -> Option<u64> {
     let d: bench_proto::HumanDuration = value.parse().ok()?;
-    (d.0 <= std::time::Duration::from_secs(3600)).then_some(d.0.as_micros() as u64)
+    let us = d.0.as_micros() as u64;
+    (d.0 <= std::time::Duration::from_secs(3600) && (us > 0 || d.0.is_zero())).then_some(us)
 }
 
 /// `1%`, `0.1%`, `100%` as parts per million.
 fn percent_ppm(value: &str) -> Option<u32> {
     let p: f64 = value.strip_suffix('%')?.parse().ok()?;
-    (0.0..=100.0)
-        .contains(&p)
-        .then(|| (p * 10_000.0).round() as u32)
+    let ppm = (p * 10_000.0).round() as u32;
+    // Above zero as written but under a part per million: refused, not read as off.
+    ((0.0..=100.0).contains(&p) && (ppm > 0 || p == 0.0)).then_some(ppm)
 }
 
 /// A rate in bytes per second: bits (`800bit`, `500Kbit`, `10Mbit`, `1Gbit`, decimal
@@ -310,5 +313,29 @@ mod tests {
             assert!(text.contains(spec), "{spec}: {text}");
         }
         assert!(imp.is_off());
+    }
+
+    #[test]
+    fn values_that_would_round_to_nothing_are_refused_not_turned_off() {
+        for spec in [
+            "latency=500ns",
+            "jitter=0.9us",
+            "loss=0.00001%",
+            "reorder=5%,gap=100ns",
+            "stall=after:1MiB,for:0s",
+        ] {
+            assert!(
+                Impairments::default().add(spec).is_err(),
+                "{spec} was taken"
+            );
+        }
+        let mut imp = Impairments::default();
+        imp.add("latency=0s").unwrap();
+        imp.add("loss=0%").unwrap();
+        imp.add("jitter=1us").unwrap();
+        assert_eq!(
+            (imp.up.latency_us, imp.up.loss_ppm, imp.up.jitter_us),
+            (0, 0, 1)
+        );
     }
 }
